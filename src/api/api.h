@@ -1,0 +1,42 @@
+/*
+ * The HTTP API and the placeholder console page (libmicrohttpd, its own
+ * thread pool). Routes under /api/v1; /metrics in Prometheus text format;
+ * bearer-token authentication for everything but /api/v1/health and the
+ * console's static files.
+ */
+#ifndef MAMORI_API_H
+#define MAMORI_API_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+
+struct store;
+
+struct api_config {
+	char *listen;              /* host:port, "" disables the API */
+	struct conf_list tokens;   /* accepted bearer tokens */
+	int64_t threads;           /* libmicrohttpd thread pool size */
+	char *web_root;            /* directory with the console, "" = built-in page */
+	int64_t max_connections;   /* concurrent connections, all clients */
+	int64_t timeout;           /* seconds a connection may stay idle */
+};
+
+extern const struct conf_keyword api_keywords[];
+
+struct api;
+
+/* Starts the server. tokens must hold at least one token (the caller resolves
+ * MAMORI_API_TOKEN and the generated token before); they are copied. The
+ * store is borrowed and must outlive api_stop(). Returns 0, M_EINVAL for a
+ * bad configuration, M_EIO when the address cannot be bound. Owner of *out:
+ * the caller, released with api_stop(). */
+int api_start(const struct api_config *cfg, struct store *store,
+	      struct api **out);
+/* The port the server listens on (useful after listening on port 0). */
+int api_port(const struct api *a);
+/* Stops the server, waiting for requests in flight; api_stop(NULL) is a
+ * no-op. */
+void api_stop(struct api *a);
+
+#endif

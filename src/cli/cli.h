@@ -1,0 +1,8 @@
+/* The subcommands' entry points, dispatched from main.c. */
+#ifndef MAMORI_CLI_H
+#define MAMORI_CLI_H
+
+int cli_serve_main(int argc, char **argv);
+int cli_check_config_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * mamori: one binary, subcommands. Each subcommand has its own --help.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mamori COMMAND [ARGS]\n"
+		"\n"
+		"mamori is a self-hosted security operations platform: it collects logs\n"
+		"(syslog, CEF, Suricata EVE, JSON), normalises them to ECS events, stores\n"
+		"them and serves an HTTP API and console.\n"
+		"\n"
+		"commands:\n"
+		"  serve          run the platform (see `mamori serve --help`)\n"
+		"  check-config   validate a YAML configuration\n"
+		"  events search  search stored events through the API\n"
+		"  version        print the version\n"
+		"  help           this help\n"
+		"\n"
+		"`mamori COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			printf("usage: mamori version\n\nPrints the version of mamori.\n");
+			return 0;
+		}
+		printf("mamori %s\n", MAMORI_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve"))
+		return cli_serve_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check-config"))
+		return cli_check_config_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "events"))
+		return cli_events_main(argc - 1, argv + 1);
+	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return 2;
+}

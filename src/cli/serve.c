@@ -1,0 +1,321 @@
+/*
+ * `mamori serve`: starts the store, the pipeline, the listeners and the API,
+ * then waits for signals. SIGTERM/SIGINT drain every queue into the store and
+ * exit 0; SIGHUP re-reads the configuration and applies what is reloadable.
+ * Signals are blocked in every thread and taken with sigwait() here, so no
+ * handler runs in the middle of library code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "cli/settings.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/pipeline.h"
+#include "ingest/ingest.h"
+#include "store/store.h"
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return M_EINVAL;
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] == '/' || path[i] == '\0') {
+			char c = path[i];
+			path[i] = '\0';
+			if (mkdir(path, 0750) < 0 && errno != EEXIST)
+				return M_EIO;
+			path[i] = c;
+		}
+	}
+	return M_OK;
+}
+
+/* Reads the token stored under the data directory, or makes one. The token
+ * is printed nowhere but the file; the log names the file. */
+static int resolve_token(const char *data_dir, struct conf_list *tokens)
+{
+	char path[4096], tok[65];
+	unsigned char rnd[32];
+	static const char hex[] = "0123456789abcdef";
+	const char *env = getenv("MAMORI_API_TOKEN");
+	char **nv;
+	int fd;
+	ssize_t n;
+
+	if (env && env[0]) {
+		nv = realloc(tokens->v, (tokens->n + 1) * sizeof(*nv));
+		if (!nv)
+			return M_ENOMEM;
+		tokens->v = nv;
+		if (!(tokens->v[tokens->n] = strdup(env)))
+			return M_ENOMEM;
+		tokens->n++;
+		return M_OK;
+	}
+	if (tokens->n > 0)
+		return M_OK;
+	snprintf(path, sizeof(path), "%s/api-token", data_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, tok, sizeof(tok) - 1);
+		close(fd);
+		while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+			n--;
+		if (n >= 16) {
+			tok[n] = '\0';
+			log_msg(LOG_INFO, "api", "event=token_loaded file=%s", path);
+			goto add;
+		}
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return M_EIO;
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		tok[2 * i] = hex[rnd[i] >> 4];
+		tok[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	tok[64] = '\0';
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, tok, 64) != 64 || write(fd, "\n", 1) != 1) {
+		if (fd >= 0)
+			close(fd);
+		log_msg(LOG_ERROR, "api", "event=token_write_failed file=%s err=\"%s\"", path,
+			strerror(errno));
+		return M_EIO;
+	}
+	close(fd);
+	log_msg(LOG_INFO, "api", "event=token_generated file=%s hint=\"send it as 'Authorization: Bearer <token>'\"",
+		path);
+add:
+	nv = realloc(tokens->v, (tokens->n + 1) * sizeof(*nv));
+	if (!nv)
+		return M_ENOMEM;
+	tokens->v = nv;
+	if (!(tokens->v[tokens->n] = strdup(tok)))
+		return M_ENOMEM;
+	tokens->n++;
+	return M_OK;
+}
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mamori serve [-c FILE]\n"
+		"\n"
+		"Runs mamori: receives logs (syslog UDP/TCP/TLS, JSON lines over TCP and\n"
+		"from files), normalises them to ECS events, stores them and serves the\n"
+		"HTTP API and console. Without -c it runs on the built-in defaults:\n"
+		"  store      SQLite under ./var/\n"
+		"  API        http://127.0.0.1:8080 (token: $MAMORI_API_TOKEN, or generated\n"
+		"             into ./var/api-token on first start)\n"
+		"  syslog     127.0.0.1:5514 UDP and TCP\n"
+		"  JSON lines 127.0.0.1:5515 TCP\n"
+		"\n"
+		"  -c, --config FILE   YAML configuration (see `mamori check-config --defaults`)\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT drain every queue into the store and exit 0;\n"
+		"SIGHUP reloads the reloadable settings (log_level).\n"
+		"Exit status: 0 after a clean stop, 2 on a bad configuration, 1 on a\n"
+		"start-up failure (a port in use, an unwritable data directory).\n");
+}
+
+static void reload(const char *path)
+{
+	struct settings s;
+	struct buf err;
+	enum log_level lvl;
+
+	buf_init(&err, 4096);
+	if (settings_load(path, &s, &err) < 0) {
+		log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" hint=\"the running configuration stays\"",
+			err.p ? err.p : "?");
+	} else {
+		if (log_level_parse(s.g.log_level, &lvl) == 0)
+			log_set_level(lvl);
+		log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
+	}
+	settings_free(&s);
+	buf_fini(&err);
+}
+
+int cli_serve_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = NULL;
+	struct settings s;
+	struct buf err;
+	struct store *store = NULL;
+	struct pipeline *pipe = NULL;
+	struct ingest *ingest = NULL;
+	struct api *api = NULL;
+	const struct store_ops *ops;
+	struct store_config scfg;
+	struct pipeline_config pcfg;
+	enum log_level lvl;
+	sigset_t sigs;
+	int c, sig, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'h': serve_usage(stdout); return 0;
+		default: serve_usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mamori serve: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+
+	buf_init(&err, 4096);
+	if (settings_load(path, &s, &err) < 0) {
+		fprintf(stderr, "%s\n", err.p ? err.p : "configuration error");
+		settings_free(&s);
+		buf_fini(&err);
+		return 2;
+	}
+	if (log_level_parse(s.g.log_level, &lvl) == 0)
+		log_set_level(lvl);
+
+	/* Block the signals we wait for before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir_p(s.g.data_dir) < 0) {
+		log_msg(LOG_ERROR, "serve", "event=data_dir_failed dir=%s err=\"%s\"", s.g.data_dir,
+			strerror(errno));
+		goto out;
+	}
+	if (s.api.listen && s.api.listen[0] && resolve_token(s.g.data_dir, &s.api.tokens) < 0)
+		goto out;
+
+	ops = store_backend(s.store.backend);
+	if (!ops) {
+		fprintf(stderr, "%s: store.backend: unknown back-end '%s' (known: sqlite)\n",
+			path ? path : "(defaults)", s.store.backend);
+		rc = 2;
+		goto out;
+	}
+	scfg = (struct store_config){
+		.backend = s.store.backend,
+		.path = s.g.data_dir,
+		.retention_seconds = s.store.retention,
+		.retention_bytes = s.store.retention_size,
+		.fts_batch = s.store.fts_batch,
+	};
+	if (ops->open(&scfg, &store) < 0) {
+		log_msg(LOG_ERROR, "serve", "event=store_open_failed dir=%s", s.g.data_dir);
+		goto out;
+	}
+	pcfg = (struct pipeline_config){
+		.workers = (unsigned)s.g.workers,
+		.in_queue_batches = (size_t)s.g.queue_batches,
+		.out_queue_batches = 8,
+		.keep_original = s.g.keep_original,
+	};
+	pipe = pipeline_new(&pcfg, store);
+	if (!pipe || pipeline_start(pipe) < 0) {
+		log_msg(LOG_ERROR, "serve", "event=pipeline_start_failed");
+		goto out;
+	}
+	if (ingest_start(&s.ingest, pipe, &ingest) < 0)
+		goto out;
+	if (s.api.listen && s.api.listen[0] && api_start(&s.api, store, &api) < 0)
+		goto out;
+	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s",
+		MAMORI_VERSION, path ? path : "(defaults)", s.g.data_dir,
+		s.api.listen && s.api.listen[0] ? s.api.listen : "off");
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(path);
+			continue;
+		}
+		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+		break;
+	}
+	rc = 0;
+out:
+	/* Order: stop intake, drain the pipeline into the store, then the API
+	 * (searches may run until the end), then the store. */
+	if (ingest)
+		ingest_stop(ingest);
+	if (pipe) {
+		pipeline_drain(pipe);
+		pipeline_free(pipe);
+	}
+	if (api)
+		api_stop(api);
+	if (store)
+		store->ops->close(store);
+	if (rc == 0)
+		log_msg(LOG_INFO, "serve", "event=stopped");
+	settings_free(&s);
+	buf_fini(&err);
+	metrics_fini();
+	return rc;
+}
+
+int cli_check_config_main(int argc, char **argv)
+{
+	struct settings s;
+	struct buf err, out;
+	int r;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: mamori check-config [FILE | --defaults]\n"
+		       "\n"
+		       "Validates a YAML configuration without starting anything: prints\n"
+		       "'FILE: ok' and exits 0, or prints 'file:line:col: message' and exits 2.\n"
+		       "--defaults prints every setting with its default and meaning.\n");
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--defaults")) {
+		buf_init(&out, 0);
+		r = settings_describe(&out);
+		if (r == 0)
+			fwrite(out.p, 1, out.len, stdout);
+		buf_fini(&out);
+		return r == 0 ? 0 : 1;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "usage: mamori check-config [FILE | --defaults]\n");
+		return 2;
+	}
+	buf_init(&err, 4096);
+	r = settings_load(argv[1], &s, &err);
+	if (r < 0)
+		fprintf(stderr, "%s\n", err.p ? err.p : "configuration error");
+	else
+		printf("%s: ok\n", argv[1]);
+	settings_free(&s);
+	buf_fini(&err);
+	return r < 0 ? 2 : 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * The configuration sections and their keyword tables. Adding an option is
+ * one line in a table; the generic setters in core/config.c do the rest.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cli/settings.h"
+#include "core/err.h"
+#include "core/log.h"
+
+static const struct conf_keyword global_keywords[] = {
+	{ "data_dir", CONF_STR, offsetof(struct global_settings, data_dir), 0, 0,
+	  "./var", 0, "directory for the store, the API token and state" },
+	{ "log_level", CONF_STR, offsetof(struct global_settings, log_level), 0, 0,
+	  "info", 1, "debug, info, warn or error" },
+	{ "workers", CONF_INT, offsetof(struct global_settings, workers), 0, 64,
+	  "0", 0, "pipeline worker threads; 0 = one per core" },
+	{ "queue_batches", CONF_INT, offsetof(struct global_settings, queue_batches), 1, 100000,
+	  "64", 0, "capacity of the parse queue, in batches" },
+	{ "keep_original", CONF_BOOL, offsetof(struct global_settings, keep_original), 0, 0,
+	  "true", 0, "keep every raw record in event.original" },
+	CONF_END
+};
+
+static const struct conf_keyword store_keywords[] = {
+	{ "backend", CONF_STR, offsetof(struct store_settings, backend), 0, 0,
+	  "sqlite", 0, "event store back-end" },
+	{ "retention", CONF_DURATION, offsetof(struct store_settings, retention), 0,
+	  (int64_t)100 * 365 * 86400, "30d", 1, "drop events older than this; 0 = keep" },
+	{ "retention_size", CONF_SIZE, offsetof(struct store_settings, retention_size), 0,
+	  (int64_t)1 << 50, "0", 1, "drop the oldest events past this size; 0 = no cap" },
+	{ "fts_batch", CONF_INT, offsetof(struct store_settings, fts_batch), 100, 10000000,
+	  "50000", 0, "events per full-text indexing step" },
+	CONF_END
+};
+
+static const char *const sections[] = {
+	"data_dir", "log_level", "workers", "queue_batches", "keep_original",
+	"store", "ingest", "api", NULL
+};
+
+int settings_load(const char *path, struct settings *s, struct buf *err)
+{
+	struct conf_doc doc = { 0 };
+	enum log_level lvl;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (path && (r = conf_load_file(path, &doc, err)) < 0)
+		return r;
+	if ((r = conf_check_sections(&doc, sections, err)) < 0 ||
+	    (r = conf_apply(&doc, NULL, global_keywords, &s->g, err)) < 0 ||
+	    (r = conf_apply(&doc, "store", store_keywords, &s->store, err)) < 0 ||
+	    (r = conf_apply(&doc, "ingest", ingest_keywords, &s->ingest, err)) < 0 ||
+	    (r = conf_apply(&doc, "api", api_keywords, &s->api, err)) < 0)
+		goto out;
+	if (log_level_parse(s->g.log_level, &lvl) < 0) {
+		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
+			   path ? path : "(defaults)");
+		buf_cstr(err);
+		r = M_EINVAL;
+		goto out;
+	}
+	if (!s->g.data_dir[0]) {
+		buf_printf(err, "%s: data_dir must not be empty", path ? path : "(defaults)");
+		buf_cstr(err);
+		r = M_EINVAL;
+		goto out;
+	}
+	if (s->ingest.syslog_tls && s->ingest.syslog_tls[0] &&
+	    (!s->ingest.tls_cert || !s->ingest.tls_cert[0] ||
+	     !s->ingest.tls_key || !s->ingest.tls_key[0])) {
+		buf_printf(err, "%s: ingest.syslog_tls needs ingest.tls_cert and ingest.tls_key",
+			   path ? path : "(defaults)");
+		buf_cstr(err);
+		r = M_EINVAL;
+		goto out;
+	}
+out:
+	conf_doc_fini(&doc);
+	return r;
+}
+
+void settings_free(struct settings *s)
+{
+	conf_free(global_keywords, &s->g);
+	conf_free(store_keywords, &s->store);
+	conf_free(ingest_keywords, &s->ingest);
+	conf_free(api_keywords, &s->api);
+}
+
+int settings_describe(struct buf *out)
+{
+	int r;
+
+	if ((r = conf_describe(NULL, global_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = conf_describe("store", store_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = conf_describe("ingest", ingest_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = conf_describe("api", api_keywords, out)) < 0)
+		return r;
+	return M_OK;
+}

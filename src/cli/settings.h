@@ -1,0 +1,46 @@
+/*
+ * The whole configuration of one mamori process: the top-level settings and
+ * each section, loaded from YAML over the built-in defaults. serve and
+ * check-config share it, so both report the same errors.
+ */
+#ifndef MAMORI_SETTINGS_H
+#define MAMORI_SETTINGS_H
+
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "ingest/ingest.h"
+
+struct global_settings {
+	char *data_dir;
+	char *log_level;
+	int64_t workers;
+	int64_t queue_batches;
+	int keep_original;
+};
+
+struct store_settings {
+	char *backend;
+	int64_t retention;
+	int64_t retention_size;
+	int64_t fts_batch;
+};
+
+struct settings {
+	struct global_settings g;
+	struct store_settings store;
+	struct ingest_config ingest;
+	struct api_config api;
+};
+
+/* Loads path (NULL = built-in defaults only) into s. On error, err holds
+ * "file:line:col: message" and the result is negative. settings_free() in
+ * every case. */
+int settings_load(const char *path, struct settings *s, struct buf *err);
+void settings_free(struct settings *s);
+/* Writes every section with defaults and help as YAML. */
+int settings_describe(struct buf *out);
+
+#endif

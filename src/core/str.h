@@ -1,0 +1,43 @@
+/*
+ * A borrowed byte slice. Values in events are slices into a batch's arena or
+ * the batch's receive buffer; they are not NUL-terminated unless stated.
+ */
+#ifndef MAMORI_STR_H
+#define MAMORI_STR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct str {
+	const char *p;
+	uint32_t n;
+};
+
+#define STR_LIT(s) ((struct str){ (s), (uint32_t)(sizeof(s) - 1) })
+
+static inline struct str str_make(const char *p, size_t n)
+{
+	return (struct str){ p, (uint32_t)n };
+}
+
+static inline struct str str_cstr(const char *s)
+{
+	return (struct str){ s, (uint32_t)strlen(s) };
+}
+
+static inline int str_eq(struct str a, struct str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static inline int str_eq_cstr(struct str a, const char *b)
+{
+	size_t n = strlen(b);
+	return a.n == n && memcmp(a.p, b, n) == 0;
+}
+
+/* Parses a decimal integer (optional leading '-'); 0 or M_EPARSE. */
+int str_to_i64(struct str s, int64_t *out);
+
+#endif

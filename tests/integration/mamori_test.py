@@ -1,0 +1,170 @@
+"""Shared helpers for integration tests: start a real `mamori serve` on
+loopback with a private config and data directory, talk to its API, and
+stop it with SIGTERM. Standard library only.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SRC = os.environ.get("MAMORI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BIN = os.environ.get("MAMORI_BIN", os.path.join(SRC, "build", "mamori"))
+TOKEN = "integration-test-token-0123456789"
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port free on 127.0.0.1 for both TCP and UDP."""
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM)
+        try:
+            other.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            other.close()
+    raise TestFailure("no free port")
+
+
+class Mamori:
+    """A private mamori serve process."""
+
+    def __init__(self, extra_config="", workdir=None, env=None, ingest_extra=""):
+        self.dir = workdir or tempfile.mkdtemp(prefix="mamori-it-")
+        self.data = os.path.join(self.dir, "var")
+        self.api_port = free_port()
+        self.syslog_port = free_port()
+        self.json_port = free_port()
+        self.config = os.path.join(self.dir, "mamori.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""data_dir: {self.data}
+log_level: info
+api:
+  listen: 127.0.0.1:{self.api_port}
+  tokens: [{TOKEN}]
+ingest:
+  syslog_udp: 127.0.0.1:{self.syslog_port}
+  syslog_tcp: 127.0.0.1:{self.syslog_port}
+  json_tcp: 127.0.0.1:{self.json_port}
+{ingest_extra}
+{extra_config}
+""")
+        self.env = dict(os.environ)
+        self.env.pop("MAMORI_API_TOKEN", None)
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "mamori.log")
+
+    def start(self, timeout=20):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BIN, "serve", "-c", self.config], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure(f"mamori exited with {self.proc.returncode}:\n{self.read_log()}")
+            try:
+                status, _ = self.get("/api/v1/health", auth=False)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TestFailure("mamori did not become healthy:\n" + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-6000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=120):
+        """SIGTERM, wait, and return the exit status."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure("mamori did not stop within %ds after SIGTERM" % timeout)
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def cleanup(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def get(self, path, params=None, auth=True, token=TOKEN):
+        url = f"http://127.0.0.1:{self.api_port}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        req = urllib.request.Request(url)
+        if auth:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def search(self, **params):
+        status, body = self.get("/api/v1/events", params)
+        check(status == 200, f"search {params} answered {status}: {body[:300]!r}")
+        return json.loads(body)
+
+    def wait_total(self, expect, timeout=30, **params):
+        """Polls a search until its total reaches expect; returns the answer."""
+        deadline = time.time() + timeout
+        ans = None
+        while time.time() < deadline:
+            ans = self.search(**params)
+            if ans["total"] >= expect:
+                return ans
+            time.sleep(0.1)
+        raise TestFailure(f"search {params}: total {ans and ans['total']} after {timeout}s, expected {expect}\n"
+                          + self.read_log())
+
+
+def run(tests):
+    """Runs test functions; prints a closing 'N passed, N failed' line."""
+    passed = failed = 0
+    for t in tests:
+        name = t.__name__
+        try:
+            t()
+            print(f"PASS {name}", flush=True)
+            passed += 1
+        except Exception as e:  # noqa: BLE001 - report every failure
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

@@ -178,6 +178,21 @@ void pipeline_parse_record(enum raw_format fmt, const char *p, size_t n,
 		ev->ts_us = ev->recv_us;
 }
 
+/* Logs a malformed record at most once per 10 s per input, with an escaped
+ * sample, so a flood of bad input cannot flood the log. */
+static void log_parse_error(struct input *in, const struct raw_batch *raw,
+			    uint32_t idx, const struct event *ev)
+{
+	const struct raw_rec *r = &raw->recs[idx];
+	char sample[256];
+
+	if (!log_ratelimit(&in->last_err_log_us, 10 * 1000000LL))
+		return;
+	log_msg(LOG_WARN, "pipeline", "event=parse_error input=%s reason=%s sample=\"%s\"",
+		in->name, parse_error_name((enum parse_error)ev->parse_error),
+		log_escape(raw->data + r->off, r->len > 60 ? 60 : r->len, sample, sizeof(sample)));
+}
+
 /* Parses a raw batch into a new event batch. Owner of the result: caller;
  * it takes ownership of raw. */
 static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw)
@@ -185,6 +200,7 @@ static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw
 	const struct input *in = raw->input;
 	struct event_batch *eb = calloc(1, sizeof(*eb));
 	uint64_t first_id, perr[PE_COUNT] = { 0 };
+	int64_t first_err = -1;
 
 	if (!eb)
 		return NULL;
@@ -215,13 +231,19 @@ static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw
 		if (r->peer_len && !event_has(ev, F_LOG_SOURCE_ADDRESS))
 			event_set(ev, F_LOG_SOURCE_ADDRESS,
 				  str_make(raw->data + r->peer_off, r->peer_len));
-		if (ev->flags & EV_F_PARSE_ERROR)
+		if (ev->flags & EV_F_PARSE_ERROR) {
 			perr[ev->parse_error < PE_COUNT ? ev->parse_error : PE_NONE]++;
+			if (first_err < 0)
+				first_err = (int64_t)i;
+		}
 		if (ev->flags & EV_F_TRUNCATED)
 			perr[PE_TRUNCATED]++;
 	}
 	if (in) {
 		metric_add(in->m_events, raw->n);
+		if (first_err >= 0)
+			log_parse_error(&p->inputs[in->id], raw, (uint32_t)first_err,
+					&eb->ev[first_err]);
 		for (int k = 1; k < PE_COUNT; k++)
 			if (perr[k] && in->m_parse_err[k])
 				metric_add(in->m_parse_err[k], perr[k]);
@@ -268,6 +290,8 @@ static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
 		metric_observe_us(p->m_store_lat, (uint64_t)(mono_us() - t0));
 		if (r == 0) {
 			metric_add(p->m_out, eb->n);
+			if (eb->raw && eb->raw->input)
+				metric_add(eb->raw->input->m_stored, eb->n);
 			metric_add(p->m_batches, 1);
 			break;
 		}
@@ -394,6 +418,8 @@ const struct input *pipeline_add_input(struct pipeline *p, const char *name,
 	snprintf(labels, sizeof(labels), "input=\"%s\"", esc);
 	in->m_events = metric_get("mamori_events_in_total",
 				  "Records received and parsed, per input", METRIC_COUNTER, labels);
+	in->m_stored = metric_get("mamori_events_out_total",
+				  "Events stored, per input", METRIC_COUNTER, labels);
 	in->m_bytes = metric_get("mamori_input_bytes_total", "Bytes received, per input",
 				 METRIC_COUNTER, labels);
 	in->m_drops = metric_get("mamori_input_drops_total",

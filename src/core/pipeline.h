@@ -46,10 +46,12 @@ struct input {
 	char name[48];            /* e.g. "syslog_udp", "json_tcp", "file:/x.json" */
 	enum raw_format format;
 	struct metric *m_events;  /* mamori_events_in_total{input=...} */
+	struct metric *m_stored;  /* mamori_events_out_total{input=...} */
 	struct metric *m_bytes;
 	struct metric *m_drops;   /* UDP datagrams dropped on a full queue */
 	struct metric *m_truncated;
 	struct metric *m_parse_err[PE_COUNT];
+	long long last_err_log_us; /* rate limit of parse-error logs */
 };
 
 struct raw_batch {

@@ -214,6 +214,16 @@ int cli_serve_main(int argc, char **argv)
 	if (s.api.listen && s.api.listen[0] && resolve_token(s.g.data_dir, &s.api.tokens) < 0)
 		goto out;
 
+	if (s.ingest.json_files.n > 0 && (!s.ingest.files_state || !s.ingest.files_state[0])) {
+		/* Followed files resume where they stopped, so a restart does not
+		 * store them twice. */
+		char state[4096];
+		snprintf(state, sizeof(state), "%s/ingest-files.state", s.g.data_dir);
+		free(s.ingest.files_state);
+		s.ingest.files_state = strdup(state);
+		if (!s.ingest.files_state)
+			goto out;
+	}
 	ops = store_backend(s.store.backend);
 	if (!ops) {
 		fprintf(stderr, "%s: store.backend: unknown back-end '%s' (known: sqlite)\n",

@@ -228,6 +228,10 @@ static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw
 			event_set(ev, F_EVENT_ORIGINAL, str_make(rec, r->len));
 		if (r->flags & RAW_F_TRUNCATED)
 			event_set_parse_error(ev, PE_TRUNCATED);
+		if (r->flags & RAW_F_BAD_FRAME) {
+			event_set_parse_error(ev, PE_BAD_FRAME);
+			event_set(ev, F_EVENT_ORIGINAL, str_make(rec, r->len));
+		}
 		if (r->peer_len && !event_has(ev, F_LOG_SOURCE_ADDRESS))
 			event_set(ev, F_LOG_SOURCE_ADDRESS,
 				  str_make(raw->data + r->peer_off, r->peer_len));

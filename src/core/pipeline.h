@@ -32,6 +32,7 @@ enum raw_format {
 
 /* Record flags. */
 #define RAW_F_TRUNCATED 0x1u   /* the sensor cut the record at the line limit */
+#define RAW_F_BAD_FRAME 0x2u   /* the framer could not read a frame header */
 
 struct raw_rec {
 	uint32_t off, len;        /* record bytes in data */

@@ -41,6 +41,7 @@ struct ingest_config {
 	char *tls_ca;              /* optional: require client certificates */
 	char *json_tcp;
 	struct conf_list json_files;   /* JSON-lines files to follow */
+	char *files_state;         /* offsets of followed files, "" = none */
 	int64_t max_line;          /* records longer are cut and tagged */
 	int64_t udp_rcvbuf;        /* SO_RCVBUF for UDP sockets */
 	int64_t max_connections;   /* per TCP listener */
@@ -54,7 +55,13 @@ extern const struct conf_keyword ingest_keywords[];
 struct ingest;
 int ingest_start(const struct ingest_config *cfg, struct pipeline *p,
 		 struct ingest **out);
-/* Stops reading, submits partial batches (blocking), joins the threads. */
+/* Stops reading, submits partial batches (blocking), joins the threads and
+ * frees g. The pipeline must still be running (drain it afterwards);
+ * ingest_stop(NULL) does nothing. */
 void ingest_stop(struct ingest *g);
+/* The local port of a listener by input name ("syslog_udp", "syslog_tcp",
+ * "syslog_tls", "json_tcp"): useful after binding port 0. M_ENOTFOUND when
+ * that listener is not running. */
+int ingest_port(const struct ingest *g, const char *name);
 
 #endif

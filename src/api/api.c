@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,8 @@ const struct conf_keyword api_keywords[] = {
 	  "127.0.0.1:8080", 0,
 	  "address of the HTTP API and console; \"\" disables them" },
 	{ "tokens", CONF_STRLIST, offsetof(struct api_config, tokens), 0, 0,
-	  NULL, 0,
-	  "bearer tokens accepted by the API (MAMORI_API_TOKEN and the generated token are added)" },
+	  NULL, 1,
+	  "bearer tokens accepted by the API (MAMORI_API_TOKEN is added; with neither, a token is generated into <data_dir>/api-token)" },
 	{ "threads", CONF_INT, offsetof(struct api_config, threads), 1, 64,
 	  "2", 0, "HTTP worker threads" },
 	{ "web_root", CONF_STR, offsetof(struct api_config, web_root), 0, 0,
@@ -92,12 +93,17 @@ static const unsigned status_codes[] = {
 };
 #define N_STATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1)
 
+struct token_set {
+	char **v;
+	size_t *len;
+	size_t n;
+};
+
 struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
-	char **tokens;
-	size_t *token_len;
-	size_t n_tokens;
+	struct token_set *tokens;        /* swapped whole on reload */
+	pthread_rwlock_t tokens_lock;
 	int web_root_fd;                 /* -1: serve the built-in assets */
 	int port;
 	long long auth_log_last;
@@ -225,13 +231,14 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, struct api_req *r,
 /* Constant time in the candidate's bytes: every configured token is compared
  * over its whole length whatever the candidate holds, and the loop never
  * exits early, so timing tells nothing about how much matched. */
-static int token_ok(const struct api *a, const char *cand, size_t n)
+static int token_ok(struct api *a, const char *cand, size_t n)
 {
 	unsigned ok = 0;
 
-	for (size_t t = 0; t < a->n_tokens; t++) {
-		const unsigned char *tok = (const unsigned char *)a->tokens[t];
-		size_t tl = a->token_len[t];
+	pthread_rwlock_rdlock(&a->tokens_lock);
+	for (size_t t = 0; t < a->tokens->n; t++) {
+		const unsigned char *tok = (const unsigned char *)a->tokens->v[t];
+		size_t tl = a->tokens->len[t];
 		unsigned diff = (unsigned)(tl ^ n) != 0;
 
 		for (size_t i = 0; i < tl; i++) {
@@ -240,6 +247,7 @@ static int token_ok(const struct api *a, const char *cand, size_t n)
 		}
 		ok |= diff == 0;
 	}
+	pthread_rwlock_unlock(&a->tokens_lock);
 	return ok != 0;
 }
 
@@ -647,19 +655,40 @@ static void api_mhd_log(void *cls, const char *fmt, va_list ap)
 			log_escape(msg, (size_t)n, esc, sizeof(esc)));
 }
 
-static int copy_tokens(struct api *a, const struct conf_list *list)
+static void token_set_free(struct token_set *ts)
+{
+	if (ts == NULL)
+		return;
+	for (size_t i = 0; i < ts->n; i++) {
+		/* Tokens are secrets: do not leave them in freed memory. */
+		explicit_bzero(ts->v[i], ts->len[i]);
+		free(ts->v[i]);
+	}
+	free(ts->v);
+	free(ts->len);
+	free(ts);
+}
+
+/* A validated copy of the configured tokens. Owner: the caller. */
+static int token_set_new(const struct conf_list *list, struct token_set **out)
 {
 	size_t n = list->n;
+	struct token_set *ts;
+	int rc = M_ENOMEM;
 
+	*out = NULL;
 	if (n == 0 || n > API_MAX_TOKENS) {
 		log_msg(LOG_ERROR, "api", "event=config reason=\"%s\"",
 			n ? "too many tokens (at most 64)" : "no API token");
 		return M_EINVAL;
 	}
-	a->tokens = calloc(n, sizeof(*a->tokens));
-	a->token_len = calloc(n, sizeof(*a->token_len));
-	if (a->tokens == NULL || a->token_len == NULL)
+	ts = calloc(1, sizeof(*ts));
+	if (ts == NULL)
 		return M_ENOMEM;
+	ts->v = calloc(n, sizeof(*ts->v));
+	ts->len = calloc(n, sizeof(*ts->len));
+	if (ts->v == NULL || ts->len == NULL)
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = list->v[i] ? strlen(list->v[i]) : 0;
 
@@ -667,18 +696,39 @@ static int copy_tokens(struct api *a, const struct conf_list *list)
 			log_msg(LOG_ERROR, "api",
 				"event=config reason=\"token %zu is empty or longer than 512 bytes\"",
 				i + 1);
-			return M_EINVAL;
+			rc = M_EINVAL;
+			goto fail;
 		}
 		if (len < 16)
 			log_msg(LOG_WARN, "api",
 				"event=weak_token token=%zu length=%zu hint=\"use 32 random characters or more\"",
 				i + 1, len);
-		a->tokens[i] = strdup(list->v[i]);
-		if (a->tokens[i] == NULL)
-			return M_ENOMEM;
-		a->token_len[i] = len;
-		a->n_tokens = i + 1;
+		ts->v[i] = strdup(list->v[i]);
+		if (ts->v[i] == NULL)
+			goto fail;
+		ts->len[i] = len;
+		ts->n = i + 1;
 	}
+	*out = ts;
+	return 0;
+fail:
+	token_set_free(ts);
+	return rc;
+}
+
+int api_set_tokens(struct api *a, const struct conf_list *tokens)
+{
+	struct token_set *ts, *old;
+	int rc;
+
+	if ((rc = token_set_new(tokens, &ts)) != 0)
+		return rc;
+	pthread_rwlock_wrlock(&a->tokens_lock);
+	old = a->tokens;
+	a->tokens = ts;
+	pthread_rwlock_unlock(&a->tokens_lock);
+	token_set_free(old);
+	log_msg(LOG_INFO, "api", "event=tokens_reloaded count=%zu", ts->n);
 	return 0;
 }
 
@@ -727,13 +777,8 @@ void api_stop(struct api *a)
 		return;
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
-	for (size_t i = 0; i < a->n_tokens; i++) {
-		/* Tokens are secrets: do not leave them in freed memory. */
-		explicit_bzero(a->tokens[i], a->token_len[i]);
-		free(a->tokens[i]);
-	}
-	free(a->tokens);
-	free(a->token_len);
+	token_set_free(a->tokens);
+	pthread_rwlock_destroy(&a->tokens_lock);
 	if (a->web_root_fd >= 0)
 		close(a->web_root_fd);
 	free(a);
@@ -758,7 +803,8 @@ int api_start(const struct api_config *cfg, struct store *store,
 		return M_ENOMEM;
 	a->store = store;
 	a->web_root_fd = -1;
-	if ((rc = copy_tokens(a, &cfg->tokens)) != 0)
+	pthread_rwlock_init(&a->tokens_lock, NULL);
+	if ((rc = token_set_new(&cfg->tokens, &a->tokens)) != 0)
 		goto fail;
 	if ((rc = resolve_listen(cfg->listen, &ss, &sslen)) != 0)
 		goto fail;

@@ -38,5 +38,7 @@ int api_port(const struct api *a);
 /* Stops the server, waiting for requests in flight; api_stop(NULL) is a
  * no-op. */
 void api_stop(struct api *a);
+/* Replaces the accepted tokens (SIGHUP); the old set stays on error. */
+int api_set_tokens(struct api *a, const struct conf_list *tokens);
 
 #endif

@@ -130,12 +130,15 @@ static void serve_usage(FILE *f)
 		"  -h, --help          this help\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every queue into the store and exit 0;\n"
-		"SIGHUP reloads the reloadable settings (log_level).\n"
+		"SIGHUP reloads the reloadable settings (log_level, api.tokens).\n"
 		"Exit status: 0 after a clean stop, 2 on a bad configuration, 1 on a\n"
 		"start-up failure (a port in use, an unwritable data directory).\n");
 }
 
-static void reload(const char *path)
+/* SIGHUP: re-reads the file and applies what can change while running:
+ * the log level and the API tokens (the generated token and
+ * MAMORI_API_TOKEN are resolved again). A bad file changes nothing. */
+static void reload(const char *path, const char *data_dir, struct api *api)
 {
 	struct settings s;
 	struct buf err;
@@ -145,11 +148,16 @@ static void reload(const char *path)
 	if (settings_load(path, &s, &err) < 0) {
 		log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" hint=\"the running configuration stays\"",
 			err.p ? err.p : "?");
-	} else {
-		if (log_level_parse(s.g.log_level, &lvl) == 0)
-			log_set_level(lvl);
-		log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
+		goto out;
 	}
+	if (strcmp(s.g.data_dir, data_dir) != 0)
+		log_msg(LOG_WARN, "serve", "event=reload_ignored setting=data_dir hint=\"restart to change it\"");
+	if (log_level_parse(s.g.log_level, &lvl) == 0)
+		log_set_level(lvl);
+	if (api && resolve_token(data_dir, &s.api.tokens) == 0)
+		api_set_tokens(api, &s.api.tokens);
+	log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
+out:
 	settings_free(&s);
 	buf_fini(&err);
 }
@@ -265,7 +273,7 @@ int cli_serve_main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(path);
+			reload(path, s.g.data_dir, api);
 			continue;
 		}
 		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");

@@ -133,6 +133,41 @@ def test_env_token():
         m.cleanup()
 
 
+def test_sighup_reload():
+    import signal
+    import time
+    m = Mamori()
+    try:
+        m.start()
+        status, _ = m.get("/api/v1/events")
+        check(status == 200, f"old token before reload: {status}")
+        new = "rotated-token-0123456789abcdef"
+        text = open(m.config).read().replace(f"tokens: [{TOKEN}]", f"tokens: [{new}]").replace(
+            "log_level: info", "log_level: debug")
+        open(m.config, "w").write(text)
+        m.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "event=reloaded" not in m.read_log():
+            time.sleep(0.05)
+        check("event=reloaded" in m.read_log(), "reload logged")
+        status, _ = m.get("/api/v1/events")
+        check(status == 401, f"old token after reload: {status}")
+        status, _ = m.get("/api/v1/events", token=new)
+        check(status == 200, f"new token after reload: {status}")
+        # A broken file on reload changes nothing and the process stays up.
+        open(m.config, "a").write("api:\n  bogus: [\n")
+        m.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "event=reload_failed" not in m.read_log():
+            time.sleep(0.05)
+        check("event=reload_failed" in m.read_log(), "failed reload logged")
+        status, _ = m.get("/api/v1/events", token=new)
+        check(status == 200 and m.proc.poll() is None, f"still serving after a bad reload: {status}")
+        check(m.stop() == 0, "clean stop")
+    finally:
+        m.cleanup()
+
+
 if __name__ == "__main__":
     run([test_help_everywhere, test_check_config, test_port_in_use_fails_startup,
-         test_api_auth_and_client, test_generated_token, test_env_token])
+         test_api_auth_and_client, test_generated_token, test_env_token, test_sighup_reload])

@@ -127,52 +127,90 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return 0;
 }
 
-int buf_json_escape(struct buf *b, const char *s, size_t n)
+/* Bytes that need no escaping in a JSON string: printable ASCII other than
+ * '"' and '\\'. */
+static const unsigned char json_plain[256] = {
+	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1,
+};
+
+/* Escapes n bytes into reserved space (6 bytes per input byte available). */
+static char *json_escape_into(char *o, const unsigned char *u, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run;
-	int r;
 
-	/* Worst case 6 bytes per input byte; reserve lazily per run. */
 	while (i < n) {
 		run = i;
-		while (run < n && u[run] >= 0x20 && u[run] < 0x80 &&
-		       u[run] != '"' && u[run] != '\\')
+		while (run < n && json_plain[u[run]])
 			run++;
 		if (run > i) {
-			if ((r = buf_append(b, s + i, run - i)) < 0)
-				return r;
+			memcpy(o, u + i, run - i);
+			o += run - i;
 			i = run;
-			continue;
+			if (i == n)
+				break;
 		}
 		if (u[i] >= 0x80) {
 			size_t k = utf8_seq(u + i, n - i);
 			if (k) {
-				if ((r = buf_append(b, s + i, k)) < 0)
-					return r;
+				memcpy(o, u + i, k);
+				o += k;
 				i += k;
 			} else {
-				if ((r = buf_append(b, "\xef\xbf\xbd", 3)) < 0)
-					return r;
+				memcpy(o, "\xef\xbf\xbd", 3);
+				o += 3;
 				i++;
 			}
 			continue;
 		}
-		if ((r = buf_reserve(b, 6)) < 0)
-			return r;
+		*o++ = '\\';
 		switch (u[i]) {
-		case '"': buf_append(b, "\\\"", 2); break;
-		case '\\': buf_append(b, "\\\\", 2); break;
-		case '\n': buf_append(b, "\\n", 2); break;
-		case '\r': buf_append(b, "\\r", 2); break;
-		case '\t': buf_append(b, "\\t", 2); break;
-		default: {
-			char e[6] = { '\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 15] };
-			buf_append(b, e, 6);
-		}
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[u[i] >> 4];
+			*o++ = hex[u[i] & 15];
 		}
 		i++;
+	}
+	return o;
+}
+
+int buf_json_escape(struct buf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, start = b->len;
+	int r;
+
+	/* Slices of at most 64 KiB, each with its worst case (6 output bytes
+	 * per input byte) reserved once, so the inner loop writes without
+	 * checks and a huge value never reserves more than 384 KiB ahead. */
+	while (i < n) {
+		size_t k = n - i, room = (b->max - b->len) / 6;
+		if (k > 65536)
+			k = 65536;
+		if (k > room)
+			k = room;
+		/* Do not split a valid UTF-8 sequence (at most 3 bytes back). */
+		for (int back = 0; back < 3 && k > 1 && k < n - i &&
+		     (u[i + k] & 0xc0) == 0x80; back++)
+			k--;
+		if (k == 0) {
+			b->len = start;
+			return M_ELIMIT;
+		}
+		if ((r = buf_reserve(b, k * 6)) < 0) {
+			b->len = start;
+			return r;
+		}
+		b->len = (size_t)(json_escape_into(b->p + b->len, u + i, k) - b->p);
+		i += k;
 	}
 	return M_OK;
 }

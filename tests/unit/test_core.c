@@ -108,6 +108,29 @@ static void test_buf_limit_and_escape(void **state)
 	}
 }
 
+static void test_escape_large_values(void **state)
+{
+	/* 3-byte sequences across the 64 KiB slice boundaries stay whole. */
+	size_t n = 3 * 70000;
+	char *in = malloc(n);
+	struct buf b;
+
+	for (size_t i = 0; i < n; i += 3)
+		memcpy(in + i, "\xe2\x82\xac", 3);   /* EURO SIGN */
+	buf_init(&b, 0);
+	assert_int_equal(buf_json_escape(&b, in, n), 0);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.p, in, n);
+	buf_fini(&b);
+	/* Past the maximum: an error, and the buffer is as it was. */
+	buf_init(&b, 1000);
+	assert_int_equal(buf_append(&b, "ab", 2), 0);
+	assert_int_equal(buf_json_escape(&b, in, n), M_ELIMIT);
+	assert_int_equal(b.len, 2);
+	buf_fini(&b);
+	free(in);
+}
+
 static void test_event_json(void **state)
 {
 	struct event *ev = calloc(1, sizeof(*ev));
@@ -321,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_schema_lookup),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_buf_limit_and_escape),
+		cmocka_unit_test(test_escape_large_values),
 		cmocka_unit_test(test_event_json),
 		cmocka_unit_test(test_event_extra_bound),
 		cmocka_unit_test(test_queue),

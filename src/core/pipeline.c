@@ -24,6 +24,7 @@
 #define PIPELINE_MAX_INPUTS 64
 #define PIPELINE_MAX_STAGES 16
 #define PIPELINE_MAX_WORKERS 64
+#define PIPELINE_POOL_MAX 16     /* recycled event batches kept */
 
 struct stage {
 	const char *name;
@@ -43,7 +44,9 @@ struct pipeline {
 	unsigned n_inputs;
 	struct stage stages[PIPELINE_MAX_STAGES];
 	unsigned n_stages;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;            /* inputs table and batch pool */
+	struct event_batch *pool;
+	unsigned pool_n;
 	struct metric *m_out, *m_store_errors, *m_store_lat, *m_lost;
 	struct metric *m_depth_in, *m_depth_out, *m_batches;
 };
@@ -158,6 +161,59 @@ static void event_batch_free(struct event_batch *eb)
 	free(eb);
 }
 
+/* Event batches are recycled through a small free list: an event array of a
+ * few thousand events is megabytes, and allocating it fresh per batch costs
+ * page faults and zeroing on every batch. */
+static struct event_batch *event_batch_get(struct pipeline *p, uint32_t n)
+{
+	struct event_batch *eb = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->pool) {
+		eb = p->pool;
+		p->pool = eb->next_free;
+		p->pool_n--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!eb) {
+		eb = calloc(1, sizeof(*eb));
+		if (!eb)
+			return NULL;
+		arena_init(&eb->arena, 256 * 1024, 0);
+	}
+	if (n == 0)
+		n = 1;
+	if (eb->cap < n) {
+		struct event *ev = realloc(eb->ev, (size_t)n * sizeof(*ev));
+		if (!ev) {
+			event_batch_free(eb);
+			return NULL;
+		}
+		eb->ev = ev;
+		eb->cap = n;
+	}
+	eb->n = 0;
+	eb->raw = NULL;
+	eb->next_free = NULL;
+	return eb;
+}
+
+static void event_batch_put(struct pipeline *p, struct event_batch *eb)
+{
+	raw_batch_free(eb->raw);
+	eb->raw = NULL;
+	arena_reset(&eb->arena);
+	pthread_mutex_lock(&p->lock);
+	if (p->pool_n < PIPELINE_POOL_MAX) {
+		eb->next_free = p->pool;
+		p->pool = eb;
+		p->pool_n++;
+		eb = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	event_batch_free(eb);
+}
+
 void pipeline_parse_record(enum raw_format fmt, const char *p, size_t n,
 			   struct event *ev, struct arena *a)
 {
@@ -172,8 +228,6 @@ void pipeline_parse_record(enum raw_format fmt, const char *p, size_t n,
 		event_set(ev, F_MESSAGE, str_make(p, n));
 		break;
 	}
-	if (!event_has(ev, F_TIMESTAMP) && ev->ts_us == 0)
-		ev->ts_us = ev->recv_us;
 	if (ev->ts_us == 0)
 		ev->ts_us = ev->recv_us;
 }
@@ -198,18 +252,12 @@ static void log_parse_error(struct input *in, const struct raw_batch *raw,
 static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw)
 {
 	const struct input *in = raw->input;
-	struct event_batch *eb = calloc(1, sizeof(*eb));
+	struct event_batch *eb = event_batch_get(p, raw->n);
 	uint64_t first_id, perr[PE_COUNT] = { 0 };
 	int64_t first_err = -1;
 
 	if (!eb)
 		return NULL;
-	eb->ev = malloc((raw->n ? raw->n : 1) * sizeof(*eb->ev));
-	if (!eb->ev) {
-		free(eb);
-		return NULL;
-	}
-	arena_init(&eb->arena, 256 * 1024, 0);
 	eb->raw = raw;
 	first_id = id_reserve(raw->n ? raw->n : 1);
 	eb->batch_id = first_id;
@@ -278,7 +326,7 @@ static void *worker_main(void *arg)
 			/* Only after drain closed out early: a broken invariant. */
 			log_msg(LOG_ERROR, "pipeline", "event=out_queue_closed lost=%u", eb->n);
 			metric_add(p->m_lost, eb->n);
-			event_batch_free(eb);
+			event_batch_put(p, eb);
 		}
 	}
 	return NULL;
@@ -310,7 +358,7 @@ static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
 		}
 		usleep(attempts < 10 ? 100000 * (useconds_t)attempts : 1000000);
 	}
-	event_batch_free(eb);
+	event_batch_put(p, eb);
 }
 
 static void *writer_main(void *arg)
@@ -520,6 +568,11 @@ void pipeline_free(struct pipeline *p)
 		queue_close(p->out);
 		while (queue_pop(p->out, &item, 0) == 0)
 			event_batch_free(item);
+	}
+	while (p->pool) {
+		struct event_batch *eb = p->pool;
+		p->pool = eb->next_free;
+		event_batch_free(eb);
 	}
 	queue_free(p->in);
 	queue_free(p->out);

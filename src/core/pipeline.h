@@ -85,6 +85,8 @@ struct event_batch {
 	struct arena arena;
 	struct event *ev;         /* n events */
 	uint32_t n;
+	uint32_t cap;             /* events ev can hold (batches are recycled) */
+	struct event_batch *next_free;
 };
 
 /* A processing stage run by workers on every batch (enrich, detect). It may

@@ -19,7 +19,9 @@ struct store_config {
 	const char *path;           /* data directory */
 	int64_t retention_seconds;  /* 0 = keep forever */
 	int64_t retention_bytes;    /* 0 = no size cap */
-	int64_t fts_batch;          /* events per full-text index step */
+	int64_t fts_batch;          /* events per full-text index step; 0 =
+				     * default (100,000); < 0 = index only in
+				     * flush() (tests, bulk loads) */
 };
 
 #define STORE_MAX_FILTERS 16

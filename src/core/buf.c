@@ -141,6 +141,20 @@ static char *json_escape_into(char *o, const unsigned char *u, size_t n)
 
 	while (i < n) {
 		run = i;
+		/* Eight bytes at a time while none needs escaping (SWAR): no
+		 * control byte, no '"', no '\\', no byte >= 0x80. */
+		while (run + 8 <= n) {
+			uint64_t x;
+			memcpy(&x, u + run, 8);
+			uint64_t ctl = (x - 0x2020202020202020ULL) & ~x;
+			uint64_t quo = x ^ 0x2222222222222222ULL;
+			uint64_t bsl = x ^ 0x5c5c5c5c5c5c5c5cULL;
+			quo = (quo - 0x0101010101010101ULL) & ~quo;
+			bsl = (bsl - 0x0101010101010101ULL) & ~bsl;
+			if ((ctl | quo | bsl | x) & 0x8080808080808080ULL)
+				break;
+			run += 8;
+		}
 		while (run < n && json_plain[u[run]])
 			run++;
 		if (run > i) {

@@ -44,6 +44,7 @@ void event_clear(struct event *ev)
 	ev->input_id = 0;
 	ev->extra = NULL;
 	ev->n_extra = ev->extra_cap = 0;
+	ev->doc = (struct str){ 0, 0 };
 }
 
 void event_set_full(struct event *ev)
@@ -233,6 +234,11 @@ static int json_value(struct buf *out, struct str v, int number)
 
 int event_to_json(const struct event *ev, struct buf *out)
 {
+	return event_to_json_except(ev, -1, out);
+}
+
+int event_to_json_except(const struct event *ev, int skip_field, struct buf *out)
+{
 	char ts[32];
 	size_t tn;
 	int first = 1, r;
@@ -269,7 +275,7 @@ int event_to_json(const struct event *ev, struct buf *out)
 		if (ev->slot[f] != i + 1)
 			continue;   /* unset or superseded */
 		if (f == F_TIMESTAMP || f == F_EVENT_INGESTED ||
-		    (f == F_EVENT_ID && ev->id) || f == F_TAGS)
+		    (f == F_EVENT_ID && ev->id) || f == F_TAGS || f == skip_field)
 			continue;
 		const struct schema_field_info *fi = &schema_fields[f];
 		if ((r = json_key(out, fi->name, fi->len, &first)) < 0 ||

@@ -72,6 +72,8 @@ struct event {
 	struct str val[EVENT_MAX_KNOWN];
 	struct event_extra *extra;   /* arena-allocated, grows by doubling */
 	uint32_t n_extra, extra_cap;
+	struct str doc;       /* the store's serialised form, made by its prepare
+			       * hook on a worker (cache-hot, in parallel) */
 };
 
 /* Clears an event for reuse (zeroes the slot map, not the value array). */
@@ -145,5 +147,8 @@ size_t event_format_ts(int64_t ts_us, char *out);
  * JSON numbers; tags include "_parse_error"/"_truncated" and the event carries
  * "event.parse_error" with the reason when flagged. */
 int event_to_json(const struct event *ev, struct buf *out);
+/* The same without one known field (-1 = none), e.g. a field a store keeps
+ * in a column of its own. */
+int event_to_json_except(const struct event *ev, int skip_field, struct buf *out);
 
 #endif

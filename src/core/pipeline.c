@@ -306,8 +306,10 @@ static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw
 static void *worker_main(void *arg)
 {
 	struct pipeline *p = arg;
+	struct buf scratch;
 	void *item;
 
+	buf_init(&scratch, 64 << 20);
 	while (queue_pop(p->in, &item, -1) == 0) {
 		struct raw_batch *raw = item;
 		struct event_batch *eb;
@@ -322,6 +324,8 @@ static void *worker_main(void *arg)
 		}
 		for (unsigned s = 0; s < p->n_stages; s++)
 			p->stages[s].fn(eb, p->stages[s].ctx);
+		if (p->store->ops->prepare)
+			p->store->ops->prepare(p->store, eb->ev, eb->n, &eb->arena, &scratch);
 		if (queue_push(p->out, eb, -1) < 0) {
 			/* Only after drain closed out early: a broken invariant. */
 			log_msg(LOG_ERROR, "pipeline", "event=out_queue_closed lost=%u", eb->n);
@@ -329,6 +333,7 @@ static void *worker_main(void *arg)
 			event_batch_put(p, eb);
 		}
 	}
+	buf_fini(&scratch);
 	return NULL;
 }
 

@@ -33,7 +33,7 @@ struct ingest_batcher {
 	const struct input *in;
 	struct raw_batch *b;
 	size_t cap_bytes;
-	int submit_timeout_ms;      /* -1 for streams (push back), 0 for UDP */
+	int submit_timeout_ms;      /* -1 for streams (push back), short for UDP */
 	long long log_last_us;      /* rate limit for drop logs */
 };
 

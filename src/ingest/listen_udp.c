@@ -3,7 +3,7 @@
  * one system call brings up to UDP_BATCH datagrams. A datagram is a record
  * (RFC 5426); trailing LF, CR and NUL bytes are trimmed. The receive loop
  * never blocks on the pipeline: a batch the pipeline cannot take at once is
- * counted in m_drops and freed, because UDP has no way to push back and a
+ * counted in m_drops and freed (after a short wait, see UDP_SUBMIT_WAIT_MS), because UDP has no way to push back and a
  * stalled socket would lose more in the kernel than we drop here. A large
  * SO_RCVBUF absorbs bursts meanwhile. On stop, the datagrams already in
  * the socket buffer are read and handed over (waiting for the queue then).
@@ -46,6 +46,12 @@ struct udp_listener {
 
 /* Raises the receive buffer; SO_RCVBUFFORCE passes net.core.rmem_max when
  * we may (CAP_NET_ADMIN), otherwise the kernel caps SO_RCVBUF. */
+/* How long a full pipeline queue may hold the receive loop before the batch
+ * is dropped and counted. Meanwhile the kernel's receive buffer (udp_rcvbuf)
+ * absorbs what arrives, so a short stall loses nothing; dropping at once
+ * would lose datagrams the kernel could have kept. */
+#define UDP_SUBMIT_WAIT_MS 100
+
 static void udp_set_rcvbuf(struct udp_listener *u, int64_t want)
 {
 	int v, got = 0;
@@ -98,7 +104,7 @@ int udp_listener_open(const char *name, const char *addr,
 		rc = M_ELIMIT;
 		goto fail;
 	}
-	ingest_batcher_init(&u->bt, p, in, u->max_line, 0);
+	ingest_batcher_init(&u->bt, p, in, u->max_line, UDP_SUBMIT_WAIT_MS);
 	for (int i = 0; i < UDP_BATCH; i++) {
 		u->iov[i].iov_base = u->bufs + (size_t)i * u->bufsz;
 		u->iov[i].iov_len = u->bufsz;
@@ -202,7 +208,7 @@ static void *udp_thread(void *arg)
 		if (pfd[1].revents)
 			break;
 		udp_drain(u, UDP_DRAIN_MAX);
-		(void)ingest_batcher_flush(&u->bt, 0);
+		(void)ingest_batcher_flush(&u->bt, UDP_SUBMIT_WAIT_MS);
 	}
 	/* Stopping: what the socket holds is handed over, waiting if need be
 	 * (the batcher now submits with no timeout). */

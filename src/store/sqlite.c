@@ -530,14 +530,16 @@ static int sq_write_batch(struct store *base, uint64_t batch_id,
 		sqlite3_stmt *st = s->w_ins;
 		if (s->skip[i])
 			continue;
-		buf_reset(&s->doc);
-		if (event_has(e, F_MESSAGE)) {
-			/* The message is a column; keep it out of the doc. */
-			memcpy(s->evtmp, e, sizeof(*e));
-			event_unset(s->evtmp, F_MESSAGE);
-			r = event_to_json(s->evtmp, &s->doc);
-		} else {
-			r = event_to_json(e, &s->doc);
+		const char *doc = e->doc.p;
+		size_t doc_n = e->doc.n;
+		r = 0;
+		if (!doc) {
+			/* Not prepared by a worker: serialise here. The message
+			 * is a column; keep it out of the doc. */
+			buf_reset(&s->doc);
+			r = event_to_json_except(e, F_MESSAGE, &s->doc);
+			doc = s->doc.p;
+			doc_n = s->doc.len;
 		}
 		if (r < 0) {
 			log_msg(LOG_ERROR, "store", "event=serialise_failed id=%llu err=\"%s\"",
@@ -550,7 +552,7 @@ static int sq_write_batch(struct store *base, uint64_t batch_id,
 		sqlite3_bind_int64(st, 3, wseq);
 		for (size_t c = 0; c < store_sq_ncolumns; c++)
 			sq_bind_str(st, 4 + (int)c, event_get(e, store_sq_columns[c].f));
-		sqlite3_bind_text(st, 11, s->doc.p, (int)s->doc.len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, doc, (int)doc_n, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto out;
 		sqlite3_reset(st);
@@ -978,7 +980,6 @@ static void sq_close(struct store *base)
 		free(s->parts[i]);
 	free(s->parts);
 	free(s->skip);
-	free(s->evtmp);
 	buf_fini(&s->doc);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->bg_cond);
@@ -986,6 +987,27 @@ static void sq_close(struct store *base)
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_cond_destroy(&s->pool_cond);
 	free(s);
+}
+
+/* Worker side: each event's JSON doc (without the message, which is a
+ * column) is rendered while the event is still in the worker's cache. An
+ * event whose doc cannot be made is serialised again by the writer. */
+static int sq_prepare(struct store *st, struct event *ev, size_t n,
+		      struct arena *a, struct buf *scratch)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *p;
+
+		buf_reset(scratch);
+		if (event_to_json_except(&ev[i], F_MESSAGE, scratch) < 0)
+			continue;
+		p = arena_alloc(a, scratch->len ? scratch->len : 1);
+		if (!p)
+			continue;
+		memcpy(p, scratch->p, scratch->len);
+		ev[i].doc = str_make(p, scratch->len);
+	}
+	return 0;
 }
 
 const struct store_ops store_sqlite_ops;
@@ -1028,10 +1050,6 @@ static int sq_open(const struct store_config *cfg, struct store **out)
 	pthread_mutex_init(&s->pool_mu, NULL);
 	pthread_cond_init(&s->pool_cond, NULL);
 	buf_init(&s->doc, 64 << 20);
-	r = M_ENOMEM;
-	s->evtmp = malloc(sizeof(*s->evtmp));
-	if (!s->evtmp)
-		goto out;
 	if (mkdir(s->dir, 0750) < 0 && errno != EEXIST) {
 		log_msg(LOG_ERROR, "store", "event=open_failed path=\"%s\" err=\"%s\"",
 			s->dir, strerror(errno));
@@ -1058,6 +1076,7 @@ const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
+	.prepare = sq_prepare,
 	.write_batch = sq_write_batch,
 	.search = store_sq_search,
 	.maintain = sq_maintain,

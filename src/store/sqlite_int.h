@@ -72,7 +72,6 @@ struct sq_store {
 	sqlite3_stmt *w_ins, *w_log, *w_pages;
 	int64_t active_bytes;
 	struct buf doc;
-	struct event *evtmp;
 	unsigned char *skip;
 	size_t skip_cap;
 	int64_t sizes_at;

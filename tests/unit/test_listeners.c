@@ -375,7 +375,7 @@ static void test_udp_drops(void **state)
 	uint64_t drops;
 	int port;
 
-	fk.delay_ms = 50;
+	fk.delay_ms = 400;   /* the queue stays full past UDP_SUBMIT_WAIT_MS */
 	h->cfg.syslog_udp = "127.0.0.1:0";
 	h_start(h, 1);
 	port = ingest_port(h->g, "syslog_udp");

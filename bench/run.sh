@@ -36,7 +36,6 @@ echo "input: $(wc -c < "$T/lines.txt") bytes, $(awk '{s+=length($0)+1} END {prin
 API=$(free_port); SYS=$(free_port); JS=$(free_port)
 cat > "$T/mamori.yaml" <<YAML
 data_dir: $T/var
-keep_original: false
 api:
   listen: 127.0.0.1:$API
   tokens: [bench-token]

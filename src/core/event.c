@@ -44,7 +44,7 @@ void event_clear(struct event *ev)
 	ev->input_id = 0;
 	ev->extra = NULL;
 	ev->n_extra = ev->extra_cap = 0;
-	ev->doc = (struct str){ 0, 0 };
+	ev->prepared = NULL;
 }
 
 void event_set_full(struct event *ev)

@@ -63,6 +63,9 @@ struct event {
 	uint64_t id;          /* unique; assigned by the pipeline */
 	int64_t ts_us;        /* @timestamp, microseconds since the epoch (UTC) */
 	int64_t recv_us;      /* event.ingested */
+	const void *prepared; /* the store's per-event data (e.g. its row, with
+			       * the JSON doc), made by its prepare hook on a
+			       * worker, in the batch arena; NULL if none */
 	uint32_t flags;
 	uint16_t parse_error; /* enum parse_error */
 	uint16_t input_id;    /* which input received it (metrics index) */
@@ -72,8 +75,6 @@ struct event {
 	struct str val[EVENT_MAX_KNOWN];
 	struct event_extra *extra;   /* arena-allocated, grows by doubling */
 	uint32_t n_extra, extra_cap;
-	struct str doc;       /* the store's serialised form, made by its prepare
-			       * hook on a worker (cache-hot, in parallel) */
 };
 
 /* Clears an event for reuse (zeroes the slot map, not the value array). */

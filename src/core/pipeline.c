@@ -508,12 +508,14 @@ int pipeline_start(struct pipeline *p)
 {
 	if (pthread_create(&p->writer, NULL, writer_main, p) != 0)
 		return M_EIO;
+	pthread_setname_np(p->writer, "mamori-writer");
 	p->started = 1;
 	for (unsigned i = 0; i < p->cfg.workers; i++) {
 		if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
 			log_msg(LOG_ERROR, "pipeline", "event=thread_create_failed");
 			break;
 		}
+		pthread_setname_np(p->workers[i], "mamori-worker");
 		p->n_workers++;
 	}
 	if (p->n_workers == 0) {

@@ -437,6 +437,7 @@ int follower_start(struct follower *f)
 			"listener=json_files");
 		return M_EIO;
 	}
+	pthread_setname_np(f->thread, "mamori-follow");
 	f->started = 1;
 	return 0;
 }

@@ -508,6 +508,7 @@ int tcp_listener_start(struct tcp_listener *t)
 			t->name);
 		return M_EIO;
 	}
+	pthread_setname_np(t->thread, "mamori-tcp");
 	t->started = 1;
 	log_msg(LOG_INFO, "ingest", "event=listening listener=%s addr=%s%s",
 		t->name, t->addr, t->tls ? " tls=1" : "");

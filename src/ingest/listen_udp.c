@@ -225,6 +225,7 @@ int udp_listener_start(struct udp_listener *u)
 			u->name);
 		return M_EIO;
 	}
+	pthread_setname_np(u->thread, "mamori-udp");
 	u->started = 1;
 	log_msg(LOG_INFO, "ingest", "event=listening listener=%s addr=%s",
 		u->name, u->addr);

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +58,8 @@ const struct store_sq_column store_sq_columns[] = {
 	{ "message", "msg", F_MESSAGE },
 };
 const size_t store_sq_ncolumns = sizeof(store_sq_columns) / sizeof(store_sq_columns[0]);
+_Static_assert(sizeof(store_sq_columns) / sizeof(store_sq_columns[0]) == SQ_NCOLUMNS,
+	       "SQ_NCOLUMNS must match the column table");
 
 static const char sq_ev_schema[] =
 	"CREATE TABLE IF NOT EXISTS ev("
@@ -530,10 +533,11 @@ static int sq_write_batch(struct store *base, uint64_t batch_id,
 		sqlite3_stmt *st = s->w_ins;
 		if (s->skip[i])
 			continue;
-		const char *doc = e->doc.p;
-		size_t doc_n = e->doc.n;
+		const struct sq_row *row = e->prepared;
+		const char *doc = row ? row->doc.p : NULL;
+		size_t doc_n = row ? row->doc.n : 0;
 		r = 0;
-		if (!doc) {
+		if (!row) {
 			/* Not prepared by a worker: serialise here. The message
 			 * is a column; keep it out of the doc. */
 			buf_reset(&s->doc);
@@ -550,8 +554,9 @@ static int sq_write_batch(struct store *base, uint64_t batch_id,
 		sqlite3_bind_int64(st, 1, (int64_t)e->id);
 		sqlite3_bind_int64(st, 2, e->ts_us);
 		sqlite3_bind_int64(st, 3, wseq);
-		for (size_t c = 0; c < store_sq_ncolumns; c++)
-			sq_bind_str(st, 4 + (int)c, event_get(e, store_sq_columns[c].f));
+		for (size_t c = 0; c < SQ_NCOLUMNS; c++)
+			sq_bind_str(st, 4 + (int)c, row ? row->col[c] :
+				    event_get(e, store_sq_columns[c].f));
 		sqlite3_bind_text(st, 11, doc, (int)doc_n, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto out;
@@ -667,6 +672,11 @@ static void *sq_bg_main(void *arg)
 {
 	struct sq_store *s = arg;
 
+	/* Indexing is upkeep: under load the writer and the parsers come first
+	 * (this thread's nice value only; the tail scan keeps unindexed rows
+	 * searchable), and the index catches up when ingest slows. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_msg(LOG_DEBUG, "store", "event=renice_failed err=\"%s\"", strerror(errno));
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		uint64_t gen = s->work_gen;
@@ -989,23 +999,37 @@ static void sq_close(struct store *base)
 	free(s);
 }
 
-/* Worker side: each event's JSON doc (without the message, which is a
- * column) is rendered while the event is still in the worker's cache. An
- * event whose doc cannot be made is serialised again by the writer. */
+/* Worker side: builds each event's struct sq_row (see sqlite_int.h). */
 static int sq_prepare(struct store *st, struct event *ev, size_t n,
 		      struct arena *a, struct buf *scratch)
 {
 	for (size_t i = 0; i < n; i++) {
+		struct str col[SQ_NCOLUMNS];
+		struct sq_row *row;
+		size_t need;
 		char *p;
 
 		buf_reset(scratch);
 		if (event_to_json_except(&ev[i], F_MESSAGE, scratch) < 0)
+			continue;   /* the writer serialises it again */
+		need = sizeof(*row) + scratch->len;
+		for (size_t c = 0; c < SQ_NCOLUMNS; c++) {
+			col[c] = event_get(&ev[i], store_sq_columns[c].f);
+			need += col[c].n;
+		}
+		row = arena_alloc(a, need);
+		if (!row)
 			continue;
-		p = arena_alloc(a, scratch->len ? scratch->len : 1);
-		if (!p)
-			continue;
+		p = (char *)(row + 1);
+		for (size_t c = 0; c < SQ_NCOLUMNS; c++) {
+			row->col[c] = col[c].p ? str_make(p, col[c].n) : col[c];
+			if (col[c].n)
+				memcpy(p, col[c].p, col[c].n);
+			p += col[c].n;
+		}
 		memcpy(p, scratch->p, scratch->len);
-		ev[i].doc = str_make(p, scratch->len);
+		row->doc = str_make(p, scratch->len);
+		ev[i].prepared = row;
 	}
 	return 0;
 }
@@ -1063,6 +1087,7 @@ static int sq_open(const struct store_config *cfg, struct store **out)
 		goto out;
 	}
 	s->bg_started = 1;
+	pthread_setname_np(s->bg, "mamori-index");
 	*out = &s->base;
 	s = NULL;
 	r = 0;

@@ -105,6 +105,17 @@ struct store_sq_column {
 
 extern const struct store_sq_column store_sq_columns[];
 extern const size_t store_sq_ncolumns;
+#define SQ_NCOLUMNS 7   /* entries of store_sq_columns */
+
+/* A row as the writer binds it, made on a worker by the prepare hook: the
+ * column values and the JSON doc (without the message, which is a column)
+ * copied into one contiguous block of the batch arena, so the writer reads
+ * each event's data sequentially instead of chasing fields across a 2 KiB
+ * event that another core wrote long ago. */
+struct sq_row {
+	struct str col[SQ_NCOLUMNS];
+	struct str doc;
+};
 
 /* Opens partition seq: its events file as main, its index file as f.
  * Owner: the caller (sqlite3_close). M_ENOTFOUND when it is gone. */

@@ -50,8 +50,8 @@ struct store_ops {
 	/* Optional, called by pipeline workers (any thread, in parallel) on
 	 * each batch before it is queued for write_batch: per-event work that
 	 * needs no store state, such as serialising, so the single writer
-	 * does less. Results go to ev->doc, allocated from a; scratch is the
-	 * worker's own buffer. */
+	 * does less. Results go to ev->prepared, allocated from a; scratch
+	 * is the worker's own buffer. */
 	int (*prepare)(struct store *s, struct event *ev, size_t n,
 		       struct arena *a, struct buf *scratch);
 	/* Stores n events; all or nothing. Idempotent per event id. */

@@ -25,16 +25,23 @@ void arena_init(struct arena *a, size_t chunk_size, size_t cap)
 	a->cap = cap ? cap : ARENA_DEFAULT_CAP;
 }
 
-void arena_fini(struct arena *a)
+static void chunks_free(struct arena_chunk *c)
 {
-	struct arena_chunk *c = a->head, *next;
+	struct arena_chunk *next;
 
 	while (c) {
 		next = c->next;
 		free(c);
 		c = next;
 	}
+}
+
+void arena_fini(struct arena *a)
+{
+	chunks_free(a->head);
+	chunks_free(a->spare);
 	a->head = NULL;
+	a->spare = NULL;
 	a->cur = a->end = NULL;
 	a->used = 0;
 }
@@ -43,18 +50,19 @@ void arena_reset(struct arena *a)
 {
 	struct arena_chunk *c = a->head, *next;
 
-	if (!c)
-		return;
-	/* Keep the oldest chunk (the tail of the list): it is the default size. */
-	while (c->next) {
+	while (c) {
 		next = c->next;
-		a->used -= sizeof(*c) + c->size;
-		free(c);
+		if (c->size == a->chunk_size) {
+			c->next = a->spare;
+			a->spare = c;
+		} else {
+			a->used -= sizeof(*c) + c->size;
+			free(c);
+		}
 		c = next;
 	}
-	a->head = c;
-	a->cur = c->data;
-	a->end = c->data + c->size;
+	a->head = NULL;
+	a->cur = a->end = NULL;
 }
 
 static int arena_grow(struct arena *a, size_t n)
@@ -62,13 +70,19 @@ static int arena_grow(struct arena *a, size_t n)
 	size_t size = n > a->chunk_size ? n : a->chunk_size;
 	struct arena_chunk *c;
 
-	if (a->used + sizeof(*c) + size > a->cap)
-		return -1;
-	c = malloc(sizeof(*c) + size);
-	if (!c)
-		return -1;
-	c->size = size;
-	a->used += sizeof(*c) + size;
+	if (size == a->chunk_size && a->spare) {
+		/* A kept chunk: already counted in used. */
+		c = a->spare;
+		a->spare = c->next;
+	} else {
+		if (a->used + sizeof(*c) + size > a->cap)
+			return -1;
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return -1;
+		c->size = size;
+		a->used += sizeof(*c) + size;
+	}
 	if (a->head && size > a->chunk_size && a->cur != a->end) {
 		/* Oversized chunk: link it behind the current one, which keeps
 		 * its free space. */

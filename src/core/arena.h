@@ -12,6 +12,7 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *head;   /* current chunk, older ones linked behind */
+	struct arena_chunk *spare;  /* standard chunks kept by arena_reset */
 	char *cur, *end;            /* free space in head */
 	size_t chunk_size;          /* default size of a new chunk */
 	size_t used;                /* bytes obtained from malloc */
@@ -22,7 +23,9 @@ struct arena {
 void arena_init(struct arena *a, size_t chunk_size, size_t cap);
 /* Frees every chunk; the arena can be used again afterwards. */
 void arena_fini(struct arena *a);
-/* Keeps the first chunk, drops the rest: cheap reuse between batches. */
+/* Empties the arena but keeps its standard-size chunks for reuse (up to the
+ * cap), so a recycled arena allocates nothing in steady state; oversized
+ * chunks are freed. */
 void arena_reset(struct arena *a);
 
 /* 8-byte aligned, uninitialised; NULL when the cap is reached. */

@@ -88,17 +88,47 @@ uint64_t event_id_next(void)
 	return id_reserve(1);
 }
 
+/* Raw batches are recycled too: a listener allocates one per batch (a
+ * megabyte of buffer) and the store writer frees it on another thread, and
+ * with glibc that cross-thread free contends with the listener's own
+ * allocations. A small process-wide free list of same-sized batches avoids
+ * both the allocation and the contention. */
+#define RAW_POOL_MAX 16
+
+static pthread_mutex_t raw_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct raw_batch *raw_pool[RAW_POOL_MAX];
+static unsigned raw_pool_n;
+
 struct raw_batch *raw_batch_new(const struct input *in, uint32_t cap_recs,
 				size_t cap_bytes)
 {
-	struct raw_batch *b = calloc(1, sizeof(*b));
+	struct raw_batch *b = NULL;
 
+	pthread_mutex_lock(&raw_pool_lock);
+	for (unsigned i = 0; i < raw_pool_n; i++) {
+		if (raw_pool[i]->cap == cap_recs && raw_pool[i]->data_cap == cap_bytes) {
+			b = raw_pool[i];
+			raw_pool[i] = raw_pool[--raw_pool_n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&raw_pool_lock);
+	if (b) {
+		b->input = in;
+		b->n = 0;
+		b->len = 0;
+		b->recv_us = 0;
+		return b;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->recs = malloc((size_t)cap_recs * sizeof(*b->recs));
 	b->data = malloc(cap_bytes);
 	if (!b->recs || !b->data) {
-		raw_batch_free(b);
+		free(b->recs);
+		free(b->data);
+		free(b);
 		return NULL;
 	}
 	b->input = in;
@@ -107,13 +137,34 @@ struct raw_batch *raw_batch_new(const struct input *in, uint32_t cap_recs,
 	return b;
 }
 
+static void raw_batch_destroy(struct raw_batch *b)
+{
+	free(b->recs);
+	free(b->data);
+	free(b);
+}
+
 void raw_batch_free(struct raw_batch *b)
 {
 	if (!b)
 		return;
-	free(b->recs);
-	free(b->data);
-	free(b);
+	pthread_mutex_lock(&raw_pool_lock);
+	if (raw_pool_n < RAW_POOL_MAX) {
+		raw_pool[raw_pool_n++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&raw_pool_lock);
+	if (b)
+		raw_batch_destroy(b);
+}
+
+/* Releases the recycled raw batches (at shutdown). */
+static void raw_batch_pool_drain(void)
+{
+	pthread_mutex_lock(&raw_pool_lock);
+	while (raw_pool_n > 0)
+		raw_batch_destroy(raw_pool[--raw_pool_n]);
+	pthread_mutex_unlock(&raw_pool_lock);
 }
 
 int raw_batch_add(struct raw_batch *b, const char *p, size_t n,
@@ -585,4 +636,5 @@ void pipeline_free(struct pipeline *p)
 	queue_free(p->out);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+	raw_batch_pool_drain();
 }

@@ -1037,12 +1037,25 @@ static int sq_prepare(struct store *st, struct event *ev, size_t n,
 const struct store_ops store_sqlite_ops;
 
 /* Owner of *out: the caller, released with ops->close(). */
+/* SQLite's memory statistics take one process-wide mutex on every
+ * allocation; the writer, the indexer and the searchers then contend on it
+ * (seen as thousands of futex calls a second in the writer). mamori does not
+ * read those statistics, so they are off. Must run before SQLite
+ * initialises; if something initialised it first, the call is refused and
+ * nothing else changes. */
+static void sq_global_init(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const struct store_config *cfg, struct store **out)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sq_store *s = NULL;
 	int r = M_EINVAL;
 
 	*out = NULL;
+	pthread_once(&once, sq_global_init);
 	if (!cfg || !cfg->path || !*cfg->path ||
 	    strlen(cfg->path) >= SQ_PATH_MAX - 32 ||
 	    cfg->retention_seconds < 0 || cfg->retention_bytes < 0)

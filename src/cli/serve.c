@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/privs.h"
 #include "cli/settings.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -231,6 +232,10 @@ int cli_serve_main(int argc, char **argv)
 		s.ingest.files_state = strdup(state);
 		if (!s.ingest.files_state)
 			goto out;
+	}
+	if ((c = privs_drop(&s)) < 0) {
+		rc = c == M_EINVAL ? 2 : 1;
+		goto out;
 	}
 	ops = store_backend(s.store.backend);
 	if (!ops) {

@@ -20,6 +20,8 @@ static const struct conf_keyword global_keywords[] = {
 	  "64", 0, "capacity of the parse queue, in batches" },
 	{ "keep_original", CONF_BOOL, offsetof(struct global_settings, keep_original), 0, 0,
 	  "true", 0, "keep every raw record in event.original" },
+	{ "user", CONF_STR, offsetof(struct global_settings, user), 0, 0,
+	  "", 0, "when started as root, run as this user (data_dir is handed to it; ports below 1024 stay bindable)" },
 	CONF_END
 };
 
@@ -36,7 +38,7 @@ static const struct conf_keyword store_keywords[] = {
 };
 
 static const char *const sections[] = {
-	"data_dir", "log_level", "workers", "queue_batches", "keep_original",
+	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
 	"store", "ingest", "api", NULL
 };
 

@@ -19,6 +19,7 @@ struct global_settings {
 	int64_t workers;
 	int64_t queue_batches;
 	int keep_original;
+	char *user;
 };
 
 struct store_settings {

@@ -35,6 +35,7 @@
 #include "api/api_params.h"
 #include "api/web_assets.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -121,14 +122,6 @@ struct api_req {
 	enum api_route route;
 	unsigned status;         /* 0 until a response is queued */
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static struct metric *request_counter(struct api *a, enum api_route route,
 				      unsigned status)
@@ -610,7 +603,7 @@ static void *api_uri_hook(void *cls, const char *uri, struct MHD_Connection *c)
 	(void)c;
 	if (r == NULL)
 		return NULL;
-	r->start_us = now_us();
+	r->start_us = clock_mono_us();
 	r->target_len = strnlen(uri, API_MAX_URL + 1);
 	r->route = ROUTE_OTHER;
 	return r;
@@ -628,7 +621,7 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r == NULL)
 		return;
 	if (r->status) {
-		us = now_us() - r->start_us;
+		us = clock_mono_us() - r->start_us;
 		metric_add(request_counter(a, r->route, r->status), 1);
 		metric_observe_us(a->latency[r->route], us > 0 ? (uint64_t)us : 0);
 	}

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -53,22 +54,6 @@ struct pipeline {
 
 static _Atomic uint64_t id_counter;
 
-int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Ids are the start time in microseconds shifted left by 8, then counted up:
  * unique across restarts unless more than 256 events a microsecond are
  * sustained since start, and increasing, which suits rowid-keyed stores. */
@@ -77,7 +62,7 @@ static uint64_t id_reserve(uint64_t n)
 	uint64_t cur = atomic_load(&id_counter);
 
 	if (cur == 0) {
-		uint64_t seed = (uint64_t)now_us() << 8;
+		uint64_t seed = (uint64_t)clock_now_us() << 8;
 		atomic_compare_exchange_strong(&id_counter, &cur, seed);
 	}
 	return atomic_fetch_add(&id_counter, n);
@@ -186,7 +171,7 @@ int raw_batch_add(struct raw_batch *b, const char *p, size_t n,
 		flags |= RAW_F_TRUNCATED;
 	}
 	if (b->n == 0)
-		b->recv_us = now_us();
+		b->recv_us = clock_now_us();
 	r = &b->recs[b->n++];
 	r->off = (uint32_t)b->len;
 	r->len = (uint32_t)n;
@@ -393,9 +378,9 @@ static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
 	int attempts = 0;
 
 	for (;;) {
-		int64_t t0 = mono_us();
+		int64_t t0 = clock_mono_us();
 		int r = p->store->ops->write_batch(p->store, eb->batch_id, eb->ev, eb->n);
-		metric_observe_us(p->m_store_lat, (uint64_t)(mono_us() - t0));
+		metric_observe_us(p->m_store_lat, (uint64_t)(clock_mono_us() - t0));
 		if (r == 0) {
 			metric_add(p->m_out, eb->n);
 			if (eb->raw && eb->raw->input)
@@ -420,7 +405,7 @@ static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
 static void *writer_main(void *arg)
 {
 	struct pipeline *p = arg;
-	int64_t last_maint = mono_us();
+	int64_t last_maint = clock_mono_us();
 	void *item;
 	int r;
 
@@ -432,7 +417,7 @@ static void *writer_main(void *arg)
 			/* Idle: upkeep first (full-text indexing, retention). */
 			if (p->store->ops->maintain &&
 			    p->store->ops->maintain(p->store) > 0) {
-				last_maint = mono_us();
+				last_maint = clock_mono_us();
 				continue;
 			}
 			r = queue_pop(p->out, &item, 200);
@@ -442,9 +427,9 @@ static void *writer_main(void *arg)
 		if (r == M_ECLOSED)
 			break;
 		write_one(p, item, 0);
-		if (p->store->ops->maintain && mono_us() - last_maint > 1000000) {
+		if (p->store->ops->maintain && clock_mono_us() - last_maint > 1000000) {
 			p->store->ops->maintain(p->store);
-			last_maint = mono_us();
+			last_maint = clock_mono_us();
 		}
 	}
 	if (p->store->ops->flush)

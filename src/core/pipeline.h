@@ -125,6 +125,5 @@ void pipeline_parse_record(enum raw_format fmt, const char *p, size_t n,
 
 /* A new unique event id (monotonic per process, unique across restarts). */
 uint64_t event_id_next(void);
-int64_t now_us(void);
 
 #endif

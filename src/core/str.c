@@ -1,6 +1,7 @@
 /* Checked number parsing for slices (no atoi, no sscanf). */
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/str.h"
 
@@ -29,4 +30,19 @@ int str_to_i64(struct str s, int64_t *out)
 	}
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return M_OK;
+}
+
+struct str str_lower(struct arena *a, struct str v)
+{
+	char *o;
+	uint32_t i;
+
+	for (i = 0; i < v.n; i++)
+		if (v.p[i] >= 'A' && v.p[i] <= 'Z')
+			break;
+	if (i == v.n || !(o = arena_alloc(a, v.n)))
+		return v;
+	for (i = 0; i < v.n; i++)
+		o[i] = (char)(v.p[i] >= 'A' && v.p[i] <= 'Z' ? v.p[i] | 0x20 : v.p[i]);
+	return str_make(o, v.n);
 }

@@ -37,6 +37,12 @@ static inline int str_eq_cstr(struct str a, const char *b)
 	return a.n == n && memcmp(a.p, b, n) == 0;
 }
 
+struct arena;
+
+/* v with ASCII letters folded to lower case: v itself when it has no upper
+ * case letter (no copy), otherwise a copy in a (v again if a is full). */
+struct str str_lower(struct arena *a, struct str v);
+
 /* Parses a decimal integer (optional leading '-'); 0 or M_EPARSE. */
 int str_to_i64(struct str s, int64_t *out);
 

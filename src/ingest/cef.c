@@ -176,21 +176,6 @@ static struct str unescape_ext(struct str v, struct arena *a)
 	return str_make(o, (size_t)(w - o));
 }
 
-static struct str lower(struct str v, struct arena *a)
-{
-	char *o;
-	uint32_t i;
-
-	for (i = 0; i < v.n; i++)
-		if (v.p[i] >= 'A' && v.p[i] <= 'Z')
-			break;
-	if (i == v.n || !(o = arena_alloc(a, v.n)))
-		return v;
-	for (i = 0; i < v.n; i++)
-		o[i] = (char)(v.p[i] >= 'A' && v.p[i] <= 'Z' ? v.p[i] | 0x20 : v.p[i]);
-	return str_make(o, v.n);
-}
-
 /* CEF's rt: epoch milliseconds, "MMM dd yyyy HH:mm:ss[.SSS][ zone]",
  * "MMM dd HH:mm:ss" or RFC 3339. Zones other than UTC are not applied. */
 static int parse_rt(struct str v, int64_t recv_us, int64_t *us)
@@ -275,7 +260,7 @@ static void apply(struct event *ev, struct arena *a, struct cef_kv *kv,
 		event_set(ev, m->field, v);
 		break;
 	case CV_LOWER:
-		event_set(ev, m->field, lower(v, a));
+		event_set(ev, m->field, str_lower(a, v));
 		break;
 	case CV_TIME:
 		if (parse_rt(v, ev->recv_us, &us) == M_OK)

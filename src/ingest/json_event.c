@@ -88,21 +88,6 @@ static void put_named2(struct jctx *c, const char *a1, size_t n1,
 	put_named(c, tmp, n1 + n2, v, kind);
 }
 
-static struct str lower(struct arena *a, struct str v)
-{
-	char *o;
-	uint32_t i;
-
-	for (i = 0; i < v.n; i++)
-		if (v.p[i] >= 'A' && v.p[i] <= 'Z')
-			break;
-	if (i == v.n || !(o = arena_alloc(a, v.n)))
-		return v;
-	for (i = 0; i < v.n; i++)
-		o[i] = (char)(v.p[i] >= 'A' && v.p[i] <= 'Z' ? v.p[i] | 0x20 : v.p[i]);
-	return str_make(o, v.n);
-}
-
 static int path_is(const struct jctx *c, size_t from, const char *lit)
 {
 	size_t n = strlen(lit);
@@ -286,7 +271,7 @@ static int eve_leaf(struct jctx *c, struct str v, int kind)
 		event_set(c->ev, m->f1, v);
 		break;
 	case EC_LOWER:
-		event_set(c->ev, m->f1, lower(c->a, v));
+		event_set(c->ev, m->f1, str_lower(c->a, v));
 		break;
 	case EC_TS:
 		if (ingest_time_rfc3339(v.p, v.n, &us) == M_OK)
@@ -564,7 +549,7 @@ static void set_hashes(struct jctx *c, struct str v)
 		if (!eq)
 			continue;
 		struct str alg = str_make(v.p + s, eq - s),
-			   h = lower(c->a, str_make(v.p + eq + 1, e - eq - 1));
+			   h = str_lower(c->a, str_make(v.p + eq + 1, e - eq - 1));
 		if (str_eq_cstr(alg, "MD5"))
 			event_set(c->ev, F_FILE_HASH_MD5, h);
 		else if (str_eq_cstr(alg, "SHA1"))
@@ -621,7 +606,7 @@ static void win_data(struct jctx *c, const char *prefix, struct str name,
 		set_hashes(c, v);
 		break;
 	case WC_LOWER:
-		event_set(c->ev, m->f1, lower(c->a, v));
+		event_set(c->ev, m->f1, str_lower(c->a, v));
 		break;
 	case WC_IP:
 		if (v.n && !str_eq_cstr(v, "-"))

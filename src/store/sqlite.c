@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "store/ftsq.h"
@@ -87,22 +88,6 @@ static const char sq_finish_sql[] =
 	"CREATE INDEX IF NOT EXISTS ev_usr ON ev(usr, ts) WHERE usr IS NOT NULL;"
 	"INSERT INTO f.fts(fts) VALUES('optimize');"
 	"INSERT OR REPLACE INTO meta VALUES('finished', 1);";
-
-static int64_t sq_now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
-static int64_t sq_mono_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 static int sq_path(const struct sq_store *s, uint64_t seq, const char *ext,
 		   char *out, size_t outsz)
@@ -398,7 +383,7 @@ static int sq_writer_open(struct sq_store *s)
 	p->seq = seq;
 	p->min_ts = p->min_id = INT64_MAX;
 	p->max_ts = p->age_ts = p->max_id = INT64_MIN;
-	p->created_us = sq_now_us();
+	p->created_us = clock_now_us();
 	pthread_mutex_lock(&s->mu);
 	r = sq_add_part(s, p);
 	pthread_mutex_unlock(&s->mu);
@@ -485,7 +470,7 @@ static int sq_write_batch(struct store *base, uint64_t batch_id,
 			  const struct event *ev, size_t n)
 {
 	struct sq_store *s = (struct sq_store *)base;
-	int64_t lo = INT64_MAX, hi = INT64_MIN, now = sq_now_us();
+	int64_t lo = INT64_MAX, hi = INT64_MIN, now = clock_now_us();
 	int64_t min_ts = INT64_MAX, max_ts = INT64_MIN, age_ts = INT64_MIN;
 	int64_t wseq;
 	int in_txn = 0, r = M_EIO;
@@ -699,7 +684,7 @@ static void *sq_bg_main(void *arg)
 				}
 		}
 		if (!p && s->n_parts && !s->parts[s->n_parts - 1]->sealed &&
-		    sq_mono_us() - s->trunc_at >= SQ_TRUNCATE_EVERY_US) {
+		    clock_mono_us() - s->trunc_at >= SQ_TRUNCATE_EVERY_US) {
 			/* Idle and caught up: fold the active partition's WAL into
 			 * the file and cut it back, so it does not hold a second
 			 * copy of the partition on disk. Blocks the writer briefly. */
@@ -725,7 +710,7 @@ static void *sq_bg_main(void *arg)
 					s->trunc_seq = seq;
 					s->trunc_wseq = wseq;
 				}
-				s->trunc_at = sq_mono_us();
+				s->trunc_at = clock_mono_us();
 				if (a->doomed) {
 					sq_unlink_part(s, a->seq);
 					free(a);
@@ -803,7 +788,7 @@ static void sq_drop_locked(struct sq_store *s, struct sq_part *p)
 static int sq_maintain(struct store *base)
 {
 	struct sq_store *s = (struct sq_store *)base;
-	int64_t now = sq_now_us(), mono = sq_mono_us();
+	int64_t now = clock_now_us(), mono = clock_mono_us();
 	int refresh = mono - s->sizes_at >= SQ_SIZE_REFRESH_US;
 
 	if (refresh)
@@ -887,8 +872,8 @@ static int sq_load_part(struct sq_store *s, uint64_t seq)
 	p->fts_wseq = store_sq_query_i64(db, "SELECT seq FROM f.wm WHERE k = 0", 0);
 	p->finished = store_sq_query_i64(db, "SELECT v FROM meta WHERE k = 'finished'", 0) != 0;
 	p->age_ts = p->max_ts;
-	if (p->age_ts != INT64_MIN && p->age_ts > sq_now_us())
-		p->age_ts = sq_now_us();
+	if (p->age_ts != INT64_MIN && p->age_ts > clock_now_us())
+		p->age_ts = clock_now_us();
 	p->bytes = sq_part_disk_bytes(s, seq);
 	if ((r = sq_add_part(s, p)) < 0)
 		goto out;

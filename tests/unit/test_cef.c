@@ -15,14 +15,12 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "ingest/ingest.h"
+#include "parser_test.h"
 
-#define ABSENT ((const char *)1)
-#define RECV_US 1710072000000000LL   /* 2024-03-10T12:00:00Z */
-
-struct kv {
-	const char *name;
-	const char *value;
-};
+static int parse(struct fixture *fx, const char *p, size_t n)
+{
+	return parse_with(fx, cef_parse, p, n, 1);
+}
 
 struct tcase {
 	const char *in;
@@ -32,92 +30,12 @@ struct tcase {
 	struct kv f[20];
 };
 
-static struct str field(const struct event *ev, const char *name)
-{
-	int f = schema_lookup(name, strlen(name));
-
-	if (f >= 0)
-		return event_get(ev, f);
-	return event_get_extra(ev, str_cstr(name));
-}
-
-static void check_fields(const struct event *ev, const struct kv *f,
-			 const char *in)
-{
-	for (; f->name; f++) {
-		struct str v = field(ev, f->name);
-		if (f->value == ABSENT) {
-			if (v.p)
-				fail_msg("%s: %s should be absent, is '%.*s'", in,
-					 f->name, (int)v.n, v.p);
-			continue;
-		}
-		if (!v.p)
-			fail_msg("%s: %s missing (want '%s')", in, f->name, f->value);
-		if (!str_eq_cstr(v, f->value))
-			fail_msg("%s: %s is '%.*s', want '%s'", in, f->name,
-				 (int)v.n, v.p, f->value);
-	}
-}
-
-struct fixture {
-	struct arena a;
-	struct event ev;
-	struct buf out;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (!fx)
-		return -1;
-	arena_init(&fx->a, 0, 0);
-	buf_init(&fx->out, 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	arena_fini(&fx->a);
-	buf_fini(&fx->out);
-	free(fx);
-	return 0;
-}
-
-static int parse(struct fixture *fx, const char *p, size_t n)
-{
-	int rc;
-
-	arena_reset(&fx->a);
-	event_clear(&fx->ev);
-	fx->ev.recv_us = RECV_US;
-	fx->ev.ts_us = RECV_US;
-	rc = cef_parse(p, n, &fx->ev, &fx->a);
-	buf_reset(&fx->out);
-	assert_int_equal(event_to_json(&fx->ev, &fx->out), 0);
-	return rc;
-}
-
 static void run_cases(struct fixture *fx, const struct tcase *tc, size_t n)
 {
-	char ts[32];
-
 	for (size_t i = 0; i < n; i++) {
 		int rc = parse(fx, tc[i].in, strlen(tc[i].in));
-		if (rc != tc[i].rc)
-			fail_msg("%s: rc %d want %d", tc[i].in, rc, tc[i].rc);
-		if (fx->ev.parse_error != tc[i].pe)
-			fail_msg("%s: parse_error %s want %s", tc[i].in,
-				 parse_error_name(fx->ev.parse_error),
-				 parse_error_name(tc[i].pe));
-		event_format_ts(fx->ev.ts_us, ts);
-		if (tc[i].ts && strcmp(ts, tc[i].ts) != 0)
-			fail_msg("%s: ts %s want %s", tc[i].in, ts, tc[i].ts);
-		check_fields(&fx->ev, tc[i].f, tc[i].in);
+		check_case(fx, tc[i].in, rc, tc[i].rc, tc[i].pe, tc[i].ts, 0,
+			   tc[i].f);
 	}
 }
 

@@ -413,7 +413,11 @@ static void eve_finish(struct jctx *c)
 	if (str_eq_cstr(et, "alert")) {
 		kind = "alert";
 		cat = "intrusion_detection";
-		type = str_eq_cstr(c->alert_action, "blocked") ? "denied" : "allowed";
+		/* As Suricata says; an alert without an action is only "info". */
+		if (str_eq_cstr(c->alert_action, "blocked"))
+			type = "denied";
+		else if (str_eq_cstr(c->alert_action, "allowed"))
+			type = "allowed";
 	} else if (str_eq_cstr(et, "dns") || str_eq_cstr(et, "http") ||
 		   str_eq_cstr(et, "tls") || str_eq_cstr(et, "smtp") ||
 		   str_eq_cstr(et, "ssh")) {

@@ -55,20 +55,11 @@ static int resolve_token(const char *data_dir, struct conf_list *tokens)
 	unsigned char rnd[32];
 	static const char hex[] = "0123456789abcdef";
 	const char *env = getenv("MAMORI_API_TOKEN");
-	char **nv;
 	int fd;
 	ssize_t n;
 
-	if (env && env[0]) {
-		nv = realloc(tokens->v, (tokens->n + 1) * sizeof(*nv));
-		if (!nv)
-			return M_ENOMEM;
-		tokens->v = nv;
-		if (!(tokens->v[tokens->n] = strdup(env)))
-			return M_ENOMEM;
-		tokens->n++;
-		return M_OK;
-	}
+	if (env && env[0])
+		return conf_list_push(tokens, env);
 	if (tokens->n > 0)
 		return M_OK;
 	snprintf(path, sizeof(path), "%s/api-token", data_dir);
@@ -103,14 +94,7 @@ static int resolve_token(const char *data_dir, struct conf_list *tokens)
 	log_msg(LOG_INFO, "api", "event=token_generated file=%s hint=\"send it as 'Authorization: Bearer <token>'\"",
 		path);
 add:
-	nv = realloc(tokens->v, (tokens->n + 1) * sizeof(*nv));
-	if (!nv)
-		return M_ENOMEM;
-	tokens->v = nv;
-	if (!(tokens->v[tokens->n] = strdup(tok)))
-		return M_ENOMEM;
-	tokens->n++;
-	return M_OK;
+	return conf_list_push(tokens, tok);
 }
 
 static void serve_usage(FILE *f)

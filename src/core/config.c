@@ -405,7 +405,7 @@ static void list_clear(struct conf_list *l)
 	l->n = 0;
 }
 
-static int list_push(struct conf_list *l, const char *v)
+int conf_list_push(struct conf_list *l, const char *v)
 {
 	char **nv;
 	char *s;
@@ -434,14 +434,14 @@ static int set_node(const struct conf_keyword *k, void *dst, const struct conf_n
 			/* A single value, or an empty one for an empty list. */
 			if (n->value[0] == '\0' && !n->quoted)
 				return M_OK;
-			return list_push(l, n->value);
+			return conf_list_push(l, n->value);
 		}
 		if (n->kind != NODE_SEQ)
 			return errf(err, file, n->line, n->col, "expected a list of strings for %s", k->name);
 		for (struct conf_node *c = n->child; c; c = c->next) {
 			if (c->kind != NODE_SCALAR)
 				return errf(err, file, c->line, c->col, "expected a string in %s", k->name);
-			if ((r = list_push(l, c->value)) < 0)
+			if ((r = conf_list_push(l, c->value)) < 0)
 				return r;
 		}
 		return M_OK;
@@ -463,7 +463,7 @@ int conf_apply(const struct conf_doc *doc, const char *section,
 		if (k->type == CONF_STRLIST) {
 			struct conf_list *l = (struct conf_list *)((char *)dst + k->offset);
 			list_clear(l);
-			if (k->def && k->def[0] && (r = list_push(l, k->def)) < 0)
+			if (k->def && k->def[0] && (r = conf_list_push(l, k->def)) < 0)
 				return r;
 			continue;
 		}

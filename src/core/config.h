@@ -65,6 +65,9 @@ int conf_check_sections(const struct conf_doc *doc, const char *const *known,
 /* Frees the heap strings and lists that conf_apply() put in dst. */
 void conf_free(const struct conf_keyword *kw, void *dst);
 
+/* Appends a copy of v to a list (at most 4096 entries). */
+int conf_list_push(struct conf_list *l, const char *v);
+
 /* Splits "host:port" / "[v6]:port" into host (hostsz) and port. */
 int conf_split_addr(const char *addr, char *host, size_t hostsz, int *port);
 

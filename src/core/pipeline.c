@@ -41,6 +41,7 @@ struct pipeline {
 	unsigned n_workers;
 	pthread_t writer;
 	int started;
+	atomic_int draining;             /* set by pipeline_drain: bounded retries */
 	struct input inputs[PIPELINE_MAX_INPUTS];
 	unsigned n_inputs;
 	struct stage stages[PIPELINE_MAX_STAGES];
@@ -373,13 +374,18 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
+/* Writes one batch, retrying a failing store with back-off. Nothing is
+ * given up while running; once draining (SIGTERM), a store that still fails
+ * after ten tries loses the batch, counted and logged, so a broken disk
+ * cannot hang the shutdown. */
+static void write_one(struct pipeline *p, struct event_batch *eb)
 {
 	int attempts = 0;
 
 	for (;;) {
 		int64_t t0 = clock_mono_us();
 		int r = p->store->ops->write_batch(p->store, eb->batch_id, eb->ev, eb->n);
+		int draining = atomic_load(&p->draining);
 		metric_observe_us(p->m_store_lat, (uint64_t)(clock_mono_us() - t0));
 		if (r == 0) {
 			metric_add(p->m_out, eb->n);
@@ -397,7 +403,7 @@ static void write_one(struct pipeline *p, struct event_batch *eb, int draining)
 			log_msg(LOG_ERROR, "pipeline", "event=events_lost count=%u", eb->n);
 			break;
 		}
-		usleep(attempts < 10 ? 100000 * (useconds_t)attempts : 1000000);
+		usleep(draining ? 100000 : attempts < 10 ? 100000 * (useconds_t)attempts : 1000000);
 	}
 	event_batch_put(p, eb);
 }
@@ -426,7 +432,7 @@ static void *writer_main(void *arg)
 		}
 		if (r == M_ECLOSED)
 			break;
-		write_one(p, item, 0);
+		write_one(p, item);
 		if (p->store->ops->maintain && clock_mono_us() - last_maint > 1000000) {
 			p->store->ops->maintain(p->store);
 			last_maint = clock_mono_us();
@@ -583,6 +589,7 @@ void pipeline_drain(struct pipeline *p)
 {
 	if (!p->started)
 		return;
+	atomic_store(&p->draining, 1);
 	queue_close(p->in);
 	for (unsigned i = 0; i < p->n_workers; i++)
 		pthread_join(p->workers[i], NULL);

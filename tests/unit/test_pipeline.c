@@ -173,6 +173,37 @@ static void test_backpressure(void **state)
 	fake_free(f);
 }
 
+static int failing_write(struct store *s, uint64_t batch_id, const struct event *ev, size_t n)
+{
+	return M_EIO;
+}
+
+static const struct store_ops failing_ops = {
+	.name = "failing",
+	.write_batch = failing_write,
+};
+
+/* A store that never succeeds cannot hang the shutdown: after bounded
+ * retries the batch is counted as lost. */
+static void test_failing_store_drains(void **state)
+{
+	struct store st = { &failing_ops };
+	struct pipeline_config cfg = { .workers = 1 };
+	struct pipeline *p = pipeline_new(&cfg, &st);
+	const struct input *in = pipeline_add_input(p, "failing", RAW_SYSLOG);
+	struct raw_batch *rb = raw_batch_new(in, 4, 1024);
+	struct metric *lost = metric_get("mamori_events_lost_total", "", METRIC_COUNTER, NULL);
+	uint64_t lost0 = metric_value(lost);
+
+	assert_int_equal(pipeline_start(p), 0);
+	assert_int_equal(raw_batch_add(rb, "<13>x", 5, NULL, 0, 0), 0);
+	assert_int_equal(raw_batch_add(rb, "<13>y", 5, NULL, 0, 0), 0);
+	assert_int_equal(pipeline_submit(p, rb, -1), 0);
+	pipeline_drain(p);
+	assert_int_equal(metric_value(lost) - lost0, 2);
+	pipeline_free(p);
+}
+
 static void test_raw_batch_limits(void **state)
 {
 	struct raw_batch *rb = raw_batch_new(NULL, 2, 64);
@@ -196,6 +227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_everything_arrives_once),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_failing_store_drains),
 		cmocka_unit_test(test_raw_batch_limits),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,6 +97,21 @@ add:
 	return conf_list_push(tokens, tok);
 }
 
+/* Settings that follow from others: followed files resume where they
+ * stopped (a state file under data_dir), so a restart does not store them
+ * twice. */
+static int settings_derive(struct settings *s)
+{
+	char state[4096];
+
+	if (s->ingest.json_files.n == 0 || (s->ingest.files_state && s->ingest.files_state[0]))
+		return M_OK;
+	snprintf(state, sizeof(state), "%s/ingest-files.state", s->g.data_dir);
+	free(s->ingest.files_state);
+	s->ingest.files_state = strdup(state);
+	return s->ingest.files_state ? M_OK : M_ENOMEM;
+}
+
 static void serve_usage(FILE *f)
 {
 	fprintf(f,
@@ -123,10 +138,11 @@ static void serve_usage(FILE *f)
 /* SIGHUP: re-reads the file and applies what can change while running:
  * the log level and the API tokens (the generated token and
  * MAMORI_API_TOKEN are resolved again). A bad file changes nothing. */
-static void reload(const char *path, const char *data_dir, struct api *api)
+static void reload(const char *path, const struct settings *running, struct api *api)
 {
+	const char *data_dir = running->g.data_dir;
 	struct settings s;
-	struct buf err;
+	struct buf err, fixed;
 	enum log_level lvl;
 
 	buf_init(&err, 4096);
@@ -135,8 +151,13 @@ static void reload(const char *path, const char *data_dir, struct api *api)
 			err.p ? err.p : "?");
 		goto out;
 	}
-	if (strcmp(s.g.data_dir, data_dir) != 0)
-		log_msg(LOG_WARN, "serve", "event=reload_ignored setting=data_dir hint=\"restart to change it\"");
+	buf_init(&fixed, 4096);
+	if (settings_derive(&s) == 0 && settings_changed_fixed(running, &s, &fixed) == 0 &&
+	    fixed.len) {
+		buf_cstr(&fixed);
+		log_msg(LOG_WARN, "serve", "event=reload_needs_restart settings=%s", fixed.p);
+	}
+	buf_fini(&fixed);
 	if (log_level_parse(s.g.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	if (api && resolve_token(data_dir, &s.api.tokens) == 0)
@@ -207,16 +228,8 @@ int cli_serve_main(int argc, char **argv)
 	if (s.api.listen && s.api.listen[0] && resolve_token(s.g.data_dir, &s.api.tokens) < 0)
 		goto out;
 
-	if (s.ingest.json_files.n > 0 && (!s.ingest.files_state || !s.ingest.files_state[0])) {
-		/* Followed files resume where they stopped, so a restart does not
-		 * store them twice. */
-		char state[4096];
-		snprintf(state, sizeof(state), "%s/ingest-files.state", s.g.data_dir);
-		free(s.ingest.files_state);
-		s.ingest.files_state = strdup(state);
-		if (!s.ingest.files_state)
-			goto out;
-	}
+	if (settings_derive(&s) < 0)
+		goto out;
 	if ((c = privs_drop(&s)) < 0) {
 		rc = c == M_EINVAL ? 2 : 1;
 		goto out;
@@ -262,7 +275,7 @@ int cli_serve_main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(path, s.g.data_dir, api);
+			reload(path, &s, api);
 			continue;
 		}
 		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");

@@ -29,9 +29,9 @@ static const struct conf_keyword store_keywords[] = {
 	{ "backend", CONF_STR, offsetof(struct store_settings, backend), 0, 0,
 	  "sqlite", 0, "event store back-end" },
 	{ "retention", CONF_DURATION, offsetof(struct store_settings, retention), 0,
-	  (int64_t)100 * 365 * 86400, "30d", 1, "drop events older than this; 0 = keep" },
+	  (int64_t)100 * 365 * 86400, "30d", 0, "drop events older than this; 0 = keep" },
 	{ "retention_size", CONF_SIZE, offsetof(struct store_settings, retention_size), 0,
-	  (int64_t)1 << 50, "0", 1, "drop the oldest events past this size; 0 = no cap" },
+	  (int64_t)1 << 50, "0", 0, "drop the oldest events past this size; 0 = no cap" },
 	{ "fts_batch", CONF_INT, offsetof(struct store_settings, fts_batch), 100, 10000000,
 	  "50000", 0, "events per full-text indexing step" },
 	CONF_END
@@ -90,6 +90,19 @@ void settings_free(struct settings *s)
 	conf_free(store_keywords, &s->store);
 	conf_free(ingest_keywords, &s->ingest);
 	conf_free(api_keywords, &s->api);
+}
+
+int settings_changed_fixed(const struct settings *a, const struct settings *b,
+			   struct buf *out)
+{
+	int r;
+
+	if ((r = conf_changed_fixed(NULL, global_keywords, &a->g, &b->g, out)) < 0 ||
+	    (r = conf_changed_fixed("store", store_keywords, &a->store, &b->store, out)) < 0 ||
+	    (r = conf_changed_fixed("ingest", ingest_keywords, &a->ingest, &b->ingest, out)) < 0 ||
+	    (r = conf_changed_fixed("api", api_keywords, &a->api, &b->api, out)) < 0)
+		return r;
+	return M_OK;
 }
 
 int settings_describe(struct buf *out)

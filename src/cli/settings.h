@@ -41,6 +41,10 @@ struct settings {
  * every case. */
 int settings_load(const char *path, struct settings *s, struct buf *err);
 void settings_free(struct settings *s);
+/* Names (comma-separated) of the settings that differ between a and b but
+ * only take effect on a restart. */
+int settings_changed_fixed(const struct settings *a, const struct settings *b,
+			   struct buf *out);
 /* Writes every section with defaults and help as YAML. */
 int settings_describe(struct buf *out);
 

@@ -552,3 +552,48 @@ int conf_describe(const char *section, const struct conf_keyword *kw,
 	}
 	return r;
 }
+
+static int str_differs(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") != 0;
+}
+
+int conf_changed_fixed(const char *section, const struct conf_keyword *kw,
+		       const void *a, const void *b, struct buf *out)
+{
+	for (const struct conf_keyword *k = kw; k->name; k++) {
+		const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+		int differs = 0;
+
+		if (k->reloadable)
+			continue;
+		switch (k->type) {
+		case CONF_STR:
+		case CONF_ADDR:
+			differs = str_differs(*(char *const *)fa, *(char *const *)fb);
+			break;
+		case CONF_BOOL:
+			differs = *(const int *)fa != *(const int *)fb;
+			break;
+		case CONF_INT:
+		case CONF_SIZE:
+		case CONF_DURATION:
+			differs = *(const int64_t *)fa != *(const int64_t *)fb;
+			break;
+		case CONF_STRLIST: {
+			const struct conf_list *la = (const void *)fa, *lb = (const void *)fb;
+			differs = la->n != lb->n;
+			for (size_t i = 0; !differs && i < la->n; i++)
+				differs = str_differs(la->v[i], lb->v[i]);
+			break;
+		}
+		}
+		if (differs) {
+			int r = buf_printf(out, "%s%s%s%s", out->len ? "," : "",
+					   section ? section : "", section ? "." : "", k->name);
+			if (r < 0)
+				return r;
+		}
+	}
+	return M_OK;
+}

@@ -65,6 +65,12 @@ int conf_check_sections(const struct conf_doc *doc, const char *const *known,
 /* Frees the heap strings and lists that conf_apply() put in dst. */
 void conf_free(const struct conf_keyword *kw, void *dst);
 
+/* Appends to out (comma-separated, prefixed with section.) the names of the
+ * settings in kw that are not reloadable and differ between a and b: what a
+ * reload cannot apply without a restart. */
+int conf_changed_fixed(const char *section, const struct conf_keyword *kw,
+		       const void *a, const void *b, struct buf *out);
+
 /* Appends a copy of v to a list (at most 4096 entries). */
 int conf_list_push(struct conf_list *l, const char *v);
 

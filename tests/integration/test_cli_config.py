@@ -143,13 +143,15 @@ def test_sighup_reload():
         check(status == 200, f"old token before reload: {status}")
         new = "rotated-token-0123456789abcdef"
         text = open(m.config).read().replace(f"tokens: [{TOKEN}]", f"tokens: [{new}]").replace(
-            "log_level: info", "log_level: debug")
+            "log_level: info", "log_level: debug").replace("ingest:\n", "ingest:\n  max_line: 32k\n", 1)
         open(m.config, "w").write(text)
         m.proc.send_signal(signal.SIGHUP)
         deadline = time.time() + 10
         while time.time() < deadline and "event=reloaded" not in m.read_log():
             time.sleep(0.05)
         check("event=reloaded" in m.read_log(), "reload logged")
+        check("event=reload_needs_restart settings=ingest.max_line\n" in m.read_log(),
+              "a setting that needs a restart is named: " + m.read_log()[-800:])
         status, _ = m.get("/api/v1/events")
         check(status == 401, f"old token after reload: {status}")
         status, _ = m.get("/api/v1/events", token=new)

@@ -54,6 +54,9 @@ def test_eve_file_follow():
         check(by_type["dns"].get("dns.question.name") == "evedns.example.org", f"dns: {by_type['dns']}")
         check(by_type["http"].get("url.domain") == "www.example.org", f"http: {by_type['http']}")
         check(by_type["http"].get("http.response.status_code") == 200, f"http status: {by_type['http']}")
+        for field, value in (("url.domain", "www.example.org"), ("dns.question.name", "evedns.example.org")):
+            ans = m.search(**{field: value})
+            check(ans["total"] == 1 and ans["events"][0].get(field) == value, f"filter {field}: {ans}")
         check(by_type["tls"].get("tls.client.server_name") == "evetls.example.org", f"tls: {by_type['tls']}")
         check(by_type["flow"].get("source.bytes") == 1200, f"flow: {by_type['flow']}")
         check(by_type["fileinfo"].get("file.hash.sha256") == "a" * 64, f"fileinfo: {by_type['fileinfo']}")

@@ -52,6 +52,10 @@ def test_tcp_rfc5424_structured_data():
     # Field filters find it too.
     ans = M.search(**{"log.syslog.appname": "app5424"})
     check(ans["total"] == 1, f"filter on appname: {ans['total']}")
+    ans = M.search(**{"process.name": "app5424"})
+    check(ans["total"] == 1, f"filter on process.name (a column): {ans['total']}")
+    ans = M.search(**{"process.name": "app54*"})
+    check(ans["total"] == 1, f"prefix filter on process.name: {ans['total']}")
 
 
 def test_tcp_octet_counting():

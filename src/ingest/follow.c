@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/framing.h"
@@ -228,14 +229,6 @@ flush:
 	}
 }
 
-static int64_t follow_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Writes the offsets aside, then renames over the old state. */
 static void follow_save(struct follower *f)
 {
@@ -280,7 +273,7 @@ done:
 		return;
 	}
 	f->state_dirty = 0;
-	f->state_saved_ms = follow_mono_ms();
+	f->state_saved_ms = clock_mono_us() / 1000;
 }
 
 /* Parses one "offset dev inode path" line into *ff if the path matches. */
@@ -351,7 +344,7 @@ static void *follow_thread(void *arg)
 		for (size_t i = 0; i < f->n && !follow_stopping(f); i++)
 			follow_poll(f, &f->files[i]);
 		if (f->state_dirty &&
-		    follow_mono_ms() - f->state_saved_ms >= FOLLOW_SAVE_MS)
+		    clock_mono_us() / 1000 - f->state_saved_ms >= FOLLOW_SAVE_MS)
 			follow_save(f);
 		if (poll(&pfd, 1, FOLLOW_POLL_MS) > 0)
 			break;

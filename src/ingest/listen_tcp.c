@@ -35,6 +35,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/framing.h"
@@ -84,14 +85,6 @@ struct tcp_listener {
 	int started;
 	long long log_full_us, log_err_us, log_accept_us;
 };
-
-static int64_t tcp_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- TLS --------------------------------------------------------------- */
 
@@ -256,7 +249,7 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 	/* Taken after any wait in submit, so a drain never mistakes
 	 * backpressure for a quiet sender. */
 	if (l->draining)
-		l->last_data_ms = tcp_mono_ms();
+		l->last_data_ms = clock_mono_us() / 1000;
 }
 
 static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -390,7 +383,7 @@ fail:
 static void tcp_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tcp_listener *l = arg;
-	int64_t now = tcp_mono_ms();
+	int64_t now = clock_mono_us() / 1000;
 
 	if (l->n_conns == 0 || now - l->last_data_ms >= DRAIN_QUIET_MS ||
 	    now >= l->drain_deadline_ms)
@@ -409,7 +402,7 @@ static void tcp_wake_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(l->base);
 		return;
 	}
-	l->last_data_ms = tcp_mono_ms();
+	l->last_data_ms = clock_mono_us() / 1000;
 	l->drain_deadline_ms = l->last_data_ms + DRAIN_MAX_MS;
 	evtimer_add(l->ev_drain, &tv);
 }

@@ -103,6 +103,28 @@ static inline int parse_with(struct fixture *fx, parser_fn fn, const char *p,
 	return rc;
 }
 
+/* Parses every prefix of line, each copied to its own heap block so ASan
+ * catches a read past the end. With incomplete_fails, a prefix shorter
+ * than the line (less a trailing byte) must not parse as M_OK. */
+static inline void parse_every_prefix(struct fixture *fx, parser_fn fn,
+				      const char *line, int preset_ts,
+				      int incomplete_fails)
+{
+	size_t n = strlen(line);
+
+	for (size_t k = 0; k <= n; k++) {
+		char *c = malloc(k ? k : 1);
+		int rc;
+
+		assert_non_null(c);
+		memcpy(c, line, k);
+		rc = parse_with(fx, fn, c, k, preset_ts);
+		if (incomplete_fails && k + 1 < n && rc == M_OK)
+			fail_msg("prefix %zu of '%s' parsed", k, line);
+		free(c);
+	}
+}
+
 /* The checks every table row makes: return value, parse error, event time
  * (when want_ts is NULL and recv_default is set, the receive time) and the
  * expected fields. */

@@ -7,7 +7,8 @@ set -eu
 PKGS="
 build-essential cmake pkg-config clang libclang-rt-14-dev
 libevent-dev libssl-dev openssl libyaml-dev libjansson-dev libmicrohttpd-dev
-libsqlite3-dev sqlite3 libcmocka-dev
+libsqlite3-dev sqlite3 libcmocka-dev libhyperscan-dev libpcre2-dev libcurl4-openssl-dev
+postfix swaks
 python3 bsdutils rsyslog rsyslog-openssl curl procps
 "
 

@@ -136,7 +136,7 @@ static int64_t days_since_epoch(unsigned y, unsigned m, unsigned d)
 
 static int parse_rfc3339(const char *p, size_t n, int64_t *out_us)
 {
-	unsigned y, mo, d, h = 0, mi = 0, sec = 0, oh, om;
+	unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
 	int64_t frac_us = 0, offset_s = 0, t;
 	size_t pos = 0;
 

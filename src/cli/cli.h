@@ -4,5 +4,6 @@
 
 int cli_serve_main(int argc, char **argv);
 int cli_check_config_main(int argc, char **argv);
+int cli_rules_main(int argc, char **argv);
 
 #endif

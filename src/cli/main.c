@@ -20,6 +20,8 @@ static void usage(FILE *f)
 		"  serve          run the platform (see `mamori serve --help`)\n"
 		"  check-config   validate a YAML configuration\n"
 		"  events search  search stored events through the API\n"
+		"  rules check    load Sigma rules and report each (loaded/unsupported/error)\n"
+		"  rules test     match events from files against Sigma rules\n"
 		"  version        print the version\n"
 		"  help           this help\n"
 		"\n"
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
 		return cli_check_config_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "events"))
 		return cli_events_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rules"))
+		return cli_rules_main(argc - 1, argv + 1);
 	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return 2;

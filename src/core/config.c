@@ -150,8 +150,10 @@ fail:
 	return r;
 }
 
-int conf_parse(const char *file, const char *text, size_t len,
-	       struct conf_doc *doc, struct buf *err)
+/* Parses one YAML stream; with multi, every document's root mapping is kept,
+ * chained through the roots' next pointers (Sigma rule files hold several). */
+static int parse_stream(const char *file, const char *text, size_t len,
+			int multi, struct conf_doc *doc, struct buf *err)
 {
 	yaml_parser_t ps;
 	yaml_event_t ev;
@@ -180,7 +182,7 @@ int conf_parse(const char *file, const char *text, size_t len,
 			yaml_event_delete(&ev);
 			break;
 		}
-		if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+		if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1 && !multi) {
 			r = errf(err, file, (int)ev.start_mark.line + 1,
 				 (int)ev.start_mark.column + 1, "only one YAML document is allowed%s", "");
 			yaml_event_delete(&ev);
@@ -205,7 +207,14 @@ int conf_parse(const char *file, const char *text, size_t len,
 				node_free(root);
 				goto out;
 			}
-			doc->root = root;
+			if (!doc->root) {
+				doc->root = root;
+			} else {
+				struct conf_node *t = doc->root;
+				while (t->next)
+					t = t->next;
+				t->next = root;
+			}
 			continue;
 		}
 		yaml_event_delete(&ev);
@@ -215,6 +224,18 @@ out:
 	if (r < 0)
 		conf_doc_fini(doc);
 	return r;
+}
+
+int conf_parse(const char *file, const char *text, size_t len,
+	       struct conf_doc *doc, struct buf *err)
+{
+	return parse_stream(file, text, len, 0, doc, err);
+}
+
+int conf_parse_multi(const char *file, const char *text, size_t len,
+		     struct conf_doc *doc, struct buf *err)
+{
+	return parse_stream(file, text, len, 1, doc, err);
 }
 
 int conf_load_file(const char *path, struct conf_doc *doc, struct buf *err)
@@ -451,14 +472,50 @@ static int set_node(const struct conf_keyword *k, void *dst, const struct conf_n
 	return set_scalar(k, dst, n->value, file, n->line, n->col, err);
 }
 
-int conf_apply(const struct conf_doc *doc, const char *section,
-	       const struct conf_keyword *kw, void *dst, struct buf *err)
+/* Sets dst from the keys of one mapping (sec; NULL or an empty value sets
+ * nothing); keys listed in skip are left to the caller, any other key kw
+ * does not name is an error naming what. */
+static int apply_keys(const char *file, const struct conf_node *sec, const char *what,
+		      const struct conf_keyword *kw, const char *const *skip,
+		      void *dst, struct buf *err)
 {
-	const struct conf_node *sec = NULL;
-	const char *file = doc && doc->file ? doc->file : "(defaults)";
 	int r;
 
-	/* Defaults first. */
+	if (!sec)
+		return M_OK;
+	if (sec->kind == NODE_SCALAR && sec->value[0] == '\0' && !sec->quoted)
+		return M_OK;
+	if (sec->kind != NODE_MAP)
+		return errf(err, file, sec->line, sec->col, "expected a mapping for section %s", what);
+	for (struct conf_node *key = sec->child; key && key->next; key = key->next->next) {
+		const struct conf_keyword *k;
+		int skipped = 0;
+		for (const char *const *s = skip; s && *s && key->kind == NODE_SCALAR; s++)
+			if (strcmp(*s, key->value) == 0)
+				skipped = 1;
+		if (skipped)
+			continue;
+		for (k = kw; k->name; k++)
+			if (key->kind == NODE_SCALAR && strcmp(k->name, key->value) == 0)
+				break;
+		if (!k->name) {
+			errf(err, file, key->line, key->col, "unknown setting '%s'",
+			     key->kind == NODE_SCALAR ? key->value : "?");
+			buf_printf(err, " in section %s", what);
+			buf_cstr(err);
+			return M_EINVAL;
+		}
+		if ((r = set_node(k, dst, key->next, file, err)) < 0)
+			return r;
+	}
+	return M_OK;
+}
+
+/* Defaults of kw into dst; the first step of every apply. */
+static int apply_defaults(const struct conf_keyword *kw, void *dst, struct buf *err)
+{
+	int r;
+
 	for (const struct conf_keyword *k = kw; k->name; k++) {
 		if (k->type == CONF_STRLIST) {
 			struct conf_list *l = (struct conf_list *)((char *)dst + k->offset);
@@ -470,32 +527,36 @@ int conf_apply(const struct conf_doc *doc, const char *section,
 		if ((r = set_scalar(k, dst, k->def ? k->def : "", "(defaults)", 0, 0, err)) < 0)
 			return r;
 	}
+	return M_OK;
+}
+
+int conf_apply_map(const struct conf_doc *doc, const struct conf_node *map,
+		   const char *what, const struct conf_keyword *kw,
+		   const char *const *skip, void *dst, struct buf *err)
+{
+	const char *file = doc && doc->file ? doc->file : "(defaults)";
+	int r;
+
+	if ((r = apply_defaults(kw, dst, err)) < 0)
+		return r;
+	return apply_keys(file, map, what, kw, skip, dst, err);
+}
+
+int conf_apply(const struct conf_doc *doc, const char *section,
+	       const struct conf_keyword *kw, void *dst, struct buf *err)
+{
+	const struct conf_node *sec = NULL;
+	const char *file = doc && doc->file ? doc->file : "(defaults)";
+	int r;
+
+	/* Defaults first. */
+	if ((r = apply_defaults(kw, dst, err)) < 0)
+		return r;
 	if (!doc || !doc->root)
 		return M_OK;
 	if (section) {
 		sec = map_get(doc->root, section);
-		if (!sec)
-			return M_OK;
-		if (sec->kind == NODE_SCALAR && sec->value[0] == '\0' && !sec->quoted)
-			return M_OK;
-		if (sec->kind != NODE_MAP)
-			return errf(err, file, sec->line, sec->col, "expected a mapping for section %s", section);
-		for (struct conf_node *key = sec->child; key && key->next; key = key->next->next) {
-			const struct conf_keyword *k;
-			for (k = kw; k->name; k++)
-				if (key->kind == NODE_SCALAR && strcmp(k->name, key->value) == 0)
-					break;
-			if (!k->name) {
-				errf(err, file, key->line, key->col, "unknown setting '%s'",
-				     key->kind == NODE_SCALAR ? key->value : "?");
-				buf_printf(err, " in section %s", section);
-				buf_cstr(err);
-				return M_EINVAL;
-			}
-			if ((r = set_node(k, dst, key->next, file, err)) < 0)
-				return r;
-		}
-		return M_OK;
+		return apply_keys(file, sec, section, kw, NULL, dst, err);
 	}
 	for (const struct conf_keyword *k = kw; k->name; k++) {
 		const struct conf_node *n = map_get(doc->root, k->name);
@@ -596,4 +657,57 @@ int conf_changed_fixed(const char *section, const struct conf_keyword *kw,
 		}
 	}
 	return M_OK;
+}
+
+/* Read-only access to the tree for modules whose input is not settings
+ * (Sigma rules, mapping files): kind, text and position of each node. */
+int conf_node_kind(const struct conf_node *n)
+{
+	if (!n)
+		return -1;
+	return n->kind == NODE_SCALAR ? CONF_NODE_SCALAR :
+	       n->kind == NODE_MAP ? CONF_NODE_MAP : CONF_NODE_SEQ;
+}
+
+const char *conf_node_value(const struct conf_node *n)
+{
+	return n && n->kind == NODE_SCALAR ? n->value : NULL;
+}
+
+int conf_node_is_null(const struct conf_node *n)
+{
+	return !n || (n->kind == NODE_SCALAR && !n->quoted &&
+		      (n->value[0] == '\0' || strcmp(n->value, "~") == 0 ||
+		       strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
+		       strcmp(n->value, "NULL") == 0));
+}
+
+int conf_node_quoted(const struct conf_node *n)
+{
+	return n ? n->quoted : 0;
+}
+
+int conf_node_line(const struct conf_node *n)
+{
+	return n ? n->line : 0;
+}
+
+int conf_node_col(const struct conf_node *n)
+{
+	return n ? n->col : 0;
+}
+
+const struct conf_node *conf_node_child(const struct conf_node *n)
+{
+	return n && n->kind != NODE_SCALAR ? n->child : NULL;
+}
+
+const struct conf_node *conf_node_next(const struct conf_node *n)
+{
+	return n ? n->next : NULL;
+}
+
+const struct conf_node *conf_map_get(const struct conf_node *map, const char *key)
+{
+	return map_get(map, key);
 }

@@ -51,6 +51,10 @@ struct conf_doc {
  * "file:line:col: message" in err. Owner of *doc: the caller. */
 int conf_parse(const char *file, const char *text, size_t len,
 	       struct conf_doc *doc, struct buf *err);
+/* As conf_parse, but accepts several documents ("---"): doc->root is the
+ * first document's root and the others follow through conf_node_next(). */
+int conf_parse_multi(const char *file, const char *text, size_t len,
+		     struct conf_doc *doc, struct buf *err);
 int conf_load_file(const char *path, struct conf_doc *doc, struct buf *err);
 void conf_doc_fini(struct conf_doc *doc);
 
@@ -59,6 +63,12 @@ void conf_doc_fini(struct conf_doc *doc);
  * errors. dst must be zeroed by the caller before the first apply. */
 int conf_apply(const struct conf_doc *doc, const char *section,
 	       const struct conf_keyword *kw, void *dst, struct buf *err);
+/* As conf_apply, for a mapping reached by walking the tree (an item of a
+ * list of maps such as notify.channels); what names it in errors; keys
+ * listed in skip (NULL-terminated, may be NULL) are left to the caller. */
+int conf_apply_map(const struct conf_doc *doc, const struct conf_node *map,
+		   const char *what, const struct conf_keyword *kw,
+		   const char *const *skip, void *dst, struct buf *err);
 /* Reports top-level keys that no section or keyword claims. */
 int conf_check_sections(const struct conf_doc *doc, const char *const *known,
 			struct buf *err);
@@ -80,5 +90,19 @@ int conf_split_addr(const char *addr, char *host, size_t hostsz, int *port);
 /* Writes the keyword table as a documented YAML section (for --help and docs). */
 int conf_describe(const char *section, const struct conf_keyword *kw,
 		  struct buf *out);
+
+/* Read-only walk of a parsed tree, for inputs that are not settings (Sigma
+ * rules, field mappings). A map's children alternate key, value; a
+ * sequence's children are its items; conf_node_next() steps through them. */
+enum { CONF_NODE_SCALAR, CONF_NODE_MAP, CONF_NODE_SEQ };
+int conf_node_kind(const struct conf_node *n);          /* -1 for NULL */
+const char *conf_node_value(const struct conf_node *n); /* scalars only */
+int conf_node_is_null(const struct conf_node *n);       /* ~, null, empty, NULL */
+int conf_node_quoted(const struct conf_node *n);
+int conf_node_line(const struct conf_node *n);
+int conf_node_col(const struct conf_node *n);
+const struct conf_node *conf_node_child(const struct conf_node *n);
+const struct conf_node *conf_node_next(const struct conf_node *n);
+const struct conf_node *conf_map_get(const struct conf_node *map, const char *key);
 
 #endif

@@ -569,7 +569,19 @@ static void win_data(struct jctx *c, const char *prefix, struct str name,
 {
 	const struct win_map *m = NULL;
 	struct str x;
+	char packed[JSON_PATH_MAX];
 
+	/* Some providers (Defender, ...) name items with spaces ("Threat
+	 * Name"); rules and queries name them without, as Sigma does. */
+	if (memchr(name.p, ' ', name.n) && name.n <= sizeof(packed)) {
+		size_t k = 0;
+		for (uint32_t i = 0; i < name.n; i++)
+			if (name.p[i] != ' ')
+				packed[k++] = name.p[i];
+		name = str_make(arena_strndup(c->a, packed, k), k);
+		if (!name.p)
+			return;
+	}
 	put_named2(c, prefix, strlen(prefix), name.p, name.n, v, kind);
 	for (size_t i = 0; i < N_WIN_MAPS; i++) {
 		if (str_eq_cstr(name, win_maps[i].name)) {

@@ -1,0 +1,846 @@
+/*
+ * Sigma correlation rules. Parsing and resolution run at load (rule
+ * references by id or name, group-by fields and aliases mapped through each
+ * referenced rule's field mapping); the state is per group key in a table
+ * per correlation, each group holding at most a threshold's worth of
+ * timestamps or values, evicted when its window has passed or when the
+ * table is full. Why event time: a correlation over replayed or late logs
+ * must count what happened within the timespan, not when it arrived.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "detect/sigma_corr.h"
+#include "detect/sigma_int.h"
+
+#define CORR_MAX_ENTRIES 4096u    /* timestamps/values kept per group */
+#define CORR_MAX_KEY 1024u
+
+enum corr_type { CT_EVENT_COUNT = 1, CT_VALUE_COUNT, CT_VALUE_SUM, CT_VALUE_AVG,
+		 CT_TEMPORAL, CT_TEMPORAL_ORDERED };
+
+struct sigma_corr {
+	uint32_t rule;              /* the correlation's rule index */
+	enum corr_type type;
+	int64_t span_us;
+	int generate;
+	/* Condition: lower bound (gt/gte/eq) and optional upper bound. */
+	int has_lo, has_hi, lo_strict, hi_strict, eq;
+	double lo, hi;
+	char **refs;                /* as written */
+	uint32_t n_refs;
+	uint32_t refs_idx[SIGMA_CORR_MAX_RULES];
+	char **group_by;            /* as written */
+	uint32_t n_group_by;
+	char *value_field;          /* value_* types */
+	/* Aliases: per group-by name and ref, the field to read. */
+	char **alias_name;
+	char ***alias_field;        /* [alias][ref] or NULL */
+	uint32_t n_alias;
+	/* Resolved per ref: group-by field ids and the value field. */
+	uint32_t gb[SIGMA_CORR_MAX_RULES][SIGMA_CORR_MAX_GROUPBY];
+	uint32_t vf[SIGMA_CORR_MAX_RULES];
+	char *disabled;             /* why it cannot run, or NULL */
+};
+
+void sigma_corr_free(struct sigma_corr *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->n_refs; i++)
+		free(c->refs[i]);
+	free(c->refs);
+	for (uint32_t i = 0; i < c->n_group_by; i++)
+		free(c->group_by[i]);
+	free(c->group_by);
+	for (uint32_t i = 0; i < c->n_alias; i++) {
+		free(c->alias_name[i]);
+		for (uint32_t k = 0; c->alias_field[i] && k < c->n_refs; k++)
+			free(c->alias_field[i][k]);
+		free(c->alias_field[i]);
+	}
+	free(c->alias_name);
+	free(c->alias_field);
+	free(c->value_field);
+	free(c->disabled);
+	free(c);
+}
+
+static int parse_span(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mult;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno || v <= 0)
+		return M_EINVAL;
+	switch (*end) {
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	case 'w': mult = 604800; break;
+	case 'M': mult = 2592000; break;
+	case 'y': mult = 31536000; break;
+	default: return M_EINVAL;
+	}
+	if (end[1] || v > 10LL * 365 * 86400 / mult)
+		return M_EINVAL;
+	*out = (int64_t)v * mult * 1000000;
+	return 0;
+}
+
+static int str_list(const struct conf_node *n, char ***out, uint32_t *count,
+		    uint32_t max)
+{
+	uint32_t k = 0;
+
+	if (conf_node_kind(n) == CONF_NODE_SCALAR) {
+		*out = calloc(1, sizeof(char *));
+		if (!*out || !((*out)[0] = strdup(conf_node_value(n))))
+			return M_ENOMEM;
+		*count = 1;
+		return 0;
+	}
+	if (conf_node_kind(n) != CONF_NODE_SEQ)
+		return M_EINVAL;
+	for (const struct conf_node *x = conf_node_child(n); x; x = conf_node_next(x))
+		k++;
+	if (k == 0 || k > max)
+		return M_ELIMIT;
+	*out = calloc(k, sizeof(char *));
+	if (!*out)
+		return M_ENOMEM;
+	*count = 0;
+	for (const struct conf_node *x = conf_node_child(n); x; x = conf_node_next(x)) {
+		if (conf_node_kind(x) != CONF_NODE_SCALAR)
+			return M_EINVAL;
+		(*out)[*count] = strdup(conf_node_value(x));
+		if (!(*out)[*count])
+			return M_ENOMEM;
+		(*count)++;
+	}
+	return 0;
+}
+
+static int parse_cond(struct sigma_corr *c, const struct conf_node *cond,
+		      struct buf *why)
+{
+	for (const struct conf_node *k = conf_node_child(cond); k && conf_node_next(k);
+	     k = conf_node_next(conf_node_next(k))) {
+		const char *key = conf_node_value(k);
+		const char *v = conf_node_value(conf_node_next(k));
+		char *end;
+		double x;
+
+		if (!key || !v)
+			continue;
+		if (strcmp(key, "field") == 0) {
+			free(c->value_field);
+			c->value_field = strdup(v);
+			if (!c->value_field)
+				return M_ENOMEM;
+			continue;
+		}
+		errno = 0;
+		x = strtod(v, &end);
+		if (end == v || *end || errno) {
+			buf_printf(why, "%d:%d: the condition needs a number",
+				   conf_node_line(k), conf_node_col(k));
+			return M_EINVAL;
+		}
+		if (strcmp(key, "gte") == 0 || strcmp(key, "gt") == 0) {
+			c->has_lo = 1;
+			c->lo = x;
+			c->lo_strict = key[2] == '\0';
+		} else if (strcmp(key, "lte") == 0 || strcmp(key, "lt") == 0) {
+			c->has_hi = 1;
+			c->hi = x;
+			c->hi_strict = key[2] == '\0';
+		} else if (strcmp(key, "eq") == 0) {
+			c->has_lo = c->has_hi = 1;
+			c->lo = c->hi = x;
+			c->eq = 1;
+		} else {
+			buf_printf(why, "%d:%d: condition operator %s", conf_node_line(k),
+				   conf_node_col(k), key);
+			return M_EUNSUPP;
+		}
+	}
+	return 0;
+}
+
+int sigma_corr_parse(struct sigma_builder *b, struct sigma_rule *r,
+		     const struct conf_node *corr, struct buf *why)
+{
+	struct sigma_ruleset *rs = b->rs;
+	struct sigma_corr *c, **nc;
+	const char *type = conf_node_value(conf_map_get(corr, "type"));
+	const char *span = conf_node_value(conf_map_get(corr, "timespan"));
+	const struct conf_node *cond = conf_map_get(corr, "condition");
+	const struct conf_node *gen = conf_map_get(corr, "generate");
+	const struct conf_node *aliases = conf_map_get(corr, "aliases");
+	int rc;
+
+	if (conf_node_kind(corr) != CONF_NODE_MAP) {
+		buf_printf(why, "%d:%d: correlation must be a mapping",
+			   conf_node_line(corr), conf_node_col(corr));
+		return M_EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return M_ENOMEM;
+	if (!type) {
+		buf_printf(why, "%d:%d: correlation has no type", conf_node_line(corr),
+			   conf_node_col(corr));
+		rc = M_EINVAL;
+		goto fail;
+	}
+	if (!strcmp(type, "event_count"))
+		c->type = CT_EVENT_COUNT;
+	else if (!strcmp(type, "value_count"))
+		c->type = CT_VALUE_COUNT;
+	else if (!strcmp(type, "value_sum"))
+		c->type = CT_VALUE_SUM;
+	else if (!strcmp(type, "value_avg"))
+		c->type = CT_VALUE_AVG;
+	else if (!strcmp(type, "temporal"))
+		c->type = CT_TEMPORAL;
+	else if (!strcmp(type, "temporal_ordered"))
+		c->type = CT_TEMPORAL_ORDERED;
+	else {
+		buf_printf(why, "%d:%d: correlation type %s", conf_node_line(corr),
+			   conf_node_col(corr), type);
+		rc = M_EUNSUPP;
+		goto fail;
+	}
+	if (!span || parse_span(span, &c->span_us) < 0) {
+		buf_printf(why, "%d:%d: correlation needs a timespan such as 5m or 1h",
+			   conf_node_line(corr), conf_node_col(corr));
+		rc = M_EINVAL;
+		goto fail;
+	}
+	rc = str_list(conf_map_get(corr, "rules"), &c->refs, &c->n_refs,
+		      SIGMA_CORR_MAX_RULES);
+	if (rc < 0) {
+		buf_printf(why, "%d:%d: correlation needs `rules:` (1 to %u rule ids or names)",
+			   conf_node_line(corr), conf_node_col(corr), SIGMA_CORR_MAX_RULES);
+		goto fail;
+	}
+	if (conf_map_get(corr, "group-by")) {
+		rc = str_list(conf_map_get(corr, "group-by"), &c->group_by, &c->n_group_by,
+			      SIGMA_CORR_MAX_GROUPBY);
+		if (rc < 0) {
+			buf_printf(why, "%d:%d: group-by must list 1 to %u fields",
+				   conf_node_line(corr), conf_node_col(corr),
+				   SIGMA_CORR_MAX_GROUPBY);
+			goto fail;
+		}
+	}
+	c->generate = 0;
+	if (gen && conf_node_value(gen))
+		c->generate = !strcasecmp(conf_node_value(gen), "true");
+	if (cond) {
+		rc = parse_cond(c, cond, why);
+		if (rc < 0)
+			goto fail;
+	}
+	if (c->type <= CT_VALUE_AVG) {
+		if (!c->has_lo) {
+			buf_printf(why, "%d:%d: a %s correlation needs a gt, gte or eq condition",
+				   conf_node_line(corr), conf_node_col(corr), type);
+			rc = cond ? M_EUNSUPP : M_EINVAL;
+			goto fail;
+		}
+		if (c->type != CT_EVENT_COUNT && !c->value_field) {
+			buf_printf(why, "%d:%d: a %s correlation needs condition.field",
+				   conf_node_line(corr), conf_node_col(corr), type);
+			rc = M_EINVAL;
+			goto fail;
+		}
+	} else if (c->n_refs < 2) {
+		buf_printf(why, "%d:%d: a temporal correlation needs two rules or more",
+			   conf_node_line(corr), conf_node_col(corr));
+		rc = M_EINVAL;
+		goto fail;
+	}
+	if (aliases && conf_node_kind(aliases) == CONF_NODE_MAP) {
+		for (const struct conf_node *k = conf_node_child(aliases); k && conf_node_next(k);
+		     k = conf_node_next(conf_node_next(k))) {
+			const struct conf_node *m = conf_node_next(k);
+			char **nn, ***nf;
+
+			if (c->n_alias >= SIGMA_CORR_MAX_GROUPBY)
+				break;
+			nn = realloc(c->alias_name, (c->n_alias + 1) * sizeof(*nn));
+			if (!nn)
+				goto nomem;
+			c->alias_name = nn;
+			nf = realloc(c->alias_field, (c->n_alias + 1) * sizeof(*nf));
+			if (!nf)
+				goto nomem;
+			c->alias_field = nf;
+			nn[c->n_alias] = strdup(conf_node_value(k) ? conf_node_value(k) : "");
+			nf[c->n_alias] = calloc(c->n_refs, sizeof(char *));
+			c->n_alias++;
+			if (!nn[c->n_alias - 1] || !nf[c->n_alias - 1])
+				goto nomem;
+			for (uint32_t i = 0; i < c->n_refs; i++) {
+				const char *f = conf_node_value(conf_map_get(m, c->refs[i]));
+				if (f && !(nf[c->n_alias - 1][i] = strdup(f)))
+					goto nomem;
+			}
+		}
+	}
+	nc = realloc(rs->corrs, (rs->n_corrs + 1) * sizeof(*nc));
+	if (!nc)
+		goto nomem;
+	rs->corrs = nc;
+	c->rule = UINT32_MAX;   /* set at resolve: r's index */
+	nc[rs->n_corrs++] = c;
+	r->corr = rs->n_corrs - 1;
+	return 0;
+nomem:
+	rc = M_ENOMEM;
+fail:
+	sigma_corr_free(c);
+	return rc;
+}
+
+static void disable(struct sigma_corr *c, const char *fmt, const char *arg)
+{
+	char tmp[512];
+
+	snprintf(tmp, sizeof(tmp), fmt, arg);
+	free(c->disabled);
+	c->disabled = strdup(tmp);
+}
+
+int sigma_corr_resolve(struct sigma_builder *b, struct buf *err)
+{
+	struct sigma_ruleset *rs = b->rs;
+
+	(void)err;
+	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		struct sigma_rule *r = rs->rules[i];
+		if (r->info.is_correlation)
+			rs->corrs[r->corr]->rule = i;
+	}
+	for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
+		struct sigma_corr *c = rs->corrs[ci];
+
+		for (uint32_t k = 0; k < c->n_refs && !c->disabled; k++) {
+			uint32_t found = UINT32_MAX;
+
+			for (uint32_t i = 0; i < rs->n_rules; i++) {
+				const struct sigma_rule_info *in = &rs->rules[i]->info;
+				if (strcmp(in->id, c->refs[k]) == 0 ||
+				    (in->name && strcmp(in->name, c->refs[k]) == 0))
+					found = i;
+			}
+			if (found == UINT32_MAX) {
+				disable(c, "refers to rule %s, which is not loaded", c->refs[k]);
+				break;
+			}
+			if (rs->rules[found]->info.is_correlation) {
+				disable(c, "refers to correlation %s (chained correlations)",
+					c->refs[k]);
+				break;
+			}
+			c->refs_idx[k] = found;
+			if (!c->generate)
+				rs->rules[found]->silent = 1;
+			for (uint32_t g = 0; g < c->n_group_by; g++) {
+				const char *name = c->group_by[g];
+				char tmp[512];
+
+				for (uint32_t a = 0; a < c->n_alias; a++)
+					if (!strcmp(c->alias_name[a], name) && c->alias_field[a][k])
+						name = c->alias_field[a][k];
+				name = sigma_map_field(b, rs->rules[found], name, tmp, sizeof(tmp));
+				if (sigma_field_intern(b, name, &c->gb[k][g]) < 0)
+					return M_ENOMEM;
+			}
+			if (c->value_field) {
+				char tmp[512];
+				const char *name = sigma_map_field(b, rs->rules[found],
+								   c->value_field, tmp, sizeof(tmp));
+				if (sigma_field_intern(b, name, &c->vf[k]) < 0)
+					return M_ENOMEM;
+			}
+		}
+		/* A rule referenced by a generating correlation alerts too. */
+	}
+	for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
+		struct sigma_corr *c = rs->corrs[ci];
+		for (uint32_t k = 0; c->generate && !c->disabled && k < c->n_refs; k++)
+			rs->rules[c->refs_idx[k]]->silent = 0;
+	}
+	return 0;
+}
+
+int sigma_rule_generates(const struct sigma_ruleset *rs, uint32_t i)
+{
+	return i < rs->n_rules && !rs->rules[i]->silent;
+}
+
+const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule);
+
+const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule)
+{
+	const struct sigma_rule *r;
+
+	if (rule >= rs->n_rules || !rs->rules[rule]->info.is_correlation)
+		return NULL;
+	r = rs->rules[rule];
+	return rs->corrs[r->corr]->disabled;
+}
+
+/* ---- state ---- */
+
+struct entry {
+	int64_t ts;
+	uint64_t h;     /* value hash (value_count) */
+	double v;       /* value (sum/avg) */
+};
+
+struct group {
+	char *key;
+	uint64_t hash;
+	int64_t last;
+	struct entry *e;       /* ring, oldest first after compaction */
+	uint32_t n, cap;
+	int64_t step[SIGMA_CORR_MAX_RULES];   /* temporal: per ref */
+};
+
+struct corr_table {
+	pthread_mutex_t lock;
+	struct group **slots;   /* open addressing */
+	uint32_t mask, used;
+};
+
+struct sigma_corr_state {
+	const struct sigma_ruleset *rs;
+	struct corr_table *t;   /* per correlation */
+	/* rule index -> correlations that refer to it (CSR) */
+	uint32_t *off, *list;
+};
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+struct sigma_corr_state *sigma_corr_state_new(const struct sigma_ruleset *rs)
+{
+	struct sigma_corr_state *st = calloc(1, sizeof(*st));
+	uint32_t total = 0;
+
+	if (!st)
+		return NULL;
+	st->rs = rs;
+	st->t = calloc(rs->n_corrs + 1, sizeof(*st->t));
+	st->off = calloc(rs->n_rules + 1, sizeof(*st->off));
+	if (!st->t || !st->off)
+		goto fail;
+	for (uint32_t c = 0; c < rs->n_corrs; c++) {
+		pthread_mutex_init(&st->t[c].lock, NULL);
+		if (rs->corrs[c]->disabled)
+			continue;
+		for (uint32_t k = 0; k < rs->corrs[c]->n_refs; k++) {
+			st->off[rs->corrs[c]->refs_idx[k] + 1]++;
+			total++;
+		}
+	}
+	for (uint32_t i = 0; i < rs->n_rules; i++)
+		st->off[i + 1] += st->off[i];
+	st->list = calloc(total + 1, sizeof(*st->list));
+	if (!st->list)
+		goto fail;
+	{
+		uint32_t *fill = calloc(rs->n_rules + 1, sizeof(*fill));
+		if (!fill)
+			goto fail;
+		for (uint32_t c = 0; c < rs->n_corrs; c++) {
+			if (rs->corrs[c]->disabled)
+				continue;
+			for (uint32_t k = 0; k < rs->corrs[c]->n_refs; k++) {
+				uint32_t r = rs->corrs[c]->refs_idx[k];
+				/* A rule listed twice in one correlation counts once. */
+				int dup = 0;
+				for (uint32_t j = st->off[r]; j < st->off[r] + fill[r]; j++)
+					if (st->list[j] == c)
+						dup = 1;
+				if (!dup)
+					st->list[st->off[r] + fill[r]++] = c;
+				else
+					st->list[st->off[r] + fill[r]++] = UINT32_MAX;
+			}
+		}
+		free(fill);
+	}
+	return st;
+fail:
+	sigma_corr_state_free(st);
+	return NULL;
+}
+
+static void group_free(struct group *g)
+{
+	if (!g)
+		return;
+	free(g->key);
+	free(g->e);
+	free(g);
+}
+
+void sigma_corr_state_free(struct sigma_corr_state *st)
+{
+	if (!st)
+		return;
+	for (uint32_t c = 0; st->t && c < st->rs->n_corrs; c++) {
+		struct corr_table *t = &st->t[c];
+		for (uint32_t i = 0; t->slots && i <= t->mask; i++)
+			group_free(t->slots[i]);
+		free(t->slots);
+		pthread_mutex_destroy(&t->lock);
+	}
+	free(st->t);
+	free(st->off);
+	free(st->list);
+	free(st);
+}
+
+size_t sigma_corr_groups(struct sigma_corr_state *st)
+{
+	size_t n = 0;
+
+	for (uint32_t c = 0; c < st->rs->n_corrs; c++) {
+		pthread_mutex_lock(&st->t[c].lock);
+		n += st->t[c].used;
+		pthread_mutex_unlock(&st->t[c].lock);
+	}
+	return n;
+}
+
+/* Removes groups whose window has passed (rebuilding the table). */
+static void sweep(struct corr_table *t, int64_t now, int64_t span)
+{
+	struct group **old = t->slots;
+	uint32_t cap = t->mask + 1;
+	struct group **ns = calloc(cap, sizeof(*ns));
+
+	if (!ns)
+		return;
+	t->used = 0;
+	for (uint32_t i = 0; i < cap; i++) {
+		struct group *g = old[i];
+		uint32_t j;
+
+		if (!g)
+			continue;
+		if (g->last < now - span) {
+			group_free(g);
+			continue;
+		}
+		for (j = (uint32_t)g->hash & t->mask; ns[j]; j = (j + 1) & t->mask)
+			;
+		ns[j] = g;
+		t->used++;
+	}
+	free(old);
+	t->slots = ns;
+}
+
+static struct group *group_get(struct corr_table *t, const char *key, size_t klen,
+			       int64_t now, int64_t span)
+{
+	uint64_t h = hash_bytes(key, klen);
+	uint32_t j;
+	struct group *g;
+
+	if (!t->slots) {
+		t->slots = calloc(1024, sizeof(*t->slots));
+		if (!t->slots)
+			return NULL;
+		t->mask = 1023;
+	}
+	for (j = (uint32_t)h & t->mask; t->slots[j]; j = (j + 1) & t->mask)
+		if (t->slots[j]->hash == h && strcmp(t->slots[j]->key, key) == 0)
+			return t->slots[j];
+	if (t->used * 2 >= t->mask) {
+		sweep(t, now, span);
+		if (t->used * 2 >= t->mask) {
+			if (t->mask + 1 >= SIGMA_CORR_MAX_GROUPS * 2)
+				return NULL;   /* full: the newest group is not tracked */
+			/* Grow. */
+			struct group **old = t->slots;
+			uint32_t oc = t->mask + 1, nc = oc * 2;
+			struct group **ns = calloc(nc, sizeof(*ns));
+			if (!ns)
+				return NULL;
+			t->mask = nc - 1;
+			for (uint32_t i = 0; i < oc; i++) {
+				uint32_t k;
+				if (!old[i])
+					continue;
+				for (k = (uint32_t)old[i]->hash & t->mask; ns[k]; k = (k + 1) & t->mask)
+					;
+				ns[k] = old[i];
+			}
+			free(old);
+			t->slots = ns;
+		}
+		for (j = (uint32_t)h & t->mask; t->slots[j]; j = (j + 1) & t->mask)
+			;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->key = malloc(klen + 1);
+	if (!g->key) {
+		free(g);
+		return NULL;
+	}
+	memcpy(g->key, key, klen + 1);
+	g->hash = h;
+	t->slots[j] = g;
+	t->used++;
+	return g;
+}
+
+/* Drops entries older than the window. */
+static void expire(struct group *g, int64_t now, int64_t span)
+{
+	uint32_t k = 0;
+
+	while (k < g->n && g->e[k].ts < now - span)
+		k++;
+	if (k) {
+		memmove(g->e, g->e + k, (g->n - k) * sizeof(*g->e));
+		g->n -= k;
+	}
+}
+
+static int entry_add(struct group *g, int64_t ts, uint64_t h, double v)
+{
+	uint32_t pos;
+
+	if (g->n == g->cap) {
+		if (g->cap >= CORR_MAX_ENTRIES) {
+			memmove(g->e, g->e + 1, (g->n - 1) * sizeof(*g->e));
+			g->n--;
+		} else {
+			uint32_t cap = g->cap ? g->cap * 2 : 8;
+			struct entry *ne = realloc(g->e, cap * sizeof(*ne));
+			if (!ne)
+				return M_ENOMEM;
+			g->e = ne;
+			g->cap = cap;
+		}
+	}
+	/* Keep time order (late events are inserted in place). */
+	pos = g->n;
+	while (pos > 0 && g->e[pos - 1].ts > ts)
+		pos--;
+	memmove(g->e + pos + 1, g->e + pos, (g->n - pos) * sizeof(*g->e));
+	g->e[pos] = (struct entry){ ts, h, v };
+	g->n++;
+	return 0;
+}
+
+static int cond_holds(const struct sigma_corr *c, double x)
+{
+	if (c->eq)
+		return x == c->lo;
+	if (c->has_lo && (c->lo_strict ? !(x > c->lo) : !(x >= c->lo)))
+		return 0;
+	if (c->has_hi && (c->hi_strict ? !(x < c->hi) : !(x <= c->hi)))
+		return 0;
+	return 1;
+}
+
+static size_t group_key(const struct sigma_ruleset *rs, const struct sigma_corr *c,
+			uint32_t ref, const struct event *ev, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (uint32_t g = 0; g < c->n_group_by; g++) {
+		struct str v = sigma_field_value(rs, c->gb[ref][g], ev);
+		int w = snprintf(out + n, cap - n, "%s%s=%.*s", g ? ", " : "",
+				 c->group_by[g], (int)(v.n > 256 ? 256 : v.n),
+				 v.p ? v.p : "");
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
+	return n;
+}
+
+/* One match of reference ref of correlation ci; 1 when it fires. */
+static int observe_one(struct sigma_corr_state *st, uint32_t ci, uint32_t ref,
+		       const struct event *ev, char *key, uint64_t *count)
+{
+	const struct sigma_ruleset *rs = st->rs;
+	const struct sigma_corr *c = rs->corrs[ci];
+	struct corr_table *t = &st->t[ci];
+	int64_t now = ev->ts_us;
+	size_t klen = group_key(rs, c, ref, ev, key, CORR_MAX_KEY);
+	struct group *g;
+	int fired = 0;
+
+	pthread_mutex_lock(&t->lock);
+	g = group_get(t, key, klen, now, c->span_us);
+	if (!g)
+		goto out;
+	if (now > g->last)
+		g->last = now;
+	switch (c->type) {
+	case CT_EVENT_COUNT:
+		expire(g, g->last, c->span_us);
+		if (entry_add(g, now, 0, 0) == 0 && cond_holds(c, g->n)) {
+			*count = g->n;
+			fired = 1;
+		}
+		break;
+	case CT_VALUE_COUNT: {
+		struct str v = sigma_field_value(rs, c->vf[ref], ev);
+		uint64_t h;
+		uint32_t distinct = 0;
+
+		if (!v.p)
+			break;
+		h = hash_bytes(v.p, v.n) | 1;
+		expire(g, g->last, c->span_us);
+		/* The same value again moves it to its latest time. */
+		for (uint32_t k = 0; k < g->n; k++)
+			if (g->e[k].h == h) {
+				memmove(g->e + k, g->e + k + 1, (g->n - k - 1) * sizeof(*g->e));
+				g->n--;
+				break;
+			}
+		if (entry_add(g, now, h, 0) < 0)
+			break;
+		distinct = g->n;
+		if (cond_holds(c, distinct)) {
+			*count = distinct;
+			fired = 1;
+		}
+		break;
+	}
+	case CT_VALUE_SUM:
+	case CT_VALUE_AVG: {
+		struct str v = sigma_field_value(rs, c->vf[ref], ev);
+		char tmp[64];
+		char *end;
+		double x, sum = 0;
+
+		if (!v.p || v.n == 0 || v.n >= sizeof(tmp))
+			break;
+		memcpy(tmp, v.p, v.n);
+		tmp[v.n] = '\0';
+		x = strtod(tmp, &end);
+		if (end == tmp || *end)
+			break;
+		expire(g, g->last, c->span_us);
+		if (entry_add(g, now, 0, x) < 0)
+			break;
+		for (uint32_t k = 0; k < g->n; k++)
+			sum += g->e[k].v;
+		if (c->type == CT_VALUE_AVG)
+			sum /= g->n;
+		if (cond_holds(c, sum)) {
+			*count = (uint64_t)(sum < 0 ? 0 : sum);
+			fired = 1;
+		}
+		break;
+	}
+	case CT_TEMPORAL: {
+		int all = 1;
+
+		g->step[ref] = now;
+		for (uint32_t k = 0; k < c->n_refs; k++)
+			if (!g->step[k] || g->step[k] < now - c->span_us)
+				all = 0;
+		if (all) {
+			*count = c->n_refs;
+			fired = 1;
+		}
+		break;
+	}
+	case CT_TEMPORAL_ORDERED:
+		/* step[k]: start time of the freshest chain that reached k. */
+		if (ref == 0) {
+			g->step[0] = now;
+		} else if (g->step[ref - 1] && now - g->step[ref - 1] <= c->span_us) {
+			g->step[ref] = g->step[ref - 1];
+		}
+		if (g->step[c->n_refs - 1] && now - g->step[c->n_refs - 1] <= c->span_us) {
+			*count = c->n_refs;
+			fired = 1;
+		}
+		break;
+	}
+	if (fired) {
+		/* Start over: the next alert needs a fresh window's worth. */
+		g->n = 0;
+		memset(g->step, 0, sizeof(g->step));
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return fired;
+}
+
+int sigma_corr_observe(struct sigma_corr_state *st, const struct event *ev,
+		       const uint32_t *rules, size_t n, sigma_corr_emit_fn emit,
+		       void *ctx)
+{
+	const struct sigma_ruleset *rs = st->rs;
+	int fired = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = rules[i];
+
+		if (r >= rs->n_rules)
+			continue;
+		for (uint32_t j = st->off[r]; j < st->off[r + 1]; j++) {
+			uint32_t ci = st->list[j];
+			const struct sigma_corr *c;
+			char key[CORR_MAX_KEY];
+			uint64_t count = 0;
+
+			if (ci == UINT32_MAX)
+				continue;
+			c = rs->corrs[ci];
+			/* Temporal_ordered: a rule at several positions feeds each. */
+			for (uint32_t k = 0; k < c->n_refs; k++) {
+				if (c->refs_idx[k] != r)
+					continue;
+				if (observe_one(st, ci, k, ev, key, &count)) {
+					struct sigma_corr_hit hit = { c->rule, count, key };
+					fired++;
+					if (emit)
+						emit(ctx, &hit, ev);
+				}
+				if (c->type != CT_TEMPORAL_ORDERED)
+					break;
+			}
+		}
+	}
+	return fired;
+}

@@ -1,0 +1,253 @@
+/*
+ * Private to the Sigma engine (sigma_*.c). A rule set is compiled into
+ * three layers so that matching an event costs one pass per field, not one
+ * per rule:
+ *
+ *   predicates  one test on one field (a pattern, null, exists, a number,
+ *               a CIDR, another field), deduplicated over the whole set;
+ *   rules       per detection identifier a small AND/OR tree over
+ *               predicates, then the compiled condition (sigma_cond.h);
+ *   buckets     the rules of one logsource (product, category, service),
+ *               with one Hyperscan database per field holding every
+ *               string predicate of those rules on that field.
+ *
+ * An event's logsource picks its buckets; each bucket scans the event's
+ * fields once, marking the predicates that hit; only rules with a hit (or
+ * rules that can be true without any hit, such as `not x`) are evaluated.
+ */
+#ifndef MAMORI_SIGMA_INT_H
+#define MAMORI_SIGMA_INT_H
+
+#include <hs/hs.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "detect/sigma.h"
+#include "detect/sigma_cond.h"
+
+#define SIGMA_MAX_PREDS 1000000u     /* over a whole rule set */
+#define SIGMA_MAX_RULE_NODES 65536u  /* per rule */
+#define SIGMA_MAX_VALUES 4096u       /* values of one field item */
+#define SIGMA_MAX_VALUE_LEN 65536u
+#define SIGMA_MAX_VARIANTS 1024u     /* windash/expand/base64offset fan-out */
+#define SIGMA_MAX_DEPTH 16           /* nesting inside a detection */
+#define SIGMA_FIELD_KEYWORDS 0u      /* field index 0: the whole event */
+
+/* Predicate kinds. */
+enum sp_kind {
+	SPK_STR = 1,   /* regex (generated from the value or given by |re) */
+	SPK_NULL,      /* field absent or empty */
+	SPK_EXISTS,    /* arg: 1 = must exist, 0 = must not */
+	SPK_NUM,       /* arg: SP_LT.. */
+	SPK_CIDR,
+	SPK_FIELDREF,  /* equal (case-insensitive unless cased) to field2 */
+	SPK_FALSE,     /* a value that can never match (empty expansion) */
+};
+
+enum { SP_LT = 1, SP_LTE, SP_GT, SP_GTE };
+
+#define SPF_CASELESS 0x1u
+#define SPF_DOTALL 0x2u
+#define SPF_MULTILINE 0x4u
+#define SPF_CASED_EQ 0x8u   /* fieldref: compare bytes exactly */
+
+struct sigma_pred {
+	uint8_t kind;
+	uint8_t arg;
+	uint8_t family;       /* CIDR: 4 or 6 */
+	uint8_t plen;         /* CIDR prefix length */
+	uint32_t flags;       /* SPF_* */
+	uint32_t field;       /* index into the set's field table */
+	uint32_t field2;      /* fieldref */
+	char *re;             /* SPK_STR: the expression (Hyperscan/PCRE2 syntax) */
+	pcre2_code *pc;       /* SPK_STR when Hyperscan cannot take it */
+	double num;
+	uint8_t addr[16];
+	uint8_t in_hs;        /* matched by the bucket databases */
+};
+
+/* A field as rules name it after mapping: a known ECS field or an
+ * overflow name (e.g. winlog.event_data.Image). Index 0 = keywords. */
+struct sigma_field {
+	char *name;
+	int known;            /* schema index or -1 */
+	uint32_t alt;         /* read when this one is absent; 0 = none */
+};
+
+enum sn_type { SN_PRED = 1, SN_AND, SN_OR, SN_TRUE, SN_FALSE };
+
+struct sigma_node {
+	uint8_t type;
+	uint32_t a;   /* SN_PRED: predicate id; AND/OR: first index into kids */
+	uint32_t n;   /* AND/OR: number of kids */
+};
+
+struct sigma_filter;
+
+struct sigma_rule {
+	struct sigma_rule_info info;  /* public part (sigma.h) */
+	char *product, *category, *service;
+	struct sigma_node *nodes;
+	uint32_t n_nodes;
+	uint32_t *kids;
+	uint32_t n_kids;
+	uint32_t *ident_root;         /* per detection identifier */
+	uint32_t n_idents;
+	struct sigma_cond *cond;
+	uint8_t always_eval;          /* may hold with no Hyperscan hit */
+	uint8_t silent;               /* referenced by a non-generating correlation */
+	uint32_t corr;                /* correlation rules: index into corrs */
+	/* Filters (exceptions) that apply: the rule matches only when each
+	 * filter's condition also holds. */
+	struct sigma_rule **filters;
+	uint32_t n_filters;
+};
+
+/* One Hyperscan database: the string predicates of a bucket on one field. */
+struct sigma_fdb {
+	uint32_t field;
+	hs_database_t *db;
+	uint32_t *pred_ids;       /* hs id -> predicate */
+	uint32_t n;
+	uint32_t *rule_off;       /* per hs id: rules using it (CSR) */
+	uint32_t *rule_list;
+};
+
+struct sigma_bucket {
+	char *product, *category, *service;   /* "" = any */
+	uint32_t *rules;
+	uint32_t n_rules;
+	uint32_t *always;                      /* rules with always_eval */
+	uint32_t n_always;
+	struct sigma_fdb *fdbs;
+	uint32_t n_fdbs;
+	uint32_t keyword_fdb;       /* fdb + 1 for keywords, 0 if none */
+};
+
+/* A field mapping for one logsource: Sigma field -> event field. */
+struct sigma_mapping {
+	char *product, *category, *service;   /* "" = any */
+	char *def;                            /* default "prefix{field}" or NULL */
+	char **from, **to;
+	size_t n;
+	char *file;
+};
+
+struct sigma_placeholder {
+	char *name;
+	char **values;
+	size_t n;
+};
+
+struct sigma_ruleset {
+	atomic_int refs;
+	struct sigma_rule **rules;
+	uint32_t n_rules;
+	struct sigma_pred *preds;
+	uint32_t n_preds;
+	struct sigma_field *fields;
+	uint32_t n_fields;
+	struct sigma_bucket *buckets;
+	uint32_t n_buckets;
+	struct sigma_rule **filters;  /* filter documents (owned here) */
+	uint32_t n_filters;
+	struct sigma_corr **corrs;
+	uint32_t n_corrs;
+	hs_scratch_t *proto;        /* scratch prototype, cloned per context */
+	pthread_mutex_t pool_lock;
+	struct sigma_ctx *pool;     /* idle match contexts */
+	int force_pcre;             /* testing: no Hyperscan */
+};
+
+struct sigma_builder {
+	struct sigma_ruleset *rs;
+	struct sigma_mapping *maps;
+	size_t n_maps;
+	struct sigma_placeholder *ph;
+	size_t n_ph;
+	struct sigma_rule **filters;   /* loaded filter documents */
+	size_t n_filters;
+	char **filter_targets;         /* per filter: NUL-separated rule refs */
+	/* Deduplication of predicates: open addressing on a key string. */
+	uint32_t *pred_hash;
+	uint32_t pred_hash_mask;
+	char **pred_keys;
+	uint32_t *field_hash;
+	uint32_t field_hash_mask;
+	size_t loaded, unsupported, errors;
+};
+
+/* Per-event working memory, taken from the set's pool for a batch. */
+struct sigma_ctx {
+	struct sigma_ctx *next;
+	hs_scratch_t *scratch;
+	pcre2_match_data *md;
+	uint32_t stamp;              /* current event generation */
+	uint32_t *pred_stamp;        /* == stamp: predicate hit */
+	uint32_t *lazy_stamp;        /* == stamp: lazy result cached */
+	uint8_t *lazy_val;
+	uint32_t *rule_stamp;        /* == stamp: rule already queued */
+	uint32_t *todo;              /* rules to evaluate */
+	uint32_t n_todo;
+	const struct event *ev;
+	const struct sigma_bucket *bk;
+	uint8_t matched[SIGMA_COND_MAX_NAMES];
+};
+
+/* sigma_load.c */
+const char *sigma_map_field(const struct sigma_builder *b,
+			    const struct sigma_rule *r, const char *field,
+			    char *tmp, size_t tmpsz);
+int sigma_field_intern(struct sigma_builder *b, const char *name, uint32_t *out);
+int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
+		      uint32_t *out);
+
+/* sigma_value.c: one field item (name|modifiers: values) into nodes. */
+struct sigma_rule_build;
+int sigma_item_compile(struct sigma_builder *b, struct sigma_rule_build *rb,
+		       const char *key, const struct conf_node *values,
+		       uint32_t *out_node, struct buf *why);
+int sigma_keywords_compile(struct sigma_builder *b, struct sigma_rule_build *rb,
+			   const struct conf_node *values, uint32_t *out_node,
+			   struct buf *why);
+
+/* Growing node/kid arrays of the rule being built. */
+struct sigma_rule_build {
+	struct sigma_rule *r;
+	uint32_t nodes_cap, kids_cap;
+};
+int sigma_node_add(struct sigma_rule_build *rb, uint8_t type, uint32_t a,
+		   uint32_t n, uint32_t *out);
+int sigma_node_group(struct sigma_rule_build *rb, uint8_t type,
+		     const uint32_t *kids, uint32_t n, uint32_t *out);
+
+/* sigma_match.c */
+int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err);
+int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
+			   const struct sigma_pred *p, const struct event *ev,
+			   pcre2_match_data *md);
+size_t sigma_keyword_values(const struct event *ev, struct str *out);
+struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
+			     const struct event *ev);
+void sigma_rule_free(struct sigma_rule *r);
+
+/* sigma_logsource.c */
+struct sigma_logsource {
+	struct str product;
+	struct str category[4];
+	uint32_t n_category;
+	struct str service[3];
+	uint32_t n_service;
+};
+void sigma_event_logsource(const struct event *ev, struct sigma_logsource *ls);
+
+/* sigma_corr.c */
+struct sigma_corr;
+void sigma_corr_free(struct sigma_corr *c);
+
+#endif

@@ -1,0 +1,552 @@
+/*
+ * Unit tests for the Sigma engine: every modifier and detection form on
+ * small rules against events parsed by the real JSON parser, each case run
+ * twice (Hyperscan, and PCRE2 only) so both engines agree; loader statuses
+ * (unsupported feature named, errors with a line); hostile rules (deep
+ * nesting, huge lists, catastrophic regular expressions); logsource
+ * routing; filters; field mappings; correlations.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/pipeline.h"
+#include "detect/sigma.h"
+#include "detect/sigma_corr.h"
+
+struct mcase {
+	const char *detection;   /* YAML under `detection:` (2-space indent) */
+	const char *event;       /* one JSON object */
+	int want;
+};
+
+/* Generic JSON events keep their own field names; rules without a
+ * logsource meet every event. */
+static const struct mcase mcases[] = {
+	/* plain equality, case-insensitive by default */
+	{ "  sel:\n    Image: 'C:\\Windows\\cmd.exe'\n  condition: sel",
+	  "{\"Image\":\"c:\\\\windows\\\\CMD.EXE\"}", 1 },
+	{ "  sel:\n    Image: 'C:\\Windows\\cmd.exe'\n  condition: sel",
+	  "{\"Image\":\"C:\\\\Windows\\\\cmd.exe.bak\"}", 0 },
+	/* numbers compare as text */
+	{ "  sel:\n    EventID: 4688\n  condition: sel", "{\"EventID\":4688}", 1 },
+	{ "  sel:\n    EventID: 4688\n  condition: sel", "{\"EventID\":46880}", 0 },
+	/* lists are OR */
+	{ "  sel:\n    a:\n      - x\n      - y\n  condition: sel", "{\"a\":\"y\"}", 1 },
+	/* maps are AND */
+	{ "  sel:\n    a: x\n    b: y\n  condition: sel", "{\"a\":\"x\",\"b\":\"z\"}", 0 },
+	{ "  sel:\n    a: x\n    b: y\n  condition: sel", "{\"a\":\"x\",\"b\":\"y\"}", 1 },
+	/* list of maps is OR of ANDs */
+	{ "  sel:\n    - a: x\n      b: y\n    - c: z\n  condition: sel", "{\"c\":\"Z\"}", 1 },
+	/* wildcards */
+	{ "  sel:\n    a: 'foo*bar'\n  condition: sel", "{\"a\":\"foo-anything-BAR\"}", 1 },
+	{ "  sel:\n    a: 'foo?bar'\n  condition: sel", "{\"a\":\"fooXbar\"}", 1 },
+	{ "  sel:\n    a: 'foo?bar'\n  condition: sel", "{\"a\":\"fooXYbar\"}", 0 },
+	/* escaped wildcard is literal */
+	{ "  sel:\n    a: 'foo\\*bar'\n  condition: sel", "{\"a\":\"fooXbar\"}", 0 },
+	{ "  sel:\n    a: 'foo\\*bar'\n  condition: sel", "{\"a\":\"foo*bar\"}", 1 },
+	/* backslash before another character is itself */
+	{ "  sel:\n    a: 'C:\\Temp\\x*'\n  condition: sel", "{\"a\":\"C:\\\\Temp\\\\x.exe\"}", 1 },
+	/* ...but before a star it makes the star literal */
+	{ "  sel:\n    a: 'C:\\Temp\\*'\n  condition: sel", "{\"a\":\"C:\\\\Temp\\\\x.exe\"}", 0 },
+	/* \\ is one backslash, then a wildcard */
+	{ "  sel:\n    a: 'x\\\\*'\n  condition: sel", "{\"a\":\"x\\\\yz\"}", 1 },
+	/* contains / startswith / endswith */
+	{ "  sel:\n    a|contains: 'needle'\n  condition: sel", "{\"a\":\"hayNEEDLEhay\"}", 1 },
+	{ "  sel:\n    a|startswith: 'pre'\n  condition: sel", "{\"a\":\"prefix\"}", 1 },
+	{ "  sel:\n    a|startswith: 'pre'\n  condition: sel", "{\"a\":\"xprefix\"}", 0 },
+	{ "  sel:\n    a|endswith: '.exe'\n  condition: sel", "{\"a\":\"x.EXE\"}", 1 },
+	{ "  sel:\n    a|endswith: '.exe'\n  condition: sel", "{\"a\":\"x.exe.txt\"}", 0 },
+	/* all */
+	{ "  sel:\n    a|contains|all:\n      - one\n      - two\n  condition: sel",
+	  "{\"a\":\"two and one\"}", 1 },
+	{ "  sel:\n    a|contains|all:\n      - one\n      - two\n  condition: sel",
+	  "{\"a\":\"only one\"}", 0 },
+	/* cased */
+	{ "  sel:\n    a|cased: 'Foo'\n  condition: sel", "{\"a\":\"foo\"}", 0 },
+	{ "  sel:\n    a|cased: 'Foo'\n  condition: sel", "{\"a\":\"Foo\"}", 1 },
+	/* re with sub-modifiers; re is case-sensitive by default */
+	{ "  sel:\n    a|re: '^ab+c$'\n  condition: sel", "{\"a\":\"abbbc\"}", 1 },
+	{ "  sel:\n    a|re: '^ab+c$'\n  condition: sel", "{\"a\":\"ABBC\"}", 0 },
+	{ "  sel:\n    a|re|i: '^ab+c$'\n  condition: sel", "{\"a\":\"ABBC\"}", 1 },
+	{ "  sel:\n    a|re|s: 'x.y'\n  condition: sel", "{\"a\":\"x\\ny\"}", 1 },
+	{ "  sel:\n    a|re: 'x.y'\n  condition: sel", "{\"a\":\"x\\ny\"}", 0 },
+	{ "  sel:\n    a|re|m: '^y$'\n  condition: sel", "{\"a\":\"x\\ny\"}", 1 },
+	/* back-reference: not Hyperscan, so PCRE2 */
+	{ "  sel:\n    a|re: '(ab)\\1'\n  condition: sel", "{\"a\":\"xxababyy\"}", 1 },
+	{ "  sel:\n    a|re: '(ab)\\1'\n  condition: sel", "{\"a\":\"xxabyy\"}", 0 },
+	/* cidr */
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"10.20.30.40\"}", 1 },
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"11.0.0.1\"}", 0 },
+	{ "  sel:\n    ip|cidr: '2001:db8::/32'\n  condition: sel", "{\"ip\":\"2001:db8::1\"}", 1 },
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"not-an-ip\"}", 0 },
+	/* base64: the encoded form of the value */
+	{ "  sel:\n    a|base64: 'hello'\n  condition: sel", "{\"a\":\"aGVsbG8=\"}", 1 },
+	/* base64offset|contains: the value at each of three offsets */
+	{ "  sel:\n    a|base64offset|contains: 'http://'\n  condition: sel",
+	  "{\"a\":\"eCBodHRwOi8v\"}", 1 },   /* "x http://" */
+	{ "  sel:\n    a|base64offset|contains: 'http://'\n  condition: sel",
+	  "{\"a\":\"aHR0cDovLw==\"}", 1 },   /* "http://" */
+	{ "  sel:\n    a|base64offset|contains: 'http://'\n  condition: sel",
+	  "{\"a\":\"eHggaHR0cDovLw==\"}", 1 }, /* "xx http://" */
+	/* wide (UTF-16LE) then base64: PowerShell -EncodedCommand */
+	{ "  sel:\n    a|wide|base64offset|contains: 'ping'\n  condition: sel",
+	  "{\"a\":\"cABpAG4AZwA=\"}", 1 },
+	/* windash: -x also as /x, en dash, em dash, horizontal bar */
+	{ "  sel:\n    a|windash|contains: ' -enc '\n  condition: sel", "{\"a\":\"ps /enc x\"}", 1 },
+	{ "  sel:\n    a|windash|contains: ' -enc '\n  condition: sel",
+	  "{\"a\":\"ps \xe2\x80\x93" "enc x\"}", 1 },
+	{ "  sel:\n    a|windash|contains: ' -enc '\n  condition: sel", "{\"a\":\"ps +enc x\"}", 0 },
+	/* exists */
+	{ "  sel:\n    a|exists: true\n  condition: sel", "{\"a\":\"\"}", 1 },
+	{ "  sel:\n    a|exists: true\n  condition: sel", "{\"b\":\"x\"}", 0 },
+	{ "  sel:\n    a|exists: false\n  condition: sel", "{\"b\":\"x\"}", 1 },
+	/* null: absent or empty */
+	{ "  sel:\n    a: null\n  condition: sel", "{\"b\":\"x\"}", 1 },
+	{ "  sel:\n    a: null\n  condition: sel", "{\"a\":\"x\"}", 0 },
+	/* empty string */
+	{ "  sel:\n    a: ''\n  condition: sel", "{\"a\":\"\"}", 1 },
+	/* numeric comparisons */
+	{ "  sel:\n    n|gt: 10\n  condition: sel", "{\"n\":11}", 1 },
+	{ "  sel:\n    n|gt: 10\n  condition: sel", "{\"n\":10}", 0 },
+	{ "  sel:\n    n|gte: 10\n  condition: sel", "{\"n\":10}", 1 },
+	{ "  sel:\n    n|lt: 1.5\n  condition: sel", "{\"n\":\"1.25\"}", 1 },
+	{ "  sel:\n    n|lte: 1.5\n  condition: sel", "{\"n\":\"abc\"}", 0 },
+	/* fieldref */
+	{ "  sel:\n    a|fieldref: b\n  condition: sel", "{\"a\":\"Same\",\"b\":\"same\"}", 1 },
+	{ "  sel:\n    a|fieldref: b\n  condition: sel", "{\"a\":\"x\",\"b\":\"y\"}", 0 },
+	/* keywords: anywhere in the original record */
+	{ "  keywords:\n    - 'mimikatz'\n  condition: keywords", "{\"x\":\"run Mimikatz now\"}", 1 },
+	{ "  keywords:\n    - 'mimikatz'\n  condition: keywords", "{\"x\":\"benign\"}", 0 },
+	/* conditions */
+	{ "  sel:\n    a: x\n  filter:\n    b: y\n  condition: sel and not filter",
+	  "{\"a\":\"x\",\"b\":\"y\"}", 0 },
+	{ "  sel:\n    a: x\n  filter:\n    b: y\n  condition: sel and not filter",
+	  "{\"a\":\"x\",\"b\":\"z\"}", 1 },
+	{ "  sel_a:\n    a: x\n  sel_b:\n    b: y\n  condition: 1 of sel_*", "{\"b\":\"y\"}", 1 },
+	{ "  sel_a:\n    a: x\n  sel_b:\n    b: y\n  condition: all of sel_*", "{\"b\":\"y\"}", 0 },
+	{ "  sel_a:\n    a: x\n  sel_b:\n    b: y\n  condition: all of them",
+	  "{\"a\":\"x\",\"b\":\"y\"}", 1 },
+	{ "  sel:\n    a: x\n  condition: not sel", "{\"a\":\"q\"}", 1 },
+	{ "  sel:\n    a: x\n  condition:\n    - sel\n    - not sel", "{\"a\":\"q\"}", 1 },
+	/* a value containing regex metacharacters is literal */
+	{ "  sel:\n    a|contains: '(.+)[x]$'\n  condition: sel", "{\"a\":\"z(.+)[x]$z\"}", 1 },
+	{ "  sel:\n    a|contains: '(.+)[x]$'\n  condition: sel", "{\"a\":\"zz\"}", 0 },
+};
+
+static struct sigma_ruleset *build_one(const char *text, int pcre,
+				       enum sigma_file_status *st, struct buf *why)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct buf err;
+	struct sigma_ruleset *rs;
+
+	assert_non_null(b);
+	buf_reset(why);
+	*st = sigma_builder_add_text(b, "t.yml", text, strlen(text), why);
+	buf_cstr(why);
+	buf_init(&err, 4096);
+	rs = sigma_builder_finish(b, pcre, &err);
+	buf_fini(&err);
+	return rs;
+}
+
+static size_t match_json(struct sigma_ruleset *rs, const char *json)
+{
+	struct event *ev = calloc(1, sizeof(*ev));
+	struct arena a;
+	struct sigma_ctx *c = sigma_ctx_get(rs);
+	uint32_t out[16];
+	size_t n = 0;
+
+	assert_non_null(ev);
+	assert_non_null(c);
+	arena_init(&a, 0, 0);
+	event_clear(ev);
+	pipeline_parse_record(RAW_JSON, json, strlen(json), ev, &a);
+	assert_int_equal(sigma_match(rs, c, ev, out, 16, &n), 0);
+	sigma_ctx_put(rs, c);
+	arena_fini(&a);
+	free(ev);
+	return n;
+}
+
+static void test_modifiers(void **state)
+{
+	struct buf why, text;
+
+	(void)state;
+	buf_init(&why, 1 << 16);
+	buf_init(&text, 1 << 16);
+	for (size_t i = 0; i < sizeof(mcases) / sizeof(mcases[0]); i++) {
+		for (int pcre = 0; pcre < 2; pcre++) {
+			enum sigma_file_status st;
+			struct sigma_ruleset *rs;
+			size_t n;
+
+			buf_reset(&text);
+			buf_printf(&text, "title: t\nid: t-%zu\ndetection:\n%s\n",
+				   i, mcases[i].detection);
+			buf_cstr(&text);
+			rs = build_one(text.p, pcre, &st, &why);
+			if (st != SIGMA_LOADED || !rs)
+				fail_msg("case %zu: not loaded: %s", i, why.p ? why.p : "");
+			n = match_json(rs, mcases[i].event);
+			if ((int)n != mcases[i].want)
+				fail_msg("case %zu (%s): got %zu, want %d\n%s\n%s", i,
+					 pcre ? "pcre" : "hyperscan", n, mcases[i].want,
+					 mcases[i].detection, mcases[i].event);
+			sigma_ruleset_unref(rs);
+		}
+	}
+	buf_fini(&why);
+	buf_fini(&text);
+}
+
+struct lcase {
+	const char *text;
+	enum sigma_file_status want;
+	const char *why;   /* substring of the reason */
+};
+
+static const struct lcase lcases[] = {
+	{ "title: t\ndetection:\n  sel:\n    a|nosuchmod: x\n  condition: sel\n",
+	  SIGMA_UNSUPPORTED, "4:5: modifier |nosuchmod" },
+	{ "title: t\ndetection:\n  sel:\n    a|expand: '%unset%'\n  condition: sel\n",
+	  SIGMA_UNSUPPORTED, "placeholder %unset% has no values configured" },
+	{ "title: t\ndetection:\n  sel:\n    a: x\n  condition: sel | count() > 5\n",
+	  SIGMA_UNSUPPORTED, "condition" },
+	{ "title: t\ndetection:\n  sel:\n    a: x\n", SIGMA_ERROR, "no condition" },
+	{ "title: t\ndetection:\n  sel:\n    a: x\n  condition: nosuch\n",
+	  SIGMA_ERROR, "5:14: condition" },
+	{ "detection:\n  sel:\n    a: x\n  condition: sel\n", SIGMA_ERROR, "no title" },
+	{ "title: t\n", SIGMA_ERROR, "no detection" },
+	{ "title: t\ndetection: [\n", SIGMA_ERROR, "" },
+	{ "title: t\ndetection:\n  sel:\n    n|gt: abc\n  condition: sel\n",
+	  SIGMA_ERROR, "needs a number" },
+	{ "title: t\ndetection:\n  sel:\n    ip|cidr: 300.1.1.1/8\n  condition: sel\n",
+	  SIGMA_ERROR, "|cidr" },
+	{ "title: t\ndetection:\n  sel:\n    a|exists: maybe\n  condition: sel\n",
+	  SIGMA_ERROR, "|exists" },
+	{ "title: t\ndetection:\n  sel:\n    a|i: x\n  condition: sel\n",
+	  SIGMA_ERROR, "need |re" },
+	{ "title: t\ncorrelation:\n  type: nosuch\n  rules: [a]\n  timespan: 5m\n",
+	  SIGMA_UNSUPPORTED, "correlation type nosuch" },
+	{ "title: t\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: 5m\n",
+	  SIGMA_ERROR, "needs a gt, gte or eq condition" },
+	{ "title: t\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: soon\n"
+	  "  condition: {gte: 3}\n", SIGMA_ERROR, "timespan" },
+};
+
+static void test_load_status(void **state)
+{
+	struct buf why;
+
+	(void)state;
+	buf_init(&why, 1 << 16);
+	for (size_t i = 0; i < sizeof(lcases) / sizeof(lcases[0]); i++) {
+		struct sigma_builder *b = sigma_builder_new();
+		enum sigma_file_status st;
+
+		buf_reset(&why);
+		st = sigma_builder_add_text(b, "t.yml", lcases[i].text,
+					    strlen(lcases[i].text), &why);
+		buf_cstr(&why);
+		if (st != lcases[i].want || !strstr(why.p ? why.p : "", lcases[i].why))
+			fail_msg("case %zu: status %d (want %d), why '%s' (want '%s')", i,
+				 st, lcases[i].want, why.p ? why.p : "", lcases[i].why);
+		sigma_builder_free(b);
+	}
+	buf_fini(&why);
+}
+
+/* Hostile rules: rejected or bounded, never a crash or a hang. */
+static void test_hostile(void **state)
+{
+	struct buf t, why;
+	enum sigma_file_status st;
+	struct sigma_ruleset *rs;
+
+	(void)state;
+	buf_init(&t, 16 << 20);
+	buf_init(&why, 1 << 16);
+	/* 5,000 values in one item: over the bound, named. */
+	buf_puts(&t, "title: t\ndetection:\n  sel:\n    a:\n");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&t, "      - v%d\n", i);
+	buf_puts(&t, "  condition: sel\n");
+	buf_cstr(&t);
+	rs = build_one(t.p, 0, &st, &why);
+	assert_int_equal(st, SIGMA_ERROR);
+	assert_non_null(strstr(why.p, "more than 4096 values"));
+	sigma_ruleset_unref(rs);
+	/* Nesting past the bound. */
+	buf_reset(&t);
+	buf_puts(&t, "title: t\ndetection:\n  sel:\n");
+	for (int i = 0; i < 20; i++)
+		buf_printf(&t, "%*s-\n", 4 + 2 * i, "");
+	buf_printf(&t, "%*s- a: x\n  condition: sel\n", 4 + 2 * 20, "");
+	buf_cstr(&t);
+	rs = build_one(t.p, 0, &st, &why);
+	assert_int_not_equal(st, SIGMA_LOADED);
+	sigma_ruleset_unref(rs);
+	/* Catastrophic backtracking: Hyperscan does not backtrack; PCRE2 stops
+	 * at its match limit. Both answer, and quickly. */
+	for (int pcre = 0; pcre < 2; pcre++) {
+		char ev[256];
+
+		rs = build_one("title: t\ndetection:\n  sel:\n    a|re: '^(a+)+$'\n"
+			       "  condition: sel\n", pcre, &st, &why);
+		assert_int_equal(st, SIGMA_LOADED);
+		memset(ev, 0, sizeof(ev));
+		memcpy(ev, "{\"a\":\"", 6);
+		memset(ev + 6, 'a', 40);
+		memcpy(ev + 46, "!\"}", 3);
+		assert_int_equal(match_json(rs, ev), 0);
+		sigma_ruleset_unref(rs);
+	}
+	/* A condition that names 300 identifiers: over the bound. */
+	buf_reset(&t);
+	buf_puts(&t, "title: t\ndetection:\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&t, "  s%d:\n    a: x\n", i);
+	buf_puts(&t, "  condition: 1 of s*\n");
+	buf_cstr(&t);
+	rs = build_one(t.p, 0, &st, &why);
+	assert_int_equal(st, SIGMA_ERROR);
+	sigma_ruleset_unref(rs);
+	buf_fini(&t);
+	buf_fini(&why);
+}
+
+/* Logsource routing and field mapping with a Windows Sysmon event. */
+static const char sysmon_ev[] =
+	"{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":"
+	"\"Microsoft-Windows-Sysmon\"}},\"EventID\":1,\"Channel\":"
+	"\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws1\"},"
+	"\"EventData\":{\"Image\":\"C:\\\\Windows\\\\System32\\\\whoami.exe\","
+	"\"CommandLine\":\"whoami /all\",\"User\":\"CORP\\\\bob\"}}}";
+
+static void test_logsource(void **state)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf err;
+	const char *rules =
+		"title: proc\nid: r-proc\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n    Computer: ws1\n"
+		"  condition: sel\n"
+		"---\n"
+		"title: file\nid: r-file\nlogsource: {product: windows, category: file_event}\n"
+		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n"
+		"---\n"
+		"title: linux\nid: r-linux\nlogsource: {product: linux, category: process_creation}\n"
+		"detection:\n  sel:\n    Image|endswith: '/whoami'\n  condition: sel\n"
+		"---\n"
+		"title: sysmon service\nid: r-svc\nlogsource: {product: windows, service: sysmon}\n"
+		"detection:\n  sel:\n    EventID: 1\n  condition: sel\n";
+	struct buf why;
+	size_t n;
+
+	(void)state;
+	buf_init(&err, 4096);
+	buf_init(&why, 4096);
+	assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
+	assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
+			 SIGMA_LOADED);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	n = match_json(rs, sysmon_ev);
+	assert_int_equal(n, 2);   /* proc and the service rule, not file/linux */
+	sigma_ruleset_unref(rs);
+	buf_fini(&err);
+	buf_fini(&why);
+}
+
+/* A filter beside the rules (the Sigma filters format) suppresses the
+ * rules it names. */
+static void test_filter(void **state)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf err, why;
+	const char *rules =
+		"title: who\nid: r1\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n";
+	const char *filter =
+		"title: admins\nlogsource: {product: windows, category: process_creation}\n"
+		"filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+		"  condition: selection\n";
+
+	(void)state;
+	buf_init(&err, 4096);
+	buf_init(&why, 4096);
+	sigma_builder_add_builtin(b, 0, NULL, NULL, &err);
+	assert_int_equal(sigma_builder_add_text(b, "r.yml", rules, strlen(rules), &why),
+			 SIGMA_LOADED);
+	assert_int_equal(sigma_builder_add_text(b, "f.yml", filter, strlen(filter), &why),
+			 SIGMA_LOADED);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	assert_int_equal(match_json(rs, sysmon_ev), 0);
+	sigma_ruleset_unref(rs);
+	buf_fini(&err);
+	buf_fini(&why);
+}
+
+struct corr_seen {
+	int fired;
+	uint64_t count;
+	char group[128];
+};
+
+static void on_corr(void *ctx, const struct sigma_corr_hit *hit, const struct event *ev)
+{
+	struct corr_seen *s = ctx;
+
+	(void)ev;
+	s->fired++;
+	s->count = hit->count;
+	snprintf(s->group, sizeof(s->group), "%s", hit->group);
+}
+
+/* Feeds JSON events with a timestamp (seconds) through match + correlate. */
+static int feed(struct sigma_ruleset *rs, struct sigma_corr_state *cs,
+		const char *json, int64_t ts_s, struct corr_seen *seen)
+{
+	struct event *ev = calloc(1, sizeof(*ev));
+	struct arena a;
+	struct sigma_ctx *c = sigma_ctx_get(rs);
+	uint32_t out[16];
+	size_t n = 0;
+	int f;
+
+	arena_init(&a, 0, 0);
+	event_clear(ev);
+	pipeline_parse_record(RAW_JSON, json, strlen(json), ev, &a);
+	ev->ts_us = ts_s * 1000000;
+	sigma_match(rs, c, ev, out, 16, &n);
+	f = sigma_corr_observe(cs, ev, out, n, on_corr, seen);
+	sigma_ctx_put(rs, c);
+	arena_fini(&a);
+	free(ev);
+	return f;
+}
+
+static void test_correlation(void **state)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct sigma_corr_state *cs;
+	struct corr_seen seen = { 0 };
+	struct buf err, why;
+	const char *text =
+		"title: failed login\nid: base-fail\nname: failed_login\n"
+		"detection:\n  sel:\n    outcome: failure\n  condition: sel\n"
+		"---\n"
+		"title: ok login\nname: ok_login\n"
+		"detection:\n  sel:\n    outcome: success\n  condition: sel\n"
+		"---\n"
+		"title: brute force\nid: corr-count\ncorrelation:\n  type: event_count\n"
+		"  rules: [failed_login]\n  group-by: [src]\n  timespan: 1m\n"
+		"  condition: {gte: 3}\n"
+		"---\n"
+		"title: many users\nid: corr-users\ncorrelation:\n  type: value_count\n"
+		"  rules: [base-fail]\n  group-by: [src]\n  timespan: 1m\n"
+		"  condition: {field: user, gte: 2}\n"
+		"---\n"
+		"title: fail then success\nid: corr-ord\ncorrelation:\n  type: temporal_ordered\n"
+		"  rules: [failed_login, ok_login]\n  group-by: [src]\n  timespan: 1m\n";
+	uint32_t corr_count;
+
+	(void)state;
+	buf_init(&err, 4096);
+	buf_init(&why, 4096);
+	assert_int_equal(sigma_builder_add_text(b, "c.yml", text, strlen(text), &why),
+			 SIGMA_LOADED);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	corr_count = sigma_ruleset_find(rs, "corr-count")->index;
+	/* The base rules are referenced by non-generating correlations. */
+	assert_false(sigma_rule_generates(rs, sigma_ruleset_find(rs, "base-fail")->index));
+	cs = sigma_corr_state_new(rs);
+	assert_non_null(cs);
+	/* Two failures for a, one for b: nothing yet (value_count sees user x
+	 * twice for a: one distinct value). */
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"a\",\"user\":\"x\"}", 100, &seen);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"b\",\"user\":\"x\"}", 101, &seen);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"a\",\"user\":\"x\"}", 102, &seen);
+	assert_int_equal(seen.fired, 0);
+	/* A failure for a after the window: the first one has expired. */
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"a\",\"user\":\"x\"}", 161, &seen);
+	assert_int_equal(seen.fired, 0);
+	/* Third within a minute of the 102 and 161 ones: fires once, a second
+	 * user fires value_count too. */
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"a\",\"user\":\"y\"}", 162, &seen);
+	assert_int_equal(seen.fired, 2);
+	assert_string_equal(seen.group, "src=a");
+	/* fail then success within the window: temporal_ordered. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"outcome\":\"success\",\"src\":\"b\"}", 130, &seen);
+	assert_int_equal(seen.fired, 1);
+	/* success before any failure: nothing. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"outcome\":\"success\",\"src\":\"c\"}", 130, &seen);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"c\",\"user\":\"x\"}", 131, &seen);
+	assert_int_equal(seen.fired, 0);
+	(void)corr_count;
+	sigma_corr_state_free(cs);
+	sigma_ruleset_unref(rs);
+	buf_fini(&err);
+	buf_fini(&why);
+}
+
+/* Placeholders configured: the |expand rule loads and matches. */
+static void test_expand(void **state)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	const char *vals[] = { "dc1", "dc2" };
+	const char *text = "title: t\ndetection:\n  sel:\n    host|expand: '%dcs%'\n"
+			   "  condition: sel\n";
+	struct buf err, why;
+	struct sigma_ruleset *rs;
+
+	(void)state;
+	buf_init(&err, 4096);
+	buf_init(&why, 4096);
+	assert_int_equal(sigma_builder_set_placeholder(b, "dcs", vals, 2), 0);
+	assert_int_equal(sigma_builder_add_text(b, "t.yml", text, strlen(text), &why),
+			 SIGMA_LOADED);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	assert_int_equal(match_json(rs, "{\"host\":\"DC2\"}"), 1);
+	assert_int_equal(match_json(rs, "{\"host\":\"dc3\"}"), 0);
+	sigma_ruleset_unref(rs);
+	buf_fini(&err);
+	buf_fini(&why);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_modifiers),
+		cmocka_unit_test(test_load_status),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_logsource),
+		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_correlation),
+		cmocka_unit_test(test_expand),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

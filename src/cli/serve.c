@@ -130,15 +130,26 @@ static void serve_usage(FILE *f)
 		"  -h, --help          this help\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every queue into the store and exit 0;\n"
-		"SIGHUP reloads the reloadable settings (log_level, api.tokens).\n"
+		"SIGHUP reloads the reloadable settings (log_level, api.tokens, the\n"
+		"detect rules, mappings and placeholders).\n"
 		"Exit status: 0 after a clean stop, 2 on a bad configuration, 1 on a\n"
 		"start-up failure (a port in use, an unwritable data directory).\n");
+}
+
+/* Alerts until the SOC back-end takes them: one log line each. */
+static void on_alert(void *ctx, const struct detect_alert *a)
+{
+	(void)ctx;
+	log_msg(LOG_INFO, "detect", "event=alert source=%s rule=%s level=%s event_id=%llu",
+		detect_source_name(a->source), a->rule_id, sigma_level_name(a->level),
+		(unsigned long long)a->ev->id);
 }
 
 /* SIGHUP: re-reads the file and applies what can change while running:
  * the log level and the API tokens (the generated token and
  * MAMORI_API_TOKEN are resolved again). A bad file changes nothing. */
-static void reload(const char *path, const struct settings *running, struct api *api)
+static void reload(const char *path, const struct settings *running, struct api *api,
+		   struct detect *det)
 {
 	const char *data_dir = running->g.data_dir;
 	struct settings s;
@@ -162,6 +173,12 @@ static void reload(const char *path, const struct settings *running, struct api 
 		log_set_level(lvl);
 	if (api && resolve_token(data_dir, &s.api.tokens) == 0)
 		api_set_tokens(api, &s.api.tokens);
+	if (det) {
+		buf_reset(&err);
+		if (detect_reload(det, &s.detect, &err) < 0)
+			log_msg(LOG_ERROR, "serve", "event=rules_reload_failed error=\"%s\" hint=\"the running rules stay\"",
+				err.p ? err.p : "?");
+	}
 	log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
 out:
 	settings_free(&s);
@@ -182,6 +199,7 @@ int cli_serve_main(int argc, char **argv)
 	struct pipeline *pipe = NULL;
 	struct ingest *ingest = NULL;
 	struct api *api = NULL;
+	struct detect *det = NULL;
 	const struct store_ops *ops;
 	struct store_config scfg;
 	struct pipeline_config pcfg;
@@ -258,7 +276,20 @@ int cli_serve_main(int argc, char **argv)
 		.out_queue_batches = 8,
 		.keep_original = s.g.keep_original,
 	};
+	if (s.detect.enabled) {
+		det = detect_new(&s.detect, on_alert, NULL, &err);
+		if (!det) {
+			fprintf(stderr, "%s: detect: %s\n", path ? path : "(defaults)",
+				err.p ? err.p : "cannot load the rules");
+			rc = 2;
+			goto out;
+		}
+	}
 	pipe = pipeline_new(&pcfg, store);
+	if (pipe && det && pipeline_add_stage(pipe, "detect", detect_stage, det) < 0) {
+		log_msg(LOG_ERROR, "serve", "event=pipeline_stage_failed stage=detect");
+		goto out;
+	}
 	if (!pipe || pipeline_start(pipe) < 0) {
 		log_msg(LOG_ERROR, "serve", "event=pipeline_start_failed");
 		goto out;
@@ -275,7 +306,7 @@ int cli_serve_main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(path, &s, api);
+			reload(path, &s, api, det);
 			continue;
 		}
 		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
@@ -293,6 +324,7 @@ out:
 	}
 	if (api)
 		api_stop(api);
+	detect_free(det);
 	if (store)
 		store->ops->close(store);
 	if (rc == 0)

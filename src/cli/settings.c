@@ -39,7 +39,7 @@ static const struct conf_keyword store_keywords[] = {
 
 static const char *const sections[] = {
 	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
-	"store", "ingest", "api", NULL
+	"store", "ingest", "api", "detect", NULL
 };
 
 int settings_load(const char *path, struct settings *s, struct buf *err)
@@ -55,7 +55,8 @@ int settings_load(const char *path, struct settings *s, struct buf *err)
 	    (r = conf_apply(&doc, NULL, global_keywords, &s->g, err)) < 0 ||
 	    (r = conf_apply(&doc, "store", store_keywords, &s->store, err)) < 0 ||
 	    (r = conf_apply(&doc, "ingest", ingest_keywords, &s->ingest, err)) < 0 ||
-	    (r = conf_apply(&doc, "api", api_keywords, &s->api, err)) < 0)
+	    (r = conf_apply(&doc, "api", api_keywords, &s->api, err)) < 0 ||
+	    (r = conf_apply(&doc, "detect", detect_keywords, &s->detect, err)) < 0)
 		goto out;
 	if (log_level_parse(s->g.log_level, &lvl) < 0) {
 		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
@@ -90,6 +91,7 @@ void settings_free(struct settings *s)
 	conf_free(store_keywords, &s->store);
 	conf_free(ingest_keywords, &s->ingest);
 	conf_free(api_keywords, &s->api);
+	conf_free(detect_keywords, &s->detect);
 }
 
 int settings_changed_fixed(const struct settings *a, const struct settings *b,
@@ -100,7 +102,8 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 	if ((r = conf_changed_fixed(NULL, global_keywords, &a->g, &b->g, out)) < 0 ||
 	    (r = conf_changed_fixed("store", store_keywords, &a->store, &b->store, out)) < 0 ||
 	    (r = conf_changed_fixed("ingest", ingest_keywords, &a->ingest, &b->ingest, out)) < 0 ||
-	    (r = conf_changed_fixed("api", api_keywords, &a->api, &b->api, out)) < 0)
+	    (r = conf_changed_fixed("api", api_keywords, &a->api, &b->api, out)) < 0 ||
+	    (r = conf_changed_fixed("detect", detect_keywords, &a->detect, &b->detect, out)) < 0)
 		return r;
 	return M_OK;
 }
@@ -115,7 +118,9 @@ int settings_describe(struct buf *out)
 	    (r = buf_putc(out, '\n')) < 0 ||
 	    (r = conf_describe("ingest", ingest_keywords, out)) < 0 ||
 	    (r = buf_putc(out, '\n')) < 0 ||
-	    (r = conf_describe("api", api_keywords, out)) < 0)
+	    (r = conf_describe("api", api_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = conf_describe("detect", detect_keywords, out)) < 0)
 		return r;
 	return M_OK;
 }

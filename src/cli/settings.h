@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "detect/detect.h"
 #include "ingest/ingest.h"
 
 struct global_settings {
@@ -34,6 +35,7 @@ struct settings {
 	struct store_settings store;
 	struct ingest_config ingest;
 	struct api_config api;
+	struct detect_config detect;
 };
 
 /* Loads path (NULL = built-in defaults only) into s. On error, err holds

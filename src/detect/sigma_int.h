@@ -32,7 +32,7 @@
 
 #define SIGMA_MAX_PREDS 1000000u     /* over a whole rule set */
 #define SIGMA_MAX_RULE_NODES 65536u  /* per rule */
-#define SIGMA_MAX_VALUES 4096u       /* values of one field item */
+#define SIGMA_MAX_VALUES 65536u      /* values of one field item */
 #define SIGMA_MAX_VALUE_LEN 65536u
 #define SIGMA_MAX_VARIANTS 1024u     /* windash/expand/base64offset fan-out */
 #define SIGMA_MAX_DEPTH 16           /* nesting inside a detection */

@@ -11,6 +11,11 @@
  * re-parsed. Counters per route and status and a latency histogram per route
  * are kept in the core metrics table; the per-request state that times a
  * request is made by MHD's URI-log hook and freed by its completion hook.
+ *
+ * The SOC routes (/api/v1/alerts..., /api/v1/incidents...) are answered by
+ * api_soc.c, a pure function of the request; this file gives them the same
+ * checks in the same order and, for PATCH and POST, reads the JSON body
+ * into a buffer bounded at 64 KiB before handing it over.
  */
 #include "api/api.h"
 
@@ -21,6 +26,7 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,7 @@
 #include <microhttpd.h>
 
 #include "api/api_params.h"
+#include "api/api_soc.h"
 #include "api/web_assets.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -45,7 +52,7 @@
 #define MAMORI_VERSION "0.0.0"
 #endif
 
-#define API_MAX_BODY ((size_t)1 << 20)      /* no route takes a body yet */
+#define API_MAX_BODY ((size_t)1 << 20)      /* declared, on routes that read none */
 #define API_MAX_ANSWER ((size_t)64 << 20)   /* one search answer */
 #define API_MAX_METRICS ((size_t)8 << 20)
 #define API_MAX_TOKENS 64
@@ -80,17 +87,20 @@ enum api_route {
 	ROUTE_EVENTS,
 	ROUTE_METRICS,
 	ROUTE_STATIC,
+	ROUTE_ALERTS,     /* /api/v1/alerts and /api/v1/alerts/{id} */
+	ROUTE_INCIDENTS,  /* /api/v1/incidents, .../{id}, .../{id}/comments */
 	ROUTE_OTHER,      /* 404s and requests refused before routing */
 	ROUTE_COUNT
 };
 
 static const char *const route_labels[ROUTE_COUNT] = {
-	"/api/v1/health", "/api/v1/events", "/metrics", "static", "other",
+	"/api/v1/health", "/api/v1/events", "/metrics", "static",
+	"/api/v1/alerts", "/api/v1/incidents", "other",
 };
 
 /* Every status the API answers with; anything else is counted as "other". */
 static const unsigned status_codes[] = {
-	200, 400, 401, 404, 405, 413, 414, 500, 503,
+	200, 201, 400, 401, 404, 405, 409, 413, 414, 500, 503,
 };
 #define N_STATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1)
 
@@ -103,6 +113,7 @@ struct token_set {
 struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
+	struct soc_db *_Atomic soc;      /* NULL: the SOC routes answer 503 */
 	struct token_set *tokens;        /* swapped whole on reload */
 	pthread_rwlock_t tokens_lock;
 	int web_root_fd;                 /* -1: serve the built-in assets */
@@ -121,6 +132,10 @@ struct api_req {
 	size_t target_len;       /* the raw request target, query included */
 	enum api_route route;
 	unsigned status;         /* 0 until a response is queued */
+	struct api_soc_target soc;   /* for ROUTE_ALERTS / ROUTE_INCIDENTS */
+	int body_open;           /* reading a PATCH/POST body into body */
+	int body_too_large;
+	struct buf body;
 };
 
 static struct metric *request_counter(struct api *a, enum api_route route,
@@ -393,6 +408,71 @@ out:
 	return ret;
 }
 
+struct soc_param_walk {
+	struct api_soc_param v[API_MAX_PARAMS + 1];
+	size_t n;
+};
+
+static enum MHD_Result soc_param_cb(void *cls, enum MHD_ValueKind kind,
+				    const char *key, size_t key_size,
+				    const char *value, size_t value_size)
+{
+	struct soc_param_walk *w = cls;
+
+	(void)kind;
+	if (w->n > API_MAX_PARAMS)
+		return MHD_NO;   /* one past the limit: api_soc refuses it */
+	w->v[w->n].name = key;
+	w->v[w->n].name_len = key_size;
+	w->v[w->n].value = value;
+	w->v[w->n].value_len = value ? value_size : 0;
+	w->n++;
+	return MHD_YES;
+}
+
+/* The SOC routes: the query parameters (and the body read so far) go to
+ * api_soc.c, whose answer is sent as it is. */
+static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
+				  struct api_req *r, const char *method)
+{
+	struct soc_param_walk *w;
+	struct api_soc_request rq;
+	struct api_soc_answer ans;
+	enum MHD_Result ret;
+
+	/* About 3 KiB of parameter slots: on the heap, not a pool stack. */
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return reply_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "out of memory", NULL, "try again", NULL, NULL);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, soc_param_cb, w);
+	memset(&rq, 0, sizeof(rq));
+	rq.target = r->soc;
+	rq.method = method;
+	rq.params = w->v;
+	rq.n_params = w->n;
+	rq.body = r->body.p;
+	rq.body_len = r->body.len;
+	buf_init(&ans.body, API_MAX_ANSWER);
+	api_soc_handle(atomic_load_explicit(&a->soc, memory_order_acquire), &rq, &ans);
+	if (ans.status >= 200 && ans.status < 300) {
+		ret = reply(c, r, ans.status, JSON_TYPE, ans.body.p, ans.body.len,
+			    1, NULL, NULL);
+		ans.body.p = NULL;   /* MHD owns it now */
+	} else {
+		if (ans.status == MHD_HTTP_INTERNAL_SERVER_ERROR)
+			log_msg(LOG_ERROR, "api", "event=soc_request_failed route=%s",
+				route_labels[r->route]);
+		ret = reply_error(c, r, ans.status ? ans.status : 500,
+				  ans.error ? ans.error : "internal error",
+				  ans.param[0] ? ans.param : NULL,
+				  ans.detail[0] ? ans.detail : "no answer", NULL, NULL);
+	}
+	buf_fini(&ans.body);
+	free(w);
+	return ret;
+}
+
 static const char *type_for(const char *path)
 {
 	static const struct { const char *ext, *type; } types[] = {
@@ -489,8 +569,19 @@ out:
 	return ret;
 }
 
-static enum api_route route_of(const char *url)
+static enum api_route route_of(const char *url, struct api_soc_target *soc)
 {
+	switch (api_soc_match(url, soc)) {
+	case API_SOC_ALERTS:
+	case API_SOC_ALERT:
+		return ROUTE_ALERTS;
+	case API_SOC_INCIDENTS:
+	case API_SOC_INCIDENT:
+	case API_SOC_COMMENTS:
+		return ROUTE_INCIDENTS;
+	default:
+		break;
+	}
 	if (strcmp(url, "/api/v1/health") == 0)
 		return ROUTE_HEALTH;
 	if (strcmp(url, "/api/v1/events") == 0)
@@ -527,11 +618,11 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 {
 	struct api *a = cls;
 	struct api_req *r = *req_cls;
-	int is_get, rc;
+	int is_get, rc, takes_body = 0;
 	long long body;
+	size_t body_max;
 
 	(void)version;
-	(void)upload_data;
 	if (r == NULL)
 		return MHD_NO;   /* the URI hook could not allocate: drop */
 	if (r->status) {
@@ -539,7 +630,24 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	r->route = route_of(url);
+	if (r->body_open) {
+		/* A SOC PATCH/POST that passed every check: collect the body
+		 * (bounded), then answer once MHD says it is complete. */
+		if (*upload_data_size) {
+			if (!r->body_too_large &&
+			    buf_append(&r->body, upload_data, *upload_data_size) != 0)
+				r->body_too_large = 1;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (r->body_too_large)
+			return reply_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+					   "body too large", NULL,
+					   "request bodies are limited to 64 KiB",
+					   NULL, NULL);
+		return handle_soc(a, c, r, method);
+	}
+	r->route = route_of(url, &r->soc);
 	if (r->target_len > API_MAX_URL) {
 		r->route = ROUTE_OTHER;
 		return reply_error(c, r, MHD_HTTP_URI_TOO_LONG, "uri too long",
@@ -548,7 +656,15 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 	}
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		 strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (!is_get) {
+	if (r->route == ROUTE_ALERTS || r->route == ROUTE_INCIDENTS) {
+		if (!api_soc_method_ok(r->soc.route, method))
+			return reply_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+					   "method not allowed", NULL,
+					   "see the Allow header",
+					   MHD_HTTP_HEADER_ALLOW,
+					   api_soc_allow(r->soc.route));
+		takes_body = api_soc_takes_body(r->soc.route, method);
+	} else if (!is_get) {
 		if (r->route == ROUTE_STATIC)
 			r->route = ROUTE_OTHER;
 		return reply_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -556,17 +672,19 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 				   "this resource answers GET and HEAD",
 				   MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	}
-	/* No route reads a body yet: one that is declared too large (or
-	 * chunked, or unreadable) is refused before a byte of it is read; a
-	 * small one is left unread and MHD closes the connection after the
-	 * answer. */
+	/* Only SOC PATCH/POST read a body. Elsewhere one that is declared
+	 * too large (or chunked, or unreadable) is refused before a byte of
+	 * it is read; a small one is left unread and MHD closes the
+	 * connection after the answer. */
 	body = content_length(c);
-	if (body < 0 || (unsigned long long)body > API_MAX_BODY) {
+	body_max = takes_body ? API_SOC_MAX_BODY : API_MAX_BODY;
+	if (body < 0 || (unsigned long long)body > body_max) {
 		if (r->route == ROUTE_STATIC)
 			r->route = ROUTE_OTHER;
 		return reply_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
 				   "body too large", NULL,
-				   "request bodies are limited to 1 MiB",
+				   takes_body ? "request bodies are limited to 64 KiB (with a Content-Length)"
+					      : "request bodies are limited to 1 MiB",
 				   NULL, NULL);
 	}
 	if (r->route == ROUTE_STATIC) {
@@ -592,6 +710,14 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 	}
 	if (r->route == ROUTE_METRICS)
 		return handle_metrics(c, r);
+	if (r->route == ROUTE_ALERTS || r->route == ROUTE_INCIDENTS) {
+		if (takes_body) {
+			buf_init(&r->body, API_SOC_MAX_BODY);
+			r->body_open = 1;
+			return MHD_YES;   /* MHD calls again with the body */
+		}
+		return handle_soc(a, c, r, method);
+	}
 	return handle_events(a, c, r);
 }
 
@@ -625,6 +751,7 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		metric_add(request_counter(a, r->route, r->status), 1);
 		metric_observe_us(a->latency[r->route], us > 0 ? (uint64_t)us : 0);
 	}
+	buf_fini(&r->body);
 	free(r);
 	*req_cls = NULL;
 }
@@ -757,6 +884,12 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss,
 	*sslen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+void api_set_soc(struct api *a, struct soc_db *soc)
+{
+	if (a)
+		atomic_store_explicit(&a->soc, soc, memory_order_release);
 }
 
 int api_port(const struct api *a)

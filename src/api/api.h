@@ -12,6 +12,7 @@
 #include "core/config.h"
 
 struct store;
+struct soc_db;
 
 struct api_config {
 	char *listen;              /* host:port, "" disables the API */
@@ -40,5 +41,9 @@ int api_port(const struct api *a);
 void api_stop(struct api *a);
 /* Replaces the accepted tokens (SIGHUP); the old set stays on error. */
 int api_set_tokens(struct api *a, const struct conf_list *tokens);
+/* Serves /api/v1/alerts and /api/v1/incidents from soc (borrowed; NULL
+ * makes them answer 503). The database must outlive api_stop() or be
+ * unset with api_set_soc(a, NULL) before soc_close(). */
+void api_set_soc(struct api *a, struct soc_db *soc);
 
 #endif

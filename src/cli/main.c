@@ -22,6 +22,7 @@ static void usage(FILE *f)
 		"  events search  search stored events through the API\n"
 		"  rules check    load Sigma rules and report each (loaded/unsupported/error)\n"
 		"  rules test     match events from files against Sigma rules\n"
+		"  notify test    send a test notification through the configured channels\n"
 		"  version        print the version\n"
 		"  help           this help\n"
 		"\n"
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
 		return cli_check_config_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "events"))
 		return cli_events_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "notify"))
+		return cli_notify_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "rules"))
 		return cli_rules_main(argc - 1, argv + 1);
 	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);

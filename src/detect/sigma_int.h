@@ -75,6 +75,7 @@ struct sigma_pred {
  * overflow name (e.g. winlog.event_data.Image). Index 0 = keywords. */
 struct sigma_field {
 	char *name;
+	uint32_t nlen;
 	int known;            /* schema index or -1 */
 	uint32_t alt;         /* read when this one is absent; 0 = none */
 };
@@ -127,6 +128,22 @@ struct sigma_bucket {
 	struct sigma_fdb *fdbs;
 	uint32_t n_fdbs;
 	uint32_t keyword_fdb;       /* fdb + 1 for keywords, 0 if none */
+	uint32_t *kfdbs;            /* fdbs of known (schema) fields */
+	uint32_t n_kfdbs;
+	uint64_t *xkeys;            /* overflow field name hash -> fdb + 1 */
+	uint32_t *xvals;
+	uint32_t xmask;
+	uint32_t plen, clen, slen;  /* lengths of product, category, service */
+};
+
+#define SIGMA_LS_CACHE 64
+#define SIGMA_LS_MAX_BUCKETS 24
+
+/* Per context: an event signature (its logsource) -> the buckets it meets. */
+struct sigma_ls_ent {
+	char sig[96];
+	uint16_t n;                 /* UINT16_MAX: too many, scan all */
+	uint16_t b[SIGMA_LS_MAX_BUCKETS];
 };
 
 /* A field mapping for one logsource: Sigma field -> event field. */
@@ -196,6 +213,8 @@ struct sigma_ctx {
 	uint32_t n_todo;
 	const struct event *ev;
 	const struct sigma_bucket *bk;
+	struct sigma_ls_ent ls_cache[SIGMA_LS_CACHE];
+	uint64_t xh[EVENT_MAX_EXTRA];   /* hashes of the event's overflow names */
 	uint8_t matched[SIGMA_COND_MAX_NAMES];
 };
 
@@ -231,6 +250,7 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err);
 int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 			   const struct sigma_pred *p, const struct event *ev,
 			   pcre2_match_data *md);
+uint64_t sigma_name_hash(const char *p, size_t n);
 size_t sigma_keyword_values(const struct event *ev, struct str *out);
 struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 			     const struct event *ev);

@@ -97,9 +97,10 @@ struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 
 	if (f->known >= 0)
 		return event_get(ev, f->known);
-	v = event_get_extra(ev, str_cstr(f->name));
+	v = event_get_extra(ev, str_make(f->name, f->nlen));
 	if (!v.p && f->alt)
-		v = event_get_extra(ev, str_cstr(rs->fields[f->alt].name));
+		v = event_get_extra(ev, str_make(rs->fields[f->alt].name,
+						 rs->fields[f->alt].nlen));
 	return v;
 }
 
@@ -264,69 +265,149 @@ static int rule_eval(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	return sigma_cond_eval(r->cond, c->matched) == 1;
 }
 
-/* ---- static analysis: can the rule hold with no Hyperscan hit? ---- */
+static int u32_push(uint32_t **v, uint32_t *n, uint32_t x);
 
-enum { T_F = 0, T_T = 1, T_U = 2 };
+/* ---- triggers: which hits make a rule worth evaluating ----
+ *
+ * Queuing a rule on any hit of any of its patterns evaluates every rule
+ * that mentions a common pattern (`\cmd.exe`) on every such event. A rule
+ * only needs the hits of a trigger set: predicates such that the rule is
+ * false whenever all of them are. Under an AND one child suffices (the
+ * rarest), under an OR every child is needed; at the condition, identifiers
+ * are dropped from the set while the condition stays provably false. */
 
-static int node3(const struct sigma_ruleset *rs, const struct sigma_rule *r,
-		 uint32_t idx, int depth)
+static double pred_cost(const struct sigma_ruleset *rs, uint32_t id,
+			const uint32_t *uses)
+{
+	const struct sigma_pred *p = &rs->preds[id];
+	size_t len = p->re ? strlen(p->re) : 0;
+
+	return 1.0 + (double)uses[id] + 64.0 / (double)(len + 1);
+}
+
+static double node_cost(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			uint32_t idx, const uint32_t *uses, int depth)
 {
 	const struct sigma_node *n = &r->nodes[idx];
-	int acc;
+	double acc;
 
 	if (depth > 64)
-		return T_U;
+		return INFINITY;
 	switch (n->type) {
 	case SN_PRED:
-		return rs->preds[n->a].in_hs ? T_F : T_U;
-	case SN_TRUE:
-		return T_T;
+		return rs->preds[n->a].in_hs ? pred_cost(rs, n->a, uses) : INFINITY;
 	case SN_FALSE:
-		return T_F;
+		return 0;
 	case SN_AND:
-		acc = T_T;
+		acc = INFINITY;
 		for (uint32_t i = 0; i < n->n; i++) {
-			int v = node3(rs, r, r->kids[n->a + i], depth + 1);
-			if (v == T_F)
-				return T_F;
-			if (v == T_U)
-				acc = T_U;
+			double c = node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
+			if (c < acc)
+				acc = c;
 		}
 		return acc;
 	case SN_OR:
-		acc = T_F;
-		for (uint32_t i = 0; i < n->n; i++) {
-			int v = node3(rs, r, r->kids[n->a + i], depth + 1);
-			if (v == T_T)
-				return T_T;
-			if (v == T_U)
-				acc = T_U;
-		}
+		acc = 0;
+		for (uint32_t i = 0; i < n->n; i++)
+			acc += node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
 		return acc;
 	}
-	return T_U;
+	return INFINITY;
 }
 
-static int needs_always(const struct sigma_ruleset *rs, const struct sigma_rule *r)
+static int node_trig(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		     uint32_t idx, const uint32_t *uses, int depth, uint32_t **v,
+		     uint32_t *nv)
+{
+	const struct sigma_node *n = &r->nodes[idx];
+
+	if (depth > 64)
+		return 0;
+	switch (n->type) {
+	case SN_PRED:
+		return u32_push(v, nv, n->a);
+	case SN_AND: {
+		uint32_t best = 0;
+		double bc = INFINITY;
+
+		for (uint32_t i = 0; i < n->n; i++) {
+			double c = node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
+			if (c < bc) {
+				bc = c;
+				best = i;
+			}
+		}
+		return node_trig(rs, r, r->kids[n->a + best], uses, depth + 1, v, nv);
+	}
+	case SN_OR:
+		for (uint32_t i = 0; i < n->n; i++) {
+			int e = node_trig(rs, r, r->kids[n->a + i], uses, depth + 1, v, nv);
+			if (e < 0)
+				return e;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* 1 when the condition is false whenever the identifiers with off[i] are
+ * false, whatever the others (at most 12 of them) are. */
+static int cond_false_when(const struct sigma_rule *r, const uint8_t *off)
 {
 	uint8_t val[SIGMA_COND_MAX_NAMES];
 	uint32_t unk[SIGMA_COND_MAX_NAMES], nu = 0;
 
 	for (uint32_t i = 0; i < r->n_idents; i++) {
-		int v = node3(rs, r, r->ident_root[i], 0);
-		val[i] = v == T_T;
-		if (v == T_U)
+		val[i] = 0;
+		if (!off[i])
 			unk[nu++] = i;
 	}
 	if (nu > 12)
-		return 1;
+		return 0;
 	for (uint32_t m = 0; m < (1u << nu); m++) {
 		for (uint32_t k = 0; k < nu; k++)
 			val[unk[k]] = (m >> k) & 1;
 		if (sigma_cond_eval(r->cond, val) == 1)
-			return 1;
+			return 0;
 	}
-	return 0;
+	return 1;
+}
+
+/* The rule's trigger predicates into v; 0 when it has none (it must be
+ * evaluated on every event of its logsource), 1 otherwise. */
+static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			 const uint32_t *uses, uint32_t **v, uint32_t *nv)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 };
+	double cost[SIGMA_COND_MAX_NAMES];
+	uint32_t order[SIGMA_COND_MAX_NAMES], no = 0;
+
+	*nv = 0;
+	for (uint32_t i = 0; i < r->n_idents; i++) {
+		cost[i] = node_cost(rs, r, r->ident_root[i], uses, 0);
+		off[i] = isfinite(cost[i]);
+		if (off[i])
+			order[no++] = i;
+	}
+	if (!cond_false_when(r, off))
+		return 0;
+	/* Drop the costliest identifiers first while still provably false. */
+	for (uint32_t a = 0; a < no; a++)
+		for (uint32_t b = a + 1; b < no; b++)
+			if (cost[order[b]] > cost[order[a]]) {
+				uint32_t t = order[a];
+				order[a] = order[b];
+				order[b] = t;
+			}
+	for (uint32_t k = 0; k < no; k++) {
+		off[order[k]] = 0;
+		if (!cond_false_when(r, off))
+			off[order[k]] = 1;
+	}
+	for (uint32_t i = 0; i < r->n_idents; i++)
+		if (off[i] && node_trig(rs, r, r->ident_root[i], uses, 0, v, nv) < 0)
+			return -1;
+	return 1;
 }
 
 /* ---- building the buckets ---- */
@@ -479,8 +560,9 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 		goto out;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		memcpy(out->rule_list + out->rule_off[i], fb->rules[i],
-		       fb->n_rules[i] * sizeof(uint32_t));
+		if (fb->n_rules[i])
+			memcpy(out->rule_list + out->rule_off[i], fb->rules[i],
+			       fb->n_rules[i] * sizeof(uint32_t));
 out:
 	free(exprs);
 	free(flags);
@@ -516,8 +598,115 @@ static int collect_preds(const struct sigma_rule *r, uint32_t idx, int depth,
 	return 0;
 }
 
+uint64_t sigma_name_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)p[i];
+		h *= 1099511628211ull;
+	}
+	return h | 1;
+}
+
+static void xput(struct sigma_bucket *bk, uint64_t h, uint32_t f)
+{
+	uint32_t j = (uint32_t)h & bk->xmask;
+
+	while (bk->xkeys[j] && !(bk->xkeys[j] == h && bk->xvals[j] == f + 1))
+		j = (j + 1) & bk->xmask;
+	bk->xkeys[j] = h;
+	bk->xvals[j] = f + 1;
+}
+
+/* How a bucket finds the databases for an event's fields: known fields by
+ * a list, overflow fields (winlog.event_data.*) by name hash, so an event
+ * is walked once instead of looking each field up by name. Windows items
+ * may sit in EventData or UserData: both names lead to the database. */
+static int index_fields(const struct sigma_ruleset *rs, struct sigma_bucket *bk)
+{
+	uint32_t cap = 16;
+
+	bk->plen = (uint32_t)strlen(bk->product);
+	bk->clen = (uint32_t)strlen(bk->category);
+	bk->slen = (uint32_t)strlen(bk->service);
+	while (cap < bk->n_fdbs * 4 + 16)
+		cap *= 2;
+	bk->xkeys = calloc(cap, sizeof(*bk->xkeys));
+	bk->xvals = calloc(cap, sizeof(*bk->xvals));
+	bk->kfdbs = calloc(bk->n_fdbs + 1, sizeof(*bk->kfdbs));
+	if (!bk->xkeys || !bk->xvals || !bk->kfdbs)
+		return M_ENOMEM;
+	bk->xmask = cap - 1;
+	for (uint32_t f = 0; f < bk->n_fdbs; f++) {
+		const struct sigma_field *fl = &rs->fields[bk->fdbs[f].field];
+
+		if (bk->fdbs[f].field == SIGMA_FIELD_KEYWORDS)
+			continue;
+		if (fl->known >= 0) {
+			bk->kfdbs[bk->n_kfdbs++] = f;
+			continue;
+		}
+		xput(bk, sigma_name_hash(fl->name, fl->nlen), f);
+		if (fl->alt)
+			xput(bk, sigma_name_hash(rs->fields[fl->alt].name,
+						 rs->fields[fl->alt].nlen), f);
+	}
+	return 0;
+}
+
+/* Per-bucket scratch while building: where each predicate sits. */
+struct bbuild {
+	uint32_t *pfb;     /* pred -> fbuild index + 1 (0 = not in this bucket) */
+	uint32_t *pslot;   /* pred -> slot in that fbuild */
+	const uint32_t *uses;
+};
+
+static int fb_add(struct fbuild **fbs, uint32_t *n_fbs, struct bbuild *bb,
+		  const struct sigma_ruleset *rs, uint32_t pred)
+{
+	const struct sigma_pred *p = &rs->preds[pred];
+	struct fbuild *fb = NULL;
+	uint32_t f, n0;
+	uint32_t **nr, *nn;
+
+	if (bb->pfb[pred])
+		return 0;
+	for (f = 0; f < *n_fbs; f++)
+		if ((*fbs)[f].field == p->field) {
+			fb = &(*fbs)[f];
+			break;
+		}
+	if (!fb) {
+		struct fbuild *nf = realloc(*fbs, (*n_fbs + 1) * sizeof(*nf));
+		if (!nf)
+			return M_ENOMEM;
+		*fbs = nf;
+		f = (*n_fbs)++;
+		fb = &nf[f];
+		memset(fb, 0, sizeof(*fb));
+		fb->field = p->field;
+	}
+	n0 = fb->n;
+	nr = realloc(fb->rules, (n0 + 1) * sizeof(*nr));
+	if (!nr)
+		return M_ENOMEM;
+	fb->rules = nr;
+	nr[n0] = NULL;
+	nn = realloc(fb->n_rules, (n0 + 1) * sizeof(*nn));
+	if (!nn)
+		return M_ENOMEM;
+	fb->n_rules = nn;
+	nn[n0] = 0;
+	if (u32_push(&fb->preds, &fb->n, pred) < 0)
+		return M_ENOMEM;
+	bb->pfb[pred] = f + 1;
+	bb->pslot[pred] = n0;
+	return 0;
+}
+
 static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
-			struct buf *err)
+			struct bbuild *bb, struct buf *err)
 {
 	struct fbuild *fbs = NULL;
 	uint32_t n_fbs = 0;
@@ -525,63 +714,47 @@ static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 	int r = 0;
 
 	for (uint32_t ri = 0; r == 0 && ri < bk->n_rules; ri++) {
-		const struct sigma_rule *rule = rs->rules[bk->rules[ri]];
+		struct sigma_rule *rule = rs->rules[bk->rules[ri]];
+		int trig;
 
+		/* Every pattern of the rule is scanned (its truth is read from
+		 * the hits); the rule is queued only by its triggers. */
 		n_tmp = 0;
 		for (uint32_t i = 0; r == 0 && i < rule->n_idents; i++)
 			r = collect_preds(rule, rule->ident_root[i], 0, &tmp, &n_tmp);
+		for (uint32_t k = 0; r == 0 && k < n_tmp; k++)
+			if (rs->preds[tmp[k]].in_hs)
+				r = fb_add(&fbs, &n_fbs, bb, rs, tmp[k]);
+		if (r < 0)
+			break;
+		trig = rule_triggers(rs, rule, bb->uses, &tmp, &n_tmp);
+		if (trig < 0) {
+			r = M_ENOMEM;
+			break;
+		}
+		rule->always_eval = trig == 0;
+		if (rule->always_eval) {
+			r = u32_push(&bk->always, &bk->n_always, bk->rules[ri]);
+			continue;
+		}
 		for (uint32_t k = 0; r == 0 && k < n_tmp; k++) {
-			const struct sigma_pred *p = &rs->preds[tmp[k]];
-			struct fbuild *fb = NULL;
+			uint32_t pid = tmp[k];
+			struct fbuild *fb;
 			uint32_t slot;
 
-			if (!p->in_hs)
+			if (!bb->pfb[pid])
 				continue;
-			for (uint32_t f = 0; f < n_fbs; f++)
-				if (fbs[f].field == p->field)
-					fb = &fbs[f];
-			if (!fb) {
-				struct fbuild *nf = realloc(fbs, (n_fbs + 1) * sizeof(*nf));
-				if (!nf) {
-					r = M_ENOMEM;
-					break;
-				}
-				fbs = nf;
-				fb = &fbs[n_fbs++];
-				memset(fb, 0, sizeof(*fb));
-				fb->field = p->field;
-			}
-			for (slot = 0; slot < fb->n; slot++)
-				if (fb->preds[slot] == tmp[k])
-					break;
-			if (slot == fb->n) {
-				uint32_t n0 = fb->n;
-				uint32_t **nr = realloc(fb->rules, (n0 + 1) * sizeof(*nr));
-				uint32_t *nn;
-
-				if (!nr) {
-					r = M_ENOMEM;
-					break;
-				}
-				fb->rules = nr;
-				nr[n0] = NULL;
-				nn = realloc(fb->n_rules, (n0 + 1) * sizeof(*nn));
-				if (!nn) {
-					r = M_ENOMEM;
-					break;
-				}
-				fb->n_rules = nn;
-				nn[n0] = 0;
-				r = u32_push(&fb->preds, &fb->n, tmp[k]);
-				if (r < 0)
-					break;
-			}
+			fb = &fbs[bb->pfb[pid] - 1];
+			slot = bb->pslot[pid];
 			if (fb->n_rules[slot] == 0 ||
 			    fb->rules[slot][fb->n_rules[slot] - 1] != bk->rules[ri])
 				r = u32_push(&fb->rules[slot], &fb->n_rules[slot], bk->rules[ri]);
 		}
 	}
 	free(tmp);
+	for (uint32_t f = 0; f < n_fbs; f++)
+		for (uint32_t k = 0; k < fbs[f].n; k++)
+			bb->pfb[fbs[f].preds[k]] = 0;
 	if (r == 0 && n_fbs) {
 		bk->fdbs = calloc(n_fbs, sizeof(*bk->fdbs));
 		if (!bk->fdbs)
@@ -598,7 +771,36 @@ static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 	for (uint32_t f = 0; f < n_fbs; f++)
 		fbuild_fini(&fbs[f]);
 	free(fbs);
+	if (r == 0)
+		r = index_fields(rs, bk);
 	return r;
+}
+
+/* A trigger that Hyperscan finally refused (moved to PCRE2 when its
+ * database compiled) can no longer queue its rule: such rules are
+ * evaluated on every event of their logsource instead. */
+static int fix_lost_triggers(struct sigma_ruleset *rs, struct sigma_bucket *bk)
+{
+	for (uint32_t f = 0; f < bk->n_fdbs; f++) {
+		struct sigma_fdb *fdb = &bk->fdbs[f];
+
+		for (uint32_t i = 0; i < fdb->n; i++) {
+			if (rs->preds[fdb->pred_ids[i]].in_hs)
+				continue;
+			for (uint32_t k = fdb->rule_off[i]; k < fdb->rule_off[i + 1]; k++) {
+				struct sigma_rule *rule = rs->rules[fdb->rule_list[k]];
+				int r;
+
+				if (rule->always_eval)
+					continue;
+				rule->always_eval = 1;
+				r = u32_push(&bk->always, &bk->n_always, fdb->rule_list[k]);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
 }
 
 static int pred_check_hs(struct sigma_pred *p)
@@ -639,8 +841,34 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		if (r < 0)
 			return r;
 	}
-	for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
-		r = build_bucket(rs, &rs->buckets[i], err);
+	{
+		struct bbuild bb;
+		uint32_t *uses = calloc(rs->n_preds + 1, sizeof(*uses));
+		uint32_t *tmp = NULL, n_tmp = 0;
+
+		bb.pfb = calloc(rs->n_preds + 1, sizeof(uint32_t));
+		bb.pslot = calloc(rs->n_preds + 1, sizeof(uint32_t));
+		bb.uses = uses;
+		if (!uses || !bb.pfb || !bb.pslot)
+			r = M_ENOMEM;
+		for (uint32_t i = 0; r == 0 && i < rs->n_rules; i++) {
+			const struct sigma_rule *rule = rs->rules[i];
+
+			n_tmp = 0;
+			for (uint32_t k = 0; r == 0 && k < rule->n_idents; k++)
+				r = collect_preds(rule, rule->ident_root[k], 0, &tmp, &n_tmp);
+			for (uint32_t k = 0; k < n_tmp; k++)
+				uses[tmp[k]]++;
+		}
+		free(tmp);
+		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
+			r = build_bucket(rs, &rs->buckets[i], &bb, err);
+		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
+			r = fix_lost_triggers(rs, &rs->buckets[i]);
+		free(uses);
+		free(bb.pfb);
+		free(bb.pslot);
+	}
 	if (r < 0)
 		return r;
 	/* Everything not matched by Hyperscan is evaluated directly. */
@@ -650,20 +878,6 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		if (p->kind == SPK_STR && pcre_compile_pred(p) < 0 && !p->in_hs) {
 			/* Neither engine takes it: it can never match. */
 			p->kind = SPK_FALSE;
-		}
-	}
-	for (uint32_t i = 0; i < rs->n_buckets; i++) {
-		struct sigma_bucket *bk = &rs->buckets[i];
-
-		for (uint32_t k = 0; k < bk->n_rules; k++) {
-			struct sigma_rule *rule = rs->rules[bk->rules[k]];
-
-			rule->always_eval = (uint8_t)needs_always(rs, rule);
-			if (rule->always_eval) {
-				r = u32_push(&bk->always, &bk->n_always, bk->rules[k]);
-				if (r < 0)
-					return r;
-			}
 		}
 	}
 	for (uint32_t i = 0; i < rs->n_buckets; i++)
@@ -713,6 +927,9 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 			free(bk->fdbs[f].rule_list);
 		}
 		free(bk->fdbs);
+		free(bk->kfdbs);
+		free(bk->xkeys);
+		free(bk->xvals);
 		free(bk->rules);
 		free(bk->always);
 		free(bk->product);
@@ -857,31 +1074,78 @@ static void scan(struct scan_cb *s, struct str v)
 	hs_scan(s->fdb->db, v.n ? v.p : "", (unsigned)v.n, 0, s->c->scratch, on_hit, s);
 }
 
+static int eq_nocase(struct str a, const char *b, uint32_t blen)
+{
+	return a.n == blen && strncasecmp(a.p, b, blen) == 0;
+}
+
 static int bucket_fits(const struct sigma_bucket *bk, const struct sigma_logsource *ls)
 {
 	int ok;
 
-	if (*bk->product && !str_eq_cstr(ls->product, bk->product)) {
-		if (ls->product.n != strlen(bk->product) ||
-		    strncasecmp(ls->product.p, bk->product, ls->product.n) != 0)
-			return 0;
-	}
-	if (*bk->category) {
+	if (bk->plen && !eq_nocase(ls->product, bk->product, bk->plen))
+		return 0;
+	if (bk->clen) {
 		ok = 0;
 		for (uint32_t i = 0; i < ls->n_category && !ok; i++)
-			ok = str_eq_cstr(ls->category[i], bk->category);
+			ok = eq_nocase(ls->category[i], bk->category, bk->clen);
 		if (!ok)
 			return 0;
 	}
-	if (*bk->service) {
+	if (bk->slen) {
 		ok = 0;
 		for (uint32_t i = 0; i < ls->n_service && !ok; i++)
-			ok = ls->service[i].n == strlen(bk->service) &&
-			     strncasecmp(ls->service[i].p, bk->service, ls->service[i].n) == 0;
+			ok = eq_nocase(ls->service[i], bk->service, bk->slen);
 		if (!ok)
 			return 0;
 	}
 	return 1;
+}
+
+/* The buckets an event's logsource meets, cached per context by the
+ * logsource's text (a handful of distinct signatures in practice). */
+static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
+					     struct sigma_ctx *c,
+					     const struct sigma_logsource *ls)
+{
+	char sig[96];
+	size_t n = 0;
+	struct sigma_ls_ent *e;
+	uint64_t h;
+
+#define SIG_PUT(x) do { \
+	struct str _v = (x); \
+	if (n + _v.n + 1 >= sizeof(sig)) \
+		return NULL; \
+	if (_v.n) \
+		memcpy(sig + n, _v.p, _v.n); \
+	n += _v.n; \
+	sig[n++] = '|'; \
+} while (0)
+	SIG_PUT(ls->product);
+	for (uint32_t i = 0; i < ls->n_category; i++)
+		SIG_PUT(ls->category[i]);
+	sig[n++] = '#';   /* SIG_PUT left room for one more byte */
+	for (uint32_t i = 0; i < ls->n_service; i++)
+		SIG_PUT(ls->service[i]);
+#undef SIG_PUT
+	sig[n] = '\0';
+	h = sigma_name_hash(sig, n);
+	e = &c->ls_cache[h % SIGMA_LS_CACHE];
+	if (strcmp(e->sig, sig) == 0 && e->n != 0xffff)
+		return e;
+	memcpy(e->sig, sig, n + 1);
+	e->n = 0;
+	for (uint32_t b = 0; b < rs->n_buckets; b++) {
+		if (!bucket_fits(&rs->buckets[b], ls))
+			continue;
+		if (e->n == SIGMA_LS_MAX_BUCKETS) {
+			e->sig[0] = '\0';
+			return NULL;
+		}
+		e->b[e->n++] = (uint16_t)b;
+	}
+	return e;
 }
 
 static int filters_pass(const struct sigma_ruleset *rs, struct sigma_ctx *c,
@@ -898,6 +1162,8 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 {
 	struct sigma_logsource ls;
 	struct scan_cb s = { rs, c, NULL };
+	const struct sigma_ls_ent *le;
+	uint32_t n_b;
 
 	*n = 0;
 	if (++c->stamp == 0) {
@@ -908,24 +1174,46 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	}
 	c->ev = ev;
 	sigma_event_logsource(ev, &ls);
-	for (uint32_t b = 0; b < rs->n_buckets; b++) {
-		const struct sigma_bucket *bk = &rs->buckets[b];
+	le = buckets_of(rs, c, &ls);
+	n_b = le ? le->n : rs->n_buckets;
+	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
+		c->xh[i] = sigma_name_hash(ev->extra[i].name.p, ev->extra[i].name.n);
+	for (uint32_t bi = 0; bi < n_b; bi++) {
+		const struct sigma_bucket *bk = &rs->buckets[le ? le->b[bi] : bi];
 
-		if (!bucket_fits(bk, &ls))
+		if (!le && !bucket_fits(bk, &ls))
 			continue;
 		c->n_todo = 0;
 		c->bk = bk;
-		for (uint32_t f = 0; f < bk->n_fdbs; f++) {
-			s.fdb = &bk->fdbs[f];
-			if (s.fdb->field == SIGMA_FIELD_KEYWORDS) {
-				struct str vals[EVENT_MAX_KNOWN + EVENT_MAX_EXTRA];
-				size_t nv = sigma_keyword_values(ev, vals);
+		for (uint32_t k = 0; k < bk->n_kfdbs; k++) {
+			s.fdb = &bk->fdbs[bk->kfdbs[k]];
+			scan(&s, event_get(ev, rs->fields[s.fdb->field].known));
+		}
+		for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++) {
+			uint64_t h = c->xh[i];
 
-				for (size_t i = 0; i < nv; i++)
-					scan(&s, vals[i]);
-			} else {
-				scan(&s, sigma_field_value(rs, s.fdb->field, ev));
+			for (uint32_t j = (uint32_t)h & bk->xmask; bk->xkeys[j];
+			     j = (j + 1) & bk->xmask) {
+				const struct sigma_field *fl;
+
+				if (bk->xkeys[j] != h)
+					continue;
+				s.fdb = &bk->fdbs[bk->xvals[j] - 1];
+				fl = &rs->fields[s.fdb->field];
+				if (str_eq(ev->extra[i].name, str_make(fl->name, fl->nlen)) ||
+				    (fl->alt && str_eq(ev->extra[i].name,
+						       str_make(rs->fields[fl->alt].name,
+								rs->fields[fl->alt].nlen))))
+					scan(&s, ev->extra[i].value);
 			}
+		}
+		if (bk->keyword_fdb) {
+			struct str vals[EVENT_MAX_KNOWN + EVENT_MAX_EXTRA];
+			size_t nv = sigma_keyword_values(ev, vals);
+
+			s.fdb = &bk->fdbs[bk->keyword_fdb - 1];
+			for (size_t i = 0; i < nv; i++)
+				scan(&s, vals[i]);
 		}
 		for (uint32_t k = 0; k < bk->n_always; k++)
 			queue_rule(c, bk->always[k]);

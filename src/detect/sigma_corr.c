@@ -433,18 +433,6 @@ struct sigma_corr_state {
 	uint32_t *off, *list;
 };
 
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const uint8_t *s = p;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 struct sigma_corr_state *sigma_corr_state_new(const struct sigma_ruleset *rs)
 {
 	struct sigma_corr_state *st = calloc(1, sizeof(*st));
@@ -569,7 +557,7 @@ static void sweep(struct corr_table *t, int64_t now, int64_t span)
 static struct group *group_get(struct corr_table *t, const char *key, size_t klen,
 			       int64_t now, int64_t span)
 {
-	uint64_t h = hash_bytes(key, klen);
+	uint64_t h = sigma_name_hash(key, klen);
 	uint32_t j;
 	struct group *g;
 
@@ -725,7 +713,7 @@ static int observe_one(struct sigma_corr_state *st, uint32_t ci, uint32_t ref,
 
 		if (!v.p)
 			break;
-		h = hash_bytes(v.p, v.n) | 1;
+		h = sigma_name_hash(v.p, v.n);
 		expire(g, g->last, c->span_us);
 		/* The same value again moves it to its latest time. */
 		for (uint32_t k = 0; k < g->n; k++)

@@ -84,18 +84,6 @@ int sigma_node_group(struct sigma_rule_build *rb, uint8_t type,
 
 /* ---- interning of fields and predicates ---- */
 
-static uint64_t fnv(const void *p, size_t n)
-{
-	const uint8_t *s = p;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static int grow_table(uint32_t **tab, uint32_t *mask, uint32_t used,
 		      uint64_t (*hash_of)(void *, uint32_t), void *ctx)
 {
@@ -127,13 +115,13 @@ static uint64_t field_hash_of(void *ctx, uint32_t i)
 {
 	struct sigma_ruleset *rs = ctx;
 
-	return fnv(rs->fields[i].name, strlen(rs->fields[i].name));
+	return sigma_name_hash(rs->fields[i].name, rs->fields[i].nlen);
 }
 
 int sigma_field_intern(struct sigma_builder *b, const char *name, uint32_t *out)
 {
 	struct sigma_ruleset *rs = b->rs;
-	uint64_t h = fnv(name, strlen(name));
+	uint64_t h = sigma_name_hash(name, strlen(name));
 	uint32_t j;
 	struct sigma_field *nf;
 	int r;
@@ -195,7 +183,7 @@ static uint64_t pred_hash_of(void *ctx, uint32_t i)
 {
 	struct sigma_builder *b = ctx;
 
-	return fnv(b->pred_keys[i], strlen(b->pred_keys[i]) + 16);
+	return sigma_name_hash(b->pred_keys[i], b->pred_klen[i]);
 }
 
 int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
@@ -213,9 +201,8 @@ int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
 		buf_fini(&k);
 		return M_ENOMEM;
 	}
-	/* The key holds binary bytes (the address); hash a fixed span past
-	 * the text part so equal keys hash equally. */
-	h = fnv(k.p, k.len);
+	/* The key holds binary bytes (the address): its length is kept. */
+	h = sigma_name_hash(k.p, k.len);
 	r = grow_table(&b->pred_hash, &b->pred_hash_mask, rs->n_preds,
 		       pred_hash_of, b);
 	if (r < 0)
@@ -223,7 +210,7 @@ int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
 	for (j = (uint32_t)h & b->pred_hash_mask; b->pred_hash[j];
 	     j = (j + 1) & b->pred_hash_mask) {
 		uint32_t i = b->pred_hash[j] - 1;
-		if (memcmp(b->pred_keys[i], k.p, k.len + 1) == 0) {
+		if (b->pred_klen[i] == k.len && memcmp(b->pred_keys[i], k.p, k.len) == 0) {
 			*out = i;
 			goto out;
 		}
@@ -247,17 +234,25 @@ int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
 			goto out;
 		}
 		b->pred_keys = nk;
+		{
+			uint32_t *nl = realloc(b->pred_klen, (rs->n_preds + 1) * sizeof(*nl));
+			if (!nl) {
+				r = M_ENOMEM;
+				goto out;
+			}
+			b->pred_klen = nl;
+			nl[rs->n_preds] = (uint32_t)k.len;
+		}
 		np[rs->n_preds] = *p;
 		np[rs->n_preds].re = xstrdup(p->re);
 		np[rs->n_preds].pc = NULL;
-		nk[rs->n_preds] = malloc(k.len + 1 + 16);
+		nk[rs->n_preds] = malloc(k.len + 1);
 		if (!nk[rs->n_preds] || (p->re && !np[rs->n_preds].re)) {
 			free(nk[rs->n_preds]);
 			free(np[rs->n_preds].re);
 			r = M_ENOMEM;
 			goto out;
 		}
-		memset(nk[rs->n_preds], 0, k.len + 1 + 16);
 		memcpy(nk[rs->n_preds], k.p, k.len + 1);
 		b->pred_hash[j] = rs->n_preds + 1;
 		*out = rs->n_preds++;
@@ -1168,6 +1163,7 @@ static void builder_free_parts(struct sigma_builder *b)
 	for (size_t i = 0; b->rs && i < b->rs->n_preds; i++)
 		free(b->pred_keys[i]);
 	free(b->pred_keys);
+	free(b->pred_klen);
 	free(b->pred_hash);
 	free(b->field_hash);
 	for (size_t i = 0; i < b->n_filters; i++)

@@ -5,25 +5,33 @@
  * Signals are blocked in every thread and taken with sigwait() here, so no
  * handler runs in the middle of library code.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "cli/cli.h"
 #include "cli/privs.h"
 #include "cli/settings.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pipeline.h"
+#include "detect/feed.h"
+#include "detect/incident.h"
+#include "detect/notify.h"
 #include "ingest/ingest.h"
 #include "store/store.h"
 
@@ -118,8 +126,11 @@ static void serve_usage(FILE *f)
 		"usage: mamori serve [-c FILE]\n"
 		"\n"
 		"Runs mamori: receives logs (syslog UDP/TCP/TLS, JSON lines over TCP and\n"
-		"from files), normalises them to ECS events, stores them and serves the\n"
-		"HTTP API and console. Without -c it runs on the built-in defaults:\n"
+		"from files), normalises them to ECS events, stores them, runs the Sigma\n"
+		"rules, correlations and threat-intelligence indicators on every event,\n"
+		"groups alerts into incidents (<data_dir>/soc.db), notifies (notify:\n"
+		"channels) and serves the HTTP API and console. Without -c it runs on the\n"
+		"built-in defaults:\n"
 		"  store      SQLite under ./var/\n"
 		"  API        http://127.0.0.1:8080 (token: $MAMORI_API_TOKEN, or generated\n"
 		"             into ./var/api-token on first start)\n"
@@ -131,25 +142,231 @@ static void serve_usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every queue into the store and exit 0;\n"
 		"SIGHUP reloads the reloadable settings (log_level, api.tokens, the\n"
-		"detect rules, mappings and placeholders).\n"
+		"detect rules, mappings and placeholders) and every intel feed now.\n"
 		"Exit status: 0 after a clean stop, 2 on a bad configuration, 1 on a\n"
 		"start-up failure (a port in use, an unwritable data directory).\n");
 }
 
-/* Alerts until the SOC back-end takes them: one log line each. */
+/* What the detection sink and the incident hook need: the SOC back-end,
+ * the entity fields alerts are grouped by, and the notifier. */
+struct serve_ctx {
+	struct soc_db *soc;
+	struct conf_list group_by;     /* borrowed from the settings or defaults */
+	struct notifier *nf;
+};
+
+/* A detection hit, on the worker that found it: into the SOC queue (never
+ * waits; a full queue is counted in mamori_soc_alerts_dropped_total). */
 static void on_alert(void *ctx, const struct detect_alert *a)
 {
-	(void)ctx;
-	log_msg(LOG_INFO, "detect", "event=alert source=%s rule=%s level=%s event_id=%llu",
+	struct serve_ctx *sc = ctx;
+	int r;
+
+	log_msg(LOG_DEBUG, "detect", "event=alert source=%s rule=%s level=%s event_id=%llu",
 		detect_source_name(a->source), a->rule_id, sigma_level_name(a->level),
 		(unsigned long long)a->ev->id);
+	if (!sc->soc)
+		return;
+	r = soc_submit_detect(sc->soc, a, &sc->group_by);
+	if (r < 0 && r != M_EAGAIN && r != M_ECLOSED)
+		log_msg(LOG_WARN, "detect", "event=alert_refused rule=%s error=%s", a->rule_id,
+			err_str(r));
+}
+
+static void fmt_time(int64_t us, char *out, size_t n)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	if (us <= 0 || !gmtime_r(&t, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, n, "-");
+}
+
+/* An incident change, on the SOC writer thread after the commit: opened,
+ * escalated and closed incidents become notifications (copied onto the
+ * notifier's queue; it routes, rate-limits and retries). */
+static void on_incident(void *ctx, const struct soc_incident_change *c)
+{
+	struct serve_ctx *sc = ctx;
+	struct notification n = { 0 };
+	char title[NOTIFY_MAX_TITLE], id[32], count[32], first[32], last[32], body[1024];
+	const char *what;
+
+	switch (c->kind) {
+	case SOC_CHANGE_OPENED:
+		n.kind = NOTIFY_INCIDENT_OPENED;
+		what = "opened";
+		break;
+	case SOC_CHANGE_ESCALATED:
+		n.kind = NOTIFY_INCIDENT_ESCALATED;
+		what = "escalated";
+		break;
+	case SOC_CHANGE_STATUS:
+		if (c->status != SOC_STATUS_RESOLVED && c->status != SOC_STATUS_FALSE_POSITIVE)
+			return;
+		n.kind = NOTIFY_INCIDENT_RESOLVED;
+		what = c->status == SOC_STATUS_RESOLVED ? "resolved" : "closed as false positive";
+		break;
+	default:
+		return;
+	}
+	log_msg(LOG_INFO, "soc", "event=incident_%s id=%" PRId64 " rule=%s severity=%s count=%" PRIu64,
+		c->kind == SOC_CHANGE_STATUS ? soc_status_name(c->status) : soc_change_name(c->kind),
+		c->incident_id, c->rule_id ? c->rule_id : "", soc_level_name(c->severity), c->count);
+	if (!sc->nf)
+		return;
+	n.severity = (enum notify_severity)c->severity;
+	snprintf(title, sizeof(title), "Incident #%" PRId64 " %s: %s", c->incident_id, what,
+		 c->title && c->title[0] ? c->title : (c->rule_id ? c->rule_id : "?"));
+	snprintf(id, sizeof(id), "%" PRId64, c->incident_id);
+	snprintf(count, sizeof(count), "%" PRIu64, c->count);
+	fmt_time(c->first_seen_us, first, sizeof(first));
+	fmt_time(c->last_seen_us, last, sizeof(last));
+	if (c->kind == SOC_CHANGE_ESCALATED)
+		snprintf(body, sizeof(body), "Severity rose from %s to %s after %" PRIu64 " alerts.\n"
+			 "Details: GET /api/v1/incidents/%" PRId64 "\n", soc_level_name(c->old_severity),
+			 soc_level_name(c->severity), c->count, c->incident_id);
+	else if (c->kind == SOC_CHANGE_STATUS)
+		snprintf(body, sizeof(body), "%s by %s after %" PRIu64 " alerts.\n"
+			 "Details: GET /api/v1/incidents/%" PRId64 "\n", soc_status_name(c->status),
+			 c->actor ? c->actor : "?", c->count, c->incident_id);
+	else
+		snprintf(body, sizeof(body), "A new incident was opened by rule %s.\n"
+			 "Details: GET /api/v1/incidents/%" PRId64 "\n", c->rule_id ? c->rule_id : "?",
+			 c->incident_id);
+	n.title = title;
+	n.body = body;
+	n.fields[n.nfields++] = (struct notify_field){ "incident", id };
+	n.fields[n.nfields++] = (struct notify_field){ "rule", c->rule_id ? c->rule_id : "" };
+	n.fields[n.nfields++] = (struct notify_field){ "severity", soc_level_name(c->severity) };
+	n.fields[n.nfields++] = (struct notify_field){ "status", soc_status_name(c->status) };
+	n.fields[n.nfields++] = (struct notify_field){ "entity", c->entity ? c->entity : "{}" };
+	n.fields[n.nfields++] = (struct notify_field){ "alerts", count };
+	n.fields[n.nfields++] = (struct notify_field){ "first_seen", first };
+	n.fields[n.nfields++] = (struct notify_field){ "last_seen", last };
+	if (c->assignee)
+		n.fields[n.nfields++] = (struct notify_field){ "assignee", c->assignee };
+	if (notifier_submit(sc->nf, &n) < 0)
+		log_msg(LOG_WARN, "notify", "event=notification_dropped incident=%" PRId64, c->incident_id);
+}
+
+/* The feed thread: loads every feed at start, then each when it is due,
+ * and hands every new indicator set to the detector. SIGHUP reloads all
+ * of them now. A feed that fails keeps its previous indicators. */
+struct intel_runner {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop, force, started;
+	struct feed_manager *m;
+	struct detect *det;
+};
+
+static void *intel_main(void *arg)
+{
+	struct intel_runner *ir = arg;
+	struct buf report;
+
+	buf_init(&report, 4096);
+	pthread_mutex_lock(&ir->mu);
+	while (!ir->stop) {
+		int force = ir->force;
+		struct intel_set *set = NULL;
+		int64_t next, now;
+		struct timespec ts;
+
+		ir->force = 0;
+		pthread_mutex_unlock(&ir->mu);
+		buf_reset(&report);
+		if (feed_manager_refresh(ir->m, clock_now_us(), force, &set, &report) < 0)
+			log_msg(LOG_ERROR, "intel", "event=intel_build_failed hint=\"the previous indicators stay\"");
+		for (char *p = report.p, *nl; p && p < report.p + report.len; p = nl + 1) {
+			nl = memchr(p, '\n', (size_t)(report.p + report.len - p));
+			if (!nl)
+				nl = report.p + report.len;
+			if (nl > p)
+				log_msg(strstr(p, "status=error") && strstr(p, "status=error") < nl ? LOG_WARN : LOG_INFO,
+					"intel", "event=feed_loaded %.*s", (int)(nl - p), p);
+		}
+		if (set) {
+			log_msg(LOG_INFO, "intel", "event=indicators_loaded indicators=%zu feeds=%zu",
+				intel_set_count(set), feed_manager_count(ir->m));
+			detect_set_intel(ir->det, set);
+		}
+		pthread_mutex_lock(&ir->mu);
+		if (ir->stop || ir->force)
+			continue;
+		/* Sleep until the next feed is due; wake at least every minute
+		 * so an indicator whose validity starts is put in force. */
+		now = clock_now_us();
+		next = feed_manager_next_due(ir->m);
+		if (next <= 0 || next - now > 60 * 1000000LL)
+			next = now + 60 * 1000000LL;
+		if (next < now + 1000)
+			next = now + 1000;
+		ts.tv_sec = (time_t)(next / 1000000);
+		ts.tv_nsec = (long)(next % 1000000) * 1000;
+		pthread_cond_timedwait(&ir->cv, &ir->mu, &ts);
+	}
+	pthread_mutex_unlock(&ir->mu);
+	buf_fini(&report);
+	return NULL;
+}
+
+static int intel_start(struct intel_runner *ir, const struct intel_settings *in,
+		       struct detect *det, struct buf *err)
+{
+	memset(ir, 0, sizeof(*ir));
+	if (in->nfeeds == 0)
+		return M_OK;
+	ir->m = feed_manager_new(in->feeds, in->nfeeds, err);
+	if (!ir->m)
+		return M_EINVAL;
+	ir->det = det;
+	ir->force = 1;
+	pthread_mutex_init(&ir->mu, NULL);
+	pthread_cond_init(&ir->cv, NULL);
+	if (pthread_create(&ir->th, NULL, intel_main, ir) != 0) {
+		feed_manager_free(ir->m);
+		ir->m = NULL;
+		pthread_mutex_destroy(&ir->mu);
+		pthread_cond_destroy(&ir->cv);
+		return M_EIO;
+	}
+	ir->started = 1;
+	return M_OK;
+}
+
+static void intel_kick(struct intel_runner *ir, int stop)
+{
+	if (!ir->started)
+		return;
+	pthread_mutex_lock(&ir->mu);
+	if (stop)
+		ir->stop = 1;
+	else
+		ir->force = 1;
+	pthread_cond_signal(&ir->cv);
+	pthread_mutex_unlock(&ir->mu);
+}
+
+static void intel_stop(struct intel_runner *ir)
+{
+	if (!ir->started)
+		return;
+	intel_kick(ir, 1);
+	pthread_join(ir->th, NULL);
+	feed_manager_free(ir->m);
+	pthread_mutex_destroy(&ir->mu);
+	pthread_cond_destroy(&ir->cv);
+	ir->started = 0;
 }
 
 /* SIGHUP: re-reads the file and applies what can change while running:
  * the log level and the API tokens (the generated token and
  * MAMORI_API_TOKEN are resolved again). A bad file changes nothing. */
 static void reload(const char *path, const struct settings *running, struct api *api,
-		   struct detect *det)
+		   struct detect *det, struct intel_runner *ir)
 {
 	const char *data_dir = running->g.data_dir;
 	struct settings s;
@@ -179,6 +396,7 @@ static void reload(const char *path, const struct settings *running, struct api 
 			log_msg(LOG_ERROR, "serve", "event=rules_reload_failed error=\"%s\" hint=\"the running rules stay\"",
 				err.p ? err.p : "?");
 	}
+	intel_kick(ir, 0);
 	log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
 out:
 	settings_free(&s);
@@ -200,6 +418,10 @@ int cli_serve_main(int argc, char **argv)
 	struct ingest *ingest = NULL;
 	struct api *api = NULL;
 	struct detect *det = NULL;
+	struct serve_ctx sctx = { 0 };
+	struct intel_runner intel = { 0 };
+	static char *default_group_by[] = { SOC_DEFAULT_GROUP_BY };
+	char soc_path[4096];
 	const struct store_ops *ops;
 	struct store_config scfg;
 	struct pipeline_config pcfg;
@@ -237,6 +459,8 @@ int cli_serve_main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* libcurl (feeds, notifications) is initialised once, before threads. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (mkdir_p(s.g.data_dir) < 0) {
 		log_msg(LOG_ERROR, "serve", "event=data_dir_failed dir=%s err=\"%s\"", s.g.data_dir,
@@ -277,7 +501,33 @@ int cli_serve_main(int argc, char **argv)
 		.keep_original = s.g.keep_original,
 	};
 	if (s.detect.enabled) {
-		det = detect_new(&s.detect, on_alert, NULL, &err);
+		/* The notifier and the SOC back-end first: alerts can come as
+		 * soon as the pipeline runs. */
+		if (s.notify.nch > 0) {
+			sctx.nf = notifier_new(&s.notify);
+			if (!sctx.nf || notifier_start(sctx.nf) < 0) {
+				log_msg(LOG_ERROR, "serve", "event=notifier_start_failed");
+				goto out;
+			}
+		}
+		{
+			struct soc_config sc = s.soc;
+
+			if (!sc.path || !sc.path[0]) {
+				snprintf(soc_path, sizeof(soc_path), "%s/soc.db", s.g.data_dir);
+				sc.path = soc_path;
+			}
+			if (soc_open(&sc, on_incident, &sctx, &sctx.soc) < 0) {
+				log_msg(LOG_ERROR, "serve", "event=soc_open_failed path=%s", sc.path);
+				goto out;
+			}
+		}
+		sctx.group_by = s.soc.group_by;
+		if (sctx.group_by.n == 0) {
+			sctx.group_by.v = default_group_by;
+			sctx.group_by.n = sizeof(default_group_by) / sizeof(default_group_by[0]);
+		}
+		det = detect_new(&s.detect, on_alert, &sctx, &err);
 		if (!det) {
 			fprintf(stderr, "%s: detect: %s\n", path ? path : "(defaults)",
 				err.p ? err.p : "cannot load the rules");
@@ -298,6 +548,16 @@ int cli_serve_main(int argc, char **argv)
 		goto out;
 	if (s.api.listen && s.api.listen[0] && api_start(&s.api, store, &api) < 0)
 		goto out;
+	if (api && sctx.soc)
+		api_set_soc(api, sctx.soc);
+	if (det && intel_start(&intel, &s.intel, det, &err) < 0) {
+		fprintf(stderr, "%s: intel: %s\n", path ? path : "(defaults)",
+			err.p ? err.p : "cannot start the feeds");
+		rc = 2;
+		goto out;
+	}
+	if (!det && s.intel.nfeeds > 0)
+		log_msg(LOG_WARN, "serve", "event=intel_unused hint=\"feeds need detect.enabled: true\"");
 	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s",
 		MAMORI_VERSION, path ? path : "(defaults)", s.g.data_dir,
 		s.api.listen && s.api.listen[0] ? s.api.listen : "off");
@@ -306,7 +566,7 @@ int cli_serve_main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(path, &s, api, det);
+			reload(path, &s, api, det, &intel);
 			continue;
 		}
 		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
@@ -316,6 +576,7 @@ int cli_serve_main(int argc, char **argv)
 out:
 	/* Order: stop intake, drain the pipeline into the store, then the API
 	 * (searches may run until the end), then the store. */
+	intel_stop(&intel);
 	if (ingest)
 		ingest_stop(ingest);
 	if (pipe) {
@@ -324,6 +585,10 @@ out:
 	}
 	if (api)
 		api_stop(api);
+	/* No more alerts: the SOC writer drains into soc.db and tells the
+	 * notifier, which then delivers what it holds. */
+	soc_close(sctx.soc);
+	notifier_free(sctx.nf);
 	detect_free(det);
 	if (store)
 		store->ops->close(store);
@@ -332,6 +597,7 @@ out:
 	settings_free(&s);
 	buf_fini(&err);
 	metrics_fini();
+	curl_global_cleanup();
 	return rc;
 }
 

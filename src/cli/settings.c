@@ -39,8 +39,48 @@ static const struct conf_keyword store_keywords[] = {
 
 static const char *const sections[] = {
 	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
-	"store", "ingest", "api", "detect", NULL
+	"store", "ingest", "api", "detect", "soc", "notify", "intel", NULL
 };
+
+static const struct conf_keyword intel_keywords[] = {
+	CONF_END
+};
+
+/* intel: only `feeds:`, a list of feeds (feed_conf_keywords per item). */
+static int intel_load(const struct conf_doc *doc, struct intel_settings *in, struct buf *err)
+{
+	static const char *const skip[] = { "feeds", NULL };
+	const struct conf_node *sec = NULL, *feeds;
+	int r;
+
+	if (doc->root)
+		sec = conf_map_get(doc->root, "intel");
+	if (!sec || conf_node_is_null(sec))
+		return M_OK;
+	if ((r = conf_apply_map(doc, sec, "intel", intel_keywords, skip, in, err)) < 0)
+		return r;
+	feeds = conf_map_get(sec, "feeds");
+	if (!feeds || conf_node_is_null(feeds))
+		return M_OK;
+	return feed_conf_parse_list(doc, feeds, &in->feeds, &in->nfeeds, err);
+}
+
+/* Compares the feed lists by what a restart would change: names, kinds,
+ * sources and refresh intervals. */
+static int intel_changed(const struct intel_settings *a, const struct intel_settings *b)
+{
+	if (a->nfeeds != b->nfeeds)
+		return 1;
+	for (size_t i = 0; i < a->nfeeds; i++) {
+		const struct feed_conf *x = &a->feeds[i], *y = &b->feeds[i];
+		if (strcmp(x->name ? x->name : "", y->name ? y->name : "") ||
+		    strcmp(x->kind ? x->kind : "", y->kind ? y->kind : "") ||
+		    strcmp(x->url_or_path ? x->url_or_path : "", y->url_or_path ? y->url_or_path : "") ||
+		    x->refresh_s != y->refresh_s)
+			return 1;
+	}
+	return 0;
+}
 
 int settings_load(const char *path, struct settings *s, struct buf *err)
 {
@@ -56,7 +96,10 @@ int settings_load(const char *path, struct settings *s, struct buf *err)
 	    (r = conf_apply(&doc, "store", store_keywords, &s->store, err)) < 0 ||
 	    (r = conf_apply(&doc, "ingest", ingest_keywords, &s->ingest, err)) < 0 ||
 	    (r = conf_apply(&doc, "api", api_keywords, &s->api, err)) < 0 ||
-	    (r = conf_apply(&doc, "detect", detect_keywords, &s->detect, err)) < 0)
+	    (r = conf_apply(&doc, "detect", detect_keywords, &s->detect, err)) < 0 ||
+	    (r = conf_apply(&doc, "soc", soc_keywords, &s->soc, err)) < 0 ||
+	    (r = notify_config_load(&doc, &s->notify, err)) < 0 ||
+	    (r = intel_load(&doc, &s->intel, err)) < 0)
 		goto out;
 	if (log_level_parse(s->g.log_level, &lvl) < 0) {
 		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
@@ -92,6 +135,11 @@ void settings_free(struct settings *s)
 	conf_free(ingest_keywords, &s->ingest);
 	conf_free(api_keywords, &s->api);
 	conf_free(detect_keywords, &s->detect);
+	conf_free(soc_keywords, &s->soc);
+	notify_config_free(&s->notify);
+	feed_conf_free_all(s->intel.feeds, s->intel.nfeeds);
+	s->intel.feeds = NULL;
+	s->intel.nfeeds = 0;
 }
 
 int settings_changed_fixed(const struct settings *a, const struct settings *b,
@@ -103,9 +151,23 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 	    (r = conf_changed_fixed("store", store_keywords, &a->store, &b->store, out)) < 0 ||
 	    (r = conf_changed_fixed("ingest", ingest_keywords, &a->ingest, &b->ingest, out)) < 0 ||
 	    (r = conf_changed_fixed("api", api_keywords, &a->api, &b->api, out)) < 0 ||
-	    (r = conf_changed_fixed("detect", detect_keywords, &a->detect, &b->detect, out)) < 0)
+	    (r = conf_changed_fixed("detect", detect_keywords, &a->detect, &b->detect, out)) < 0 ||
+	    (r = conf_changed_fixed("soc", soc_keywords, &a->soc, &b->soc, out)) < 0)
 		return r;
-	return M_OK;
+	/* The notifier and the feed manager are built once, at start. */
+	if (a->notify.nch != b->notify.nch ||
+	    a->notify.queue != b->notify.queue)
+		r = buf_printf(out, "%snotify", out->len ? "," : "");
+	for (size_t i = 0; r == 0 && i < a->notify.nch && a->notify.nch == b->notify.nch; i++) {
+		const struct notify_channel_config *x = &a->notify.ch[i], *y = &b->notify.ch[i];
+		if (strcmp(x->name, y->name) || strcmp(x->url ? x->url : "", y->url ? y->url : "")) {
+			r = buf_printf(out, "%snotify.channels", out->len ? "," : "");
+			break;
+		}
+	}
+	if (r == 0 && intel_changed(&a->intel, &b->intel))
+		r = buf_printf(out, "%sintel.feeds", out->len ? "," : "");
+	return r < 0 ? r : M_OK;
 }
 
 int settings_describe(struct buf *out)
@@ -120,7 +182,17 @@ int settings_describe(struct buf *out)
 	    (r = buf_putc(out, '\n')) < 0 ||
 	    (r = conf_describe("api", api_keywords, out)) < 0 ||
 	    (r = buf_putc(out, '\n')) < 0 ||
-	    (r = conf_describe("detect", detect_keywords, out)) < 0)
+	    (r = conf_describe("detect", detect_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = conf_describe("soc", soc_keywords, out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = notify_config_describe(out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 ||
+	    (r = buf_puts(out, "intel:\n  # feeds: a list of threat-intelligence feeds (docs/intel.md); each item takes:\n")) < 0)
 		return r;
+	for (const struct conf_keyword *k = feed_conf_keywords; k->name; k++)
+		if ((r = buf_printf(out, "  #   %s (default \"%s\"): %s\n", k->name,
+				    k->def ? k->def : "", k->help ? k->help : "")) < 0)
+			return r;
 	return M_OK;
 }

@@ -12,6 +12,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "detect/detect.h"
+#include "detect/feed.h"
+#include "detect/incident.h"
+#include "detect/notify.h"
 #include "ingest/ingest.h"
 
 struct global_settings {
@@ -30,12 +33,21 @@ struct store_settings {
 	int64_t fts_batch;
 };
 
+/* intel: the threat-intelligence feeds (docs/intel.md). */
+struct intel_settings {
+	struct feed_conf *feeds;
+	size_t nfeeds;
+};
+
 struct settings {
 	struct global_settings g;
 	struct store_settings store;
 	struct ingest_config ingest;
 	struct api_config api;
 	struct detect_config detect;
+	struct soc_config soc;
+	struct notify_config notify;
+	struct intel_settings intel;
 };
 
 /* Loads path (NULL = built-in defaults only) into s. On error, err holds

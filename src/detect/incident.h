@@ -141,7 +141,13 @@ struct soc_config {
 	int64_t queue;           /* alerts waiting for the writer */
 	int64_t batch;           /* alerts per transaction */
 	int64_t retention;       /* seconds alerts are kept; 0 = forever */
+	/* The entity an alert is grouped by (first field the event has);
+	 * empty = SOC_DEFAULT_GROUP_BY. */
+	struct conf_list group_by;
 };
+
+#define SOC_DEFAULT_GROUP_BY "source.ip", "host.name", "user.name"
+
 
 extern const struct conf_keyword soc_keywords[];
 

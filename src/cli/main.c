@@ -14,7 +14,9 @@ static void usage(FILE *f)
 		"\n"
 		"mamori is a self-hosted security operations platform: it collects logs\n"
 		"(syslog, CEF, Suricata EVE, JSON), normalises them to ECS events, stores\n"
-		"them and serves an HTTP API and console.\n"
+		"them, runs Sigma rules, correlations and threat-intelligence indicators on\n"
+		"every event, groups alerts into incidents, notifies, and serves an HTTP\n"
+		"API and console.\n"
 		"\n"
 		"commands:\n"
 		"  serve          run the platform (see `mamori serve --help`)\n"
@@ -23,6 +25,8 @@ static void usage(FILE *f)
 		"  rules check    load Sigma rules and report each (loaded/unsupported/error)\n"
 		"  rules test     match events from files against Sigma rules\n"
 		"  notify test    send a test notification through the configured channels\n"
+		"  intel check    load the threat-intelligence feeds once and report each\n"
+		"  intel lookup   say whether a feed lists an address, domain, URL or hash\n"
 		"  version        print the version\n"
 		"  help           this help\n"
 		"\n"
@@ -59,6 +63,8 @@ int main(int argc, char **argv)
 		return cli_notify_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "rules"))
 		return cli_rules_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "intel"))
+		return cli_intel_main(argc - 1, argv + 1);
 	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return 2;

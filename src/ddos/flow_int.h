@@ -1,0 +1,217 @@
+/*
+ * Private to the flow decoders (src/ddos/flow*.c): the decoder, the
+ * per-exporter template state, the bounds-checked big-endian readers, and
+ * the template machinery that NetFlow v9 and IPFIX share (their templates
+ * differ only in how they are written down; the field numbers of v9 are
+ * IPFIX's information element ids for everything mamori reads).
+ */
+#ifndef MAMORI_FLOW_INT_H
+#define MAMORI_FLOW_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "ddos/flow.h"
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
+}
+
+/* An unsigned value in reduced-size encoding (RFC 7011 6.2): 1..8 bytes. */
+static inline uint64_t rdn(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	switch (n) {
+	case 1: return p[0];
+	case 2: return rd16(p);
+	case 4: return rd32(p);
+	case 8: return rd64(p);
+	default:
+		for (unsigned i = 0; i < n; i++)
+			v = v << 8 | p[i];
+		return v;
+	}
+}
+
+/* Merges a step's result into a message's: the first error wins, but
+ * malformed input beats a bound that was hit. */
+static inline int flow_rc_merge(int rc, int r)
+{
+	if (rc == 0 || r == M_EPARSE)
+		return r ? r : rc;
+	return rc;
+}
+
+static inline int flow_all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+#define FLOW_VARLEN 0xffff       /* IPFIX variable-length field */
+#define FLOW_TMPL_BUCKETS 64     /* template hash per source */
+#define FLOW_SAMPLERS 16         /* sampler ids remembered per source */
+#define FLOW_MAX_REC_LEN 65535   /* a record must fit in one message */
+
+/* What the record decoder does with a field; chosen once per template. */
+enum flow_fk {
+	FK_SKIP,
+	FK_BYTES, FK_PKTS,               /* octet/packetDeltaCount */
+	FK_BYTES_TOTAL, FK_PKTS_TOTAL,   /* octet/packetTotalCount */
+	FK_BYTES_POST, FK_PKTS_POST,     /* v9 OUT_BYTES / OUT_PKTS */
+	FK_PROTO, FK_TOS, FK_TCP_FLAGS,
+	FK_SPORT, FK_DPORT,
+	FK_SRC4, FK_DST4, FK_SRC6, FK_DST6,
+	FK_SRC_MASK, FK_DST_MASK,
+	FK_IN_IF, FK_OUT_IF, FK_SRC_AS, FK_DST_AS,
+	FK_VLAN, FK_DIRECTION,
+	FK_ICMP, FK_ICMP_TYPE, FK_ICMP_CODE,
+	FK_FRAG_OFF, FK_FRAG_FLAGS,
+	FK_UP_START, FK_UP_END,          /* ms of system uptime */
+	FK_START_S, FK_END_S,
+	FK_START_MS, FK_END_MS,
+	FK_START_US, FK_END_US,          /* NTP timestamps */
+	FK_START_NS, FK_END_NS,
+	FK_START_DUS, FK_END_DUS,        /* µs before the export time */
+	FK_DUR_MS, FK_DUR_US,
+	FK_INIT_MS,                      /* systemInitTimeMilliseconds */
+	FK_SAMPLER_ID,                   /* samplerId, selectorId */
+	FK_SAMP_INTERVAL,                /* samplingInterval, samplerRandomInterval */
+	FK_PKT_INTERVAL, FK_PKT_SPACE,
+	FK_SAMP_SIZE, FK_SAMP_POP, FK_SAMP_PROB,
+};
+
+struct flow_field {
+	uint16_t id;      /* information element id, enterprise bit cleared */
+	uint16_t len;     /* bytes, or FLOW_VARLEN */
+	uint8_t kind;     /* enum flow_fk */
+};
+
+struct flow_tmpl {
+	struct flow_tmpl *next;   /* hash chain */
+	uint64_t used;            /* LRU stamp */
+	size_t mem;               /* bytes charged for it */
+	uint32_t min_len;         /* one record, variable fields empty; >= 1 */
+	uint16_t id;
+	uint16_t nfields;
+	uint16_t nscope;
+	uint8_t options;          /* an options template */
+	uint8_t varlen;           /* has a variable-length field */
+	struct flow_field f[];
+};
+
+struct flow_sampler {
+	uint64_t id;
+	uint32_t rate;
+};
+
+/* The state of one (exporter, domain) of one template-based format. */
+struct flow_source {
+	struct flow_source *hnext;        /* hash chain */
+	struct flow_source *prev, *next;  /* LRU list, most recent first */
+	struct flow_ip exporter;
+	uint32_t domain;
+	uint8_t fmt;                      /* FLOW_FMT_NF9 or FLOW_FMT_IPFIX */
+	uint32_t ntmpl;
+	uint32_t rate;                    /* last announced; 0 = none yet */
+	int64_t init_ms;                  /* IPFIX system init time; 0 = unknown */
+	uint32_t nsamplers;
+	uint32_t next_sampler;            /* round-robin slot when full */
+	struct flow_sampler samplers[FLOW_SAMPLERS];
+	struct flow_tmpl *tmpl[FLOW_TMPL_BUCKETS];
+};
+
+struct flow_decoder {
+	struct flow_cfg cfg;
+	flow_rec_fn on_rec;
+	flow_ifc_fn on_ifc;
+	void *arg;
+	struct flow_stats st;
+	struct flow_source **hash;
+	uint32_t hmask;
+	uint32_t nsources;
+	struct flow_source *lru_head, *lru_tail;
+	size_t mem;
+	uint64_t stamp;
+};
+
+/* One message being decoded. */
+struct flow_msg {
+	struct flow_decoder *d;
+	struct flow_source *src;      /* NULL until needed (or unknown) */
+	const struct flow_ip *exporter;
+	uint32_t domain;
+	uint8_t fmt;
+	int64_t recv_ms;
+	int64_t export_ms;            /* the header's clock, skew applied */
+	int64_t skew_ms;              /* added to exporter wall-clock times */
+	uint32_t uptime_ms;           /* v9 header sysUptime */
+};
+
+/* flow.c */
+struct flow_source *flow_source_get(struct flow_msg *m, int create);
+struct flow_tmpl *flow_tmpl_find(struct flow_decoder *d, struct flow_source *s,
+				 uint16_t id);
+/* Takes ownership of t (frees it when refused). 0, or M_ELIMIT. */
+int flow_tmpl_put(struct flow_msg *m, struct flow_tmpl *t);
+void flow_tmpl_withdraw(struct flow_msg *m, uint16_t id, int options);
+void flow_tmpl_withdraw_all(struct flow_msg *m, int options);
+void flow_set_rate(struct flow_msg *m, int have_id, uint64_t sampler_id,
+		   uint64_t rate);
+uint32_t flow_sampler_rate(const struct flow_source *s, uint64_t id);
+/* Applies the sampling rate (0: none known, the default applies) and the
+ * scaling, checks the times, and hands r to the callback. */
+void flow_emit(struct flow_decoder *d, struct flow_rec *r, uint64_t rate);
+
+/* Sets the message's clock from the header's export time: the exporter's
+ * clock, or with FLOW_CFG_RECV_CLOCK (or no clock at all) the receive time,
+ * with the difference kept as skew for absolute times in records. */
+static inline void flow_anchor(struct flow_msg *m, int64_t export_ms)
+{
+	if ((m->d->cfg.flags & FLOW_CFG_RECV_CLOCK) || export_ms <= 0) {
+		m->skew_ms = m->recv_ms - export_ms;
+		m->export_ms = m->recv_ms;
+	} else {
+		m->skew_ms = 0;
+		m->export_ms = export_ms;
+	}
+}
+
+/* flow_tmpl.c */
+/* A template under construction (owned by the caller until
+ * flow_tmpl_put): its fields are set one by one, then it is sealed. */
+struct flow_tmpl *flow_tmpl_new(uint16_t id, uint16_t nfields, uint16_t nscope,
+				int options);
+/* Sets field i; an enterprise-specific field never maps to a record field. */
+void flow_tmpl_field(struct flow_tmpl *t, int v9, uint16_t i, uint16_t id,
+		     uint16_t len, int enterprise);
+/* Computes min_len; M_EPARSE for an empty or impossible record. */
+int flow_tmpl_seal(struct flow_tmpl *t);
+/* Decodes the data records of one set with template t. Returns 0 or
+ * M_EPARSE when a record ran past the set. */
+int flow_data_set(struct flow_msg *m, const struct flow_tmpl *t,
+		  const uint8_t *p, size_t n);
+
+/* flow_nf5.c, flow_nf9.c, flow_ipfix.c, flow_sflow.c */
+int flow_nf5_decode(struct flow_msg *m, const uint8_t *p, size_t n);
+int flow_nf9_decode(struct flow_msg *m, const uint8_t *p, size_t n);
+int flow_ipfix_decode(struct flow_msg *m, const uint8_t *p, size_t n);
+int flow_sflow_decode(struct flow_msg *m, const uint8_t *p, size_t n);
+
+#endif

@@ -25,6 +25,9 @@ struct pipeline;
 int syslog_parse(const char *p, size_t n, struct event *ev, struct arena *a);
 /* CEF ("CEF:0|vendor|product|version|id|name|sev|ext") on its own. */
 int cef_parse(const char *p, size_t n, struct event *ev, struct arena *a);
+/* Reads the fields of well-known programs' messages (sshd logins, netfilter
+ * log lines) into ECS fields; msg is the syslog MSG, process.name is set. */
+void syslog_app_enrich(struct event *ev, const char *msg, size_t n);
 /* One JSON object: Suricata EVE (has "event_type"), Windows event
  * ({"Event":{"System":...,"EventData":...}}), or generic JSON whose keys
  * (flattened with dots) become fields. */

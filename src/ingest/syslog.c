@@ -102,7 +102,8 @@ static int starts_cef(const char *p, size_t n)
 	return n >= 4 && memcmp(p, "CEF:", 4) == 0;
 }
 
-/* The MSG part: a UTF-8 BOM is dropped; CEF goes to its own parser. */
+/* The MSG part: a UTF-8 BOM is dropped; CEF goes to its own parser, the
+ * messages of sshd and the kernel's firewall to syslog_app.c. */
 static void set_msg(struct event *ev, struct arena *a, const char *p,
 		    size_t n)
 {
@@ -114,6 +115,8 @@ static void set_msg(struct event *ev, struct arena *a, const char *p,
 	event_set(ev, F_MESSAGE, str_make(p, n));
 	if (starts_cef(p, n))
 		(void)cef_parse(p, n, ev, a);
+	else
+		syslog_app_enrich(ev, p, n);
 }
 
 /* An SD-PARAM value with its escapes (\" \\ \]) removed; other backslashes

@@ -380,6 +380,74 @@ static void test_many_sd_params(void **state)
 	buf_fini(&b);
 }
 
+/* Fields inside well-known programs' messages: OpenSSH's login lines
+ * (sshd, and sshd-session of OpenSSH 9.8+) and netfilter log lines. */
+static const struct tcase app_cases[] = {
+	{ "<38>Nov 26 10:00:01 web1 sshd[1001]: Failed password for root from 203.0.113.50 port 40001 ssh2",
+	  M_OK, PE_NONE, "2023-11-26T10:00:01.000Z",
+	  { { "event.module", "sshd" }, { "event.category", "authentication" },
+	    { "event.outcome", "failure" }, { "event.action", "ssh_login_failed" },
+	    { "user.name", "root" }, { "source.ip", "203.0.113.50" },
+	    { "source.port", "40001" } } },
+	{ "<38>1 2026-11-26T10:00:01Z web1 sshd-session 77 - - Failed password for invalid user "
+	  "ad min from 2001:db8::7 port 5 ssh2",
+	  M_OK, PE_NONE, "2026-11-26T10:00:01.000Z",
+	  { { "event.module", "sshd" }, { "event.outcome", "failure" },
+	    { "user.name", "ad min" }, { "source.ip", "2001:db8::7" }, { "source.port", "5" } } },
+	{ "<38>Nov 26 10:00:02 web1 sshd[1002]: Accepted publickey for deploy from 198.51.100.4 port "
+	  "50000 ssh2: ED25519 SHA256:abc",
+	  M_OK, PE_NONE, "2023-11-26T10:00:02.000Z",
+	  { { "event.outcome", "success" }, { "event.action", "ssh_login" },
+	    { "user.name", "deploy" }, { "source.ip", "198.51.100.4" }, { "source.port", "50000" } } },
+	{ "<38>Nov 26 10:00:03 web1 sshd[1003]: Invalid user oracle from 192.0.2.9 port 41000",
+	  M_OK, PE_NONE, "2023-11-26T10:00:03.000Z",
+	  { { "event.action", "ssh_invalid_user" }, { "user.name", "oracle" },
+	    { "source.ip", "192.0.2.9" }, { "source.port", "41000" } } },
+	{ "<38>Nov 26 10:00:04 web1 sshd[1004]: Connection closed by authenticating user root "
+	  "192.0.2.9 port 41001 [preauth]",
+	  M_OK, PE_NONE, "2023-11-26T10:00:04.000Z",
+	  { { "user.name", "root" }, { "source.ip", "192.0.2.9" }, { "source.port", "41001" },
+	    { "event.outcome", ABSENT } } },
+	{ "<38>Nov 26 10:00:05 web1 sshd[1005]: pam_unix(sshd:auth): authentication failure; "
+	  "logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.10  user=alice",
+	  M_OK, PE_NONE, "2023-11-26T10:00:05.000Z",
+	  { { "event.outcome", "failure" }, { "source.ip", "192.0.2.10" }, { "user.name", "alice" } } },
+	/* Not an address: no source.ip; nothing else breaks. */
+	{ "<38>Nov 26 10:00:06 web1 sshd[1006]: Failed password for root from <script> port x ssh2",
+	  M_OK, PE_NONE, "2023-11-26T10:00:06.000Z",
+	  { { "user.name", "root" }, { "source.ip", ABSENT }, { "source.port", ABSENT } } },
+	/* Another program saying the same words: left alone. */
+	{ "<38>Nov 26 10:00:07 web1 myapp[1]: Failed password for root from 203.0.113.50 port 1 ssh2",
+	  M_OK, PE_NONE, "2023-11-26T10:00:07.000Z",
+	  { { "user.name", ABSENT }, { "source.ip", ABSENT }, { "event.module", ABSENT } } },
+	{ "<4>Nov 26 10:00:08 fw1 kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= "
+	  "MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=198.51.100.23 DST=203.0.113.10 LEN=60 "
+	  "TOS=0x00 PREC=0x00 TTL=52 ID=54321 DF PROTO=TCP SPT=51515 DPT=22 WINDOW=29200 RES=0x00 SYN URGP=0",
+	  M_OK, PE_NONE, "2023-11-26T10:00:08.000Z",
+	  { { "event.module", "iptables" }, { "event.category", "network" },
+	    { "event.action", "block" }, { "event.type", "denied" },
+	    { "source.ip", "198.51.100.23" }, { "destination.ip", "203.0.113.10" },
+	    { "source.port", "51515" }, { "destination.port", "22" },
+	    { "network.transport", "tcp" } } },
+	{ "<4>1 2026-11-26T10:00:09Z fw1 kernel - - - nft-accept IN=eth1 OUT=eth0 SRC=2001:db8::1 "
+	  "DST=2001:db8::2 LEN=80 PROTO=UDP SPT=53 DPT=33000",
+	  M_OK, PE_NONE, "2026-11-26T10:00:09.000Z",
+	  { { "event.action", "accept" }, { "event.type", "allowed" },
+	    { "source.ip", "2001:db8::1" }, { "destination.port", "33000" },
+	    { "network.transport", "udp" } } },
+	/* A kernel line that is not a netfilter log. */
+	{ "<4>Nov 26 10:00:10 fw1 kernel: eth0: link up, IN=1 but no addresses",
+	  M_OK, PE_NONE, "2023-11-26T10:00:10.000Z",
+	  { { "event.module", ABSENT }, { "source.ip", ABSENT }, { "event.category", ABSENT } } },
+};
+
+static void test_app_messages(void **state)
+{
+	run_cases(*state, app_cases, N(app_cases));
+	for (size_t l = 0; l < N(app_cases); l++)
+		parse_every_prefix(*state, syslog_parse, app_cases[l].in, 0, 0);
+}
+
 /* NUL bytes inside: lengths, not C strings, bound everything. */
 static void test_nul_bytes(void **state)
 {
@@ -450,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_year_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sd_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_app_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_prefix, setup, teardown),
 		cmocka_unit_test(test_time_helpers),
 	};

@@ -3,6 +3,15 @@
  * state travel together as one generation, swapped under a mutex and held
  * by reference for a batch, so a reload never blocks workers for longer
  * than a pointer copy; the indicator set is swapped the same way.
+ *
+ * Suppression keeps, per (rule id, key), when the last alert was emitted
+ * and how many were counted since, in a fixed table of sets with one lock
+ * each (striped): workers that alert on different keys rarely meet, memory
+ * is bounded whatever an attacker sends, and a full set evicts its least
+ * recently alerted entry. Windows run on the monotonic clock, not in event
+ * time, so a forged timestamp cannot hold a key's alerts back. The table
+ * outlives reloads (rule ids do not change with them); its settings travel
+ * with the generation.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +29,13 @@
 
 #define DETECT_MAX_MATCHES 64
 
+#define SUPP_SETS 1024u        /* lock stripes; a power of two */
+#define SUPP_WAYS 16u          /* entries per set: 16384 in all */
+#define SUPP_KEY_KEEP 128u     /* bytes of a key kept to compare */
+#define SUPP_KEY_MAX 1024u     /* bytes of a key built (rule id, fields) */
+#define SUPP_VALUE_MAX 256u    /* bytes of one field value in a key */
+#define SUPP_MAX_BY 8u         /* detect.suppress_by fields */
+
 const struct conf_keyword detect_keywords[] = {
 	{ "enabled", CONF_BOOL, offsetof(struct detect_config, enabled), 0, 0,
 	  "true", 0, "run Sigma rules, correlations and indicators on every event" },
@@ -33,7 +49,20 @@ const struct conf_keyword detect_keywords[] = {
 	  NULL, 1, "values for |expand placeholders, as \"name=value1,value2\"" },
 	{ "max_matches", CONF_INT, offsetof(struct detect_config, max_matches), 1,
 	  DETECT_MAX_MATCHES, "16", 1, "alerts raised by one event at most" },
+	{ "suppress", CONF_DURATION, offsetof(struct detect_config, suppress), 0, 86400,
+	  "60s", 1, "after an alert, further alerts of the same rule and key within this "
+	  "time are counted, not emitted; the next one emitted carries the count (0 = off)" },
+	{ "suppress_by", CONF_STRLIST, offsetof(struct detect_config, suppress_by), 0, 0,
+	  NULL, 1, "event fields that key the suppression of single-event alerts, the "
+	  "first present is used; [] = source.ip, host.name, user.name (correlations use "
+	  "their group, intel hits add the indicator)" },
 	CONF_END
+};
+
+/* A suppress_by field: a schema index, or an overflow name. */
+struct supp_field {
+	int known;
+	char *name;
 };
 
 struct generation {
@@ -41,17 +70,39 @@ struct generation {
 	struct sigma_ruleset *rs;
 	struct sigma_corr_state *corr;
 	size_t unsupported, errors;
+	int64_t supp_us;                  /* 0 = off */
+	struct supp_field by[SUPP_MAX_BY];
+	uint32_t n_by;
+};
+
+/* One (rule id, key): hash 0 = free. */
+struct supp_slot {
+	uint64_t hash;
+	int64_t since;          /* monotonic µs of the last emitted alert */
+	uint64_t suppressed;    /* counted since */
+	uint64_t seq;           /* the set's count when last alerted */
+	uint32_t len;           /* of the whole key; its first bytes in key */
+	char key[SUPP_KEY_KEEP];
+};
+
+struct supp_set {
+	pthread_mutex_t lock;
+	uint64_t seq;
+	struct supp_slot slot[SUPP_WAYS];
 };
 
 struct detect {
 	pthread_mutex_t lock;
 	struct generation *gen;
 	struct intel_set *intel;
+	struct supp_set *supp;    /* made when suppression is first on; kept */
 	detect_alert_fn fn;
 	void *ctx;
 	uint32_t max_matches;
+	int64_t (*clock)(void *);
+	void *clock_ctx;
 	struct metric *m_events, *m_matches, *m_intel, *m_rules, *m_corr, *m_errors,
-		*m_latency;
+		*m_latency, *m_supp[DETECT_INTEL + 1];
 };
 
 const char *detect_source_name(enum detect_source s)
@@ -69,8 +120,69 @@ static void gen_unref(struct generation *g)
 	if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
 		sigma_corr_state_free(g->corr);
 		sigma_ruleset_unref(g->rs);
+		for (uint32_t i = 0; i < g->n_by; i++)
+			free(g->by[i].name);
 		free(g);
 	}
+}
+
+/* detect.suppress_by into field references: entries may also hold several
+ * names separated by commas; none at all means the default (as for
+ * soc.group_by, which names the same entity). */
+static int supp_fields(struct generation *g, const struct conf_list *l,
+		       struct buf *err)
+{
+	static const char *const defaults[] = { "source.ip", "host.name", "user.name" };
+
+	for (size_t i = 0; i < l->n; i++) {
+		const char *p = l->v[i];
+
+		while (*p) {
+			size_t n;
+
+			while (*p == ',' || *p == ' ')
+				p++;
+			n = strcspn(p, ", ");
+			if (n == 0)
+				break;
+			if (g->n_by == SUPP_MAX_BY) {
+				buf_printf(err, "detect.suppress_by: more than %u fields", SUPP_MAX_BY);
+				return M_ELIMIT;
+			}
+			g->by[g->n_by].name = strndup(p, n);
+			if (!g->by[g->n_by].name)
+				return M_ENOMEM;
+			g->by[g->n_by].known = schema_lookup(p, n);
+			g->n_by++;
+			p += n;
+		}
+	}
+	if (g->n_by)
+		return 0;
+	for (size_t k = 0; k < sizeof(defaults) / sizeof(defaults[0]); k++) {
+		g->by[k].name = strdup(defaults[k]);
+		if (!g->by[k].name)
+			return M_ENOMEM;
+		g->by[k].known = schema_lookup(defaults[k], strlen(defaults[k]));
+		g->n_by = (uint32_t)k + 1;
+	}
+	return 0;
+}
+
+static struct supp_set *supp_new(void)
+{
+	struct supp_set *t = calloc(SUPP_SETS, sizeof(*t));
+
+	for (uint32_t i = 0; t && i < SUPP_SETS; i++)
+		pthread_mutex_init(&t[i].lock, NULL);
+	return t;
+}
+
+static void supp_free(struct supp_set *t)
+{
+	for (uint32_t i = 0; t && i < SUPP_SETS; i++)
+		pthread_mutex_destroy(&t[i].lock);
+	free(t);
 }
 
 static void log_rule(void *ctx, const char *file, enum sigma_file_status st,
@@ -140,6 +252,12 @@ static struct generation *build(const struct detect_config *cfg, struct buf *err
 			buf_printf(err, "detect.rules: %s: cannot read", cfg->rules.v[i]);
 			goto fail;
 		}
+	g->supp_us = cfg->suppress > 0 ? cfg->suppress * 1000000 : 0;
+	if (supp_fields(g, &cfg->suppress_by, err) < 0) {
+		if (!err->len)
+			buf_printf(err, "out of memory");
+		goto fail;
+	}
 	sigma_builder_counts(b, &loaded, &g->unsupported, &g->errors);
 	g->rs = sigma_builder_finish(b, 0, err);
 	b = NULL;
@@ -192,8 +310,20 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 				 METRIC_GAUGE, NULL);
 	d->m_latency = metric_get("mamori_detect_batch_seconds",
 				  "Detection time per batch", METRIC_HISTOGRAM, NULL);
+	for (int s = DETECT_SIGMA; s <= DETECT_INTEL; s++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "source=\"%s\"",
+			 detect_source_name((enum detect_source)s));
+		d->m_supp[s] = metric_get("mamori_detect_alerts_suppressed_total",
+					  "Alerts counted, not emitted, within detect.suppress of "
+					  "an alert of the same rule and key, by source",
+					  METRIC_COUNTER, labels);
+	}
 	d->gen = build(cfg, err);
-	if (!d->gen) {
+	if (!d->gen || (cfg->suppress > 0 && !(d->supp = supp_new()))) {
+		if (d->gen && !err->len)
+			buf_printf(err, "out of memory");
 		detect_free(d);
 		return NULL;
 	}
@@ -211,6 +341,7 @@ void detect_free(struct detect *d)
 		return;
 	gen_unref(d->gen);
 	intel_set_unref(d->intel);
+	supp_free(d->supp);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -220,14 +351,33 @@ int detect_reload(struct detect *d, const struct detect_config *cfg,
 {
 	int64_t t0 = clock_mono_us();
 	struct generation *g = build(cfg, err), *old;
+	struct supp_set *supp = NULL;
 
 	if (!g)
 		return M_EINVAL;
+	/* The table is made outside the lock (a few MiB), once. */
 	pthread_mutex_lock(&d->lock);
+	supp = d->supp;
+	pthread_mutex_unlock(&d->lock);
+	if (cfg->suppress > 0 && !supp) {
+		if (!(supp = supp_new())) {
+			buf_printf(err, "out of memory");
+			gen_unref(g);
+			return M_ENOMEM;
+		}
+	} else {
+		supp = NULL;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (supp && !d->supp) {
+		d->supp = supp;
+		supp = NULL;
+	}
 	old = d->gen;
 	d->gen = g;
 	d->max_matches = (uint32_t)(cfg->max_matches > 0 ? cfg->max_matches : 16);
 	pthread_mutex_unlock(&d->lock);
+	supp_free(supp);   /* another reload made one first */
 	gen_unref(old);
 	metric_set(d->m_rules, sigma_ruleset_count(g->rs));
 	metric_set(d->m_errors, g->unsupported + g->errors);
@@ -235,6 +385,14 @@ int detect_reload(struct detect *d, const struct detect_config *cfg,
 		sigma_ruleset_count(g->rs), g->unsupported, g->errors,
 		(long long)((clock_mono_us() - t0) / 1000));
 	return 0;
+}
+
+void detect_set_clock(struct detect *d, int64_t (*mono_us)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&d->lock);
+	d->clock = mono_us;
+	d->clock_ctx = ctx;
+	pthread_mutex_unlock(&d->lock);
 }
 
 void detect_set_intel(struct detect *d, struct intel_set *set)
@@ -264,10 +422,127 @@ struct run {
 	struct detect *d;
 	struct generation *g;
 	struct intel_set *intel;
+	struct supp_set *supp;    /* NULL: suppression off */
 	struct sigma_ctx *c;
 	struct arena *a;
 	int64_t now;
+	int64_t mono;             /* suppression clock, per batch */
 };
+
+/* ---- suppression ---- */
+
+/* FNV-1a, then a 64-bit finaliser (MurmurHash3's) so that keys differing
+ * in their last bytes spread over the sets. */
+static uint64_t key_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+/* Appends "name=value" (the value cut at SUPP_VALUE_MAX) at *n. */
+static void key_put(char *key, size_t *n, const char *name, struct str v)
+{
+	int w = snprintf(key + *n, SUPP_KEY_MAX - *n, "%s%s=%.*s", *n ? ", " : "", name,
+			 (int)(v.n > SUPP_VALUE_MAX ? SUPP_VALUE_MAX : v.n), v.p ? v.p : "");
+
+	if (w > 0)
+		*n += (size_t)w < SUPP_KEY_MAX - *n ? (size_t)w : SUPP_KEY_MAX - *n - 1;
+}
+
+/* The key of a single-event alert: the first suppress_by field present. */
+static size_t key_fields(const struct generation *g, const struct event *ev,
+			 char *key)
+{
+	size_t n = 0;
+
+	key[0] = '\0';
+	for (uint32_t i = 0; i < g->n_by; i++) {
+		const struct supp_field *f = &g->by[i];
+		struct str v = f->known >= 0 ? event_get(ev, f->known) :
+			       event_get_extra(ev, str_cstr(f->name));
+
+		if (v.p && v.n) {
+			key_put(key, &n, f->name, v);
+			break;
+		}
+	}
+	return n;
+}
+
+/* Whether an alert of rule id with this key is emitted (1, with the count
+ * suppressed since the last one in *carried) or only counted (0). */
+static int supp_pass(struct run *r, const char *id, const char *key, size_t klen,
+		     uint64_t *carried)
+{
+	char full[SUPP_KEY_MAX + 256];
+	int n = snprintf(full, sizeof(full), "%s%c%.*s", id, 0x1f, (int)klen, key);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(full) ? (size_t)n : sizeof(full) - 1;
+	size_t keep = len < SUPP_KEY_KEEP ? len : SUPP_KEY_KEEP;
+	uint64_t h = key_hash(full, len);
+	struct supp_set *s = &r->supp[(h >> 32) & (SUPP_SETS - 1)];
+	struct supp_slot *e = NULL, *victim = NULL;
+	int64_t now = r->mono, span = r->g->supp_us;
+	int pass = 1;
+
+	*carried = 0;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < SUPP_WAYS; i++) {
+		struct supp_slot *x = &s->slot[i];
+
+		if (x->hash == h && x->len == len && memcmp(x->key, full, keep) == 0) {
+			e = x;
+			break;
+		}
+		/* The victim if it is not there: a free entry, else the one
+		 * least recently alerted (emitted or counted). */
+		if (!victim || (victim->hash && (!x->hash || x->seq < victim->seq)))
+			victim = x;
+	}
+	if (e && now - e->since < span) {
+		e->suppressed++;
+		e->seq = ++s->seq;
+		pass = 0;
+	} else if (e) {
+		*carried = e->suppressed;
+		e->suppressed = 0;
+		e->since = now;
+		e->seq = ++s->seq;
+	} else {
+		victim->hash = h;
+		victim->len = (uint32_t)len;
+		memcpy(victim->key, full, keep);
+		victim->since = now;
+		victim->suppressed = 0;
+		victim->seq = ++s->seq;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return pass;
+}
+
+/* Hands an alert to the sink unless it is suppressed; key is "" for none. */
+static void deliver(struct run *r, struct detect_alert *al, const char *key,
+		    size_t klen)
+{
+	if (r->supp && r->g->supp_us > 0) {
+		if (!supp_pass(r, al->rule_id, key, klen, &al->suppressed)) {
+			metric_add(r->d->m_supp[al->source], 1);
+			return;
+		}
+		al->suppress_key = key;
+	}
+	if (r->d->fn)
+		r->d->fn(r->d->ctx, al);
+}
 
 static void emit_rule(struct run *r, enum detect_source src, uint32_t rule,
 		      const struct event *ev, const char *group, uint64_t count)
@@ -284,10 +559,22 @@ static void emit_rule(struct run *r, enum detect_source src, uint32_t rule,
 		.group = group,
 		.count = count,
 	};
+	char key[SUPP_KEY_MAX] = "";
+	size_t klen = 0;
 
 	metric_add(src == DETECT_SIGMA ? r->d->m_matches : r->d->m_corr, 1);
-	if (r->d->fn)
-		r->d->fn(r->d->ctx, &al);
+	if (r->supp && r->g->supp_us > 0) {
+		if (src == DETECT_CORRELATION) {
+			klen = strlen(group ? group : "");
+			if (klen >= SUPP_KEY_MAX)
+				klen = SUPP_KEY_MAX - 1;
+			memcpy(key, group ? group : "", klen);
+			key[klen] = '\0';
+		} else {
+			klen = key_fields(r->g, ev, key);
+		}
+	}
+	deliver(r, &al, key, klen);
 }
 
 static void corr_emit(void *ctx, const struct sigma_corr_hit *hit,
@@ -395,7 +682,7 @@ static void match_intel(struct run *r, struct event *ev)
 		return;
 	annotate(ev, r->a, hit);
 	metric_add(r->d->m_intel, 1);
-	if (r->d->fn) {
+	{
 		struct detect_alert al = {
 			.source = DETECT_INTEL,
 			.rule_id = intel_rule_ids[hit->type],
@@ -409,7 +696,16 @@ static void match_intel(struct run *r, struct event *ev)
 			.indicator = hit,
 			.field = schema_name(field),
 		};
-		r->d->fn(r->d->ctx, &al);
+		char key[SUPP_KEY_MAX] = "";
+		size_t klen = 0;
+
+		/* The indicator joins the key: one host meeting two listed
+		 * domains is two things to look at. */
+		if (r->supp && r->g->supp_us > 0) {
+			klen = key_fields(r->g, ev, key);
+			key_put(key, &klen, "indicator", str_make(hit->value, hit->value_len));
+		}
+		deliver(r, &al, key, klen);
 	}
 }
 
@@ -439,6 +735,8 @@ static int run_begin(struct detect *d, struct run *r, struct arena *a)
 	r->g = d->gen;
 	atomic_fetch_add(&r->g->refs, 1);
 	r->intel = d->intel ? intel_set_ref(d->intel) : NULL;
+	r->supp = r->g->supp_us > 0 ? d->supp : NULL;
+	r->mono = d->clock ? d->clock(d->clock_ctx) : clock_mono_us();
 	pthread_mutex_unlock(&d->lock);
 	r->c = sigma_ctx_get(r->g->rs);
 	return r->c ? 0 : M_ENOMEM;

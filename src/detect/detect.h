@@ -4,6 +4,9 @@
  * an alert handed to a sink (the SOC back-end). Why one stage for all three:
  * they share the event while it is hot in the worker's cache, and a reload
  * swaps the rules or the indicators whole, without stopping the pipeline.
+ * Alerts that repeat (one rule, one source, many times a second) are
+ * counted rather than emitted for detect.suppress, so a storm costs the SOC
+ * back-end one alert per key and window, with the count.
  */
 #ifndef MAMORI_DETECT_H
 #define MAMORI_DETECT_H
@@ -25,6 +28,10 @@ struct detect_config {
 	struct conf_list mappings;     /* extra field mapping files */
 	struct conf_list placeholders; /* "name=v1,v2" for |expand */
 	int64_t max_matches;           /* alerts per event, bounded */
+	int64_t suppress;              /* seconds; 0 = every alert is emitted */
+	struct conf_list suppress_by;  /* fields keying single-event alerts
+					* (entries may hold "a,b"); empty =
+					* source.ip, host.name, user.name */
 };
 
 extern const struct conf_keyword detect_keywords[];
@@ -47,6 +54,12 @@ struct detect_alert {
 	/* Intel hits. */
 	const struct intel_indicator *indicator;
 	const char *field;         /* the event field that matched */
+	/* Alert-storm suppression (detect.suppress): alerts of this rule and
+	 * key counted, not emitted, since the previous one was emitted; and
+	 * the key ("source.ip=192.0.2.1", the correlation group, ...; NULL
+	 * when suppression is off). */
+	uint64_t suppressed;
+	const char *suppress_key;
 };
 
 /* Called from worker threads; must not block for long. */
@@ -76,6 +89,10 @@ int detect_stage(struct event_batch *b, void *ctx);
 
 /* Matches one event outside the pipeline (tests, `rules test`). */
 void detect_event(struct detect *d, struct event *ev, struct arena *a);
+
+/* Tests: the monotonic clock (microseconds) that suppression windows are
+ * measured with, instead of CLOCK_MONOTONIC; read once per batch. */
+void detect_set_clock(struct detect *d, int64_t (*mono_us)(void *ctx), void *ctx);
 
 /* Rules in force and how many did not load. */
 void detect_counts(struct detect *d, uint32_t *rules, size_t *unsupported,

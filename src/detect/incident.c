@@ -161,6 +161,7 @@ struct soc_item {
 	int ind_conf;
 	enum soc_level level;
 	enum soc_source source;
+	uint64_t suppressed;
 	uint64_t event_id;
 	int64_t event_ts_us, ts_us;
 	char data[];
@@ -342,6 +343,7 @@ static int item_new(const struct soc_alert *a, struct soc_item **out)
 	}
 	it->level = a->level;
 	it->source = a->source;
+	it->suppressed = a->suppressed;
 	it->event_id = a->event_id;
 	it->event_ts_us = a->event_ts_us;
 	it->ts_us = a->ts_us ? a->ts_us : clock_now_us();
@@ -449,7 +451,8 @@ static const char soc_schema[] =
 	" rule_id TEXT NOT NULL, title TEXT NOT NULL, level INTEGER NOT NULL,"
 	" source INTEGER NOT NULL, tags TEXT NOT NULL, entity TEXT NOT NULL,"
 	" event_id INTEGER, event_ts INTEGER, event TEXT, ind_type TEXT,"
-	" ind_value TEXT, ind_feed TEXT, ind_conf INTEGER);"
+	" ind_value TEXT, ind_feed TEXT, ind_conf INTEGER,"
+	" suppressed INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS alert_ts ON alert(ts);"
 	"CREATE INDEX IF NOT EXISTS alert_incident ON alert(incident_id, ts);"
 	"CREATE INDEX IF NOT EXISTS alert_rule ON alert(rule_id, ts);"
@@ -461,7 +464,23 @@ static const char soc_schema[] =
 	" incident_id INTEGER NOT NULL, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
 	" field TEXT NOT NULL, old TEXT, new TEXT);"
 	"CREATE INDEX IF NOT EXISTS history_incident ON history(incident_id, id);"
-	"PRAGMA user_version=1;";
+	"PRAGMA user_version=2;";
+
+/* Version 1 databases: alerts did not carry the suppressed count. */
+static int soc_migrate(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (v == 1)
+		return soc_exec(db, "ALTER TABLE alert ADD COLUMN suppressed INTEGER NOT NULL"
+				" DEFAULT 0; PRAGMA user_version=2;", "migrate_v2");
+	return 0;
+}
 
 /* Prepared statements of the writer, made on first use. */
 enum {
@@ -477,14 +496,14 @@ static const char *const st_sql[ST_COUNT] = {
 		    " ORDER BY last_seen DESC LIMIT 1",
 	[ST_INC_INS] = "INSERT INTO incident(rule_id, title, entity, status, level,"
 		       " severity, count, first_seen, last_seen, assignee, tags,"
-		       " source, created, updated) VALUES(?1, ?2, ?3, 0, ?4, ?5, 1,"
+		       " source, created, updated) VALUES(?1, ?2, ?3, 0, ?4, ?5, ?10,"
 		       " ?6, ?6, NULL, ?7, ?8, ?9, ?9)",
 	[ST_INC_UPD] = "UPDATE incident SET level = ?2, severity = ?3, count = ?4,"
 		       " first_seen = ?5, last_seen = ?6, updated = ?7 WHERE id = ?1",
 	[ST_ALERT_INS] = "INSERT INTO alert(ts, incident_id, rule_id, title, level,"
 			 " source, tags, entity, event_id, event_ts, event, ind_type,"
-			 " ind_value, ind_feed, ind_conf) VALUES(?1, ?2, ?3, ?4, ?5,"
-			 " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			 " ind_value, ind_feed, ind_conf, suppressed) VALUES(?1, ?2, ?3,"
+			 " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[ST_HIST] = "INSERT INTO history(incident_id, ts, actor, field, old, new)"
 		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_LOAD] = "SELECT rule_id, title, entity, status, severity, count,"
@@ -619,7 +638,8 @@ static int alert_write(struct writer *w, const struct soc_item *it,
 
 		inc_id = sqlite3_column_int64(s, 0);
 		c->old_severity = (enum soc_level)sqlite3_column_int(s, 2);
-		c->count = (uint64_t)sqlite3_column_int64(s, 3) + 1;
+		/* Alerts suppressed before this one count as detections. */
+		c->count = (uint64_t)sqlite3_column_int64(s, 3) + 1 + it->suppressed;
 		c->first_seen_us = sqlite3_column_int64(s, 4);
 		c->last_seen_us = sqlite3_column_int64(s, 5);
 		c->status = c->old_status = (enum soc_status)sqlite3_column_int(s, 6);
@@ -659,8 +679,8 @@ static int alert_write(struct writer *w, const struct soc_item *it,
 	} else if (r == SQLITE_DONE) {
 		sqlite3_reset(s);
 		c->kind = SOC_CHANGE_OPENED;
-		c->count = 1;
-		c->severity = c->old_severity = soc_escalate(it->level, 1);
+		c->count = 1 + it->suppressed;
+		c->severity = c->old_severity = soc_escalate(it->level, c->count);
 		c->status = c->old_status = SOC_STATUS_NEW;
 		c->first_seen_us = c->last_seen_us = it->ts_us;
 		if ((s = stmt(w, ST_INC_INS)) == NULL)
@@ -674,6 +694,7 @@ static int alert_write(struct writer *w, const struct soc_item *it,
 		sqlite3_bind_text(s, 7, it->tags, -1, SQLITE_STATIC);
 		sqlite3_bind_int(s, 8, (int)it->source);
 		sqlite3_bind_int64(s, 9, now);
+		sqlite3_bind_int64(s, 10, (int64_t)c->count);
 		if (step_done(w, s, "incident_insert") < 0)
 			goto out;
 		inc_id = sqlite3_last_insert_rowid(db->wdb);
@@ -713,6 +734,7 @@ static int alert_write(struct writer *w, const struct soc_item *it,
 	bind_text_or_null(s, 14, it->ind_feed);
 	if (it->ind_type && it->ind_conf >= 0)
 		sqlite3_bind_int(s, 15, it->ind_conf);
+	sqlite3_bind_int64(s, 16, (int64_t)it->suppressed);
 	if (step_done(w, s, "alert_insert") < 0)
 		goto out;
 	c->alert_id = sqlite3_last_insert_rowid(db->wdb);
@@ -1146,7 +1168,8 @@ int soc_open(const struct soc_config *cfg, soc_incident_fn on_incident,
 	}
 	if ((rc = soc_connect(db->path, 0, &db->wdb)) < 0)
 		goto fail;
-	if ((rc = soc_exec(db->wdb, soc_schema, "schema")) < 0)
+	if ((rc = soc_migrate(db->wdb)) < 0 ||
+	    (rc = soc_exec(db->wdb, soc_schema, "schema")) < 0)
 		goto fail;
 	if (pthread_create(&db->thread, NULL, writer_main, w) != 0) {
 		rc = M_EIO;

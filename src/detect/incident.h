@@ -101,6 +101,9 @@ struct soc_alert {
 	size_t n_key;
 	const struct soc_indicator *indicator;   /* intel hits; else NULL */
 	int64_t ts_us;               /* when it fired; 0 = now */
+	/* Alerts of the same rule and key suppressed (detect.suppress) since
+	 * the previous one: they count in the incident's alert count. */
+	uint64_t suppressed;
 };
 
 enum soc_change_kind {

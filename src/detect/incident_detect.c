@@ -155,6 +155,7 @@ int soc_submit_detect(struct soc_db *db, const struct detect_alert *a,
 	sa.rule_title = title;
 	sa.level = (enum soc_level)a->level;
 	sa.source = (enum soc_source)a->source;
+	sa.suppressed = a->suppressed;
 	for (uint32_t i = 0; i < a->n_tags && sa.n_tags < SOC_MAX_TAGS; i++)
 		if (a->tags[i] && strnlen(a->tags[i], SOC_MAX_TAG + 1) <= SOC_MAX_TAG)
 			tags[sa.n_tags++] = a->tags[i];

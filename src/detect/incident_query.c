@@ -113,7 +113,8 @@ static int put_raw(struct buf *b, sqlite3_stmt *s, int col, const char *dflt)
 /* ---- alerts ------------------------------------------------------------ */
 
 #define ALERT_COLS "id, ts, incident_id, rule_id, title, level, source, tags," \
-	" entity, event_id, event_ts, event, ind_type, ind_value, ind_feed, ind_conf"
+	" entity, event_id, event_ts, event, ind_type, ind_value, ind_feed, ind_conf," \
+	" suppressed"
 
 /* One alert row (ALERT_COLS order) as a JSON object; the stored JSON columns
  * are spliced, everything else escaped. */
@@ -174,6 +175,8 @@ static int alert_render(struct buf *b, sqlite3_stmt *s, int with_event)
 			rc = rc ? rc : buf_printf(b, "%d", sqlite3_column_int(s, 15));
 		rc = rc ? rc : buf_putc(b, '}');
 	}
+	rc = rc ? rc : put_key(b, "suppressed", &first);
+	rc = rc ? rc : buf_printf(b, "%" PRId64, (int64_t)sqlite3_column_int64(s, 16));
 	return rc ? rc : buf_putc(b, '}');
 }
 

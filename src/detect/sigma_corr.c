@@ -1,13 +1,17 @@
 /*
  * Sigma correlation rules. Parsing and resolution run at load (rule
- * references by id or name, group-by fields and aliases mapped through each
- * referenced rule's field mapping); the state is per group key in a table
- * per correlation, each group holding at most a threshold's worth of
- * timestamps or values, evicted when its window has passed or when the
- * table is full. Why event time: a correlation over replayed or late logs
- * must count what happened within the timespan, not when it arrived.
+ * references by id or name, to rules or to other correlations, group-by
+ * fields and aliases mapped through each referenced rule's field mapping);
+ * the state is per group key in a table per correlation, each group
+ * holding at most a bounded number of timestamps or values, evicted when
+ * its window has passed or when the table is full. A correlation that
+ * fires counts as a match of its own rule for the correlations that refer
+ * to it (chains, as in the specification's "failed logins followed by a
+ * successful login"). Why event time: a correlation over replayed or late
+ * logs must count what happened within the timespan, not when it arrived.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,44 +24,55 @@
 
 #define CORR_MAX_ENTRIES 4096u    /* timestamps/values kept per group */
 #define CORR_MAX_KEY 1024u
+#define CORR_MAX_CHAIN 8          /* correlations over correlations */
+#define CORR_DEFAULT_PERCENTILE 95.0   /* pySigma's, when none is given */
 
 enum corr_type { CT_EVENT_COUNT = 1, CT_VALUE_COUNT, CT_VALUE_SUM, CT_VALUE_AVG,
-		 CT_TEMPORAL, CT_TEMPORAL_ORDERED };
+		 CT_VALUE_PERCENTILE, CT_TEMPORAL, CT_TEMPORAL_ORDERED };
 
 struct sigma_corr {
 	uint32_t rule;              /* the correlation's rule index */
 	enum corr_type type;
 	int64_t span_us;
 	int generate;
-	/* Condition: lower bound (gt/gte/eq) and optional upper bound. */
-	int has_lo, has_hi, lo_strict, hi_strict, eq;
-	double lo, hi;
+	/* Condition: lower bound (gt/gte/eq), optional upper bound (lt/lte),
+	 * optional excluded value (neq). */
+	int has_lo, has_hi, lo_strict, hi_strict, has_ne;
+	double lo, hi, ne;
+	double percentile;          /* value_percentile: which one, 0..100 */
+	int has_cond;
 	char **refs;                /* as written */
 	uint32_t n_refs;
 	uint32_t refs_idx[SIGMA_CORR_MAX_RULES];
 	char **group_by;            /* as written */
 	uint32_t n_group_by;
-	char *value_field;          /* value_* types */
+	char **value_fields;        /* condition.field: value_* types; value_count
+				     * may name several, counted together */
+	uint32_t n_value_fields;
 	/* Aliases: per group-by name and ref, the field to read. */
 	char **alias_name;
 	char ***alias_field;        /* [alias][ref] or NULL */
 	uint32_t n_alias;
-	/* Resolved per ref: group-by field ids and the value field. */
+	/* Resolved per ref: group-by field ids and the value fields. */
 	uint32_t gb[SIGMA_CORR_MAX_RULES][SIGMA_CORR_MAX_GROUPBY];
-	uint32_t vf[SIGMA_CORR_MAX_RULES];
+	uint32_t vf[SIGMA_CORR_MAX_RULES][SIGMA_CORR_MAX_GROUPBY];
+	int ecs;                    /* taxonomy: ecs (field names as written) */
 	char *disabled;             /* why it cannot run, or NULL */
 };
+
+static void free_list(char **v, uint32_t n)
+{
+	for (uint32_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
 
 void sigma_corr_free(struct sigma_corr *c)
 {
 	if (!c)
 		return;
-	for (uint32_t i = 0; i < c->n_refs; i++)
-		free(c->refs[i]);
-	free(c->refs);
-	for (uint32_t i = 0; i < c->n_group_by; i++)
-		free(c->group_by[i]);
-	free(c->group_by);
+	free_list(c->refs, c->n_refs);
+	free_list(c->group_by, c->n_group_by);
 	for (uint32_t i = 0; i < c->n_alias; i++) {
 		free(c->alias_name[i]);
 		for (uint32_t k = 0; c->alias_field[i] && k < c->n_refs; k++)
@@ -66,7 +81,7 @@ void sigma_corr_free(struct sigma_corr *c)
 	}
 	free(c->alias_name);
 	free(c->alias_field);
-	free(c->value_field);
+	free_list(c->value_fields, c->n_value_fields);
 	free(c->disabled);
 	free(c);
 }
@@ -103,6 +118,8 @@ static int str_list(const struct conf_node *n, char ***out, uint32_t *count,
 	uint32_t k = 0;
 
 	if (conf_node_kind(n) == CONF_NODE_SCALAR) {
+		if (!conf_node_value(n) || conf_node_is_null(n))
+			return M_EINVAL;
 		*out = calloc(1, sizeof(char *));
 		if (!*out || !((*out)[0] = strdup(conf_node_value(n))))
 			return M_ENOMEM;
@@ -120,7 +137,7 @@ static int str_list(const struct conf_node *n, char ***out, uint32_t *count,
 		return M_ENOMEM;
 	*count = 0;
 	for (const struct conf_node *x = conf_node_child(n); x; x = conf_node_next(x)) {
-		if (conf_node_kind(x) != CONF_NODE_SCALAR)
+		if (conf_node_kind(x) != CONF_NODE_SCALAR || !conf_node_value(x))
 			return M_EINVAL;
 		(*out)[*count] = strdup(conf_node_value(x));
 		if (!(*out)[*count])
@@ -130,32 +147,60 @@ static int str_list(const struct conf_node *n, char ***out, uint32_t *count,
 	return 0;
 }
 
+/* A number of the condition (gt: 5, lte: 1.5, ...). */
+static int cond_num(const struct conf_node *k, const char *v, double *x,
+		    struct buf *why)
+{
+	char *end;
+
+	errno = 0;
+	*x = v ? strtod(v, &end) : 0;
+	if (!v || end == v || *end || errno || !isfinite(*x)) {
+		buf_printf(why, "%d:%d: the condition needs a number",
+			   conf_node_line(k), conf_node_col(k));
+		return M_EINVAL;
+	}
+	return 0;
+}
+
+/* condition: a map of gt/gte/lt/lte/eq/neq (several make a range), field
+ * (one name, or for value_count a list counted together) and, for
+ * value_percentile, percentile (pySigma's, 0 to 100). */
 static int parse_cond(struct sigma_corr *c, const struct conf_node *cond,
 		      struct buf *why)
 {
+	if (conf_node_kind(cond) != CONF_NODE_MAP) {
+		buf_printf(why, "%d:%d: %s", conf_node_line(cond), conf_node_col(cond),
+			   conf_node_kind(cond) == CONF_NODE_SCALAR ?
+			   "a correlation condition written as an expression" :
+			   "the correlation condition must be a mapping");
+		return conf_node_kind(cond) == CONF_NODE_SCALAR ? M_EUNSUPP : M_EINVAL;
+	}
+	c->has_cond = 1;
 	for (const struct conf_node *k = conf_node_child(cond); k && conf_node_next(k);
 	     k = conf_node_next(conf_node_next(k))) {
+		const struct conf_node *vn = conf_node_next(k);
 		const char *key = conf_node_value(k);
-		const char *v = conf_node_value(conf_node_next(k));
-		char *end;
+		const char *v = conf_node_value(vn);
 		double x;
 
-		if (!key || !v)
+		if (!key)
 			continue;
 		if (strcmp(key, "field") == 0) {
-			free(c->value_field);
-			c->value_field = strdup(v);
-			if (!c->value_field)
-				return M_ENOMEM;
+			free_list(c->value_fields, c->n_value_fields);
+			c->value_fields = NULL;
+			c->n_value_fields = 0;
+			if (str_list(vn, &c->value_fields, &c->n_value_fields,
+				     SIGMA_CORR_MAX_GROUPBY) < 0 || !c->value_fields[0]) {
+				buf_printf(why, "%d:%d: condition.field must name 1 to %u fields",
+					   conf_node_line(k), conf_node_col(k),
+					   SIGMA_CORR_MAX_GROUPBY);
+				return M_EINVAL;
+			}
 			continue;
 		}
-		errno = 0;
-		x = strtod(v, &end);
-		if (end == v || *end || errno) {
-			buf_printf(why, "%d:%d: the condition needs a number",
-				   conf_node_line(k), conf_node_col(k));
+		if (cond_num(k, v, &x, why) < 0)
 			return M_EINVAL;
-		}
 		if (strcmp(key, "gte") == 0 || strcmp(key, "gt") == 0) {
 			c->has_lo = 1;
 			c->lo = x;
@@ -167,12 +212,139 @@ static int parse_cond(struct sigma_corr *c, const struct conf_node *cond,
 		} else if (strcmp(key, "eq") == 0) {
 			c->has_lo = c->has_hi = 1;
 			c->lo = c->hi = x;
-			c->eq = 1;
+			c->lo_strict = c->hi_strict = 0;
+		} else if (strcmp(key, "neq") == 0) {
+			c->has_ne = 1;
+			c->ne = x;
+		} else if (strcmp(key, "percentile") == 0) {
+			if (c->type != CT_VALUE_PERCENTILE || x < 0 || x > 100) {
+				buf_printf(why, "%d:%d: condition.percentile (0 to 100) belongs "
+					   "to value_percentile", conf_node_line(k),
+					   conf_node_col(k));
+				return M_EINVAL;
+			}
+			c->percentile = x;
 		} else {
 			buf_printf(why, "%d:%d: condition operator %s", conf_node_line(k),
 				   conf_node_col(k), key);
 			return M_EUNSUPP;
 		}
+	}
+	if (!c->has_lo && !c->has_hi && !c->has_ne) {
+		buf_printf(why, "%d:%d: the condition has no gt, gte, lt, lte, eq or neq",
+			   conf_node_line(cond), conf_node_col(cond));
+		return M_EINVAL;
+	}
+	return 0;
+}
+
+static int cond_holds(const struct sigma_corr *c, double x)
+{
+	if (c->has_ne && x == c->ne)
+		return 0;
+	if (c->has_lo && (c->lo_strict ? !(x > c->lo) : !(x >= c->lo)))
+		return 0;
+	if (c->has_hi && (c->hi_strict ? !(x < c->hi) : !(x <= c->hi)))
+		return 0;
+	return 1;
+}
+
+static const struct {
+	const char *name;
+	enum corr_type type;
+} corr_types[] = {
+	{ "event_count", CT_EVENT_COUNT },
+	{ "value_count", CT_VALUE_COUNT },
+	{ "value_sum", CT_VALUE_SUM },
+	{ "value_avg", CT_VALUE_AVG },
+	{ "value_percentile", CT_VALUE_PERCENTILE },
+	{ "temporal", CT_TEMPORAL },
+	{ "temporal_ordered", CT_TEMPORAL_ORDERED },
+};
+
+/* What each type needs of its condition, once parsed. Why counts need a
+ * lower bound: events arrive one by one and an alert is raised when one
+ * completes the condition; "fewer than N in the window" could only be
+ * decided when the window closes, which this engine does not do. */
+static int check_cond(struct sigma_corr *c, const char *type,
+		      const struct conf_node *corr, struct buf *why)
+{
+	int line = conf_node_line(corr), col = conf_node_col(corr);
+
+	switch (c->type) {
+	case CT_EVENT_COUNT:
+	case CT_VALUE_COUNT:
+		if (!c->has_cond) {
+			buf_printf(why, "%d:%d: a %s correlation needs a gt, gte or eq "
+				   "condition", line, col, type);
+			return M_EINVAL;
+		}
+		if (!c->has_lo) {
+			buf_printf(why, "%d:%d: a %s correlation needs a gt, gte or eq "
+				   "condition (only a lower bound can fire as events arrive)",
+				   line, col, type);
+			return M_EUNSUPP;
+		}
+		break;
+	case CT_VALUE_SUM:
+	case CT_VALUE_AVG:
+	case CT_VALUE_PERCENTILE:
+		if (!c->has_cond) {
+			buf_printf(why, "%d:%d: a %s correlation needs a condition", line,
+				   col, type);
+			return M_EINVAL;
+		}
+		break;
+	case CT_TEMPORAL:
+	case CT_TEMPORAL_ORDERED:
+		if (c->n_refs < 2) {
+			buf_printf(why, "%d:%d: a temporal correlation needs two rules or more",
+				   line, col);
+			return M_EINVAL;
+		}
+		if (c->n_value_fields) {
+			buf_printf(why, "%d:%d: a temporal correlation counts rules, its "
+				   "condition names no field", line, col);
+			return M_EINVAL;
+		}
+		if (!c->has_cond) {
+			/* All of the rules (the specification's default). */
+			c->has_lo = 1;
+			c->lo = c->n_refs;
+			return 0;
+		}
+		if (!c->has_lo) {
+			buf_printf(why, "%d:%d: a temporal condition needs a gt, gte or eq "
+				   "bound on the number of rules", line, col);
+			return M_EUNSUPP;
+		}
+		if (c->type == CT_TEMPORAL_ORDERED &&
+		    (!cond_holds(c, c->n_refs) || cond_holds(c, c->n_refs - 1))) {
+			buf_printf(why, "%d:%d: a temporal_ordered condition other than all "
+				   "of its rules", line, col);
+			return M_EUNSUPP;
+		}
+		if (!cond_holds(c, c->n_refs)) {
+			buf_printf(why, "%d:%d: the condition can never hold with %u rules",
+				   line, col, c->n_refs);
+			return M_EINVAL;
+		}
+		return 0;
+	}
+	if (c->type != CT_EVENT_COUNT && !c->n_value_fields) {
+		buf_printf(why, "%d:%d: a %s correlation needs condition.field", line, col,
+			   type);
+		return M_EINVAL;
+	}
+	if (c->type == CT_EVENT_COUNT && c->n_value_fields) {
+		buf_printf(why, "%d:%d: an event_count correlation counts events, its "
+			   "condition names no field", line, col);
+		return M_EINVAL;
+	}
+	if (c->type != CT_VALUE_COUNT && c->n_value_fields > 1) {
+		buf_printf(why, "%d:%d: a %s correlation takes one condition.field", line,
+			   col, type);
+		return M_EINVAL;
 	}
 	return 0;
 }
@@ -182,11 +354,8 @@ int sigma_corr_parse(struct sigma_builder *b, struct sigma_rule *r,
 {
 	struct sigma_ruleset *rs = b->rs;
 	struct sigma_corr *c, **nc;
-	const char *type = conf_node_value(conf_map_get(corr, "type"));
-	const char *span = conf_node_value(conf_map_get(corr, "timespan"));
-	const struct conf_node *cond = conf_map_get(corr, "condition");
-	const struct conf_node *gen = conf_map_get(corr, "generate");
-	const struct conf_node *aliases = conf_map_get(corr, "aliases");
+	const char *type, *span;
+	const struct conf_node *cond, *gen, *aliases;
 	int rc;
 
 	if (conf_node_kind(corr) != CONF_NODE_MAP) {
@@ -194,28 +363,26 @@ int sigma_corr_parse(struct sigma_builder *b, struct sigma_rule *r,
 			   conf_node_line(corr), conf_node_col(corr));
 		return M_EINVAL;
 	}
+	type = conf_node_value(conf_map_get(corr, "type"));
+	span = conf_node_value(conf_map_get(corr, "timespan"));
+	cond = conf_map_get(corr, "condition");
+	gen = conf_map_get(corr, "generate");
+	aliases = conf_map_get(corr, "aliases");
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return M_ENOMEM;
+	c->ecs = r->ecs;
+	c->percentile = CORR_DEFAULT_PERCENTILE;
 	if (!type) {
 		buf_printf(why, "%d:%d: correlation has no type", conf_node_line(corr),
 			   conf_node_col(corr));
 		rc = M_EINVAL;
 		goto fail;
 	}
-	if (!strcmp(type, "event_count"))
-		c->type = CT_EVENT_COUNT;
-	else if (!strcmp(type, "value_count"))
-		c->type = CT_VALUE_COUNT;
-	else if (!strcmp(type, "value_sum"))
-		c->type = CT_VALUE_SUM;
-	else if (!strcmp(type, "value_avg"))
-		c->type = CT_VALUE_AVG;
-	else if (!strcmp(type, "temporal"))
-		c->type = CT_TEMPORAL;
-	else if (!strcmp(type, "temporal_ordered"))
-		c->type = CT_TEMPORAL_ORDERED;
-	else {
+	for (size_t i = 0; i < sizeof(corr_types) / sizeof(corr_types[0]); i++)
+		if (!strcmp(type, corr_types[i].name))
+			c->type = corr_types[i].type;
+	if (!c->type) {
 		buf_printf(why, "%d:%d: correlation type %s", conf_node_line(corr),
 			   conf_node_col(corr), type);
 		rc = M_EUNSUPP;
@@ -252,25 +419,9 @@ int sigma_corr_parse(struct sigma_builder *b, struct sigma_rule *r,
 		if (rc < 0)
 			goto fail;
 	}
-	if (c->type <= CT_VALUE_AVG) {
-		if (!c->has_lo) {
-			buf_printf(why, "%d:%d: a %s correlation needs a gt, gte or eq condition",
-				   conf_node_line(corr), conf_node_col(corr), type);
-			rc = cond ? M_EUNSUPP : M_EINVAL;
-			goto fail;
-		}
-		if (c->type != CT_EVENT_COUNT && !c->value_field) {
-			buf_printf(why, "%d:%d: a %s correlation needs condition.field",
-				   conf_node_line(corr), conf_node_col(corr), type);
-			rc = M_EINVAL;
-			goto fail;
-		}
-	} else if (c->n_refs < 2) {
-		buf_printf(why, "%d:%d: a temporal correlation needs two rules or more",
-			   conf_node_line(corr), conf_node_col(corr));
-		rc = M_EINVAL;
+	rc = check_cond(c, type, corr, why);
+	if (rc < 0)
 		goto fail;
-	}
 	if (aliases && conf_node_kind(aliases) == CONF_NODE_MAP) {
 		for (const struct conf_node *k = conf_node_child(aliases); k && conf_node_next(k);
 		     k = conf_node_next(conf_node_next(k))) {
@@ -318,14 +469,98 @@ static void disable(struct sigma_corr *c, const char *fmt, const char *arg)
 {
 	char tmp[512];
 
+	if (c->disabled)
+		return;
 	snprintf(tmp, sizeof(tmp), fmt, arg);
-	free(c->disabled);
 	c->disabled = strdup(tmp);
+}
+
+/* The rule whose field mapping names a reference's fields: the rule
+ * itself, or for a correlation the first rule at the bottom of its chain. */
+static const struct sigma_rule *mapping_rule(const struct sigma_ruleset *rs,
+					     uint32_t idx)
+{
+	const struct sigma_rule *r = rs->rules[idx];
+
+	for (int d = 0; r->info.is_correlation && d <= CORR_MAX_CHAIN; d++) {
+		const struct sigma_corr *c = rs->corrs[r->corr];
+
+		if (c->disabled || c->refs_idx[0] == UINT32_MAX)
+			break;
+		r = rs->rules[c->refs_idx[0]];
+	}
+	return r;
+}
+
+/* Height of correlation ci's chain (1: it refers to rules only), or -1 for
+ * a loop or a chain past CORR_MAX_CHAIN. memo: 0 unknown, -2 being
+ * walked, else the answer. */
+static int chain_height(const struct sigma_ruleset *rs, uint32_t ci, int *memo,
+			int depth)
+{
+	const struct sigma_corr *c = rs->corrs[ci];
+	int h = 1;
+
+	if (memo[ci] == -2)
+		return -1;
+	if (memo[ci] != 0)
+		return memo[ci];
+	if (depth > CORR_MAX_CHAIN)
+		return -1;
+	memo[ci] = -2;
+	for (uint32_t k = 0; k < c->n_refs && h > 0; k++) {
+		const struct sigma_rule *r;
+		int x;
+
+		if (c->refs_idx[k] == UINT32_MAX)
+			continue;
+		r = rs->rules[c->refs_idx[k]];
+		if (!r->info.is_correlation)
+			continue;
+		x = chain_height(rs, r->corr, memo, depth + 1);
+		h = x < 0 || x + 1 > CORR_MAX_CHAIN ? -1 : (x + 1 > h ? x + 1 : h);
+	}
+	memo[ci] = h;
+	return h;
+}
+
+/* Every reference by id or name; the names of those not loaded. */
+static void resolve_refs(struct sigma_ruleset *rs, struct sigma_corr *c)
+{
+	char missing[400];
+	size_t n = 0;
+	uint32_t n_missing = 0;
+
+	missing[0] = '\0';
+	for (uint32_t k = 0; k < c->n_refs; k++) {
+		uint32_t found = UINT32_MAX;
+
+		for (uint32_t i = 0; i < rs->n_rules; i++) {
+			const struct sigma_rule_info *in = &rs->rules[i]->info;
+			if (strcmp(in->id, c->refs[k]) == 0 ||
+			    (in->name && strcmp(in->name, c->refs[k]) == 0))
+				found = i;
+		}
+		c->refs_idx[k] = found;
+		if (found != UINT32_MAX)
+			continue;
+		n_missing++;
+		if (n < sizeof(missing) - 1) {
+			int w = snprintf(missing + n, sizeof(missing) - n, "%s%s",
+					 n ? ", " : "", c->refs[k]);
+			n += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (n_missing == 1)
+		disable(c, "refers to rule %s, which is not loaded", missing);
+	else if (n_missing > 1)
+		disable(c, "refers to rules %s, which are not loaded", missing);
 }
 
 int sigma_corr_resolve(struct sigma_builder *b, struct buf *err)
 {
 	struct sigma_ruleset *rs = b->rs;
+	int *memo, changed;
 
 	(void)err;
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
@@ -333,30 +568,47 @@ int sigma_corr_resolve(struct sigma_builder *b, struct buf *err)
 		if (r->info.is_correlation)
 			rs->corrs[r->corr]->rule = i;
 	}
+	for (uint32_t ci = 0; ci < rs->n_corrs; ci++)
+		resolve_refs(rs, rs->corrs[ci]);
+	/* Chains: no loops, bounded depth. */
+	memo = calloc(rs->n_corrs + 1, sizeof(*memo));
+	if (!memo)
+		return M_ENOMEM;
 	for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
 		struct sigma_corr *c = rs->corrs[ci];
 
-		for (uint32_t k = 0; k < c->n_refs && !c->disabled; k++) {
-			uint32_t found = UINT32_MAX;
+		if (!c->disabled && chain_height(rs, ci, memo, 0) < 0)
+			disable(c, "%s", "is part of a chain of correlations that loops or "
+				"is more than 8 deep");
+	}
+	free(memo);
+	/* A correlation over one that cannot run cannot run either. */
+	do {
+		changed = 0;
+		for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
+			struct sigma_corr *c = rs->corrs[ci];
 
-			for (uint32_t i = 0; i < rs->n_rules; i++) {
-				const struct sigma_rule_info *in = &rs->rules[i]->info;
-				if (strcmp(in->id, c->refs[k]) == 0 ||
-				    (in->name && strcmp(in->name, c->refs[k]) == 0))
-					found = i;
+			for (uint32_t k = 0; k < c->n_refs && !c->disabled; k++) {
+				const struct sigma_rule *r = rs->rules[c->refs_idx[k]];
+
+				if (r->info.is_correlation && rs->corrs[r->corr]->disabled) {
+					disable(c, "refers to correlation %s, which cannot run",
+						c->refs[k]);
+					changed = 1;
+				}
 			}
-			if (found == UINT32_MAX) {
-				disable(c, "refers to rule %s, which is not loaded", c->refs[k]);
-				break;
-			}
-			if (rs->rules[found]->info.is_correlation) {
-				disable(c, "refers to correlation %s (chained correlations)",
-					c->refs[k]);
-				break;
-			}
-			c->refs_idx[k] = found;
+		}
+	} while (changed);
+	for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
+		struct sigma_corr *c = rs->corrs[ci];
+
+		if (c->disabled)
+			continue;
+		for (uint32_t k = 0; k < c->n_refs; k++) {
+			const struct sigma_rule *mr = mapping_rule(rs, c->refs_idx[k]);
+
 			if (!c->generate)
-				rs->rules[found]->silent = 1;
+				rs->rules[c->refs_idx[k]]->silent = 1;
 			for (uint32_t g = 0; g < c->n_group_by; g++) {
 				const char *name = c->group_by[g];
 				char tmp[512];
@@ -364,20 +616,23 @@ int sigma_corr_resolve(struct sigma_builder *b, struct buf *err)
 				for (uint32_t a = 0; a < c->n_alias; a++)
 					if (!strcmp(c->alias_name[a], name) && c->alias_field[a][k])
 						name = c->alias_field[a][k];
-				name = sigma_map_field(b, rs->rules[found], name, tmp, sizeof(tmp));
+				if (!c->ecs)
+					name = sigma_map_field(b, mr, name, tmp, sizeof(tmp));
 				if (sigma_field_intern(b, name, &c->gb[k][g]) < 0)
 					return M_ENOMEM;
 			}
-			if (c->value_field) {
+			for (uint32_t v = 0; v < c->n_value_fields; v++) {
+				const char *name = c->value_fields[v];
 				char tmp[512];
-				const char *name = sigma_map_field(b, rs->rules[found],
-								   c->value_field, tmp, sizeof(tmp));
-				if (sigma_field_intern(b, name, &c->vf[k]) < 0)
+
+				if (!c->ecs)
+					name = sigma_map_field(b, mr, name, tmp, sizeof(tmp));
+				if (sigma_field_intern(b, name, &c->vf[k][v]) < 0)
 					return M_ENOMEM;
 			}
 		}
-		/* A rule referenced by a generating correlation alerts too. */
 	}
+	/* A rule referenced by a generating correlation alerts too. */
 	for (uint32_t ci = 0; ci < rs->n_corrs; ci++) {
 		struct sigma_corr *c = rs->corrs[ci];
 		for (uint32_t k = 0; c->generate && !c->disabled && k < c->n_refs; k++)
@@ -390,8 +645,6 @@ int sigma_rule_generates(const struct sigma_ruleset *rs, uint32_t i)
 {
 	return i < rs->n_rules && !rs->rules[i]->silent;
 }
-
-const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule);
 
 const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule)
 {
@@ -651,17 +904,6 @@ static int entry_add(struct group *g, int64_t ts, uint64_t h, double v)
 	return 0;
 }
 
-static int cond_holds(const struct sigma_corr *c, double x)
-{
-	if (c->eq)
-		return x == c->lo;
-	if (c->has_lo && (c->lo_strict ? !(x > c->lo) : !(x >= c->lo)))
-		return 0;
-	if (c->has_hi && (c->hi_strict ? !(x < c->hi) : !(x <= c->hi)))
-		return 0;
-	return 1;
-}
-
 static size_t group_key(const struct sigma_ruleset *rs, const struct sigma_corr *c,
 			uint32_t ref, const struct event *ev, char *out, size_t cap)
 {
@@ -678,6 +920,49 @@ static size_t group_key(const struct sigma_ruleset *rs, const struct sigma_corr 
 		n += (size_t)w;
 	}
 	return n;
+}
+
+/* The number in a value field, or 0 when there is none. */
+static int field_num(const struct sigma_ruleset *rs, uint32_t field,
+		     const struct event *ev, double *x)
+{
+	struct str v = sigma_field_value(rs, field, ev);
+	char tmp[64];
+	char *end;
+
+	if (!v.p || v.n == 0 || v.n >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, v.p, v.n);
+	tmp[v.n] = '\0';
+	*x = strtod(tmp, &end);
+	return end != tmp && !*end && isfinite(*x);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of the group's values, nearest rank (as pySigma
+ * computes it: the value at index n * p / 100 of the sorted list). */
+static int percentile_of(const struct group *g, double p, double *out)
+{
+	double *v = malloc(g->n * sizeof(*v));
+	size_t idx;
+
+	if (!v)
+		return M_ENOMEM;
+	for (uint32_t k = 0; k < g->n; k++)
+		v[k] = g->e[k].v;
+	qsort(v, g->n, sizeof(*v), dbl_cmp);
+	idx = (size_t)((double)g->n * p / 100.0);
+	if (idx >= g->n)
+		idx = g->n - 1;
+	*out = v[idx];
+	free(v);
+	return 0;
 }
 
 /* One match of reference ref of correlation ci; 1 when it fires. */
@@ -707,13 +992,19 @@ static int observe_one(struct sigma_corr_state *st, uint32_t ci, uint32_t ref,
 		}
 		break;
 	case CT_VALUE_COUNT: {
-		struct str v = sigma_field_value(rs, c->vf[ref], ev);
-		uint64_t h;
-		uint32_t distinct = 0;
+		uint64_t h = 0;
+		uint32_t distinct = 0, f;
 
-		if (!v.p)
+		/* Several fields count their combinations (all must be set). */
+		for (f = 0; f < c->n_value_fields; f++) {
+			struct str v = sigma_field_value(rs, c->vf[ref][f], ev);
+
+			if (!v.p)
+				break;
+			h = h * 0x100000001b3ULL ^ sigma_name_hash(v.p, v.n);
+		}
+		if (f < c->n_value_fields)
 			break;
-		h = sigma_name_hash(v.p, v.n);
 		expire(g, g->last, c->span_us);
 		/* The same value again moves it to its latest time. */
 		for (uint32_t k = 0; k < g->n; k++)
@@ -732,41 +1023,39 @@ static int observe_one(struct sigma_corr_state *st, uint32_t ci, uint32_t ref,
 		break;
 	}
 	case CT_VALUE_SUM:
-	case CT_VALUE_AVG: {
-		struct str v = sigma_field_value(rs, c->vf[ref], ev);
-		char tmp[64];
-		char *end;
-		double x, sum = 0;
+	case CT_VALUE_AVG:
+	case CT_VALUE_PERCENTILE: {
+		double x, agg = 0;
 
-		if (!v.p || v.n == 0 || v.n >= sizeof(tmp))
-			break;
-		memcpy(tmp, v.p, v.n);
-		tmp[v.n] = '\0';
-		x = strtod(tmp, &end);
-		if (end == tmp || *end)
+		if (!field_num(rs, c->vf[ref][0], ev, &x))
 			break;
 		expire(g, g->last, c->span_us);
 		if (entry_add(g, now, 0, x) < 0)
 			break;
-		for (uint32_t k = 0; k < g->n; k++)
-			sum += g->e[k].v;
-		if (c->type == CT_VALUE_AVG)
-			sum /= g->n;
-		if (cond_holds(c, sum)) {
-			*count = (uint64_t)(sum < 0 ? 0 : sum);
+		if (c->type == CT_VALUE_PERCENTILE) {
+			if (percentile_of(g, c->percentile, &agg) < 0)
+				break;
+		} else {
+			for (uint32_t k = 0; k < g->n; k++)
+				agg += g->e[k].v;
+			if (c->type == CT_VALUE_AVG)
+				agg /= g->n;
+		}
+		if (cond_holds(c, agg)) {
+			*count = (uint64_t)(agg < 0 ? 0 : agg);
 			fired = 1;
 		}
 		break;
 	}
 	case CT_TEMPORAL: {
-		int all = 1;
+		uint32_t seen = 0;
 
 		g->step[ref] = now;
 		for (uint32_t k = 0; k < c->n_refs; k++)
-			if (!g->step[k] || g->step[k] < now - c->span_us)
-				all = 0;
-		if (all) {
-			*count = c->n_refs;
+			if (g->step[k] && g->step[k] >= now - c->span_us)
+				seen++;
+		if (cond_holds(c, seen)) {
+			*count = seen;
 			fired = 1;
 		}
 		break;
@@ -794,41 +1083,57 @@ out:
 	return fired;
 }
 
-int sigma_corr_observe(struct sigma_corr_state *st, const struct event *ev,
-		       const uint32_t *rules, size_t n, sigma_corr_emit_fn emit,
-		       void *ctx)
+/* Rule r (a rule, or a correlation that just fired) matched ev: feeds the
+ * correlations that refer to it, and those that fire feed theirs in turn
+ * (the chain is loop-free and at most CORR_MAX_CHAIN deep, checked at
+ * load). Returns the number of alerts emitted. */
+static int feed(struct sigma_corr_state *st, const struct event *ev, uint32_t r,
+		sigma_corr_emit_fn emit, void *ctx, int depth)
 {
 	const struct sigma_ruleset *rs = st->rs;
 	int fired = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		uint32_t r = rules[i];
+	if (r >= rs->n_rules || depth > CORR_MAX_CHAIN)
+		return 0;
+	for (uint32_t j = st->off[r]; j < st->off[r + 1]; j++) {
+		uint32_t ci = st->list[j];
+		const struct sigma_corr *c;
+		char key[CORR_MAX_KEY];
+		uint64_t count = 0;
 
-		if (r >= rs->n_rules)
+		if (ci == UINT32_MAX)
 			continue;
-		for (uint32_t j = st->off[r]; j < st->off[r + 1]; j++) {
-			uint32_t ci = st->list[j];
-			const struct sigma_corr *c;
-			char key[CORR_MAX_KEY];
-			uint64_t count = 0;
-
-			if (ci == UINT32_MAX)
+		c = rs->corrs[ci];
+		/* Temporal_ordered: a rule at several positions feeds each. */
+		for (uint32_t k = 0; k < c->n_refs; k++) {
+			if (c->refs_idx[k] != r)
 				continue;
-			c = rs->corrs[ci];
-			/* Temporal_ordered: a rule at several positions feeds each. */
-			for (uint32_t k = 0; k < c->n_refs; k++) {
-				if (c->refs_idx[k] != r)
-					continue;
-				if (observe_one(st, ci, k, ev, key, &count)) {
-					struct sigma_corr_hit hit = { c->rule, count, key };
+			if (observe_one(st, ci, k, ev, key, &count)) {
+				struct sigma_corr_hit hit = { c->rule, count, key };
+
+				/* A correlation another one refers to (without
+				 * generate: true) only feeds that one. */
+				if (sigma_rule_generates(rs, c->rule)) {
 					fired++;
 					if (emit)
 						emit(ctx, &hit, ev);
 				}
-				if (c->type != CT_TEMPORAL_ORDERED)
-					break;
+				fired += feed(st, ev, c->rule, emit, ctx, depth + 1);
 			}
+			if (c->type != CT_TEMPORAL_ORDERED)
+				break;
 		}
 	}
+	return fired;
+}
+
+int sigma_corr_observe(struct sigma_corr_state *st, const struct event *ev,
+		       const uint32_t *rules, size_t n, sigma_corr_emit_fn emit,
+		       void *ctx)
+{
+	int fired = 0;
+
+	for (size_t i = 0; i < n; i++)
+		fired += feed(st, ev, rules[i], emit, ctx, 0);
 	return fired;
 }

@@ -1,7 +1,8 @@
 /*
  * Sigma correlation rules (event_count, value_count, value_sum, value_avg,
- * temporal, temporal_ordered) over the matches of ordinary rules, grouped
- * by fields within a timespan. Why a separate state object: the compiled
+ * value_percentile, temporal, temporal_ordered) over the matches of
+ * ordinary rules or of other correlations, grouped by fields within a
+ * timespan. Why a separate state object: the compiled
  * rule set is immutable and shared by every worker; the windows of a
  * correlation are mutable, bounded in memory, and expire.
  */
@@ -31,7 +32,8 @@ int sigma_corr_resolve(struct sigma_builder *b, struct buf *err);
 /* What fired. group is "field=value, ..." (NUL-terminated, in out_group). */
 struct sigma_corr_hit {
 	uint32_t rule;        /* the correlation rule's index in the set */
-	uint64_t count;       /* events, distinct values, or the sum/avg */
+	uint64_t count;       /* events, distinct values, rules (temporal), or
+			       * the sum/average/percentile */
 	const char *group;
 };
 
@@ -45,7 +47,9 @@ struct sigma_corr_state *sigma_corr_state_new(const struct sigma_ruleset *rs);
 void sigma_corr_state_free(struct sigma_corr_state *st);
 
 /* Feeds the matches of one event (rule indices from sigma_match). Calls emit
- * for each correlation that fires. Thread-safe. Returns the number fired. */
+ * for each correlation that fires and generates alerts: one that another
+ * correlation refers to (without generate: true) only feeds that one.
+ * Thread-safe. Returns the number emitted. */
 int sigma_corr_observe(struct sigma_corr_state *st, const struct event *ev,
 		       const uint32_t *rules, size_t n, sigma_corr_emit_fn emit,
 		       void *ctx);

@@ -102,9 +102,11 @@ struct sigma_rule {
 	struct sigma_cond *cond;
 	uint8_t always_eval;          /* may hold with no Hyperscan hit */
 	uint8_t silent;               /* referenced by a non-generating correlation */
+	uint8_t ecs;                  /* taxonomy: ecs, field names used as written */
 	uint32_t corr;                /* correlation rules: index into corrs */
-	/* Filters (exceptions) that apply: the rule matches only when each
-	 * filter's condition also holds. */
+	/* Filters that apply (a filter's logsource contains the rule's, and
+	 * it names the rule): the rule matches only when each filter's
+	 * condition also holds, so an exclusion reads `not selection`. */
 	struct sigma_rule **filters;
 	uint32_t n_filters;
 };
@@ -190,6 +192,8 @@ struct sigma_builder {
 	struct sigma_rule **filters;   /* loaded filter documents */
 	size_t n_filters;
 	char **filter_targets;         /* per filter: NUL-separated rule refs */
+	uint8_t *filter_any;           /* per filter: `rules: any` (every rule of
+					* its logsource) */
 	/* Deduplication of predicates: open addressing on a key string. */
 	uint32_t *pred_hash;
 	uint32_t pred_hash_mask;
@@ -235,6 +239,26 @@ int sigma_item_compile(struct sigma_builder *b, struct sigma_rule_build *rb,
 int sigma_keywords_compile(struct sigma_builder *b, struct sigma_rule_build *rb,
 			   const struct conf_node *values, uint32_t *out_node,
 			   struct buf *why);
+
+/* sigma_value.c, at match time: the elements of a field value that is a
+ * JSON array (how JSON inputs keep a multi-valued field), for "any element
+ * matches". An element is borrowed from the value or decoded into buf. */
+#define SIGMA_ELEM_BUF 4096u
+struct sigma_elems {
+	const char *p, *end;
+	char buf[SIGMA_ELEM_BUF];
+};
+
+/* Cheap first test: could v be a JSON array at all? */
+static inline int sigma_maybe_array(struct str v)
+{
+	return v.p && v.n >= 2 && v.p[0] == '[' && v.p[v.n - 1] == ']';
+}
+/* 1 when v is one well-formed JSON array (it then yields its elements),
+ * else 0 (v is a single value). */
+int sigma_elems_init(struct sigma_elems *it, struct str v);
+/* 1 and the next element in *out (valid until the next call), 0 at the end. */
+int sigma_elems_next(struct sigma_elems *it, struct str *out);
 
 /* Growing node/kid arrays of the rule being built. */
 struct sigma_rule_build {

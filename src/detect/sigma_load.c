@@ -279,6 +279,8 @@ const char *sigma_map_field(const struct sigma_builder *b,
 	const struct sigma_mapping *best = NULL;
 	int best_score = -1;
 
+	if (r->ecs)   /* taxonomy: ecs names the event's own fields */
+		return field;
 	for (size_t i = 0; i < b->n_maps; i++) {
 		const struct sigma_mapping *m = &b->maps[i];
 		int score = 0;
@@ -884,6 +886,28 @@ static int set_meta(struct sigma_rule *r, const char *file,
 	return 0;
 }
 
+/* taxonomy: sigma (the default: field names mapped to the event's through
+ * the mapping files) or ecs (the event's own names, mamori's events being
+ * ECS). Another taxonomy would need its own mappings. */
+static int set_taxonomy(struct sigma_rule *r, const struct conf_node *root,
+			struct buf *why)
+{
+	const struct conf_node *n = conf_map_get(root, "taxonomy");
+	const char *t = scalar_of(root, "taxonomy");
+
+	if (!n)
+		return 0;
+	if (t && !strcasecmp(t, "sigma"))
+		return 0;
+	if (t && !strcasecmp(t, "ecs")) {
+		r->ecs = 1;
+		return 0;
+	}
+	buf_printf(why, "%d:%d: taxonomy %s (mamori reads sigma and ecs field names)",
+		   conf_node_line(n), conf_node_col(n), t ? t : "(not a name)");
+	return M_EUNSUPP;
+}
+
 static int push_rule(struct sigma_rule ***v, uint32_t *n, struct sigma_rule *r)
 {
 	struct sigma_rule **nv;
@@ -927,6 +951,9 @@ static enum sigma_file_status add_doc(struct sigma_builder *b, const char *file,
 	filt = conf_map_get(root, "filter");
 	memset(&rb, 0, sizeof(rb));
 	rb.r = r;
+	rc = set_taxonomy(r, root, why);
+	if (rc < 0)
+		goto fail;
 	if (corr) {
 		rc = sigma_corr_parse(b, r, corr, why);
 		if (rc < 0)
@@ -941,12 +968,19 @@ static enum sigma_file_status add_doc(struct sigma_builder *b, const char *file,
 		struct buf tb;
 		struct sigma_rule **nf;
 		char **nt;
+		uint8_t *na;
+		int any;
 
 		rc = compile_detection(b, &rb, filt, why);
 		if (rc < 0)
 			goto fail;
 		buf_init(&tb, 1 << 20);
-		if (conf_node_kind(targets) == CONF_NODE_SEQ) {
+		any = conf_node_kind(targets) == CONF_NODE_SCALAR && conf_node_value(targets) &&
+		      (!strcasecmp(conf_node_value(targets), "any") ||
+		       !strcasecmp(conf_node_value(targets), "all"));
+		if (any) {
+			/* pySigma's `rules: any`: every rule of the logsource. */
+		} else if (conf_node_kind(targets) == CONF_NODE_SEQ) {
 			for (const struct conf_node *t = conf_node_child(targets); t;
 			     t = conf_node_next(t))
 				if (conf_node_kind(t) == CONF_NODE_SCALAR)
@@ -975,6 +1009,13 @@ static enum sigma_file_status add_doc(struct sigma_builder *b, const char *file,
 			goto nomem;
 		}
 		b->filter_targets = nt;
+		na = realloc(b->filter_any, b->n_filters + 1);
+		if (!na) {
+			buf_fini(&tb);
+			goto nomem;
+		}
+		b->filter_any = na;
+		na[b->n_filters] = (uint8_t)any;
 		b->filters[b->n_filters] = r;
 		b->filter_targets[b->n_filters++] = tb.p;  /* owns tb's memory */
 		return SIGMA_LOADED;
@@ -1169,6 +1210,8 @@ static void builder_free_parts(struct sigma_builder *b)
 	for (size_t i = 0; i < b->n_filters; i++)
 		free(b->filter_targets[i]);
 	free(b->filter_targets);
+	free(b->filter_any);
+	b->filter_any = NULL;
 }
 
 void sigma_builder_free(struct sigma_builder *b)
@@ -1184,28 +1227,46 @@ void sigma_builder_free(struct sigma_builder *b)
 	free(b);
 }
 
-/* Attaches each filter to the rules it names (by id, name or title). */
+/* Does the filter's logsource contain the rule's: each of product,
+ * category and service the filter gives, the rule gives too, equal? */
+static int ls_contains(const struct sigma_rule *f, const struct sigma_rule *r)
+{
+	return (!*f->product || !strcasecmp(f->product, r->product)) &&
+	       (!*f->category || !strcasecmp(f->category, r->category)) &&
+	       (!*f->service || !strcasecmp(f->service, r->service));
+}
+
+static int names(const struct sigma_rule *r, const char *targets)
+{
+	for (const char *t = targets; *t; t += strlen(t) + 1)
+		if (strcmp(r->info.id, t) == 0 || (r->info.name && strcmp(r->info.name, t) == 0))
+			return 1;
+	return 0;
+}
+
+/* Attaches each filter to the rules it names (by id or name), or to every
+ * rule for `rules: any`, among the rules of its logsource (as pySigma
+ * does: a filter for process_creation never touches a registry rule).
+ * A named rule that is not loaded is no error: the filter has nothing to
+ * apply to. */
 static int attach_filters(struct sigma_builder *b)
 {
 	struct sigma_ruleset *rs = b->rs;
 
 	for (size_t f = 0; f < b->n_filters; f++) {
-		for (const char *t = b->filter_targets[f]; *t; t += strlen(t) + 1) {
-			for (uint32_t i = 0; i < rs->n_rules; i++) {
-				struct sigma_rule *r = rs->rules[i];
-				struct sigma_rule **nf;
+		for (uint32_t i = 0; i < rs->n_rules; i++) {
+			struct sigma_rule *r = rs->rules[i];
+			struct sigma_rule **nf;
 
-				if (r->info.is_correlation)
-					continue;
-				if (strcmp(r->info.id, t) != 0 &&
-				    !(r->info.name && strcmp(r->info.name, t) == 0))
-					continue;
-				nf = realloc(r->filters, (r->n_filters + 1) * sizeof(*nf));
-				if (!nf)
-					return M_ENOMEM;
-				r->filters = nf;
-				nf[r->n_filters++] = b->filters[f];
-			}
+			if (r->info.is_correlation || !ls_contains(b->filters[f], r))
+				continue;
+			if (!b->filter_any[f] && !names(r, b->filter_targets[f]))
+				continue;
+			nf = realloc(r->filters, (r->n_filters + 1) * sizeof(*nf));
+			if (!nf)
+				return M_ENOMEM;
+			r->filters = nf;
+			nf[r->n_filters++] = b->filters[f];
 		}
 	}
 	return 0;

@@ -2,9 +2,11 @@
  * Which Sigma logsource an event belongs to: product, categories and
  * services, derived from what the parsers set (the Windows channel and
  * event id, the Sysmon event id, event.module / event.dataset, the syslog
- * program). Why: a rule may only meet events of its logsource — a
- * process_creation rule never sees a DNS query — which is both the Sigma
- * semantics (backends add these conditions) and what keeps matching cheap.
+ * program), and the generic `network` category (service dns or
+ * connection) over those. Why: a rule may only meet events of its
+ * logsource — a process_creation rule never sees a DNS query — which is
+ * both the Sigma semantics (backends add these conditions) and what keeps
+ * matching cheap.
  */
 #include <string.h>
 #include <strings.h>
@@ -222,7 +224,44 @@ static void apply_module(struct sigma_logsource *ls, struct str name)
 	}
 }
 
+static int has(const struct str *v, uint32_t n, const char *x)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (str_eq_cstr(v[i], x))
+			return 1;
+	return 0;
+}
+
+/* The generic network category of the Sigma taxonomy (2.1): DNS queries
+ * and connections in general, whatever product saw them, named with ECS
+ * fields. */
+static void network_category(struct sigma_logsource *ls)
+{
+	const char *svc = NULL;
+
+	if (has(ls->category, ls->n_category, "dns") ||
+	    (str_eq_cstr(ls->product, "zeek") && has(ls->service, ls->n_service, "dns")))
+		svc = "dns";
+	else if (has(ls->category, ls->n_category, "firewall") ||
+		 (str_eq_cstr(ls->product, "zeek") && has(ls->service, ls->n_service, "conn")))
+		svc = "connection";
+	if (!svc)
+		return;
+	if (!has(ls->category, ls->n_category, "network"))
+		add_cat(ls, "network");
+	if (!has(ls->service, ls->n_service, svc))
+		add_svc(ls, str_cstr(svc));
+}
+
+static void event_logsource(const struct event *ev, struct sigma_logsource *ls);
+
 void sigma_event_logsource(const struct event *ev, struct sigma_logsource *ls)
+{
+	event_logsource(ev, ls);
+	network_category(ls);
+}
+
+static void event_logsource(const struct event *ev, struct sigma_logsource *ls)
 {
 	struct str module = event_get(ev, F_EVENT_MODULE);
 	struct str dataset = event_get(ev, F_EVENT_DATASET);

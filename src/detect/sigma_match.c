@@ -115,35 +115,15 @@ static int str_match_pc(const struct sigma_pred *p, struct str v,
 	return rc >= 0;
 }
 
-int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
-			   const struct sigma_pred *p, const struct event *ev,
-			   pcre2_match_data *md)
+/* A predicate on one value (an element, when the field has several). */
+static int pred_test(const struct sigma_ruleset *rs, const struct sigma_pred *p,
+		     struct str v, const struct event *ev, pcre2_match_data *md)
 {
-	struct str v;
 	char tmp[128];
 
-	if (p->kind == SPK_FALSE)
-		return 0;
-	if (p->field == SIGMA_FIELD_KEYWORDS) {
-		struct str vals[EVENT_MAX_KNOWN + EVENT_MAX_EXTRA];
-		size_t n;
-
-		if (p->kind != SPK_STR)
-			return 0;
-		n = sigma_keyword_values(ev, vals);
-		for (size_t i = 0; i < n; i++)
-			if (str_match_pc(p, vals[i], md))
-				return 1;
-		return 0;
-	}
-	v = sigma_field_value(rs, p->field, ev);
 	switch (p->kind) {
 	case SPK_STR:
 		return str_match_pc(p, v, md);
-	case SPK_NULL:
-		return v.p == NULL || v.n == 0;
-	case SPK_EXISTS:
-		return (v.p != NULL) == (p->arg != 0);
 	case SPK_NUM: {
 		double x;
 		char *end;
@@ -188,6 +168,52 @@ int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 	}
 	}
 	return 0;
+}
+
+/* Sigma semantics for a multi-valued (JSON array) field: any element. */
+static int pred_test_any(const struct sigma_ruleset *rs, const struct sigma_pred *p,
+			 struct str v, const struct event *ev, pcre2_match_data *md)
+{
+	if (sigma_maybe_array(v)) {
+		struct sigma_elems it;
+		struct str e;
+
+		if (sigma_elems_init(&it, v)) {
+			while (sigma_elems_next(&it, &e))
+				if (pred_test(rs, p, e, ev, md))
+					return 1;
+			return 0;
+		}
+	}
+	return pred_test(rs, p, v, ev, md);
+}
+
+int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
+			   const struct sigma_pred *p, const struct event *ev,
+			   pcre2_match_data *md)
+{
+	struct str v;
+
+	if (p->kind == SPK_FALSE)
+		return 0;
+	if (p->field == SIGMA_FIELD_KEYWORDS) {
+		struct str vals[EVENT_MAX_KNOWN + EVENT_MAX_EXTRA];
+		size_t n;
+
+		if (p->kind != SPK_STR)
+			return 0;
+		n = sigma_keyword_values(ev, vals);
+		for (size_t i = 0; i < n; i++)
+			if (pred_test_any(rs, p, vals[i], ev, md))
+				return 1;
+		return 0;
+	}
+	v = sigma_field_value(rs, p->field, ev);
+	if (p->kind == SPK_NULL)
+		return v.p == NULL || v.n == 0;
+	if (p->kind == SPK_EXISTS)
+		return (v.p != NULL) == (p->arg != 0);
+	return pred_test_any(rs, p, v, ev, md);
 }
 
 /* What keywords are looked for in: the record as received when it was kept
@@ -1071,6 +1097,18 @@ static void scan(struct scan_cb *s, struct str v)
 {
 	if (!v.p || !s->fdb->db)
 		return;
+	if (sigma_maybe_array(v)) {
+		/* A multi-valued field: each element on its own. */
+		struct sigma_elems it;
+		struct str e;
+
+		if (sigma_elems_init(&it, v)) {
+			while (sigma_elems_next(&it, &e))
+				hs_scan(s->fdb->db, e.n ? e.p : "", (unsigned)e.n, 0,
+					s->c->scratch, on_hit, s);
+			return;
+		}
+	}
 	hs_scan(s->fdb->db, v.n ? v.p : "", (unsigned)v.n, 0, s->c->scratch, on_hit, s);
 }
 
@@ -1148,11 +1186,13 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 	return e;
 }
 
+/* Sigma filters add their condition to the rule's (rule and filter), as
+ * pySigma applies them; an exclusion is written `condition: not selection`. */
 static int filters_pass(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 			const struct sigma_rule *r)
 {
 	for (uint32_t i = 0; i < r->n_filters; i++)
-		if (rule_eval(rs, c, r->filters[i], 1))
+		if (!rule_eval(rs, c, r->filters[i], 1))
 			return 0;
 	return 1;
 }

@@ -4,7 +4,9 @@
  * startswith / endswith, wide / utf16, base64 / base64offset, windash,
  * expand, re with i/m/s, cidr, gt/gte/lt/lte, exists, fieldref, cased, all)
  * is resolved once into a pattern in one regex dialect that both Hyperscan
- * and PCRE2 accept, so matching never looks at a modifier again.
+ * and PCRE2 accept, so matching never looks at a modifier again. The one
+ * match-time part, at the end, splits a multi-valued (JSON array) field
+ * value into its elements.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -870,4 +872,267 @@ int sigma_keywords_compile(struct sigma_builder *b, struct sigma_rule_build *rb,
 			   struct buf *why)
 {
 	return sigma_item_compile(b, rb, "", values, out_node, why);
+}
+
+/* ---- multi-valued fields, at match time ----
+ *
+ * JSON inputs keep an array they cannot map to one value (an overflow
+ * field such as Zeek's `answers`, a known field given several values) as
+ * its JSON text. Sigma, like every backend over a document store, matches
+ * such a field when any element matches, so the matcher walks the
+ * elements: strings decoded (a Windows path is C:\x, not C:\\x), numbers
+ * and booleans as written, nulls skipped, nested objects and arrays as
+ * their text. Text that is not one well-formed array is one plain value.
+ */
+
+static const char *ws_skip(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* End of the string whose opening quote is at p, or NULL; *esc when it
+ * has backslash escapes. */
+static const char *str_end(const char *p, const char *end, int *esc)
+{
+	*esc = 0;
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\') {
+			*esc = 1;
+			if (++p == end)
+				return NULL;
+		} else if ((unsigned char)*p < 0x20) {
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static const char *digits(const char *p, const char *end)
+{
+	const char *s = p;
+
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p > s ? p : NULL;
+}
+
+/* End of a JSON number, true, false or null at p, or NULL. */
+static const char *scalar_end(const char *p, const char *end)
+{
+	static const char *const words[] = { "true", "false", "null" };
+
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(words[i]);
+
+		if ((size_t)(end - p) >= n && memcmp(p, words[i], n) == 0)
+			return p + n;
+	}
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (!(p = digits(p, end)))
+		return NULL;
+	if (p < end && *p == '.' && !(p = digits(p + 1, end)))
+		return NULL;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (!(p = digits(p, end)))
+			return NULL;
+	}
+	return p;
+}
+
+/* End of the element that starts at p, or NULL when it is not one. Nested
+ * arrays and objects are only balanced (their elements are never split),
+ * to a bounded depth. */
+static const char *elem_end(const char *p, const char *end)
+{
+	int depth = 0, esc;
+
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return str_end(p, end, &esc);
+	if (*p != '[' && *p != '{')
+		return scalar_end(p, end);
+	for (; p < end; p++) {
+		if (*p == '"') {
+			p = str_end(p, end, &esc);
+			if (!p)
+				return NULL;
+			p--;
+		} else if (*p == '[' || *p == '{') {
+			if (++depth > 32)
+				return NULL;
+		} else if (*p == ']' || *p == '}') {
+			if (--depth == 0)
+				return p + 1;
+		}
+	}
+	return NULL;
+}
+
+static int hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char ch = p[i];
+		int d = ch >= '0' && ch <= '9' ? ch - '0' :
+			ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+			ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t put_utf8(char *o, uint32_t u)
+{
+	if (u < 0x80) {
+		o[0] = (char)u;
+		return 1;
+	}
+	if (u < 0x800) {
+		o[0] = (char)(0xc0 | u >> 6);
+		o[1] = (char)(0x80 | (u & 0x3f));
+		return 2;
+	}
+	if (u < 0x10000) {
+		o[0] = (char)(0xe0 | u >> 12);
+		o[1] = (char)(0x80 | (u >> 6 & 0x3f));
+		o[2] = (char)(0x80 | (u & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | u >> 18);
+	o[1] = (char)(0x80 | (u >> 12 & 0x3f));
+	o[2] = (char)(0x80 | (u >> 6 & 0x3f));
+	o[3] = (char)(0x80 | (u & 0x3f));
+	return 4;
+}
+
+/* Decodes the string body p..end (quotes excluded) into o, which holds at
+ * least end - p bytes (a decoded string is never longer). */
+static size_t str_decode(const char *p, const char *end, char *o)
+{
+	size_t w = 0;
+
+	while (p < end) {
+		uint32_t u, lo;
+
+		if (*p != '\\') {
+			o[w++] = *p++;
+			continue;
+		}
+		p++;
+		switch (*p++) {
+		case 'b': o[w++] = '\b'; break;
+		case 'f': o[w++] = '\f'; break;
+		case 'n': o[w++] = '\n'; break;
+		case 'r': o[w++] = '\r'; break;
+		case 't': o[w++] = '\t'; break;
+		case 'u':
+			if (end - p < 4 || hex4(p, &u) < 0) {
+				o[w++] = 'u';
+				break;
+			}
+			p += 4;
+			if (u >= 0xd800 && u < 0xdc00 && end - p >= 6 && p[0] == '\\' &&
+			    p[1] == 'u' && hex4(p + 2, &lo) == 0 && lo >= 0xdc00 &&
+			    lo < 0xe000) {
+				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+				p += 6;
+			} else if (u >= 0xd800 && u < 0xe000) {
+				u = 0xfffd;
+			}
+			/* 6 or 12 escaped bytes give at most 4. */
+			w += put_utf8(o + w, u);
+			break;
+		default:   /* \" \\ \/ */
+			o[w++] = p[-1];
+			break;
+		}
+	}
+	return w;
+}
+
+int sigma_elems_init(struct sigma_elems *it, struct str v)
+{
+	const char *p = v.p, *end = v.p + v.n;
+
+	if (!sigma_maybe_array(v))
+		return 0;
+	/* Check the whole text first: a value is split only when it is one
+	 * well-formed array. */
+	p = ws_skip(p + 1, end);
+	if (p < end && *p == ']') {
+		p++;
+	} else {
+		for (;;) {
+			p = elem_end(p, end);
+			if (!p)
+				return 0;
+			p = ws_skip(p, end);
+			if (p < end && *p == ',') {
+				p = ws_skip(p + 1, end);
+				continue;
+			}
+			if (p < end && *p == ']') {
+				p++;
+				break;
+			}
+			return 0;
+		}
+	}
+	if (ws_skip(p, end) != end)
+		return 0;
+	it->p = v.p + 1;
+	it->end = v.p + v.n;
+	return 1;
+}
+
+int sigma_elems_next(struct sigma_elems *it, struct str *out)
+{
+	for (;;) {
+		const char *p = ws_skip(it->p, it->end), *e;
+		int esc = 0;
+
+		if (p < it->end && *p == ',')
+			p = ws_skip(p + 1, it->end);
+		if (p >= it->end || *p == ']') {
+			it->p = it->end;
+			return 0;
+		}
+		e = elem_end(p, it->end);
+		if (!e) {
+			it->p = it->end;
+			return 0;
+		}
+		it->p = e;
+		if (*p == '"') {
+			str_end(p, e, &esc);
+			if (!esc) {
+				*out = str_make(p + 1, (size_t)(e - p - 2));
+			} else if ((size_t)(e - p - 2) <= sizeof(it->buf)) {
+				*out = str_make(it->buf, str_decode(p + 1, e - 1, it->buf));
+			} else {
+				/* Too long to decode here: matched as written. */
+				*out = str_make(p + 1, (size_t)(e - p - 2));
+			}
+			return 1;
+		}
+		if (e - p == 4 && memcmp(p, "null", 4) == 0)
+			continue;
+		*out = str_make(p, (size_t)(e - p));
+		return 1;
+	}
 }

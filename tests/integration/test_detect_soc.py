@@ -125,6 +125,7 @@ def test_detect_soc_notify():
         extra = f"""detect:
   rules: [{rules}]
   bundled_rules: false
+  suppress: 0
 soc:
   window: 1h
 intel:
@@ -251,5 +252,54 @@ notify:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def test_suppression():
+    """detect.suppress: a storm of one rule from one address is one alert
+    per window; the next one carries the count, and the incident counts
+    every detection."""
+    import tempfile
+    import shutil
+    root = tempfile.mkdtemp(prefix="mamori-sup-")
+    m = None
+    try:
+        rules = os.path.join(root, "rules")
+        os.makedirs(rules)
+        with open(os.path.join(rules, "ssh_fail.yml"), "w") as f:
+            f.write(RULE)
+        os.makedirs(os.path.join(root, "m"))
+        m = Mamori(extra_config=f"""detect:
+  rules: [{rules}]
+  bundled_rules: false
+  suppress: 2s
+""", workdir=os.path.join(root, "m"))
+        m.start()
+        send_tcp(m.syslog_port, [syslog_line(i, "203.0.113.60") for i in range(6)])
+        # Another address is another key: not suppressed by the first.
+        send_tcp(m.syslog_port, [syslog_line(50, "203.0.113.61")])
+        m.wait_total(7)
+        got = wait_for("first alerts", lambda: (lambda a: a if a["total"] >= 2 else None)(
+            alerts(m, rule=RULE_ID)), m=m)
+        time.sleep(0.5)
+        got = alerts(m, rule=RULE_ID)
+        check(got["total"] == 2, f"alerts during the storm: {got['total']}, expected 2 (one per address)")
+        # After the window, the next failure is emitted with the 5 counted.
+        time.sleep(2.5)
+        send_tcp(m.syslog_port, [syslog_line(7, "203.0.113.60")])
+        got = wait_for("the alert after the window", lambda: (lambda a: a if a["total"] >= 3 else None)(
+            alerts(m, rule=RULE_ID)), m=m)
+        newest = max(got["alerts"], key=lambda a: a["id"])
+        check(newest["suppressed"] == 5 and newest["entity"].get("source.ip") == "203.0.113.60",
+              f"suppressed count on the alert: {newest}")
+        inc = incidents(m, rule=RULE_ID)
+        counts = sorted(i["count"] for i in inc["incidents"])
+        check(counts == [1, 7], f"incident counts with suppressed alerts: {counts}")
+        st, body = m.get("/metrics")
+        check(st == 200 and b"mamori_detect_alerts_suppressed_total" in body, "suppression metric missing")
+        check(m.stop() == 0, "serve did not stop cleanly")
+    finally:
+        if m:
+            m.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run([test_detect_soc_notify])
+    run([test_detect_soc_notify, test_suppression])

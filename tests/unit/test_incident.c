@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -831,6 +833,70 @@ static void test_restart(void **state)
 	tmp_remove(&t);
 }
 
+/* Suppressed alerts (detect.suppress) count in the incident: volume
+ * escalation sees the storm, the alert row carries the number. A version 1
+ * database (no suppressed column) is migrated in place. */
+static void test_suppressed(void **state)
+{
+	struct tmpdb t;
+	struct soc_db *db;
+	struct soc_add_result r;
+	struct test_alert ta;
+	struct buf b;
+	json_t *a;
+	sqlite3 *raw;
+
+	(void)state;
+	tmp_make(&t);
+	/* A database as version 1 wrote it, with one open incident. */
+	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw,
+		"CREATE TABLE alert(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+		" incident_id INTEGER NOT NULL, rule_id TEXT NOT NULL, title TEXT NOT NULL,"
+		" level INTEGER NOT NULL, source INTEGER NOT NULL, tags TEXT NOT NULL,"
+		" entity TEXT NOT NULL, event_id INTEGER, event_ts INTEGER, event TEXT,"
+		" ind_type TEXT, ind_value TEXT, ind_feed TEXT, ind_conf INTEGER);"
+		"INSERT INTO alert VALUES(1, 1, 1, 'old', 'Old', 2, 1, '[]', '{}', NULL,"
+		" NULL, NULL, NULL, NULL, NULL, NULL);"
+		"PRAGMA user_version=1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	db = open_db(&t, NULL, NULL, 0);
+	buf_init(&b, 0);
+	assert_int_equal(soc_alert_json(db, 1, &b), 0);
+	a = load_json(&b);
+	assert_int_equal(jint(a, "suppressed"), 0);
+	json_decref(a);
+
+	mk_alert(&ta, "storm", SOC_LEVEL_MEDIUM, "10.0.0.9", T0);
+	ta.a.suppressed = 0;
+	assert_int_equal(soc_alert_add(db, &ta.a, &r), 0);
+	assert_int_equal(r.kind, SOC_CHANGE_OPENED);
+	assert_int_equal(r.count, 1);
+	/* The next emitted alert carries 11 suppressed: 13 detections, and
+	 * the volume escalation (10+) applies. */
+	mk_alert(&ta, "storm", SOC_LEVEL_MEDIUM, "10.0.0.9", T0 + MIN);
+	ta.a.suppressed = 11;
+	assert_int_equal(soc_alert_add(db, &ta.a, &r), 0);
+	assert_int_equal(r.kind, SOC_CHANGE_ESCALATED);
+	assert_int_equal(r.count, 13);
+	assert_int_equal(r.severity, SOC_LEVEL_HIGH);
+	buf_reset(&b);
+	assert_int_equal(soc_alert_json(db, r.alert_id, &b), 0);
+	a = load_json(&b);
+	assert_int_equal(jint(a, "suppressed"), 11);
+	json_decref(a);
+	/* A first alert that already carries suppressed ones. */
+	mk_alert(&ta, "storm", SOC_LEVEL_LOW, "10.0.0.10", T0);
+	ta.a.suppressed = 99;
+	assert_int_equal(soc_alert_add(db, &ta.a, &r), 0);
+	assert_int_equal(r.kind, SOC_CHANGE_OPENED);
+	assert_int_equal(r.count, 100);
+	assert_int_equal(r.severity, SOC_LEVEL_HIGH);
+	buf_fini(&b);
+	soc_close(db);
+	tmp_remove(&t);
+}
+
 /* An event that is not JSON, or too large, is still stored readably. */
 static void test_odd_events(void **state)
 {
@@ -1601,6 +1667,7 @@ int main(void)
 		cmocka_unit_test(test_queue_full),
 		cmocka_unit_test(test_many_producers),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_suppressed),
 		cmocka_unit_test(test_odd_events),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_detect_bridge),

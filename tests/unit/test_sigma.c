@@ -4,7 +4,8 @@
  * twice (Hyperscan, and PCRE2 only) so both engines agree; loader statuses
  * (unsupported feature named, errors with a line); hostile rules (deep
  * nesting, huge lists, catastrophic regular expressions); logsource
- * routing; filters; field mappings; correlations.
+ * routing; filters; field mappings; taxonomies; multi-valued (JSON array)
+ * fields; correlations, their chains and their conditions.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,6 +143,50 @@ static const struct mcase mcases[] = {
 	/* a value containing regex metacharacters is literal */
 	{ "  sel:\n    a|contains: '(.+)[x]$'\n  condition: sel", "{\"a\":\"z(.+)[x]$z\"}", 1 },
 	{ "  sel:\n    a|contains: '(.+)[x]$'\n  condition: sel", "{\"a\":\"zz\"}", 0 },
+	/* a JSON array (multi-valued field) matches when any element does */
+	{ "  sel:\n    answers: '127.0.0.1'\n  condition: sel",
+	  "{\"answers\":[\"192.0.2.53\", \"127.0.0.1\"]}", 1 },
+	{ "  sel:\n    answers: '127.0.0.1'\n  condition: sel",
+	  "{\"answers\":[\"192.0.2.53\", \"127.0.0.10\"]}", 0 },
+	{ "  sel:\n    answers|startswith: '192.'\n    answers|endswith: '.53'\n  condition: sel",
+	  "{\"answers\":[\"10.0.0.1\",\"192.0.2.53\"]}", 1 },
+	/* elements are decoded: a\\x00 in JSON is the four bytes a\x00 */
+	{ "  sel:\n    answers|endswith: '\\x00'\n  condition: sel",
+	  "{\"answers\":[\"192.0.2.53\",\"a\\\\x00\"]}", 1 },
+	{ "  sel:\n    p|endswith: '\\cmd.exe'\n  condition: sel",
+	  "{\"p\":[\"C:\\\\Windows\\\\cmd.exe\"]}", 1 },
+	{ "  sel:\n    p|endswith: '\\cmd.exe'\n  condition: sel",
+	  "{\"p\":[\"C:\\\\Windows\\\\cmd.exe\",\"x\"]}", 1 },
+	{ "  sel:\n    a: '\u00e9t\u00e9 \U0001F600'\n  condition: sel",
+	  "{\"a\":[\"x\",\"\\u00e9t\\u00E9 \\ud83d\\ude00\"]}", 1 },
+	/* as an exception: one element is enough to suppress */
+	{ "  sel:\n    q: pool.example\n  filter:\n    answers:\n      - '0.0.0.0'\n"
+	  "      - '127.0.0.1'\n  condition: sel and not filter",
+	  "{\"q\":\"pool.example\",\"answers\":[\"192.0.2.53\",\"0.0.0.0\"]}", 0 },
+	{ "  sel:\n    q: pool.example\n  filter:\n    answers:\n      - '0.0.0.0'\n"
+	  "      - '127.0.0.1'\n  condition: sel and not filter",
+	  "{\"q\":\"pool.example\",\"answers\":[\"192.0.2.53\",\"192.0.2.54\"]}", 1 },
+	/* numbers, CIDR and field references per element */
+	{ "  sel:\n    ports|gt: 1000\n  condition: sel", "{\"ports\":[80, 8080]}", 1 },
+	{ "  sel:\n    ports|gt: 1000\n  condition: sel", "{\"ports\":[80, 443]}", 0 },
+	{ "  sel:\n    ips|cidr: 10.0.0.0/8\n  condition: sel",
+	  "{\"ips\":[\"192.0.2.1\",\"10.1.2.3\"]}", 1 },
+	{ "  sel:\n    ips|fieldref: src\n  condition: sel",
+	  "{\"ips\":[\"192.0.2.1\",\"10.1.2.3\"],\"src\":\"10.1.2.3\"}", 1 },
+	/* a known (schema) field given several values */
+	{ "  sel:\n    dns.answers.data: 198.51.100.7\n  condition: sel",
+	  "{\"dns.answers.data\":[\"198.51.100.6\",\"198.51.100.7\"]}", 1 },
+	/* nulls are no value; nested values are their JSON text */
+	{ "  sel:\n    a: x\n  condition: sel", "{\"a\":[null, \"x\"]}", 1 },
+	{ "  sel:\n    a: 'null'\n  condition: sel", "{\"a\":[null]}", 0 },
+	{ "  sel:\n    a|contains: '\"k\":\"v\"'\n  condition: sel",
+	  "{\"a\":[[\"x\"],{\"k\":\"v\"}]}", 1 },
+	/* keywords look into elements too */
+	{ "  keywords:\n    - '\\evil.exe'\n  condition: keywords",
+	  "{\"a\":[\"x\",\"C:\\\\evil.exe\"]}", 1 },
+	/* text that only looks like an array is one value */
+	{ "  sel:\n    a: '[not json]'\n  condition: sel", "{\"a\":\"[not json]\"}", 1 },
+	{ "  sel:\n    a|startswith: '[x'\n  condition: sel", "{\"a\":\"[x, y]\"}", 1 },
 };
 
 static struct sigma_ruleset *build_one(const char *text, int pcre,
@@ -246,6 +291,33 @@ static const struct lcase lcases[] = {
 	  SIGMA_ERROR, "needs a gt, gte or eq condition" },
 	{ "title: t\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: soon\n"
 	  "  condition: {gte: 3}\n", SIGMA_ERROR, "timespan" },
+	/* "fewer than" can only be decided when a window closes */
+	{ "title: t\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {lt: 3}\n", SIGMA_UNSUPPORTED, "only a lower bound" },
+	{ "title: t\ncorrelation:\n  type: value_count\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {gte: 3}\n", SIGMA_ERROR, "needs condition.field" },
+	{ "title: t\ncorrelation:\n  type: value_sum\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {field: [x, y], gt: 3}\n", SIGMA_ERROR, "takes one condition.field" },
+	{ "title: t\ncorrelation:\n  type: value_avg\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {field: x, percentile: 50, gt: 3}\n", SIGMA_ERROR,
+	  "belongs to value_percentile" },
+	{ "title: t\ncorrelation:\n  type: value_percentile\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {field: x, percentile: 101, gt: 3}\n", SIGMA_ERROR, "0 to 100" },
+	{ "title: t\ncorrelation:\n  type: value_percentile\n  rules: [a]\n  timespan: 5m\n"
+	  "  condition: {field: x}\n", SIGMA_ERROR, "no gt, gte, lt, lte, eq or neq" },
+	{ "title: t\ncorrelation:\n  type: temporal\n  rules: [a, b]\n  timespan: 5m\n"
+	  "  condition: 'a and b'\n", SIGMA_UNSUPPORTED, "expression" },
+	{ "title: t\ncorrelation:\n  type: temporal_ordered\n  rules: [a, b, c]\n"
+	  "  timespan: 5m\n  condition: {gte: 2}\n", SIGMA_UNSUPPORTED, "other than all" },
+	{ "title: t\ncorrelation:\n  type: temporal\n  rules: [a, b]\n  timespan: 5m\n"
+	  "  condition: {gte: 3}\n", SIGMA_ERROR, "never hold" },
+	{ "title: t\ncorrelation:\n  type: temporal\n  rules: [a]\n  timespan: 5m\n",
+	  SIGMA_ERROR, "two rules or more" },
+	/* taxonomies: sigma and ecs */
+	{ "title: t\ntaxonomy: ocsf\ndetection:\n  sel:\n    a: x\n  condition: sel\n",
+	  SIGMA_UNSUPPORTED, "2:11: taxonomy ocsf" },
+	{ "title: t\ntaxonomy: ecs\ndetection:\n  sel:\n    a: x\n  condition: sel\n",
+	  SIGMA_LOADED, "" },
 };
 
 static void test_load_status(void **state)
@@ -373,33 +445,78 @@ static void test_logsource(void **state)
 	buf_fini(&why);
 }
 
-/* A filter beside the rules (the Sigma filters format) suppresses the
- * rules it names. */
+/* Filters beside the rules (the Sigma filters format): the filter's
+ * condition is added to each rule it names, among the rules of its
+ * logsource, so an exclusion reads `not selection` (as pySigma and
+ * SigmaHQ's documentation write them). */
+struct fcase {
+	const char *filter;
+	size_t want;   /* matches of r1 on sysmon_ev (user CORP\bob) */
+};
+
+static const struct fcase fcases[] = {
+	/* exclusion */
+	{ "title: admins\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: not selection\n", 0 },
+	{ "title: admins\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\eve'\n"
+	  "  condition: not selection\n", 1 },
+	/* a plain condition keeps only what it selects */
+	{ "title: only bob\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: r1\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: selection\n", 1 },
+	{ "title: only eve\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: [who]\n  selection:\n    User|startswith: 'CORP\\eve'\n"
+	  "  condition: selection\n", 0 },   /* by name */
+	/* a wider logsource contains the rule's */
+	{ "title: admins\nlogsource: {product: windows}\n"
+	  "filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: not selection\n", 0 },
+	/* another logsource does not: the filter is not applied */
+	{ "title: admins\nlogsource: {product: windows, category: file_event}\n"
+	  "filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: not selection\n", 1 },
+	/* a filter for other rules */
+	{ "title: admins\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: [r2, not-loaded]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: not selection\n", 1 },
+	/* rules: any, every rule of the logsource */
+	{ "title: admins\nlogsource: {product: windows, category: process_creation}\n"
+	  "filter:\n  rules: any\n  selection:\n    User|startswith: 'CORP\\bob'\n"
+	  "  condition: not selection\n", 0 },
+};
+
 static void test_filter(void **state)
 {
-	struct sigma_builder *b = sigma_builder_new();
-	struct sigma_ruleset *rs;
-	struct buf err, why;
 	const char *rules =
-		"title: who\nid: r1\nlogsource: {product: windows, category: process_creation}\n"
+		"title: who\nid: r1\nname: who\n"
+		"logsource: {product: windows, category: process_creation}\n"
 		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n";
-	const char *filter =
-		"title: admins\nlogsource: {product: windows, category: process_creation}\n"
-		"filter:\n  rules: [r1]\n  selection:\n    User|startswith: 'CORP\\bob'\n"
-		"  condition: selection\n";
+	struct buf err, why;
 
 	(void)state;
 	buf_init(&err, 4096);
 	buf_init(&why, 4096);
-	sigma_builder_add_builtin(b, 0, NULL, NULL, &err);
-	assert_int_equal(sigma_builder_add_text(b, "r.yml", rules, strlen(rules), &why),
-			 SIGMA_LOADED);
-	assert_int_equal(sigma_builder_add_text(b, "f.yml", filter, strlen(filter), &why),
-			 SIGMA_LOADED);
-	rs = sigma_builder_finish(b, 0, &err);
-	assert_non_null(rs);
-	assert_int_equal(match_json(rs, sysmon_ev), 0);
-	sigma_ruleset_unref(rs);
+	for (size_t i = 0; i < sizeof(fcases) / sizeof(fcases[0]); i++) {
+		struct sigma_builder *b = sigma_builder_new();
+		struct sigma_ruleset *rs;
+		const char *f = fcases[i].filter;
+		size_t n;
+
+		assert_non_null(b);
+		sigma_builder_add_builtin(b, 0, NULL, NULL, &err);
+		assert_int_equal(sigma_builder_add_text(b, "r.yml", rules, strlen(rules), &why),
+				 SIGMA_LOADED);
+		if (sigma_builder_add_text(b, "f.yml", f, strlen(f), &why) != SIGMA_LOADED)
+			fail_msg("filter %zu not loaded: %s", i, buf_cstr(&why) < 0 ? "" : why.p);
+		rs = sigma_builder_finish(b, 0, &err);
+		assert_non_null(rs);
+		n = match_json(rs, sysmon_ev);
+		if (n != fcases[i].want)
+			fail_msg("filter %zu: %zu matches, want %zu\n%s", i, n, fcases[i].want, f);
+		sigma_ruleset_unref(rs);
+	}
 	buf_fini(&err);
 	buf_fini(&why);
 }
@@ -511,6 +628,206 @@ static void test_correlation(void **state)
 	buf_fini(&why);
 }
 
+/* A set from text (builtin mappings included), asserting it loads. */
+static struct sigma_ruleset *build_text(const char *text)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf err, why;
+
+	buf_init(&err, 4096);
+	buf_init(&why, 4096);
+	assert_non_null(b);
+	assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
+	if (sigma_builder_add_text(b, "c.yml", text, strlen(text), &why) != SIGMA_LOADED)
+		fail_msg("not loaded: %s", buf_cstr(&why) < 0 ? "" : why.p);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	buf_fini(&err);
+	buf_fini(&why);
+	return rs;
+}
+
+/* value_percentile (nearest rank, as pySigma), neq, value_count over two
+ * fields, temporal with a condition on the number of rules. */
+static void test_correlation_types(void **state)
+{
+	struct sigma_ruleset *rs;
+	struct sigma_corr_state *cs;
+	struct corr_seen seen = { 0 };
+	const char *text =
+		"title: request\nname: req\n"
+		"detection:\n  sel:\n    kind: req\n  condition: sel\n"
+		"---\n"
+		"title: logon\nname: logon\n"
+		"detection:\n  sel:\n    kind: logon\n  condition: sel\n"
+		"---\n"
+		"title: flow\nname: flow\n"
+		"detection:\n  sel:\n    kind: flow\n  condition: sel\n"
+		"---\n"
+		"title: slow\nid: p50\ncorrelation:\n  type: value_percentile\n"
+		"  rules: [req]\n  group-by: [host]\n  timespan: 1h\n"
+		"  condition: {field: ms, percentile: 50, gt: 100}\n"
+		"---\n"
+		"title: not exactly two\nid: neq\ncorrelation:\n  type: event_count\n"
+		"  rules: [logon]\n  group-by: [user]\n  timespan: 1h\n"
+		"  condition: {gte: 2, neq: 2, lte: 3}\n"
+		"---\n"
+		"title: pairs\nid: pairs\ncorrelation:\n  type: value_count\n"
+		"  rules: [flow]\n  group-by: [site]\n  timespan: 1h\n"
+		"  condition: {field: [src, dst], gte: 3}\n";
+
+	(void)state;
+	rs = build_text(text);
+	cs = sigma_corr_state_new(rs);
+	assert_non_null(cs);
+	/* p50 of {50, 500} is 500 (index 1 of 2); of {50} alone, 50. */
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h1\",\"ms\":50}", 10, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h1\",\"ms\":\"500\"}", 11, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_int_equal(seen.count, 500);
+	assert_string_equal(seen.group, "host=h1");
+	/* p50 of {50, 60, 500}: 60. Not a number: not counted. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h2\",\"ms\":50}", 10, &seen);
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h2\",\"ms\":\"slow\"}", 10, &seen);
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h2\",\"ms\":60}", 11, &seen);
+	feed(rs, cs, "{\"kind\":\"req\",\"host\":\"h2\",\"ms\":500}", 12, &seen);
+	assert_int_equal(seen.fired, 0);
+	/* neq: 2 events do not fire, 3 do (and the count starts over). */
+	feed(rs, cs, "{\"kind\":\"logon\",\"user\":\"u\"}", 20, &seen);
+	feed(rs, cs, "{\"kind\":\"logon\",\"user\":\"u\"}", 21, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"kind\":\"logon\",\"user\":\"u\"}", 22, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_int_equal(seen.count, 3);
+	/* value_count over (src, dst): three distinct pairs, one repeated. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"kind\":\"flow\",\"site\":\"s\",\"src\":\"a\",\"dst\":\"x\"}", 30, &seen);
+	feed(rs, cs, "{\"kind\":\"flow\",\"site\":\"s\",\"src\":\"a\",\"dst\":\"x\"}", 31, &seen);
+	feed(rs, cs, "{\"kind\":\"flow\",\"site\":\"s\",\"src\":\"a\",\"dst\":\"y\"}", 32, &seen);
+	feed(rs, cs, "{\"kind\":\"flow\",\"site\":\"s\",\"src\":\"b\"}", 33, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"kind\":\"flow\",\"site\":\"s\",\"src\":\"b\",\"dst\":\"x\"}", 34, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_string_equal(seen.group, "site=s");
+	sigma_corr_state_free(cs);
+	sigma_ruleset_unref(rs);
+
+	/* temporal, two of three rules within the window. */
+	rs = build_text(
+		"title: a\nname: ra\ndetection:\n  sel:\n    k: a\n  condition: sel\n---\n"
+		"title: b\nname: rb\ndetection:\n  sel:\n    k: b\n  condition: sel\n---\n"
+		"title: c\nname: rc\ndetection:\n  sel:\n    k: c\n  condition: sel\n---\n"
+		"title: two of three\nid: t2\ncorrelation:\n  type: temporal\n"
+		"  rules: [ra, rb, rc]\n  group-by: [h]\n  timespan: 1m\n"
+		"  condition: {gte: 2}\n");
+	cs = sigma_corr_state_new(rs);
+	assert_non_null(cs);
+	memset(&seen, 0, sizeof(seen));
+	feed(rs, cs, "{\"k\":\"a\",\"h\":\"1\"}", 0, &seen);
+	feed(rs, cs, "{\"k\":\"a\",\"h\":\"1\"}", 5, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"k\":\"c\",\"h\":\"1\"}", 30, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_int_equal(seen.count, 2);
+	feed(rs, cs, "{\"k\":\"a\",\"h\":\"2\"}", 0, &seen);
+	feed(rs, cs, "{\"k\":\"b\",\"h\":\"2\"}", 61, &seen);
+	assert_int_equal(seen.fired, 1);
+	sigma_corr_state_free(cs);
+	sigma_ruleset_unref(rs);
+}
+
+/* Chains: a correlation over a correlation (the specification's failed
+ * logins followed by a success); the inner one only feeds the outer.
+ * A loop, a missing rule, and a chain over a correlation that cannot run
+ * are named. */
+static void test_correlation_chain(void **state)
+{
+	struct sigma_ruleset *rs;
+	struct sigma_corr_state *cs;
+	struct corr_seen seen = { 0 };
+	const char *text =
+		"title: outer\nid: outer\ncorrelation:\n  type: temporal_ordered\n"
+		"  rules: [many, ok]\n  group-by: [user]\n  timespan: 10m\n"
+		"---\n"
+		"title: many\nname: many\ncorrelation:\n  type: event_count\n"
+		"  rules: [fail]\n  group-by: [user]\n  timespan: 10m\n  condition: {gte: 3}\n"
+		"---\n"
+		"title: fail\nname: fail\ndetection:\n  sel:\n    r: fail\n  condition: sel\n"
+		"---\n"
+		"title: ok\nname: ok\ndetection:\n  sel:\n    r: ok\n  condition: sel\n"
+		"---\n"
+		"title: loop a\nid: la\ncorrelation:\n  type: event_count\n"
+		"  rules: [lb]\n  timespan: 10m\n  condition: {gte: 1}\n"
+		"---\n"
+		"title: loop b\nid: lb\ncorrelation:\n  type: event_count\n"
+		"  rules: [la]\n  timespan: 10m\n  condition: {gte: 1}\n"
+		"---\n"
+		"title: missing\nid: miss\ncorrelation:\n  type: temporal\n"
+		"  rules: [ok, nosuch1, nosuch2]\n  timespan: 10m\n"
+		"---\n"
+		"title: over missing\nid: over\ncorrelation:\n  type: event_count\n"
+		"  rules: [miss]\n  timespan: 10m\n  condition: {gte: 1}\n";
+	const char *why;
+
+	(void)state;
+	rs = build_text(text);
+	assert_null(sigma_corr_disabled(rs, sigma_ruleset_find(rs, "outer")->index));
+	assert_null(sigma_corr_disabled(rs, sigma_ruleset_find(rs, "many")->index));
+	why = sigma_corr_disabled(rs, sigma_ruleset_find(rs, "la")->index);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "loops"));
+	why = sigma_corr_disabled(rs, sigma_ruleset_find(rs, "miss")->index);
+	assert_non_null(why);
+	assert_string_equal(why, "refers to rules nosuch1, nosuch2, which are not loaded");
+	why = sigma_corr_disabled(rs, sigma_ruleset_find(rs, "over")->index);
+	assert_non_null(why);
+	assert_string_equal(why, "refers to correlation miss, which cannot run");
+	/* generate false: the rules and the inner correlation are silent. */
+	assert_false(sigma_rule_generates(rs, sigma_ruleset_find(rs, "fail")->index));
+	assert_false(sigma_rule_generates(rs, sigma_ruleset_find(rs, "many")->index));
+	assert_true(sigma_rule_generates(rs, sigma_ruleset_find(rs, "outer")->index));
+	cs = sigma_corr_state_new(rs);
+	assert_non_null(cs);
+	feed(rs, cs, "{\"r\":\"fail\",\"user\":\"bob\"}", 0, &seen);
+	feed(rs, cs, "{\"r\":\"fail\",\"user\":\"bob\"}", 60, &seen);
+	feed(rs, cs, "{\"r\":\"fail\",\"user\":\"bob\"}", 120, &seen);
+	assert_int_equal(seen.fired, 0);   /* "many" fired, silently */
+	feed(rs, cs, "{\"r\":\"ok\",\"user\":\"alice\"}", 130, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"r\":\"ok\",\"user\":\"bob\"}", 180, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_string_equal(seen.group, "user=bob");
+	/* Two failures then a success: nothing. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"r\":\"fail\",\"user\":\"carol\"}", 0, &seen);
+	feed(rs, cs, "{\"r\":\"fail\",\"user\":\"carol\"}", 1, &seen);
+	feed(rs, cs, "{\"r\":\"ok\",\"user\":\"carol\"}", 2, &seen);
+	assert_int_equal(seen.fired, 0);
+	sigma_corr_state_free(cs);
+	sigma_ruleset_unref(rs);
+}
+
+/* taxonomy: ecs reads the event's own field names: a Windows rule's field
+ * is not turned into winlog.event_data.<name>. */
+static void test_taxonomy(void **state)
+{
+	struct sigma_ruleset *rs;
+
+	(void)state;
+	rs = build_text("title: ecs\nid: e\ntaxonomy: ecs\n"
+			"logsource: {product: windows, category: process_creation}\n"
+			"detection:\n  sel:\n    host.name: ws1\n  condition: sel\n"
+			"---\n"
+			"title: sigma\nid: s\n"
+			"logsource: {product: windows, category: process_creation}\n"
+			"detection:\n  sel:\n    Computer: ws1\n  condition: sel\n");
+	assert_int_equal(match_json(rs, sysmon_ev), 2);
+	sigma_ruleset_unref(rs);
+}
+
 /* Placeholders configured: the |expand rule loads and matches. */
 static void test_expand(void **state)
 {
@@ -545,6 +862,9 @@ int main(void)
 		cmocka_unit_test(test_logsource),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_correlation),
+		cmocka_unit_test(test_correlation_types),
+		cmocka_unit_test(test_correlation_chain),
+		cmocka_unit_test(test_taxonomy),
 		cmocka_unit_test(test_expand),
 	};
 

@@ -10,6 +10,7 @@ libevent-dev libssl-dev openssl libyaml-dev libjansson-dev libmicrohttpd-dev
 libsqlite3-dev sqlite3 libcmocka-dev libhyperscan-dev libpcre2-dev libcurl4-openssl-dev
 postfix swaks
 python3 bsdutils rsyslog rsyslog-openssl curl procps
+gobgpd exabgp bird2 nftables libnftables-dev util-linux
 "
 
 missing=""

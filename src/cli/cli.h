@@ -7,5 +7,6 @@ int cli_check_config_main(int argc, char **argv);
 int cli_rules_main(int argc, char **argv);
 int cli_notify_main(int argc, char **argv);
 int cli_intel_main(int argc, char **argv);
+int cli_ddos_main(int argc, char **argv);
 
 #endif

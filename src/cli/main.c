@@ -27,6 +27,7 @@ static void usage(FILE *f)
 		"  notify test    send a test notification through the configured channels\n"
 		"  intel check    load the threat-intelligence feeds once and report each\n"
 		"  intel lookup   say whether a feed lists an address, domain, URL or hash\n"
+		"  ddos           mitigate, withdraw, list and reconcile DDoS mitigations\n"
 		"  version        print the version\n"
 		"  help           this help\n"
 		"\n"
@@ -65,6 +66,8 @@ int main(int argc, char **argv)
 		return cli_rules_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "intel"))
 		return cli_intel_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ddos"))
+		return cli_ddos_main(argc - 1, argv + 1);
 	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return 2;

@@ -39,7 +39,7 @@ static const struct conf_keyword store_keywords[] = {
 
 static const char *const sections[] = {
 	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
-	"store", "ingest", "api", "detect", "soc", "notify", "intel", NULL
+	"store", "ingest", "api", "detect", "soc", "notify", "intel", "mitigation", NULL
 };
 
 static const struct conf_keyword intel_keywords[] = {
@@ -99,7 +99,8 @@ int settings_load(const char *path, struct settings *s, struct buf *err)
 	    (r = conf_apply(&doc, "detect", detect_keywords, &s->detect, err)) < 0 ||
 	    (r = conf_apply(&doc, "soc", soc_keywords, &s->soc, err)) < 0 ||
 	    (r = notify_config_load(&doc, &s->notify, err)) < 0 ||
-	    (r = intel_load(&doc, &s->intel, err)) < 0)
+	    (r = intel_load(&doc, &s->intel, err)) < 0 ||
+	    (r = mitig_config_load(&doc, &s->mitigation, err)) < 0)
 		goto out;
 	if (log_level_parse(s->g.log_level, &lvl) < 0) {
 		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
@@ -137,6 +138,7 @@ void settings_free(struct settings *s)
 	conf_free(detect_keywords, &s->detect);
 	conf_free(soc_keywords, &s->soc);
 	notify_config_free(&s->notify);
+	mitig_config_free(&s->mitigation);
 	feed_conf_free_all(s->intel.feeds, s->intel.nfeeds);
 	s->intel.feeds = NULL;
 	s->intel.nfeeds = 0;
@@ -152,7 +154,9 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 	    (r = conf_changed_fixed("ingest", ingest_keywords, &a->ingest, &b->ingest, out)) < 0 ||
 	    (r = conf_changed_fixed("api", api_keywords, &a->api, &b->api, out)) < 0 ||
 	    (r = conf_changed_fixed("detect", detect_keywords, &a->detect, &b->detect, out)) < 0 ||
-	    (r = conf_changed_fixed("soc", soc_keywords, &a->soc, &b->soc, out)) < 0)
+	    (r = conf_changed_fixed("soc", soc_keywords, &a->soc, &b->soc, out)) < 0 ||
+	    (r = conf_changed_fixed("mitigation", mitig_keywords, &a->mitigation, &b->mitigation,
+				    out)) < 0)
 		return r;
 	/* The notifier and the feed manager are built once, at start. */
 	if (a->notify.nch != b->notify.nch ||
@@ -194,5 +198,7 @@ int settings_describe(struct buf *out)
 		if ((r = buf_printf(out, "  #   %s (default \"%s\"): %s\n", k->name,
 				    k->def ? k->def : "", k->help ? k->help : "")) < 0)
 			return r;
+	if ((r = buf_putc(out, '\n')) < 0 || (r = mitig_config_describe(out)) < 0)
+		return r;
 	return M_OK;
 }

@@ -15,6 +15,7 @@
 #include "detect/feed.h"
 #include "detect/incident.h"
 #include "detect/notify.h"
+#include "ddos/mitig.h"
 #include "ingest/ingest.h"
 
 struct global_settings {
@@ -48,6 +49,7 @@ struct settings {
 	struct soc_config soc;
 	struct notify_config notify;
 	struct intel_settings intel;
+	struct mitig_config mitigation;
 };
 
 /* Loads path (NULL = built-in defaults only) into s. On error, err holds

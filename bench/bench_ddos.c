@@ -1,0 +1,385 @@
+/*
+ * Benchmark of DDoS counting and detection. Why: the issue asks for at
+ * least 3,000,000 flow records per second per core through collection,
+ * no more than 64 MB for 131,072 tracked hosts, and a per-second
+ * evaluation under 10 ms; this measures the counters and the detector
+ * alone (decoding is bench_flow's), on one thread, with an injected clock.
+ *
+ * The stream: 100,000 protected hosts (IPv4 and IPv6), most records to a
+ * busy few and the rest spread over all; TCP with established, SYN and RST
+ * flags, UDP (some from DNS and NTP ports), ICMP, fragments; durations from
+ * single packets to 60-second active-timeout records; a tenth of the
+ * records 1:100 sampled packets (sFlow); plus a memcached attack on one host and a carpet
+ * attack over one /24. Each simulated second gets `rate` records, then the
+ * clock moves a second. Prints records/s, the per-second evaluation time,
+ * the attacks found, and memory (the tables' size and the resident set)
+ * for this run and for 131,072 and 1,000,000 tracked hosts. It never
+ * passes or fails.
+ *
+ *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
+ *              [single: one record per call instead of batches of 30]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "ddos/ddos_detect.h"
+
+#define POOL (1u << 18)
+#define T0 1700000000LL
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static double unif(void)
+{
+	return (double)(rng() >> 11) / 9007199254740992.0;
+}
+
+/* This thread's CPU time: the machine may be shared, so wall time would
+ * measure the neighbours too. */
+static int64_t cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Resident set now, in bytes. */
+static size_t rss_now(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	char line[128], *p;
+	unsigned long res = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f)) {
+		strtoul(line, &p, 10);               /* total pages */
+		res = strtoul(p, NULL, 10);          /* resident pages */
+	}
+	fclose(f);
+	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+struct pool_rec {
+	struct flow_rec r;
+	int32_t off_ms;      /* start, relative to the simulated second */
+	int32_t dur_ms;
+};
+
+/* Host i of the protected space: 198.18.0.0/15 for IPv4 (the first 90%),
+ * 2001:db8::/32 for IPv6. */
+static void host_ip(uint32_t i, uint32_t hosts, struct flow_ip *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (i < hosts - hosts / 10) {
+		uint32_t a = (198u << 24) | (18u << 16);
+		a += i;
+		ip->a[10] = ip->a[11] = 0xff;
+		ip->a[12] = (uint8_t)(a >> 24);
+		ip->a[13] = (uint8_t)(a >> 16);
+		ip->a[14] = (uint8_t)(a >> 8);
+		ip->a[15] = (uint8_t)a;
+		ip->family = FLOW_IPV4;
+	} else {
+		ip->a[0] = 0x20;
+		ip->a[1] = 0x01;
+		ip->a[2] = 0x0d;
+		ip->a[3] = 0xb8;
+		ip->a[4] = (uint8_t)(i >> 16);   /* 256 hosts per /48 */
+		ip->a[5] = (uint8_t)(i >> 8);
+		ip->a[15] = (uint8_t)i;
+		ip->family = FLOW_IPV6;
+	}
+}
+
+static void make_pool(struct pool_rec *p, uint32_t hosts)
+{
+	for (uint32_t k = 0; k < POOL; k++) {
+		struct flow_rec *r = &p[k].r;
+		double u = unif(), kind = unif();
+		uint32_t h;
+		uint64_t x = rng();
+		memset(r, 0, sizeof(*r));
+		r->exporter.family = FLOW_IPV4;
+		r->exporter.a[10] = r->exporter.a[11] = 0xff;
+		r->exporter.a[12] = 192;
+		r->exporter.a[15] = (uint8_t)(1 + k % 8);
+		/* A third of the records to the busier hosts (u^2), the rest
+		 * spread over all. */
+		h = (uint32_t)(hosts * (unif() < 0.33 ? u * u : u)) % hosts;
+		host_ip(h, hosts, &r->dst);
+		r->src.family = FLOW_IPV4;
+		r->src.a[10] = r->src.a[11] = 0xff;
+		memcpy(r->src.a + 12, &x, 4);
+		r->sampling = 1;
+		r->dport = (uint16_t)(x >> 32);
+		if (kind < 0.62) {          /* established TCP */
+			r->proto = 6;
+			r->tcp_flags = 0x18;
+			r->sport = (unif() < 0.5) ? 443 : (uint16_t)(1024 + (x >> 40) % 60000);
+			r->packets = 1 + (x >> 48) % 40;
+			r->bytes = r->packets * (40 + (x >> 20) % 1400);
+		} else if (kind < 0.70) {   /* handshakes, resets */
+			r->proto = 6;
+			r->tcp_flags = unif() < 0.7 ? 0x02 : 0x14;
+			r->sport = (uint16_t)(1024 + (x >> 40) % 60000);
+			r->packets = 1 + (x >> 48) % 3;
+			r->bytes = r->packets * 60;
+		} else if (kind < 0.92) {   /* UDP: QUIC, DNS answers, NTP */
+			double w = unif();
+			r->proto = 17;
+			r->sport = w < 0.5 ? 443 : w < 0.8 ? 53 : w < 0.85 ? 123 : (uint16_t)(1024 + (x >> 40) % 60000);
+			r->packets = 1 + (x >> 48) % 20;
+			r->bytes = r->packets * (80 + (x >> 20) % 1200);
+		} else if (kind < 0.97) {   /* ICMP */
+			r->proto = 1;
+			r->packets = 1 + (x >> 48) % 4;
+			r->bytes = r->packets * 84;
+		} else {                    /* fragments */
+			r->proto = 17;
+			r->flags = FLOW_F_FRAGMENT;
+			r->packets = 1 + (x >> 48) % 10;
+			r->bytes = r->packets * 1480;
+		}
+		/* Durations: most flows short, a fifth medium, a tenth exported
+		 * by a 60-second active timeout. */
+		u = unif();
+		if (u < 0.7) {
+			p[k].dur_ms = (int32_t)(unif() * 2000);
+			p[k].off_ms = (int32_t)(unif() * 1000) - p[k].dur_ms;
+		} else if (u < 0.9) {
+			p[k].dur_ms = 2000 + (int32_t)(unif() * 13000);
+			p[k].off_ms = 999 - p[k].dur_ms;
+		} else {
+			p[k].dur_ms = 60000;
+			p[k].off_ms = 999 - 60000;
+			r->packets *= 30;
+			r->bytes *= 30;
+		}
+		if (k % 10 == 0) {         /* sFlow-like 1:100 samples */
+			r->sampling = 100;
+			r->bytes = r->bytes / r->packets;
+			r->packets = 1;
+			p[k].dur_ms = 0;
+			p[k].off_ms = (int32_t)(unif() * 1000);
+		}
+		/* The attacks: memcached at one host, DNS carpet over a /24. */
+		if (k % 97 == 0) {
+			host_ip(12345, hosts, &r->dst);
+			r->proto = 17;
+			r->sport = 11211;
+			r->flags = 0;
+			r->tcp_flags = 0;
+			r->sampling = 1;
+			r->packets = 200;
+			r->bytes = 200 * 1400;
+			p[k].dur_ms = 900;
+			p[k].off_ms = 0;
+		} else if (k % 89 == 0) {
+			host_ip(196 * 256 + 1 + (uint32_t)(x % 250), hosts, &r->dst);   /* 198.18.196.0/24 */
+			r->proto = 17;
+			r->sport = 53;
+			r->flags = 0;
+			r->sampling = 1;
+			r->packets = 250;
+			r->bytes = 250 * 1200;
+			p[k].dur_ms = 900;
+			p[k].off_ms = 0;
+		}
+	}
+}
+
+static int starts, ends;
+static char first[8][320];
+
+static void on_start(void *arg, const struct ddos_attack *a)
+{
+	char b[16], p[16];
+
+	(void)arg;
+	if (starts < 8)
+		snprintf(first[starts], sizeof(first[0]), "%s: %s, %sbit/s %spps, tier %s", a->target_str,
+			 a->summary, ddos_rate_str(a->peak_bps, b, sizeof(b)),
+			 ddos_rate_str(a->peak_pps, p, sizeof(p)), a->tier_name ? a->tier_name : "-");
+	starts++;
+}
+
+static void on_end(void *arg, const struct ddos_attack *a)
+{
+	(void)arg;
+	(void)a;
+	ends++;
+}
+
+static struct ddos_detector *make(uint32_t max_hosts, struct buf *err)
+{
+	char y[1024];
+	struct conf_doc doc = { 0 };
+	struct ddos_config cfg;
+	struct ddos_handlers h = { on_start, NULL, on_end, NULL };
+	struct ddos_detector *d = NULL;
+
+	snprintf(y, sizeof(y),
+		 "ddos:\n"
+		 "  max_hosts: %u\n"
+		 "  max_prefixes: 65536\n"
+		 "  groups:\n"
+		 "    - name: isp\n"
+		 "      prefixes: [198.18.0.0/15, 100.64.0.0/10, 2001:db8::/32]\n"
+		 "      prefix_thresholds:\n"
+		 "        total: { pps: 2M, bps: 20G }\n"
+		 "      group_thresholds:\n"
+		 "        total: { pps: 0, bps: 0 }\n"
+		 "      tiers:\n"
+		 "        - { name: flowspec, bps: 1G }\n"
+		 "        - { name: blackhole, bps: 10G }\n", max_hosts);
+	if (conf_parse("bench.yaml", y, strlen(y), &doc, err) == 0 &&
+	    ddos_config_load(&doc, &cfg, err) == 0)
+		d = ddos_detector_new(&cfg, &h, NULL, err);
+	ddos_config_free(&cfg);
+	conf_doc_fini(&doc);
+	return d;
+}
+
+/* Memory for n tracked hosts: every host of 100.64.0.0/10 gets one record
+ * (IPv4; /24 aggregates follow). */
+static void memory_for(uint32_t n)
+{
+	struct buf err;
+	struct ddos_detector *d;
+	size_t before = rss_now(), after;
+
+	buf_init(&err, 0);
+	d = make(n, &err);
+	if (!d) {
+		printf("  %u hosts: %s\n", n, err.p ? err.p : "?");
+		buf_fini(&err);
+		return;
+	}
+	ddos_detector_tick(d, T0 * 1000);
+	for (uint32_t i = 0; i < n; i++) {
+		struct flow_rec r;
+		uint32_t a = (100u << 24) | (64u << 16);
+		memset(&r, 0, sizeof(r));
+		a += i;
+		r.dst.family = r.src.family = r.exporter.family = FLOW_IPV4;
+		r.dst.a[10] = r.dst.a[11] = r.src.a[10] = r.src.a[11] = 0xff;
+		r.dst.a[12] = (uint8_t)(a >> 24);
+		r.dst.a[13] = (uint8_t)(a >> 16);
+		r.dst.a[14] = (uint8_t)(a >> 8);
+		r.dst.a[15] = (uint8_t)a;
+		r.src.a[12] = 192;
+		r.proto = 6;
+		r.tcp_flags = 0x18;
+		r.packets = 10;
+		r.bytes = 5000;
+		r.sampling = 1;
+		r.start_ms = T0 * 1000;
+		r.end_ms = T0 * 1000 + 500;
+		ddos_detector_add(d, &r);
+	}
+	ddos_detector_tick(d, (T0 + 3) * 1000);
+	after = rss_now();
+	printf("  %7u hosts: %zu tracked, tables %.1f MiB, resident +%.1f MiB, evaluation %.2f ms/s\n",
+	       n, ddos_count_hosts(ddos_detector_counters(d)),
+	       ddos_detector_memory(d) / 1048576.0, (after - before) / 1048576.0,
+	       ddos_detector_stats(d)->eval_us_max / 1000.0);
+	ddos_detector_free(d);
+	buf_fini(&err);
+}
+
+int main(int argc, char **argv)
+{
+	int seconds = argc > 1 ? atoi(argv[1]) : 20;
+	long rate = argc > 2 ? atol(argv[2]) : 1000000;
+	uint32_t hosts = argc > 3 ? (uint32_t)atol(argv[3]) : 100000;
+	int single = argc > 4 && !strcmp(argv[4], "single");
+	struct pool_rec *pool = calloc(POOL, sizeof(*pool));
+	struct buf err;
+	struct ddos_detector *d;
+	const struct ddos_count_stats *st;
+	size_t rss0;
+	int64_t add_us = 0, tick_us = 0;
+	uint64_t k = 0, total = 0;
+
+	if (!pool || seconds < 1 || rate < 1 || hosts < 1000 || hosts > 131072) {
+		fprintf(stderr, "usage: bench_ddos [seconds] [records/s] [hosts, 1000..131072]\n");
+		return 2;
+	}
+	buf_init(&err, 0);
+	make_pool(pool, hosts);
+	rss0 = rss_now();
+	d = make(131072, &err);
+	if (!d) {
+		fprintf(stderr, "bench_ddos: %s\n", err.p ? err.p : "?");
+		return 1;
+	}
+	ddos_detector_tick(d, T0 * 1000);
+	for (int s = 0; s < seconds; s++) {
+		int64_t base = (T0 + s) * 1000, t0 = cpu_us(), t1;
+		/* As a collector would: a datagram's records (up to 30 for
+		 * NetFlow v5) copied out of the decoder's callback, then counted
+		 * together. */
+		for (long i = 0; i < rate; i += 30) {
+			struct flow_rec batch[30];
+			size_t nb = rate - i < 30 ? (size_t)(rate - i) : 30;
+			for (size_t j = 0; j < nb; j++) {
+				struct pool_rec *p = &pool[k++ & (POOL - 1)];
+				batch[j] = p->r;
+				batch[j].exporter.a[15] = (uint8_t)(1 + (i / 30) % 8);   /* one per datagram */
+				batch[j].start_ms = base + p->off_ms;
+				batch[j].end_ms = batch[j].start_ms + p->dur_ms;
+			}
+			if (single)
+				for (size_t j = 0; j < nb; j++)
+					ddos_detector_add(d, &batch[j]);
+			else
+				ddos_detector_add_batch(d, batch, nb);
+		}
+		t1 = cpu_us();
+		ddos_detector_tick(d, base + 1000);
+		tick_us += cpu_us() - t1;
+		add_us += t1 - t0;
+		total += (uint64_t)rate;
+	}
+	st = ddos_count_stats(ddos_detector_counters(d));
+	printf("== ddos counters + detector, one thread: %d s x %ld records, %u protected hosts in use\n",
+	       seconds, rate, hosts);
+	printf("  counting:   %.2f M records/s of CPU time (%.0f ns/record)\n", total / (double)add_us,
+	       add_us * 1000.0 / (double)total);
+	printf("  with ticks: %.2f M records/s\n", total / (double)(add_us + tick_us));
+	printf("  evaluation: %.2f ms CPU per second on average, %.2f ms wall max (%zu hosts, %zu /24 "
+	       "and /48, %zu detailed)\n", tick_us / 1000.0 / seconds,
+	       ddos_detector_stats(d)->eval_us_max / 1000.0, ddos_count_hosts(ddos_detector_counters(d)),
+	       ddos_count_prefixes(ddos_detector_counters(d)), ddos_count_details(ddos_detector_counters(d)));
+	printf("  records: %llu counted, %llu moved forward (late), %llu evicted hosts, %llu refused details\n",
+	       (unsigned long long)st->counted, (unsigned long long)st->late,
+	       (unsigned long long)st->hosts_evicted, (unsigned long long)st->detail_refused);
+	printf("  attacks: %d started, %d ended\n", starts, ends);
+	for (int i = 0; i < starts && i < 8; i++)
+		printf("    %s\n", first[i]);
+	printf("  memory: tables %.1f MiB, resident +%.1f MiB\n", ddos_detector_memory(d) / 1048576.0,
+	       (rss_now() - rss0) / 1048576.0);
+	ddos_detector_free(d);
+	free(pool);
+	printf("== memory by tracked hosts (one record each)\n");
+	memory_for(131072);
+	memory_for(1000000);
+	buf_fini(&err);
+	return 0;
+}

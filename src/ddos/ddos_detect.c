@@ -1,0 +1,678 @@
+/*
+ * DDoS detector (see ddos_detect.h): per closed second, groups, then
+ * aggregates, then hosts are judged, so that a carpet attack found on an
+ * aggregate covers the hosts below it before they are looked at. Attacks
+ * live in a fixed table; their timelines grow up to timeline_points and
+ * are then halved (each point keeps the larger of two), so an attack of
+ * any length costs a bounded amount of memory.
+ */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "ddos/ddos_detect.h"
+#include "ddos/ddos_int.h"
+
+#define EXP_WARNED 0x1
+
+struct att {
+	struct ddos_attack a;      /* what handlers see */
+	int used;
+	int kind;
+	uint32_t owner;            /* index of the target in its table */
+	double cb[DDOS_C_N], cp[DDOS_C_N];   /* bytes and packets by class, so far */
+	struct ddos_point *tl;
+	size_t tl_cap;
+	struct ddos_point part;    /* the point being filled */
+	uint32_t part_n;
+	int64_t next_update;
+	int detailed;              /* any second had class detail */
+};
+
+struct ddos_detector {
+	struct ddos_counters *c;
+	struct ddos_handlers h;
+	void *arg;
+	struct att *att;
+	uint32_t natt;             /* in use */
+	uint64_t next_id;
+	uint8_t *exp_warned;       /* per exporter slot */
+	struct ddos_detect_stats st;
+};
+
+/* ---- classification ---- */
+
+struct cand {
+	double share;
+	uint32_t v;
+	int amp;                   /* vector index, or -1 */
+	const char *name;
+};
+
+static int cand_cmp(const void *x, const void *y)
+{
+	const struct cand *a = x, *b = y;
+
+	return a->share < b->share ? 1 : a->share > b->share ? -1 : 0;
+}
+
+void ddos_classify(const double cb[DDOS_C_N], const double cp[DDOS_C_N], double share,
+		   uint32_t *vectors, uint32_t *amp, char *out, size_t outsz)
+{
+	struct cand c[DDOS_VEC_N + 8];
+	double tb = cb[DDOS_C_TOTAL], tp = cp[DDOS_C_TOTAL];
+	size_t n = 0, len = 0, named = 0;
+
+	*vectors = 0;
+	*amp = 0;
+	if (outsz)
+		out[0] = '\0';
+	if (tb <= 0 && tp <= 0) {
+		snprintf(out, outsz, "no traffic");
+		return;
+	}
+	for (int v = 0; v < DDOS_VEC_N; v++)
+		if (tb > 0 && cb[DDOS_C_VEC + v] > 0)
+			c[n++] = (struct cand){ cb[DDOS_C_VEC + v] / tb, DDOS_V_AMP, v, ddos_vectors[v].name };
+	if (tp > 0) {
+		double syn = cp[DDOS_C_SYN], ack = cp[DDOS_C_ACK], rst = cp[DDOS_C_RST];
+		double tcp = fmax(0, cp[DDOS_C_TCP] - syn - ack - rst);
+		double udp = fmax(0, cp[DDOS_C_UDP] - cp[DDOS_C_AMP] - cp[DDOS_C_FRAG]);
+		c[n++] = (struct cand){ syn / tp, DDOS_V_SYN, -1, "SYN flood" };
+		c[n++] = (struct cand){ ack / tp, DDOS_V_ACK, -1, "ACK flood" };
+		c[n++] = (struct cand){ rst / tp, DDOS_V_RST, -1, "RST flood" };
+		c[n++] = (struct cand){ tcp / tp, DDOS_V_TCP, -1, "TCP flood" };
+		c[n++] = (struct cand){ udp / tp, DDOS_V_UDP, -1, "UDP flood" };
+		c[n++] = (struct cand){ cp[DDOS_C_ICMP] / tp, DDOS_V_ICMP, -1, "ICMP flood" };
+		c[n++] = (struct cand){ cp[DDOS_C_FRAG] / tp, DDOS_V_FRAG, -1, "IP fragment flood" };
+		c[n++] = (struct cand){ cp[DDOS_C_OTHER] / tp, DDOS_V_OTHER, -1, "IP protocol flood" };
+	}
+	qsort(c, n, sizeof(c[0]), cand_cmp);
+	for (size_t i = 0; i < n; i++) {
+		int w;
+		if (c[i].share <= 0 || (named && c[i].share < share))
+			break;
+		if (!named && c[i].share < share && i > 0)
+			break;
+		w = snprintf(out + len, outsz - len, "%s%s%s", named ? " + " : "", c[i].name,
+			     c[i].amp >= 0 ? " amplification" : "");
+		if (w < 0 || (size_t)w >= outsz - len) {
+			out[len] = '\0';
+			break;
+		}
+		len += (size_t)w;
+		named++;
+		*vectors |= c[i].v;
+		if (c[i].amp >= 0)
+			*amp |= 1u << c[i].amp;
+	}
+	if (!named)
+		snprintf(out, outsz, "unclassified flood");
+}
+
+/* ---- attacks ---- */
+
+static void target_of(const struct ddos_detector *d, const struct ddos_ent *e, int kind,
+		      uint32_t owner, struct ddos_attack *a)
+{
+	const struct ddos_counters *c = d->c;
+	const struct ddos_gc *g = &c->cc.g[e->group];
+	uint64_t hi, lo;
+	unsigned plen;
+	struct ddos_pfx p;
+	char s[64];
+
+	if (kind == DDOS_T_HOST) {
+		hi = c->host[owner].hi;
+		lo = c->host[owner].lo;
+		plen = 128;
+	} else if (kind == DDOS_T_PREFIX) {
+		hi = c->pfx[owner].hi;
+		lo = c->pfx[owner].lo;
+		plen = c->pfx[owner].plen;
+	} else {
+		hi = c->grp[owner].hi;
+		lo = c->grp[owner].lo;
+		plen = c->grp[owner].plen;
+	}
+	for (int i = 0; i < 8; i++) {
+		p.a[i] = (uint8_t)(hi >> (56 - 8 * i));
+		p.a[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+	}
+	p.len = (uint8_t)plen;
+	memcpy(a->target.a, p.a, 16);
+	a->target.family = memcmp(p.a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) ? FLOW_IPV6 : FLOW_IPV4;
+	a->plen = (uint8_t)(a->target.family == FLOW_IPV4 && plen >= 96 ? plen - 96 : plen);
+	if (kind == DDOS_T_HOST)
+		flow_ip_str(&a->target, a->target_str, sizeof(a->target_str));
+	else if (kind == DDOS_T_PREFIX)
+		snprintf(a->target_str, sizeof(a->target_str), "%s", ddos_pfx_str(&p, s, sizeof(s)));
+	else if (g->nprefixes)
+		snprintf(a->target_str, sizeof(a->target_str), "group %.40s (%s%s)", g->name,
+			 ddos_pfx_str(&p, s, sizeof(s)), g->nprefixes > 1 ? ", ..." : "");
+	else
+		snprintf(a->target_str, sizeof(a->target_str), "group %.50s", g->name);
+}
+
+
+static void tl_push(struct ddos_detector *d, struct att *t, const struct ddos_point *p)
+{
+	size_t max = d->c->cc.timeline_points;
+
+	if (t->a.npoints == t->tl_cap && t->tl_cap < max) {
+		size_t nc = t->tl_cap ? t->tl_cap * 2 : 64;
+		struct ddos_point *n;
+		if (nc > max)
+			nc = max;
+		if ((n = realloc(t->tl, nc * sizeof(*n)))) {
+			t->tl = n;
+			t->tl_cap = nc;
+		}
+	}
+	if (t->a.npoints == t->tl_cap) {
+		/* Full (or no memory to grow): halve, each point keeping the
+		 * larger of a pair, and double the seconds per point. */
+		size_t h = t->a.npoints / 2;
+		if (!h)
+			return;
+		for (size_t i = 0; i < h; i++) {
+			const struct ddos_point *x = &t->tl[2 * i], *y = &t->tl[2 * i + 1];
+			t->tl[i] = (struct ddos_point){ x->t, fmaxf(x->bps, y->bps), fmaxf(x->pps, y->pps),
+							fmaxf(x->fps, y->fps) };
+		}
+		if (t->a.npoints % 2)
+			t->tl[h++] = t->tl[t->a.npoints - 1];
+		t->a.npoints = h;
+		t->a.step *= 2;
+	}
+	t->tl[t->a.npoints++] = *p;
+	t->a.timeline = t->tl;
+}
+
+static void tl_second(struct ddos_detector *d, struct att *t, int64_t s, const struct ddos_rates *r)
+{
+	if (t->part_n == 0) {
+		t->part = (struct ddos_point){ s, (float)r->bps, (float)r->pps, (float)r->fps };
+	} else {
+		t->part.bps = fmaxf(t->part.bps, (float)r->bps);
+		t->part.pps = fmaxf(t->part.pps, (float)r->pps);
+		t->part.fps = fmaxf(t->part.fps, (float)r->fps);
+	}
+	if (++t->part_n >= t->a.step) {
+		tl_push(d, t, &t->part);
+		t->part_n = 0;
+	}
+}
+
+/* The strongest tier whose threshold the peak reached (tiers are listed
+ * mildest first); none for an allow-listed target. */
+static void att_tier(const struct ddos_gc *g, struct att *t)
+{
+	int tier = 0;
+
+	for (size_t i = 0; i < g->ntiers; i++) {
+		const struct ddos_tier *x = &g->tiers[i];
+		if ((x->bps && t->a.peak_bps >= (double)x->bps) || (x->pps && t->a.peak_pps >= (double)x->pps))
+			tier = (int)i + 1;
+	}
+	if (t->a.allowlisted)
+		tier = 0;
+	t->a.tier = tier;
+	t->a.tier_name = tier ? g->tiers[tier - 1].name : NULL;
+}
+
+/* Names, protocol and top talkers from what the attack has seen so far. */
+static void att_refresh(struct ddos_detector *d, struct att *t, const struct ddos_ent *e)
+{
+	const struct ddos_counters *c = d->c;
+	char cls[160];
+	double tp = t->cp[DDOS_C_TOTAL];
+
+	if (t->detailed) {
+		ddos_classify(t->cb, t->cp, c->cc.vector_share, &t->a.vectors, &t->a.amp, cls, sizeof(cls));
+	} else {
+		snprintf(cls, sizeof(cls), "unclassified flood");
+		t->a.vectors = t->a.amp = 0;
+	}
+	if (t->kind == DDOS_T_HOST) {
+		snprintf(t->a.summary, sizeof(t->a.summary), "%s", cls);
+	} else {
+		t->a.vectors |= DDOS_V_CARPET;
+		snprintf(t->a.summary, sizeof(t->a.summary), "carpet bombing of %s%.60s (%.100s)",
+			 t->kind == DDOS_T_PREFIX ? "" : "group ",
+			 t->kind == DDOS_T_PREFIX ? t->a.target_str : t->a.group, cls);
+	}
+	t->a.proto = 0;
+	if (tp > 0) {
+		if (t->cp[DDOS_C_TCP] >= 0.8 * tp)
+			t->a.proto = 6;
+		else if (t->cp[DDOS_C_UDP] >= 0.8 * tp)
+			t->a.proto = 17;
+		else if (t->cp[DDOS_C_ICMP] >= 0.8 * tp)
+			t->a.proto = t->a.target.family == FLOW_IPV6 ? 58 : 1;
+	}
+	if (e->detail) {
+		t->a.nsrc = ddos_ent_top_src(c, e, t->a.src, DDOS_TOP_SRC);
+		t->a.nport = ddos_ent_top_port(c, e, t->a.port, DDOS_TOP_PORT);
+	}
+}
+
+/* One judged second of an attack: peaks, totals, classes, timeline. */
+static void att_second(struct ddos_detector *d, struct att *t, const struct ddos_ent *e,
+		       const struct ddos_rates *r, int64_t s)
+{
+	const struct ddos_rates *tot = &r[DDOS_C_TOTAL];
+
+	t->a.cur_bps = tot->bps;
+	t->a.cur_pps = tot->pps;
+	t->a.cur_fps = tot->fps;
+	if (tot->bps > t->a.peak_bps || tot->pps > t->a.peak_pps) {
+		if (t->kind != DDOS_T_HOST) {
+			const struct ddos_agg *a = t->kind == DDOS_T_PREFIX ? &d->c->pfx[t->owner] :
+				&d->c->grp[t->owner];
+			if (a->mx_sec == (uint32_t)s)
+				t->a.hosts = a->nchild;
+		}
+	}
+	t->a.peak_bps = fmax(t->a.peak_bps, tot->bps);
+	t->a.peak_pps = fmax(t->a.peak_pps, tot->pps);
+	t->a.peak_fps = fmax(t->a.peak_fps, tot->fps);
+	t->a.bytes += tot->bps / 8;
+	t->a.packets += tot->pps;
+	if (e->detail) {
+		t->detailed = 1;
+		for (int k = 0; k < DDOS_C_N; k++) {
+			t->cb[k] += r[k].bps / 8;
+			t->cp[k] += r[k].pps;
+		}
+	}
+	tl_second(d, t, s, tot);
+}
+
+static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_t owner,
+		      int64_t s, const struct ddos_rates *r, const char *reason)
+{
+	struct ddos_counters *c = d->c;
+	const struct ddos_gc *g = &c->cc.g[e->group];
+	struct att *t = NULL;
+	uint32_t i;
+
+	for (i = 0; i < c->cc.max_attacks; i++)
+		if (!d->att[i].used) {
+			t = &d->att[i];
+			break;
+		}
+	if (!t) {
+		d->st.refused++;
+		return;
+	}
+	memset(t, 0, sizeof(*t));
+	t->used = 1;
+	t->kind = kind;
+	t->owner = owner;
+	t->a.id = d->next_id++;
+	snprintf(t->a.id_str, sizeof(t->a.id_str), "ddos-%llu", (unsigned long long)t->a.id);
+	t->a.kind = (enum ddos_target_kind)kind;
+	target_of(d, e, kind, owner, &t->a);
+	t->a.group = g->name;
+	t->a.start = s - (int64_t)e->over + 1;   /* later than trigger if the table was full */
+	t->a.last = s;
+	t->a.step = 1;
+	t->a.allowlisted = (e->flags & ENT_ALLOW) != 0;
+	snprintf(t->a.trigger, sizeof(t->a.trigger), "%s", reason);
+	att_second(d, t, e, r, s);
+	att_tier(g, t);
+	att_refresh(d, t, e);
+	t->next_update = s + c->cc.update_interval;
+	e->attack = i + 1;
+	e->under = 0;
+	d->natt++;
+	d->st.started++;
+	if (d->h.on_start)
+		d->h.on_start(d->arg, &t->a);
+}
+
+static void att_end(struct ddos_detector *d, struct att *t, struct ddos_ent *e)
+{
+	if (t->part_n) {
+		tl_push(d, t, &t->part);
+		t->part_n = 0;
+	}
+	t->a.end = t->a.last + 1;
+	att_refresh(d, t, e);
+	att_tier(&d->c->cc.g[e->group], t);
+	if (d->h.on_end)
+		d->h.on_end(d->arg, &t->a);
+	e->attack = 0;
+	e->over = e->under = 0;
+	free(t->tl);
+	memset(t, 0, sizeof(*t));
+	d->natt--;
+	d->st.ended++;
+}
+
+/* ---- judging ---- */
+
+static double metric_of(const struct ddos_rates *r, int m)
+{
+	return m == DDOS_M_BPS ? r->bps : m == DDOS_M_PPS ? r->pps : r->fps;
+}
+
+/* 1 when a threshold is passed; the first one is described in reason. */
+static int over_check(const struct ddos_tset *ts, const struct ddos_rates *r, int detailed,
+		      char *reason, size_t rsz)
+{
+	for (unsigned i = 0; i < ts->n; i++) {
+		const struct ddos_chk *k = &ts->chk[i];
+		double v;
+		if (k->cls != DDOS_C_TOTAL && !detailed)
+			continue;
+		v = metric_of(&r[k->cls], k->metric);
+		if (v > k->thr) {
+			char a[16], b[16];
+			snprintf(reason, rsz, "%s %s %s > %s", ddos_class_key(k->cls),
+				 ddos_metric_key(k->metric), ddos_rate_str(v, a, sizeof(a)),
+				 ddos_rate_str(k->thr, b, sizeof(b)));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The baseline alarm: baseline x multiple, never below the floor, once
+ * the host has been watched for the warm-up. */
+static int base_check(const struct ddos_cc *cc, const struct ddos_gc *g, const struct ddos_host *h,
+		      const struct ddos_rates *tot, char *reason, size_t rsz)
+{
+	double tb, tp;
+	char a[16], b[16];
+
+	if (g->baseline <= 0 || h->base_n < cc->base_warmup)
+		return 0;
+	tb = fmax(g->floor_bps, g->baseline * h->base_u * DDOS_UNIT_BITS);
+	tp = fmax(g->floor_pps, g->baseline * h->base_p);
+	if (tot->bps > tb) {
+		snprintf(reason, rsz, "bps %s > baseline %s", ddos_rate_str(tot->bps, a, sizeof(a)),
+			 ddos_rate_str(tb, b, sizeof(b)));
+		return 1;
+	}
+	if (tot->pps > tp) {
+		snprintf(reason, rsz, "pps %s > baseline %s", ddos_rate_str(tot->pps, a, sizeof(a)),
+			 ddos_rate_str(tp, b, sizeof(b)));
+		return 1;
+	}
+	return 0;
+}
+
+/* Idle seconds since the baseline last moved count as zero traffic. */
+static void base_catch_up(const struct ddos_cc *cc, struct ddos_host *h, uint32_t s)
+{
+	if (s > h->base_sec + 1) {
+		uint32_t gap = s - h->base_sec - 1;
+		float f = (float)pow(1 - cc->base_alpha, (double)gap);
+		h->base_u *= f;
+		h->base_p *= f;
+		h->base_n += gap;
+	}
+	h->base_sec = s;
+}
+
+/* EWMA; while young, the running mean (a faster start than the EWMA's). */
+static void base_learn(const struct ddos_cc *cc, struct ddos_host *h, const struct ddos_ent *e)
+{
+	double a = fmax(cc->base_alpha, 1.0 / ((double)h->base_n + 1));
+
+	h->base_u += (float)(a * ((double)e->ring.run_b - h->base_u));
+	h->base_p += (float)(a * ((double)e->ring.run_p - h->base_p));
+	h->base_n++;
+}
+
+static void att_maybe_update(struct ddos_detector *d, struct att *t, const struct ddos_ent *e,
+			     int64_t s)
+{
+	int tier = t->a.tier, allow = t->a.allowlisted;
+	uint32_t v = t->a.vectors, amp = t->a.amp;
+
+	att_tier(&d->c->cc.g[e->group], t);
+	att_refresh(d, t, e);
+	if (s < t->next_update && tier == t->a.tier && v == t->a.vectors && amp == t->a.amp &&
+	    allow == t->a.allowlisted)
+		return;
+	t->next_update = s + d->c->cc.update_interval;
+	d->st.updates++;
+	if (d->h.on_update)
+		d->h.on_update(d->arg, &t->a);
+}
+
+static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_t owner,
+		  uint32_t s, int covered, int spread)
+{
+	struct ddos_counters *c = d->c;
+	const struct ddos_gc *g = &c->cc.g[e->group];
+	struct ddos_rates rbuf[DDOS_C_N], *r = rbuf;
+	struct ddos_host *h = kind == DDOS_T_HOST ? &c->host[owner] : NULL;
+	char reason[128];
+	int over, detailed = e->detail != 0;
+
+	e->flags &= (uint8_t)~(ENT_OVER | ENT_CARPET);
+	if (!e->ring.run_b && !e->ring.run_p && !e->ring.cur_f && !e->attack && !e->over)
+		return;
+	if (detailed)
+		ddos_ent_rates(c, e, r);
+	else
+		r[DDOS_C_TOTAL] = (struct ddos_rates){ e->ring.run_b * DDOS_UNIT_BITS, e->ring.run_p,
+						       e->ring.cur_f };
+	reason[0] = '\0';
+	over = over_check(&g->t[kind], r, detailed, reason, sizeof(reason));
+	if (h) {
+		base_catch_up(&c->cc, h, s);
+		if (!over)
+			over = base_check(&c->cc, g, h, &r[DDOS_C_TOTAL], reason, sizeof(reason));
+	}
+	if (over)
+		e->flags |= ENT_OVER;
+	if (kind != DDOS_T_HOST && ((over && spread) || e->attack))
+		e->flags |= ENT_CARPET;
+	if (e->attack) {
+		struct att *t = &d->att[e->attack - 1];
+		if (!detailed)
+			memset(r + 1, 0, sizeof(*r) * (DDOS_C_N - 1));
+		att_second(d, t, e, r, s);
+		if (over) {
+			t->a.last = s;
+			e->under = 0;
+		} else if (++e->under >= g->cooldown) {
+			att_end(d, t, e);
+			return;
+		}
+		att_maybe_update(d, t, e, s);
+		return;
+	}
+	if (over && !covered && spread) {
+		if (e->over == 0)
+			ddos_ent_sketch_reset(c, e);
+		if (e->over < UINT16_MAX)
+			e->over++;
+		if (!e->detail)
+			ddos_ent_detail(c, e, kind, owner);   /* classes from the next second */
+		if (e->over >= g->trigger) {
+			if (!detailed)
+				memset(r + 1, 0, sizeof(*r) * (DDOS_C_N - 1));
+			att_start(d, e, kind, owner, s, r, reason);
+		}
+		return;
+	}
+	if (over && covered)
+		d->st.suppressed++;
+	e->over = 0;
+	if (h && !over && !covered)
+		base_learn(&c->cc, h, e);
+}
+
+/* Is an aggregate's traffic spread over its children (carpet), rather
+ * than one child's attack seen from above? */
+static int agg_spread(const struct ddos_cc *cc, const struct ddos_agg *a, uint32_t s, uint32_t min)
+{
+	if (a->mx_sec != s)
+		return 1;   /* all of it went to children too many to track */
+	if (a->nchild < min)
+		return 0;
+	return a->mx_u <= cc->carpet_share * a->e.ring.run_b &&
+	       a->mx_p <= cc->carpet_share * a->e.ring.run_p;
+}
+
+static void judge_second(struct ddos_detector *d, uint32_t s)
+{
+	struct ddos_counters *c = d->c;
+
+	for (size_t i = 0; i < c->cc.ng; i++) {
+		struct ddos_agg *a = &c->grp[i];
+		judge(d, &a->e, DDOS_T_GROUP, (uint32_t)i, s, 0, agg_spread(&c->cc, a, s, 2));
+	}
+	for (uint32_t i = 0; i < c->pfx_hw; i++) {
+		struct ddos_agg *a = &c->pfx[i];
+		if (!(a->e.flags & ENT_USED))
+			continue;
+		judge(d, &a->e, DDOS_T_PREFIX, i, s, (c->grp[a->e.group].e.flags & ENT_CARPET) != 0,
+		      agg_spread(&c->cc, a, s, c->cc.carpet_min_hosts));
+	}
+	for (uint32_t i = 0; i < c->host_hw; i++) {
+		struct ddos_host *h = &c->host[i];
+		int covered;
+		if (i + 8 < c->host_hw)
+			__builtin_prefetch(&c->host[i + 8], 1);
+		if (!(h->e.flags & ENT_USED))
+			continue;
+		covered = (c->grp[h->e.group].e.flags & ENT_CARPET) ||
+			  (h->prefix && (c->pfx[h->prefix - 1].e.flags & ENT_CARPET));
+		judge(d, &h->e, DDOS_T_HOST, i, s, covered, 1);
+	}
+	d->st.seconds++;
+}
+
+static void exporters_check(struct ddos_detector *d)
+{
+	struct ddos_counters *c = d->c;
+
+	for (uint32_t i = 0; i <= c->exp_mask; i++) {
+		if (!c->exp[i].used || !c->exp[i].s.long_timeout || (d->exp_warned[i] & EXP_WARNED))
+			continue;
+		d->exp_warned[i] |= EXP_WARNED;
+		if (d->h.on_exporter)
+			d->h.on_exporter(d->arg, &c->exp[i].s);
+	}
+}
+
+/* ---- API ---- */
+
+struct ddos_detector *ddos_detector_new(const struct ddos_config *cfg, const struct ddos_handlers *h,
+					void *arg, struct buf *err)
+{
+	struct ddos_detector *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	if (!(d->c = ddos_count_new(cfg, err)))
+		goto fail;
+	if (h)
+		d->h = *h;
+	d->arg = arg;
+	d->next_id = 1;
+	d->att = calloc(d->c->cc.max_attacks, sizeof(*d->att));
+	d->exp_warned = calloc((size_t)d->c->exp_mask + 1, 1);
+	if (!d->att || !d->exp_warned) {
+		buf_printf(err, "ddos: out of memory for the attack table");
+		buf_cstr(err);
+		goto fail;
+	}
+	return d;
+fail:
+	ddos_detector_free(d);
+	return NULL;
+}
+
+void ddos_detector_free(struct ddos_detector *d)
+{
+	if (!d)
+		return;
+	if (d->att && d->c)
+		for (uint32_t i = 0; i < d->c->cc.max_attacks; i++)
+			free(d->att[i].tl);
+	free(d->att);
+	free(d->exp_warned);
+	ddos_count_free(d->c);
+	free(d);
+}
+
+void ddos_detector_add(struct ddos_detector *d, const struct flow_rec *r)
+{
+	ddos_count_add(d->c, r);
+}
+
+void ddos_detector_add_batch(struct ddos_detector *d, const struct flow_rec *r, size_t n)
+{
+	ddos_count_add_batch(d->c, r, n);
+}
+
+int ddos_detector_tick(struct ddos_detector *d, int64_t now_ms)
+{
+	int64_t sec;
+	int n = 0;
+
+	ddos_count_advance(d->c, now_ms);
+	for (;;) {
+		int64_t t0 = clock_mono_us(), dt;
+		if (!ddos_count_step(d->c, &sec))
+			break;
+		judge_second(d, (uint32_t)sec);
+		dt = clock_mono_us() - t0;
+		d->st.eval_us_last = dt;
+		if (dt > d->st.eval_us_max)
+			d->st.eval_us_max = dt;
+		n++;
+	}
+	if (n)
+		exporters_check(d);
+	return n;
+}
+
+void ddos_detector_foreach(const struct ddos_detector *d, ddos_attack_fn fn, void *arg)
+{
+	for (uint32_t i = 0; i < d->c->cc.max_attacks; i++)
+		if (d->att[i].used)
+			fn(arg, &d->att[i].a);
+}
+
+size_t ddos_detector_active(const struct ddos_detector *d)
+{
+	return d->natt;
+}
+
+void ddos_detector_set_next_id(struct ddos_detector *d, uint64_t id)
+{
+	d->next_id = id ? id : 1;
+}
+
+struct ddos_counters *ddos_detector_counters(struct ddos_detector *d)
+{
+	return d->c;
+}
+
+const struct ddos_detect_stats *ddos_detector_stats(const struct ddos_detector *d)
+{
+	return &d->st;
+}
+
+size_t ddos_detector_memory(const struct ddos_detector *d)
+{
+	size_t m = sizeof(*d) + ddos_count_memory(d->c) + (size_t)d->c->cc.max_attacks * sizeof(*d->att) +
+		   (size_t)d->c->exp_mask + 1;
+
+	for (uint32_t i = 0; i < d->c->cc.max_attacks; i++)
+		m += d->att[i].tl_cap * sizeof(struct ddos_point);
+	return m;
+}

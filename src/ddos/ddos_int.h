@@ -1,0 +1,187 @@
+/*
+ * Private to the DDoS counters and detector (src/ddos/ddos_*.c): the
+ * compiled configuration, the tables of hosts, aggregates and detail
+ * slots (the rings they hold are in ddos_ring.h). The detector reads the
+ * counters' tables directly: they are one module split by concern.
+ */
+#ifndef MAMORI_DDOS_INT_H
+#define MAMORI_DDOS_INT_H
+
+#include <stdint.h>
+
+#include "ddos/ddos_conf.h"
+#include "ddos/ddos_count.h"
+#include "ddos/ddos_lpm.h"
+#include "ddos/ddos_ring.h"
+
+/* ---- detail: per-class rings and top talkers of a hot target ---- */
+
+#define DDOS_HH_SRC 16
+#define DDOS_HH_PORT 12
+#define DDOS_SKETCH_RESET 60   /* seconds, outside attacks */
+#define DDOS_SKETCH_SAMPLE 16  /* one record in 16 outside attacks */
+#define DDOS_DETAIL_LINGER 30  /* seconds cold before a detail slot is released */
+
+struct ddos_hh {           /* a space-saving counter */
+	uint64_t hi, lo;   /* source address, or proto << 16 | port */
+	uint64_t n;        /* bytes, an upper estimate */
+};
+
+struct ddos_detail {
+	uint8_t kind;          /* DDOS_T_* + 1; 0 = free */
+	uint32_t owner;        /* index in its table */
+	uint32_t cold;         /* consecutive seconds under half the hot level */
+	uint32_t sketch_sec;   /* second the sketches were last cleared */
+	uint32_t sample;       /* records seen, for sampling the sketches */
+	uint32_t next_free;
+	struct ddos_dring r;
+	float vb[DDOS_VEC_N], vp[DDOS_VEC_N];   /* recent bytes, packets per vector */
+	struct ddos_hh src[DDOS_HH_SRC];
+	struct ddos_hh port[DDOS_HH_PORT];
+};
+
+/* ---- targets ---- */
+
+#define ENT_USED 0x01
+#define ENT_ALLOW 0x02     /* on (or overlapping) a destination allow list */
+#define ENT_CARPET 0x04    /* this second: over and spread, or in a carpet attack */
+#define ENT_OVER 0x08      /* this second: over a threshold */
+#define ENT_NODETAIL 0x10  /* a detail slot was refused this second */
+
+struct ddos_ent {
+	uint8_t flags;
+	uint16_t group;
+	uint16_t over, under;     /* consecutive seconds over / under (in attack) */
+	uint32_t detail;          /* 1 + index in det[]; 0 none */
+	uint32_t attack;          /* 1 + index in the detector's table; 0 none */
+	struct ddos_ring ring;
+};
+
+/* The key and the entity's head share the first cache line:
+ * a lookup, the per-record bookkeeping and the per-second judging of an
+ * idle host touch only it. */
+struct ddos_host {
+	uint64_t hi, lo;
+	uint32_t pad;
+	uint32_t prefix;          /* 1 + index in pfx[]; 0 none */
+	struct ddos_ent e;
+	float base_u, base_p;     /* baseline: units and packets per second */
+	uint32_t base_sec;        /* last second the baseline moved */
+	uint32_t base_n;          /* seconds learnt */
+};
+
+struct ddos_agg {             /* a /24 (/48) aggregate, or a group */
+	uint64_t hi, lo;          /* network */
+	uint32_t next;
+	uint32_t refs;            /* hosts pointing here */
+	uint8_t plen;
+	uint32_t mx_sec;          /* second of the figures below */
+	uint32_t mx_u, mx_p;      /* the busiest child's units and packets */
+	uint32_t nchild;          /* children with traffic */
+	struct ddos_ent e;
+};
+
+/* ---- compiled configuration ---- */
+
+struct ddos_chk {             /* one threshold in use */
+	uint8_t cls, metric;
+	double thr;
+};
+
+struct ddos_tset {            /* the thresholds of a host, prefix or group */
+	struct ddos_chk chk[DDOS_C_N * DDOS_M_N];
+	unsigned n;
+	uint32_t hot_u, hot_p, hot_f;   /* detail from these arrivals per second */
+};
+
+struct ddos_gc {
+	char *name;
+	struct ddos_tset t[3];    /* by enum ddos_target_kind */
+	uint32_t trigger, cooldown;
+	double baseline, floor_bps, floor_pps;
+	struct ddos_lpm *allow_src, *allow_dst;   /* this group's; NULL when empty */
+	int allow_any;            /* an allow-listed destination lies in the group */
+	struct ddos_tier tiers[DDOS_MAX_TIERS];
+	size_t ntiers;
+	struct ddos_pfx first;    /* first prefix, to name the group */
+	size_t nprefixes;
+};
+
+struct ddos_cc {
+	uint32_t delay, timeline_points, update_interval;
+	int64_t exporter_warn_ms;
+	uint32_t max_hosts, max_prefixes, max_detail, max_attacks, max_exporters;
+	unsigned prefix_v4, prefix_v6;      /* in the v4-mapped space: 96 + n for IPv4 */
+	double carpet_share, vector_share;  /* fractions */
+	uint32_t carpet_min_hosts;
+	double base_alpha;                  /* 1 / baseline_window */
+	uint32_t base_warmup;
+	struct ddos_lpm *groups, *allow_src, *allow_dst;
+	struct ddos_gc *g;
+	size_t ng;
+};
+
+struct ddos_exp {
+	struct ddos_exporter_stat s;
+	uint8_t used;
+};
+
+struct ddos_counters {
+	struct ddos_cc cc;
+	uint64_t seed;
+	int64_t now_ms;
+	uint32_t now_s;
+	uint32_t H;               /* first open second */
+	uint32_t target;          /* seconds before this are ready to close */
+	int started;
+
+	struct ddos_host *host;   /* page-aligned: a host's first line is a cache line */
+	uint32_t host_cap, host_hw, host_n, host_hand;
+	uint64_t *htab;           /* open addressing: hash << 32 | 1 + index */
+	uint32_t hmask;
+
+	struct ddos_agg *pfx;
+	uint32_t pfx_cap, pfx_hw, pfx_n, pfx_hand;
+	uint32_t *pbkt, pmask;
+
+	struct ddos_agg *grp;     /* one per group */
+
+	struct ddos_detail *det;
+	uint32_t det_cap, det_hw, det_free, det_n, det_hand;
+
+	struct ddos_exp *exp;
+	uint32_t exp_mask, exp_n, exp_last;
+
+	struct ddos_count_stats st;
+};
+
+/* The entity of a detail slot's owner. */
+static inline struct ddos_ent *ddos_owner(struct ddos_counters *c, const struct ddos_detail *d)
+{
+	switch (d->kind) {
+	case DDOS_T_HOST + 1: return &c->host[d->owner].e;
+	case DDOS_T_PREFIX + 1: return &c->pfx[d->owner].e;
+	case DDOS_T_GROUP + 1: return &c->grp[d->owner].e;
+	default: return NULL;
+	}
+}
+
+/* Rates of e's last closed second by class; without detail only the total. */
+void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
+		    struct ddos_rates out[DDOS_C_N]);
+/* Top sources and ports of e's detail, busiest first. */
+size_t ddos_ent_top_src(const struct ddos_counters *c, const struct ddos_ent *e,
+			struct ddos_top_src *out, size_t max);
+size_t ddos_ent_top_port(const struct ddos_counters *c, const struct ddos_ent *e,
+			 struct ddos_top_port *out, size_t max);
+/* Clears e's sketches (an attack's top talkers start with the attack). */
+void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e);
+/* Gives e a detail slot if it has none, evicting a colder one when the
+ * pool is full (targets under attack come first). 0 or M_ELIMIT. */
+int ddos_ent_detail(struct ddos_counters *c, struct ddos_ent *e, int kind, uint32_t idx);
+
+/* Builds / frees the compiled configuration (ddos_count.c). */
+int ddos_cc_build(struct ddos_cc *cc, const struct ddos_config *cfg, struct buf *err);
+void ddos_cc_free(struct ddos_cc *cc);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * Private to the DDoS counters: the per-second rings that spread a flow
+ * record over the seconds it stands for (docs/ddos-detection.md has the
+ * arithmetic and the bounds). Inline: this is the hot path.
+ *
+ * Amounts are stored as differences: a record adds +a where its traffic
+ * starts and -a where it stops, so spreading a 60-second record costs four
+ * writes, not sixty. Starts always lie in the near window [H, H+16) (H is
+ * the first open second); a stop past it goes on a 4-second grid (the far
+ * ring, 64 s), moved to the grid point before the true end with the rate
+ * raised so that no byte is lost: a 60 s record reads at most 7% high in
+ * each of its seconds, and never spills past its own end.
+ * Bytes are kept in 64-byte units (2.2 Tbit/s per target before the u32
+ * wraps), with the remainder carried so that nothing is lost to rounding;
+ * all arithmetic is modulo 2^32, which is exact for differences.
+ *
+ * Two shapes: struct ddos_ring, one quantity pair per target, and struct
+ * ddos_dring, every traffic class of a hot target side by side per second
+ * (a record counts in two or three classes; they share cache lines).
+ */
+#ifndef MAMORI_DDOS_RING_H
+#define MAMORI_DDOS_RING_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define DDOS_NEAR 16
+#define DDOS_FAR 16
+#define DDOS_GRID 4
+#define DDOS_FLOWS 8
+#define DDOS_LEAD 6            /* records start at most H + 6 */
+#define DDOS_USHIFT 6          /* bytes per unit: 64 */
+#define DDOS_UNIT_BITS 512.0   /* bits per unit */
+#define DDOS_SPAN (DDOS_NEAR + DDOS_FAR * DDOS_GRID)
+#define DDOS_MAX_RECORD_MS 86400000   /* a record longer than a day is cut */
+
+/* Classes with their own counters in a detail ring. */
+enum {
+	DD_ALL,      /* everything counted since the detail began (for scaling) */
+	DD_TCP, DD_UDP, DD_ICMP, DD_SYN, DD_ACK, DD_RST, DD_FRAG, DD_AMP,
+	DD_N
+};
+
+struct ddos_slot {
+	uint32_t b, p;            /* differences of units and packets */
+};
+
+/* Laid out for the cache: the head is read every second for every
+ * target; a record writes the carry, one flow counter and one or two
+ * adjacent near slots (bytes and packets side by side). */
+struct ddos_ring {
+	uint32_t busy;            /* last second a difference lands on */
+	uint32_t run_b, run_p;    /* units and packets of the last closed second */
+	uint32_t cur_f;           /* flow records of the last closed second */
+	uint32_t rem;             /* bytes below one unit, carried */
+	uint32_t arr_sec;         /* the second of the arrivals below */
+	uint32_t arr_u, arr_p, arr_f;   /* arrived in arr_sec, unspread (promotion) */
+	uint32_t fl[DDOS_FLOWS];  /* flow records per second (not spread) */
+	struct ddos_slot near[DDOS_NEAR];
+	struct ddos_slot far[DDOS_FAR];
+};
+
+struct ddos_dslot {
+	uint32_t b[DD_N], p[DD_N];
+};
+
+struct ddos_dring {
+	uint32_t busy;
+	uint32_t rem;             /* one carry: every class gets the record's units */
+	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];
+	uint32_t fl[DDOS_FLOWS][DD_N];
+	struct ddos_dslot near[DDOS_NEAR];
+	struct ddos_dslot far[DDOS_FAR];
+};
+
+enum { SP_ONE, SP_NEAR, SP_FAR };
+
+/* Where one record lands, computed once and applied to every ring the
+ * record counts in. */
+struct ddos_span {
+	uint32_t s0;       /* first second */
+	uint32_t stop;     /* the second the rate stops (exclusive end) */
+	uint32_t nfull;    /* whole seconds between the first and the last */
+	uint8_t kind;      /* SP_* */
+	uint8_t far;       /* stop is on the far grid */
+	uint8_t trunc;     /* longer than the ring: the tail is dropped */
+	uint64_t len;      /* ms the amount is spread over */
+	uint64_t f0, fl;   /* ms in the first and (SP_NEAR) the last second */
+	double k0, kq, kl; /* f0/len, 1000/len, fl/len: no division per amount */
+};
+
+/* b - a when b > a, else 0, without overflow; at most INT64_MAX. */
+static inline uint64_t ddos_ms_between(int64_t a, int64_t b)
+{
+	uint64_t d;
+
+	if (b <= a)
+		return 0;
+	d = (uint64_t)b - (uint64_t)a;
+	return d > INT64_MAX ? INT64_MAX : d;
+}
+
+/* Where a record [start, end] (ms) lands when H is the first open second:
+ * a record that starts in a judged second is moved forward to H keeping
+ * its duration (returns 1), one that starts past H + DDOS_LEAD is moved
+ * back (returns -1). Hostile times never overflow. */
+static inline int ddos_span_make(uint32_t H, int64_t start, int64_t end, struct ddos_span *sp)
+{
+	int64_t lo = (int64_t)H * 1000, hi = ((int64_t)H + DDOS_LEAD) * 1000, t0, t1;
+	const int64_t far = 4 * (int64_t)DDOS_MAX_RECORD_MS;
+	uint32_t sl, g, cg, gmax;
+	int late = 0;
+
+	t1 = (int64_t)ddos_ms_between(start, end);
+	if (t1 > DDOS_MAX_RECORD_MS)
+		t1 = DDOS_MAX_RECORD_MS;
+	t0 = start < lo - far ? lo - far : start > hi + far ? hi + far : start;
+	t1 += t0 + 1;              /* [start, end]: end's millisecond included */
+	if (t0 < lo) {
+		t1 += lo - t0;
+		t0 = lo;
+		late = 1;
+	} else if (t0 >= hi + 1000) {
+		t1 -= t0 - hi;
+		t0 = hi;
+		late = -1;
+	}
+	memset(sp, 0, sizeof(*sp));
+	sp->s0 = (uint32_t)(t0 / 1000);
+	sl = (uint32_t)((t1 - 1) / 1000);
+	if (sl == sp->s0) {
+		sp->kind = SP_ONE;
+		sp->stop = sp->s0 + 1;
+		return late;
+	}
+	sp->f0 = (uint64_t)((int64_t)(sp->s0 + 1) * 1000 - t0);
+	if (sl + 1 < H + DDOS_NEAR) {
+		sp->kind = SP_NEAR;
+		sp->stop = sl + 1;
+		sp->nfull = sl - sp->s0 - 1;
+		sp->fl = (uint64_t)(t1 - (int64_t)sl * 1000);
+		sp->len = (uint64_t)(t1 - t0);
+	} else {
+		sp->kind = SP_FAR;
+		g = (uint32_t)(t1 / 1000) & ~(uint32_t)(DDOS_GRID - 1);
+		cg = (H + DDOS_GRID - 1) & ~(uint32_t)(DDOS_GRID - 1);
+		gmax = cg + DDOS_GRID * (DDOS_FAR - 1);
+		if (g > gmax) {
+			g = gmax;
+			sp->trunc = 1;
+			sp->len = (uint64_t)(t1 - t0);
+		} else {
+			sp->len = (uint64_t)g * 1000 - (uint64_t)t0;
+		}
+		sp->stop = g;
+		sp->nfull = g - sp->s0 - 1;
+		sp->far = g >= H + DDOS_NEAR;
+	}
+	sp->k0 = (double)sp->f0 / (double)sp->len;
+	sp->kq = 1000.0 / (double)sp->len;
+	sp->kl = (double)sp->fl / (double)sp->len;
+	return late;
+}
+
+/* The per-second amounts of one quantity n laid over sp: a0 in the first
+ * second, q in each whole one, al in the last (SP_NEAR); the first takes
+ * what rounding left, so the sum is exactly n (truncated records: the
+ * tail is dropped instead). */
+struct ddos_amounts {
+	uint32_t a0, q, al;
+};
+
+/* floor(n * num / len) from a floating-point estimate (k = num / len),
+ * made exact by two integer checks: a division costs more than this and
+ * a record takes up to a dozen of them. n < 2^32, num <= 1000. */
+static inline uint32_t ddos_muldiv(uint64_t n, uint64_t num, uint64_t len, double k)
+{
+	uint64_t want = n * num, q = (uint64_t)((double)n * k);
+
+	if (q * len > want)
+		q--;
+	else if ((q + 1) * len <= want)
+		q++;
+	return (uint32_t)q;
+}
+
+static inline struct ddos_amounts ddos_split(const struct ddos_span *sp, uint64_t n)
+{
+	struct ddos_amounts a = { 0, 0, 0 };
+
+	if (sp->kind == SP_ONE) {
+		a.a0 = (uint32_t)n;
+		return a;
+	}
+	a.q = ddos_muldiv(n, 1000, sp->len, sp->kq);
+	if (sp->kind == SP_NEAR)
+		a.al = ddos_muldiv(n, sp->fl, sp->len, sp->kl);
+	if (sp->trunc)
+		a.a0 = ddos_muldiv(n, sp->f0, sp->len, sp->k0);
+	else
+		a.a0 = (uint32_t)(n - (uint64_t)a.q * sp->nfull - a.al);
+	return a;
+}
+
+/* Differences of one (units, packets) pair: b and p point at slot 0 of
+ * the near window, bf and pf at slot 0 of the far grid; stride is the
+ * distance between two slots in uint32_t. */
+static inline void ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
+			       const struct ddos_span *sp, const struct ddos_amounts *ab,
+			       const struct ddos_amounts *ap)
+{
+	unsigned i0 = (sp->s0 % DDOS_NEAR) * stride, i1 = ((sp->s0 + 1) % DDOS_NEAR) * stride;
+
+	if (sp->kind == SP_ONE) {
+		b[i0] += ab->a0;
+		p[i0] += ap->a0;
+		b[i1] -= ab->a0;
+		p[i1] -= ap->a0;
+		return;
+	}
+	b[i0] += ab->a0;
+	p[i0] += ap->a0;
+	b[i1] += ab->q - ab->a0;
+	p[i1] += ap->q - ap->a0;
+	if (sp->kind == SP_NEAR) {
+		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
+		b[il] += ab->al - ab->q;
+		p[il] += ap->al - ap->q;
+		b[ie] -= ab->al;
+		p[ie] -= ap->al;
+	} else if (sp->far) {
+		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
+		bf[ie] -= ab->q;
+		pf[ie] -= ap->q;
+	} else {
+		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
+		b[ie] -= ab->q;
+		p[ie] -= ap->q;
+	}
+}
+
+static inline uint32_t ddos_units(uint64_t bytes, uint32_t *rem)
+{
+	uint64_t b = bytes + *rem, u = b >> DDOS_USHIFT;
+
+	*rem = (uint32_t)(b & ((1u << DDOS_USHIFT) - 1));
+	return u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
+}
+
+static inline void ddos_ring_add(struct ddos_ring *r, const struct ddos_span *sp, uint64_t bytes,
+				 uint64_t pkts)
+{
+	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &r->rem));
+	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+
+	ddos_spread(&r->near[0].b, &r->near[0].p, &r->far[0].b, &r->far[0].p, 2, sp, &ab, &ap);
+	r->fl[sp->s0 % DDOS_FLOWS]++;
+	if (sp->stop > r->busy)
+		r->busy = sp->stop;
+}
+
+/* Moves r to second s: its amounts become s's. */
+static inline void ddos_ring_step(struct ddos_ring *r, uint32_t s)
+{
+	struct ddos_slot *n = &r->near[s % DDOS_NEAR];
+
+	if (r->busy < s) {
+		r->run_b = r->run_p = r->cur_f = 0;
+		return;
+	}
+	r->run_b += n->b;
+	r->run_p += n->p;
+	n->b = n->p = 0;
+	if (s % DDOS_GRID == 0) {
+		struct ddos_slot *f = &r->far[(s / DDOS_GRID) % DDOS_FAR];
+		r->run_b += f->b;
+		r->run_p += f->p;
+		f->b = f->p = 0;
+	}
+	r->cur_f = r->fl[s % DDOS_FLOWS];
+	r->fl[s % DDOS_FLOWS] = 0;
+	if (s == r->busy)
+		r->run_b = r->run_p = 0;   /* every difference applied: nothing left */
+}
+
+static inline void ddos_ring_clear(struct ddos_ring *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+/* A record in each class of mask (bits of DD_*): the same amounts. */
+static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_span *sp, uint64_t bytes,
+				  uint64_t pkts, unsigned mask)
+{
+	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &d->rem));
+	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	const unsigned stride = sizeof(struct ddos_dslot) / sizeof(uint32_t);
+
+	for (unsigned m = mask; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k], stride,
+			    sp, &ab, &ap);
+		d->fl[sp->s0 % DDOS_FLOWS][k]++;
+	}
+	if (sp->stop > d->busy)
+		d->busy = sp->stop;
+}
+
+static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
+{
+	struct ddos_dslot *n = &d->near[s % DDOS_NEAR];
+	uint32_t *fl = d->fl[s % DDOS_FLOWS];
+
+	if (d->busy < s) {
+		memset(d->run_b, 0, sizeof(d->run_b));
+		memset(d->run_p, 0, sizeof(d->run_p));
+		memset(d->cur_f, 0, sizeof(d->cur_f));
+		return;
+	}
+	for (int k = 0; k < DD_N; k++) {
+		d->run_b[k] += n->b[k];
+		d->run_p[k] += n->p[k];
+		d->cur_f[k] = fl[k];
+	}
+	memset(n, 0, sizeof(*n));
+	memset(fl, 0, sizeof(d->fl[0]));
+	if (s % DDOS_GRID == 0) {
+		struct ddos_dslot *f = &d->far[(s / DDOS_GRID) % DDOS_FAR];
+		for (int k = 0; k < DD_N; k++) {
+			d->run_b[k] += f->b[k];
+			d->run_p[k] += f->p[k];
+		}
+		memset(f, 0, sizeof(*f));
+	}
+	if (s == d->busy) {
+		memset(d->run_b, 0, sizeof(d->run_b));
+		memset(d->run_p, 0, sizeof(d->run_p));
+	}
+}
+
+#endif

@@ -109,6 +109,9 @@ const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule);
 struct sigma_ctx;
 struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs);
 void sigma_ctx_put(struct sigma_ruleset *rs, struct sigma_ctx *c);
+/* Field values looked up in the context's cache of scanned values, and
+ * found there, since the context was made (benchmarks). */
+void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits);
 
 /* Matches one event: writes up to cap matched rule indices to out and
  * their number to *n (the count beyond cap is dropped; cap 64 is plenty).

@@ -205,8 +205,28 @@ struct sigma_builder {
 };
 
 /* Per-event working memory, taken from the set's pool for a batch. */
+/* Per context: field values already scanned, with the Hyperscan hits they
+ * gave, so a value that repeats (an image path, a user, a parent command
+ * line: most of what logs carry) costs a hash and a compare instead of a
+ * scan of a database of thousands of patterns. Direct-mapped; only short
+ * values of large databases with few hits are kept. */
+#define SIGMA_VC_SLOTS 2048u
+#define SIGMA_VC_MAX_VALUE 120u
+#define SIGMA_VC_MAX_HITS 14u
+#define SIGMA_VC_MIN_PATTERNS 4u
+struct sigma_vc_ent {
+	const struct sigma_fdb *fdb;   /* NULL: empty */
+	uint64_t h;
+	uint16_t len;
+	uint16_t n_hits;
+	uint32_t hits[SIGMA_VC_MAX_HITS];
+	char val[SIGMA_VC_MAX_VALUE];
+};
+
 struct sigma_ctx {
 	struct sigma_ctx *next;
+	struct sigma_vc_ent *vc;        /* SIGMA_VC_SLOTS entries */
+	uint64_t vc_lookups, vc_hits;   /* for the benchmark */
 	hs_scratch_t *scratch;
 	pcre2_match_data *md;
 	uint32_t stamp;              /* current event generation */

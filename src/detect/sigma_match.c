@@ -438,9 +438,12 @@ static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule
 
 /* ---- building the buckets ---- */
 
+/* No HS_FLAG_SINGLEMATCH: on_hit is idempotent, and single-match costs
+ * Hyperscan a per-pattern exhaustion bitmap per scan (a quarter of the
+ * time of a scan of the large databases). */
 static int pred_hs_flags(const struct sigma_pred *p)
 {
-	int f = HS_FLAG_SINGLEMATCH;
+	int f = 0;
 
 	if (p->flags & SPF_CASELESS)
 		f |= HS_FLAG_CASELESS;
@@ -624,14 +627,28 @@ static int collect_preds(const struct sigma_rule *r, uint32_t idx, int depth,
 	return 0;
 }
 
+/* Eight bytes at a time: every event hashes the names of its overflow
+ * fields (Windows events carry a score of long winlog.event_data.* names),
+ * and a byte-at-a-time hash was a tenth of the matching time. Never 0. */
 uint64_t sigma_name_hash(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull), w;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)p[i];
-		h *= 1099511628211ull;
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+		p += 8;
+		n -= 8;
 	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 32;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 29;
 	return h | 1;
 }
 
@@ -967,6 +984,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 		next = c->next;
 		hs_free_scratch(c->scratch);
 		pcre2_match_data_free(c->md);
+		free(c->vc);
 		free(c->pred_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
@@ -1030,15 +1048,17 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	if (!c)
 		return NULL;
 	c->md = pcre2_match_data_create(1, NULL);
+	c->vc = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc));
 	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
 	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
 	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
-	if (!c->md || !c->pred_stamp || !c->lazy_stamp || !c->lazy_val ||
+	if (!c->md || !c->vc || !c->pred_stamp || !c->lazy_stamp || !c->lazy_val ||
 	    !c->rule_stamp || !c->todo ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
 		pcre2_match_data_free(c->md);
+		free(c->vc);
 		free(c->pred_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
@@ -1048,6 +1068,12 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 		return NULL;
 	}
 	return c;
+}
+
+void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits)
+{
+	*lookups = c->vc_lookups;
+	*hits = c->vc_hits;
 }
 
 void sigma_ctx_put(struct sigma_ruleset *rs, struct sigma_ctx *c)
@@ -1076,21 +1102,115 @@ static void queue_rule(struct sigma_ctx *c, uint32_t rule)
 	c->todo[c->n_todo++] = rule;
 }
 
+static void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
+{
+	c->pred_stamp[f->pred_ids[id]] = c->stamp;
+	for (uint32_t k = f->rule_off[id]; k < f->rule_off[id + 1]; k++)
+		queue_rule(c, f->rule_list[k]);
+}
+
 static int on_hit(unsigned int id, unsigned long long from,
 		  unsigned long long to, unsigned int flags, void *ctx)
 {
 	struct scan_cb *s = ctx;
-	const struct sigma_fdb *f = s->fdb;
 
 	(void)from;
 	(void)to;
 	(void)flags;
-	if (id >= f->n)
-		return 0;
-	s->c->pred_stamp[f->pred_ids[id]] = s->c->stamp;
-	for (uint32_t k = f->rule_off[id]; k < f->rule_off[id + 1]; k++)
-		queue_rule(s->c, f->rule_list[k]);
+	if (id < s->fdb->n)
+		hit_id(s->c, s->fdb, id);
 	return 0;
+}
+
+/* As on_hit, and records the distinct ids for the value cache (n_hits past
+ * SIGMA_VC_MAX_HITS: too many to keep). */
+struct rec_cb {
+	struct scan_cb s;
+	struct sigma_vc_ent *e;
+};
+
+static int on_hit_rec(unsigned int id, unsigned long long from,
+		      unsigned long long to, unsigned int flags, void *ctx)
+{
+	struct rec_cb *r = ctx;
+	struct sigma_vc_ent *e = r->e;
+
+	(void)from;
+	(void)to;
+	(void)flags;
+	if (id >= r->s.fdb->n)
+		return 0;
+	hit_id(r->s.c, r->s.fdb, id);
+	if (e->n_hits > SIGMA_VC_MAX_HITS)
+		return 0;
+	for (uint32_t i = 0; i < e->n_hits; i++)
+		if (e->hits[i] == id)
+			return 0;
+	if (e->n_hits == SIGMA_VC_MAX_HITS)
+		e->n_hits++;
+	else
+		e->hits[e->n_hits++] = id;
+	return 0;
+}
+
+/* 64-bit hash of a short value, 8 bytes at a time, keyed by the database. */
+static uint64_t vc_hash(const struct sigma_fdb *f, const char *p, size_t n)
+{
+	uint64_t h = (uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ull ^ n;
+
+	while (n >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t w = 0;
+
+		memcpy(&w, p, n);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 29;
+	return h * 0x94d049bb133111ebull;
+}
+
+static void scan_one(struct scan_cb *s, const char *p, size_t n)
+{
+	struct sigma_ctx *c = s->c;
+	const struct sigma_fdb *f = s->fdb;
+	struct sigma_vc_ent *e;
+	struct rec_cb r;
+	uint64_t h;
+
+	if (!p)
+		p = "";
+	if (f->n < SIGMA_VC_MIN_PATTERNS || n > SIGMA_VC_MAX_VALUE) {
+		hs_scan(f->db, n ? p : "", (unsigned)n, 0, c->scratch, on_hit, s);
+		return;
+	}
+	h = vc_hash(f, p, n);
+	e = &c->vc[h & (SIGMA_VC_SLOTS - 1)];
+	c->vc_lookups++;
+	if (e->fdb == f && e->h == h && e->len == n && memcmp(e->val, p, n) == 0) {
+		c->vc_hits++;
+		for (uint32_t i = 0; i < e->n_hits; i++)
+			hit_id(c, f, e->hits[i]);
+		return;
+	}
+	e->fdb = NULL;
+	e->n_hits = 0;
+	r.s = *s;
+	r.e = e;
+	hs_scan(f->db, n ? p : "", (unsigned)n, 0, c->scratch, on_hit_rec, &r);
+	if (e->n_hits > SIGMA_VC_MAX_HITS)
+		return;
+	e->fdb = f;
+	e->h = h;
+	e->len = (uint16_t)n;
+	memcpy(e->val, p, n);
 }
 
 static void scan(struct scan_cb *s, struct str v)
@@ -1104,12 +1224,11 @@ static void scan(struct scan_cb *s, struct str v)
 
 		if (sigma_elems_init(&it, v)) {
 			while (sigma_elems_next(&it, &e))
-				hs_scan(s->fdb->db, e.n ? e.p : "", (unsigned)e.n, 0,
-					s->c->scratch, on_hit, s);
+				scan_one(s, e.p, e.n);
 			return;
 		}
 	}
-	hs_scan(s->fdb->db, v.n ? v.p : "", (unsigned)v.n, 0, s->c->scratch, on_hit, s);
+	scan_one(s, v.p, v.n);
 }
 
 static int eq_nocase(struct str a, const char *b, uint32_t blen)

@@ -226,6 +226,77 @@ static size_t match_json(struct sigma_ruleset *rs, const char *json)
 	return n;
 }
 
+/* The context's cache of scanned values answers a repeated value exactly
+ * as a scan does: the same events matched again (from the cache), values
+ * with more hits than an entry keeps, values longer than an entry keeps,
+ * and the same value in two fields with different databases. */
+static void test_value_cache(void **state)
+{
+	static const char rules[] =
+		"title: many contains\nid: 11111111-1111-4111-8111-111111111111\n"
+		"detection:\n  sel:\n    cmd|contains:\n"
+		"      - 'alpha'\n      - 'bravo'\n      - 'charlie'\n      - 'delta'\n"
+		"      - 'echo'\n      - 'foxtrot'\n  condition: sel\n"
+		"---\n"
+		"title: letters\nid: 22222222-2222-4222-8222-222222222222\n"
+		"detection:\n  sel:\n    cmd|contains|all:\n"
+		"      - 'a'\n      - 'b'\n      - 'c'\n      - 'd'\n      - 'e'\n      - 'f'\n"
+		"      - 'g'\n      - 'h'\n      - 'i'\n      - 'j'\n      - 'k'\n      - 'l'\n"
+		"      - 'm'\n      - 'n'\n      - 'o'\n      - 'p'\n  condition: sel\n"
+		"---\n"
+		"title: other field\nid: 33333333-3333-4333-8333-333333333333\n"
+		"detection:\n  sel:\n    img|endswith:\n"
+		"      - '\\cmd.exe'\n      - '\\alpha'\n      - '\\x.exe'\n      - '\\y.exe'\n"
+		"  condition: sel\n";
+	static const struct { const char *json; size_t want; } ev[] = {
+		{ "{\"cmd\":\"run alpha now\"}", 1 },
+		{ "{\"cmd\":\"nothing here\"}", 0 },
+		{ "{\"cmd\":\"abcdefghijklmnop\"}", 1 },
+		{ "{\"cmd\":\"abcdefghijklmno\"}", 0 },
+		{ "{\"cmd\":\"abcdefghijklmnop alpha\"}", 2 },
+		{ "{\"cmd\":\"x\\\\alpha\",\"img\":\"x\\\\alpha\"}", 2 },
+		{ "{\"img\":\"C:\\\\run alpha now\"}", 0 },
+		{ "{\"img\":\"C:\\\\cmd.exe\"}", 1 },
+		{ "{\"cmd\":\"" "................................................................"
+		  "................................................................ echo\"}", 1 },
+		{ "{\"cmd\":\"" "................................................................"
+		  "................................................................ ecko\"}", 0 },
+		{ "{\"cmd\":[\"zulu\",\"delta\"]}", 1 },
+		{ "{\"cmd\":[\"zulu\",\"yankee\"]}", 0 },
+	};
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf why, err;
+
+	(void)state;
+	buf_init(&why, 256);
+	buf_init(&err, 256);
+	assert_non_null(b);
+	assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, sizeof(rules) - 1, &why),
+			 SIGMA_LOADED);
+	for (int pcre = 0; pcre <= 1; pcre++) {
+		if (pcre) {
+			b = sigma_builder_new();
+			assert_non_null(b);
+			assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, sizeof(rules) - 1,
+								&why), SIGMA_LOADED);
+		}
+		rs = sigma_builder_finish(b, pcre, &err);
+		assert_non_null(rs);
+		for (int pass = 0; pass < 3; pass++)
+			for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+				size_t k = pass == 2 ? sizeof(ev) / sizeof(ev[0]) - 1 - i : i;
+
+				if (match_json(rs, ev[k].json) != ev[k].want)
+					fail_msg("pass %d pcre %d: %s: want %zu", pass, pcre, ev[k].json,
+						 ev[k].want);
+			}
+		sigma_ruleset_unref(rs);
+	}
+	buf_fini(&why);
+	buf_fini(&err);
+}
+
 static void test_modifiers(void **state)
 {
 	struct buf why, text;
@@ -857,6 +928,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
+		cmocka_unit_test(test_value_cache),
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),

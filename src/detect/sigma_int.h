@@ -209,11 +209,14 @@ struct sigma_builder {
  * gave, so a value that repeats (an image path, a user, a parent command
  * line: most of what logs carry) costs a hash and a compare instead of a
  * scan of a database of thousands of patterns. Direct-mapped; only short
- * values of large databases with few hits are kept. */
+ * values with few hits are kept, and only from their second sighting (a
+ * table of hashes seen once), so values that never repeat (a command line
+ * with a temporary file name) do not evict the ones that do. */
 #define SIGMA_VC_SLOTS 2048u
 #define SIGMA_VC_MAX_VALUE 120u
 #define SIGMA_VC_MAX_HITS 14u
 #define SIGMA_VC_MIN_PATTERNS 4u
+#define SIGMA_VC_SEEN 8192u       /* hashes of values seen once (admission) */
 struct sigma_vc_ent {
 	const struct sigma_fdb *fdb;   /* NULL: empty */
 	uint64_t h;
@@ -226,6 +229,7 @@ struct sigma_vc_ent {
 struct sigma_ctx {
 	struct sigma_ctx *next;
 	struct sigma_vc_ent *vc;        /* SIGMA_VC_SLOTS entries */
+	uint64_t *vc_seen;              /* SIGMA_VC_SEEN hashes */
 	uint64_t vc_lookups, vc_hits;   /* for the benchmark */
 	hs_scratch_t *scratch;
 	pcre2_match_data *md;

@@ -985,6 +985,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 		hs_free_scratch(c->scratch);
 		pcre2_match_data_free(c->md);
 		free(c->vc);
+		free(c->vc_seen);
 		free(c->pred_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
@@ -1049,16 +1050,18 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 		return NULL;
 	c->md = pcre2_match_data_create(1, NULL);
 	c->vc = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc));
+	c->vc_seen = calloc(SIGMA_VC_SEEN, sizeof(*c->vc_seen));
 	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
 	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
 	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
-	if (!c->md || !c->vc || !c->pred_stamp || !c->lazy_stamp || !c->lazy_val ||
+	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->lazy_stamp || !c->lazy_val ||
 	    !c->rule_stamp || !c->todo ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
 		pcre2_match_data_free(c->md);
 		free(c->vc);
+		free(c->vc_seen);
 		free(c->pred_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
@@ -1199,6 +1202,16 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 		for (uint32_t i = 0; i < e->n_hits; i++)
 			hit_id(c, f, e->hits[i]);
 		return;
+	}
+	/* Admission: the first sighting only leaves its hash behind. */
+	{
+		uint64_t *seen = &c->vc_seen[(h >> 20) & (SIGMA_VC_SEEN - 1)];
+
+		if (*seen != h) {
+			*seen = h;
+			hs_scan(f->db, n ? p : "", (unsigned)n, 0, c->scratch, on_hit, s);
+			return;
+		}
 	}
 	e->fdb = NULL;
 	e->n_hits = 0;

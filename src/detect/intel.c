@@ -1,13 +1,31 @@
 /*
  * The indicator store: build, freeze, look up. Why this shape: lookups run
- * for every field of every event, so a frozen set answers with a bounded
- * number of probes into one open-addressing table whatever its size. Each
- * key is hashed together with a tag (type, address family, prefix length),
- * so one table holds every type and every prefix length. Longest-prefix
- * match probes only the prefix lengths actually present: for IPv4 a
- * per-/16 bitmap of candidate lengths, for IPv6 one set-wide bitmap. A
- * small blocked Bloom filter, which fits in cache, answers most misses
- * without touching the table. Values live in one arena.
+ * for every field of every event, against a million indicators or more, so
+ * the frozen set is laid out for memory latency, not just for probe counts.
+ *
+ * - A blocked Bloom filter (three bits in one 64-bit word per key, ten
+ *   bits per indicator) is small enough to stay in cache: a miss, the
+ *   common case in real traffic, costs one cached word.
+ * - The table is an array of 64-byte buckets of four 16-byte entries,
+ *   linearly probed by bucket, at most half full. An entry holds an IPv4
+ *   network and prefix length exactly, or a 63-bit hash fingerprint of any
+ *   other key, with its record's offset and a coarse expiry: an IPv4 hit
+ *   costs that one line, another hit that line and its record.
+ * - A record is the key text, then the public struct intel_indicator, so
+ *   that confirming a match reads one or two adjacent lines, and the
+ *   caller then finds the indicator in cache.
+ * - Each key is hashed with a tag (type, address family, prefix length), so
+ *   one table holds every type and prefix length. Longest-prefix match
+ *   probes only the lengths present: for IPv4 a per-/16 bitmap, for IPv6 a
+ *   set-wide one; a domain probes only the parents whose label count some
+ *   indicator has.
+ * - Lookups go through a pipeline in passes over a group of queries, each
+ *   pass issuing the memory accesses the next one reads: canonicalise and
+ *   hash (fetching filter words, and for IPv4 the /16's lengths), list the
+ *   IPv4 candidates, test the filter (fetching home buckets), read the
+ *   buckets (fetching records), confirm. A batch keeps dozens of misses in
+ *   flight; a single lookup is a group of one that fetches its buckets
+ *   with its filter words.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -24,21 +42,36 @@
 
 #define INTEL_ARENA_CAP ((size_t)16 << 30)
 #define INTEL_DOMAIN_MAX 255u
+#define INTEL_EMAIL_MAX 320u
 
-struct intel_slot {
-	uint32_t fp;    /* high half of the hash */
-	uint32_t idx1;  /* indicator index + 1; 0 = empty */
-	uint64_t koff;  /* offset of its key record in the pool */
+/* Entry keys: 0 is an empty entry; an IPv4 network is stored exactly
+ * (INTEL_K_V4 | prefix length << 32 | address), every other key as its
+ * hash with the top bit set, so the two never compare equal. */
+#define INTEL_K_FP (1ull << 63)
+#define INTEL_K_V4 (1ull << 62)
+
+#define INTEL_SLOTS 4u          /* entries per 64-byte bucket */
+#define INTEL_FILTER_BITS 10u   /* filter bits per indicator */
+#define INTEL_REC_MAX (((size_t)1 << 32) * 8)  /* pool addressable by rec */
+
+/* Pipeline bounds: queries in flight in a batch, their candidate keys,
+ * and scratch for canonical forms; one query needs at most INTEL_Q_PROBES
+ * probes (an IPv6 address: 129 prefix lengths) and INTEL_Q_SCRATCH bytes,
+ * which is what a single lookup reserves. */
+#define INTEL_GROUP 32u
+#define INTEL_PROBES 512u
+#define INTEL_SCRATCH 8192u
+#define INTEL_Q_PROBES 129u
+#define INTEL_Q_SCRATCH (INTEL_MAX_VALUE + 64u)
+
+struct intel_entry {
+	uint64_t k;     /* see INTEL_K_* */
+	uint32_t rec;   /* record offset in the pool / 8 */
+	uint32_t exp;   /* coarse expiry, see intel_exp32 */
 };
 
-/* What a probe needs to confirm a match, next to the key bytes, so that a
- * hit costs the slot and this record, not the indicator as well. For every
- * type but INTEL_IP the key is the value, and is NUL-terminated. */
-struct intel_keyrec {
-	int64_t valid_until;
-	uint32_t tag;
-	uint32_t len;
-	/* key bytes follow, then a NUL, padded to 8 */
+struct intel_bucket {
+	_Alignas(64) struct intel_entry e[INTEL_SLOTS];
 };
 
 struct intel_builder {
@@ -59,18 +92,19 @@ struct intel_big {
 struct intel_set {
 	atomic_size_t refs;
 	struct arena names;
-	struct intel_indicator *ind;    /* count entries, in big[0] */
 	size_t count;
-	char *pool;                     /* key records and IP texts, big[1] */
-	struct intel_slot *slots;       /* big[2] */
-	size_t slot_mask;
-	uint64_t *filter;               /* big[3] */
-	size_t filter_mask;         /* words - 1 */
+	char *pool;                     /* records, big[0] */
+	struct intel_bucket *buckets;   /* big[1] */
+	size_t nbuckets;
+	uint64_t *filter;               /* big[2] */
+	size_t nwords;
+	uint32_t *v4_lens;              /* big[3]: by /16, bit p-1 = /p */
 	struct intel_big big[4];
 	uint64_t seed;
-	uint64_t *v4_lens;          /* 65536 entries: lengths 0..32 by /16 */
-	uint64_t v6_lens[3];        /* lengths 0..128 */
-	unsigned domain_max_labels;
+	uint64_t v6_lens[3];            /* lengths 0..128 */
+	uint64_t dom_labels[2];         /* bit c-1: a domain of c labels */
+	int v4_default;                 /* 0.0.0.0/0 is present */
+	unsigned v4_max;                /* most candidates of an address */
 };
 
 /* ---- hashing ---------------------------------------------------------- */
@@ -90,26 +124,49 @@ static inline uint64_t intel_rd64(const unsigned char *p)
 	return v;
 }
 
-/* A small multiply-mix hash (our own, in the wyhash family of ideas). */
-static uint64_t intel_hash(const void *key, size_t n, uint64_t seed)
+static inline uint64_t intel_rd32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* A small multiply-mix hash (our own, in the wyhash family of ideas). The
+ * tail is read as overlapping words, so no byte is copied. */
+static inline uint64_t intel_hash(const void *key, size_t n, uint64_t seed)
 {
 	const unsigned char *p = key;
-	uint64_t h = seed ^ intel_mum(n ^ 0xa0761d6478bd642full,
-				      0xe7037ed1a0b428dbull);
-	unsigned char tail[16];
-	size_t left = n;
+	uint64_t h = seed ^ 0xa0761d6478bd642full, a, b;
 
-	while (left > 16) {
-		h = intel_mum(intel_rd64(p) ^ 0x8ebc6af09c88c6e3ull,
-			      intel_rd64(p + 8) ^ h);
-		p += 16;
-		left -= 16;
+	if (n <= 16) {
+		if (n >= 8) {
+			a = intel_rd64(p);
+			b = intel_rd64(p + n - 8);
+		} else if (n >= 4) {
+			a = intel_rd32(p);
+			b = intel_rd32(p + n - 4);
+		} else if (n > 0) {
+			a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) |
+			    p[n - 1];
+			b = 0;
+		} else {
+			a = b = 0;
+		}
+	} else {
+		size_t left = n;
+
+		while (left > 16) {
+			h = intel_mum(intel_rd64(p) ^ 0x8ebc6af09c88c6e3ull,
+				      intel_rd64(p + 8) ^ h);
+			p += 16;
+			left -= 16;
+		}
+		a = intel_rd64(p + left - 16);
+		b = intel_rd64(p + left - 8);
 	}
-	memset(tail, 0, sizeof(tail));
-	memcpy(tail, p, left);
-	h = intel_mum(intel_rd64(tail) ^ 0x589965cc75374cc3ull,
-		      intel_rd64(tail + 8) ^ h);
-	return intel_mum(h ^ 0x1d8e4e27c47d124full, n ^ 0xa0761d6478bd642full);
+	h = intel_mum(a ^ 0x589965cc75374cc3ull, b ^ h);
+	return intel_mum(h ^ 0x1d8e4e27c47d124full, n ^ 0xe7037ed1a0b428dbull);
 }
 
 static inline uint32_t intel_tag(enum intel_type t, unsigned fam,
@@ -124,37 +181,77 @@ static inline uint64_t intel_key_hash(const struct intel_set *s, uint32_t tag,
 	return intel_hash(key, n, s->seed ^ ((uint64_t)tag * 0x9e3779b97f4a7c15ull));
 }
 
-/* Two bits in one 64-bit word. */
-static inline uint64_t intel_filter_bits(uint64_t h)
+/* An IPv4 network and length, packed; hashed with two multiplies. */
+static inline uint64_t intel_v4_key(uint32_t net, unsigned plen)
 {
-	return (1ull << (h >> 58)) | (1ull << ((h >> 26) & 63));
+	return INTEL_K_V4 | ((uint64_t)plen << 32) | net;
 }
 
-static inline size_t intel_filter_word(const struct intel_set *s, uint64_t h)
+static inline uint64_t intel_v4_hash(const struct intel_set *s, uint64_t k)
 {
-	return (size_t)(h >> 32) & s->filter_mask;
+	return intel_mum(intel_mum(k ^ s->seed, 0x9e3779b97f4a7c15ull),
+			 k ^ 0xe7037ed1a0b428dbull);
+}
+
+/* The filter word (from the low half of the hash), its three bits and the
+ * home bucket (from the high half). */
+static inline size_t intel_fword(const struct intel_set *s, uint64_t h)
+{
+	return (size_t)(((h & 0xffffffffull) * s->nwords) >> 32);
+}
+
+static inline uint64_t intel_fbits(uint64_t h)
+{
+	return (1ull << ((h >> 40) & 63)) | (1ull << ((h >> 46) & 63)) |
+	       (1ull << ((h >> 52) & 63));
+}
+
+static inline size_t intel_home(const struct intel_set *s, uint64_t h)
+{
+	return (size_t)(((h >> 32) * s->nbuckets) >> 32);
 }
 
 /* ---- memory ----------------------------------------------------------- */
 
-/* Zeroed memory for the large frozen arrays, in transparent huge pages
- * where the kernel allows: lookups touch them at random, and TLB misses
- * (dearer still in a VM) otherwise dominate their cost. */
+#define INTEL_HUGE ((size_t)2 << 20)
+
+/* Zeroed memory for the large frozen arrays. Arrays of 2 MiB or more are
+ * aligned and sized to 2 MiB and advised into transparent huge pages:
+ * lookups touch them at random, and TLB misses (dearer still in a VM)
+ * otherwise add a page walk to every cache miss. Where the kernel gives no
+ * huge pages the arrays work as they are; the filter and the IPv4 length
+ * table, which every miss touches, are small enough for the TLB anyway. */
 static void *intel_big_alloc(struct intel_big *bg, size_t size)
 {
-	void *p;
+	size_t map;
+	char *p, *a;
 
 	if (size == 0)
 		size = 64;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	if (size < INTEL_HUGE) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		bg->p = p;
+		bg->size = size;
+		return p;
+	}
+	size = (size + INTEL_HUGE - 1) & ~(INTEL_HUGE - 1);
+	map = size + INTEL_HUGE;
+	p = mmap(NULL, map, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	if (size >= ((size_t)2 << 20))
-		(void)madvise(p, size, MADV_HUGEPAGE);
-	bg->p = p;
+	a = (char *)(((uintptr_t)p + INTEL_HUGE - 1) & ~(uintptr_t)(INTEL_HUGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + size < p + map)
+		munmap(a + size, (size_t)(p + map - (a + size)));
+	(void)madvise(a, size, MADV_HUGEPAGE);
+	bg->p = a;
 	bg->size = size;
-	return p;
+	return a;
 }
 
 static void intel_big_free(struct intel_big *bg)
@@ -168,35 +265,42 @@ static void intel_big_free(struct intel_big *bg)
 
 static inline unsigned char intel_lower(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+	return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5));
 }
 
-/* Strict dotted quad, no leading zeros. */
+/* s[i], or 0 past the end. */
+static inline unsigned intel_at(const char *s, size_t n, size_t i)
+{
+	return i < n ? (unsigned char)s[i] : 0;
+}
+
+/* Strict dotted quad, no leading zeros. The digits of a part are counted
+ * without a branch on each (address lengths vary at random in traffic);
+ * looking ahead past the end reads 0. */
 static int intel_parse_v4(const char *s, size_t n, uint8_t out[4])
 {
+	unsigned part, bad = 0;
 	size_t i = 0;
-	int part;
 
+	if (n < 7 || n > 15)
+		return M_EINVAL;
 	for (part = 0; part < 4; part++) {
-		unsigned v = 0, digits = 0;
+		unsigned d0 = intel_at(s, n, i) - '0';
+		unsigned d1 = intel_at(s, n, i + 1) - '0';
+		unsigned d2 = intel_at(s, n, i + 2) - '0';
+		unsigned m1 = d1 < 10, m2 = m1 & (d2 < 10), v = d0;
 
-		if (part > 0) {
-			if (i >= n || s[i] != '.')
-				return M_EINVAL;
-			i++;
-		}
-		while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4) {
-			if (digits == 1 && v == 0)
-				return M_EINVAL;
-			v = v * 10 + (unsigned)(s[i] - '0');
-			digits++;
-			i++;
-		}
-		if (digits == 0 || digits > 3 || v > 255)
-			return M_EINVAL;
+		v = m1 ? v * 10 + d1 : v;
+		v = m2 ? v * 10 + d2 : v;
+		bad |= (d0 > 9) | (v > 255) | (m1 & (d0 == 0));
 		out[part] = (uint8_t)v;
+		i += 1 + m1 + m2;
+		if (part < 3) {
+			bad |= intel_at(s, n, i) != '.';
+			i++;
+		}
 	}
-	return i == n ? 0 : M_EINVAL;
+	return bad || i != n ? M_EINVAL : 0;
 }
 
 static void intel_mask(uint8_t *a, unsigned bytes, unsigned plen)
@@ -308,25 +412,81 @@ static int intel_canon_domain(const char *s, size_t n, char *out, int strict,
 	return 0;
 }
 
-static int intel_hexdigit(unsigned char c)
+#define INTEL_ONES 0x0101010101010101ull
+#define INTEL_HIGHS 0x8080808080808080ull
+
+/* The high bit of each byte of x in [lo, hi], for bytes below 0x80 (a
+ * byte from 0x80 up may disturb its neighbours: callers refuse it). */
+static inline uint64_t intel_in(uint64_t x, unsigned lo, unsigned hi)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+	return (x + INTEL_ONES * (0x80 - lo)) &
+	       (INTEL_ONES * (0x80 + hi) - x) & INTEL_HIGHS;
 }
 
-static int intel_canon_hash(const char *s, size_t n, char *out,
-			    size_t *out_len)
+/* Exact: the high bit of each byte of x equal to c. */
+static inline uint64_t intel_eq(uint64_t x, unsigned c)
 {
+	uint64_t y = x ^ (INTEL_ONES * c);
+
+	return ~(((y & ~INTEL_HIGHS) + ~INTEL_HIGHS) | y | ~INTEL_HIGHS);
+}
+
+/* Bytes i..min(i + 8, n) of p as a word whose first byte is the least
+ * significant, zero-padded, without reading outside p[0..n) and without a
+ * call for the short tail. */
+static inline uint64_t intel_word(const unsigned char *p, size_t n, size_t i)
+{
+	uint64_t x = 0;
+	size_t k;
+
+	if (i + 8 > n && n < 8) {
+		for (k = n; k-- > i;)
+			x = (x << 8) | p[k];
+		return x;
+	}
+	memcpy(&x, i + 8 <= n ? p + i : p + n - 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
+	return i + 8 <= n ? x : x >> (8 * (8 - (n - i)));
+}
+
+/* MD5, SHA-1 or SHA-256 in hex, either case, eight digits at a time: a
+ * lower-cased copy goes to out (n bytes), and *key is the caller's bytes
+ * when they had no capital, else out. Hashes stay keyed by their text:
+ * decoding them to binary costs more than it saves in hashing the key. */
+static int intel_hex_canon(const char *s, size_t n, unsigned char *out,
+			   const unsigned char **key)
+{
+	uint64_t bad = 0, up = 0;
 	size_t i;
 
 	if (n != 32 && n != 40 && n != 64)
 		return M_EINVAL;
-	for (i = 0; i < n; i++) {
-		unsigned char c = intel_lower((unsigned char)s[i]);
+	for (i = 0; i < n; i += 8) {
+		uint64_t x, upper;
 
-		if (!intel_hexdigit(c))
-			return M_EINVAL;
-		out[i] = (char)c;
+		memcpy(&x, s + i, 8);
+		upper = intel_in(x, 'A', 'F');
+		bad |= x | ~(intel_in(x, '0', '9') | intel_in(x, 'a', 'f') | upper);
+		up |= upper;
+		x |= upper >> 2;
+		memcpy(out + i, &x, 8);
 	}
+	if (bad & INTEL_HIGHS)
+		return M_EINVAL;
+	*key = up ? out : (const unsigned char *)s;
+	return 0;
+}
+
+/* The canonical text of a hash: validated and lower-cased. */
+static int intel_canon_hash(const char *s, size_t n, char *out,
+			    size_t *out_len)
+{
+	const unsigned char *key;
+
+	if (intel_hex_canon(s, n, (unsigned char *)out, &key) < 0)
+		return M_EINVAL;
 	*out_len = n;
 	return 0;
 }
@@ -336,7 +496,7 @@ static int intel_canon_email(const char *s, size_t n, char *out, int strict,
 {
 	size_t i, at = n;
 
-	if (n == 0 || n > 320)
+	if (n == 0 || n > INTEL_EMAIL_MAX)
 		return M_EINVAL;
 	for (i = 0; i < n; i++) {
 		unsigned char c = intel_lower((unsigned char)s[i]);
@@ -512,6 +672,10 @@ out:
 
 /* ---- freezing --------------------------------------------------------- */
 
+_Static_assert(sizeof(struct intel_indicator) % 8 == 0,
+	       "records are 8-byte aligned");
+_Static_assert(sizeof(struct intel_bucket) == 64, "one bucket, one line");
+
 static uint32_t intel_ind_tag(const struct intel_indicator *ind)
 {
 	if (ind->type == INTEL_IP)
@@ -553,6 +717,41 @@ static int intel_outlives(const struct intel_indicator *a,
 	       a->meta.valid_until > b->meta.valid_until;
 }
 
+/* The entry key and hash of an indicator. */
+static uint64_t intel_ind_hash(const struct intel_set *s,
+			       const struct intel_indicator *ind, uint64_t *k)
+{
+	const void *key;
+	size_t kn;
+	uint64_t h;
+
+	if (ind->type == INTEL_IP && ind->family == 4) {
+		*k = intel_v4_key(((uint32_t)ind->addr[0] << 24) |
+				  ((uint32_t)ind->addr[1] << 16) |
+				  ((uint32_t)ind->addr[2] << 8) | ind->addr[3],
+				  ind->prefix_len);
+		return intel_v4_hash(s, *k);
+	}
+	key = intel_ind_key(ind, &kn);
+	h = intel_key_hash(s, intel_ind_tag(ind), key, kn);
+	*k = h | INTEL_K_FP;
+	return h;
+}
+
+/* Coarse expiry in an entry, so that most checks need not read the
+ * record: 0 never expires, 1 always asks the record, otherwise the
+ * second of valid_until (floored, saturated at UINT32_MAX). */
+static uint32_t intel_exp32(int64_t vu)
+{
+	if (vu == 0)
+		return 0;
+	if (vu < 2000000)
+		return 1;
+	if (vu / 1000000 >= (int64_t)UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)(vu / 1000000);
+}
+
 static void intel_mark_lengths(struct intel_set *s,
 			       const struct intel_indicator *ind)
 {
@@ -564,138 +763,165 @@ static void intel_mark_lengths(struct intel_set *s,
 
 		for (i = 0; i < ind->value_len; i++)
 			labels += ind->value[i] == '.';
-		if (labels > s->domain_max_labels)
-			s->domain_max_labels = labels;
+		if (labels <= 128)
+			s->dom_labels[(labels - 1) >> 6] |= 1ull << ((labels - 1) & 63);
 	}
 	if (ind->type != INTEL_IP)
 		return;
 	if (ind->family == 6) {
 		s->v6_lens[p >> 6] |= 1ull << (p & 63);
+	} else if (p == 0) {
+		s->v4_default = 1;
 	} else {
 		size_t first = ((size_t)ind->addr[0] << 8) | ind->addr[1];
 		size_t count = p >= 16 ? 1 : (size_t)1 << (16 - p), i;
 
-		for (i = 0; i < count; i++)
-			s->v4_lens[first + i] |= 1ull << p;
+		for (i = 0; i < count; i++) {
+			unsigned c;
+
+			s->v4_lens[first + i] |= 1u << (p - 1);
+			c = (unsigned)__builtin_popcount(s->v4_lens[first + i]);
+			if (c > s->v4_max)
+				s->v4_max = c;
+		}
 	}
 }
 
-/* Copies the winners into one array and their values into one pool, in
- * slot order, and points the slots at the copies. */
 static size_t intel_pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
 }
 
-/* Bytes of the pool for one indicator: its key record, and for an address
- * its text as well. */
-static size_t intel_pool_need(const struct intel_indicator *ind)
+/* A record is the key, then the indicator, then the value text when it
+ * is not the key: [text NUL] [struct intel_indicator] [address text NUL],
+ * each part padded to 8. The key ends where the indicator starts, so that
+ * confirming a match reads the key and the indicator's first bytes, one
+ * or two adjacent lines, and the caller then finds the indicator in cache.
+ * An address is confirmed from the indicator itself (addr). */
+static size_t intel_rec_prefix(const struct intel_indicator *ind)
 {
-	size_t kn;
+	if (ind->type == INTEL_IP)
+		return 0;
+	return intel_pad8(ind->value_len + 1u);
+}
 
-	(void)intel_ind_key(ind, &kn);
-	return sizeof(struct intel_keyrec) + intel_pad8(kn + 1) +
+static size_t intel_rec_size(const struct intel_indicator *ind)
+{
+	return intel_rec_prefix(ind) + sizeof(*ind) +
 	       (ind->type == INTEL_IP ? intel_pad8(ind->value_len + 1u) : 0);
 }
 
-/* Copies the winners into one array and their keys and values into one
- * pool, in slot order, and points the slots at the copies. */
+/* The key bytes of a record of an n-byte key (not an address). */
+static inline const unsigned char *
+intel_rec_key(const struct intel_indicator *ind, size_t n)
+{
+	return (const unsigned char *)ind - n - 1;
+}
+
+/* Copies the winners into records in one pool, in table order, and points
+ * the entries at them. Entries hold builder index + 1 on entry. */
 static int intel_compact(struct intel_set *s, const struct intel_builder *b)
 {
-	size_t i, k = 0, bytes = 0, off = 0;
+	size_t i, j, bytes = 0, off = 0;
 
-	for (i = 0; i <= s->slot_mask; i++)
-		if (s->slots[i].idx1 != 0)
-			bytes += intel_pool_need(&b->ind[s->slots[i].idx1 - 1]);
-	s->ind = intel_big_alloc(&s->big[0], s->count * sizeof(*s->ind));
-	s->pool = intel_big_alloc(&s->big[1], bytes);
-	if (s->ind == NULL || s->pool == NULL)
+	for (i = 0; i < s->nbuckets; i++)
+		for (j = 0; j < INTEL_SLOTS; j++)
+			if (s->buckets[i].e[j].k != 0)
+				bytes += intel_rec_size(
+					&b->ind[s->buckets[i].e[j].rec - 1]);
+	if (bytes >= INTEL_REC_MAX)
+		return M_ELIMIT;
+	s->pool = intel_big_alloc(&s->big[0], bytes);
+	if (s->pool == NULL)
 		return M_ENOMEM;
-	for (i = 0; i <= s->slot_mask; i++) {
-		struct intel_indicator *d;
-		struct intel_keyrec rec;
-		const void *key;
-		size_t kn;
+	for (i = 0; i < s->nbuckets; i++)
+		for (j = 0; j < INTEL_SLOTS; j++) {
+			struct intel_entry *e = &s->buckets[i].e[j];
+			const struct intel_indicator *src;
+			struct intel_indicator *d;
+			size_t pre;
+			char *text;
 
-		if (s->slots[i].idx1 == 0)
-			continue;
-		d = &s->ind[k];
-		*d = b->ind[s->slots[i].idx1 - 1];
-		key = intel_ind_key(d, &kn);
-		rec.valid_until = d->meta.valid_until;
-		rec.tag = intel_ind_tag(d);
-		rec.len = (uint32_t)kn;
-		s->slots[i].koff = off;
-		memcpy(s->pool + off, &rec, sizeof(rec));
-		off += sizeof(rec);
-		memcpy(s->pool + off, key, kn);
-		s->pool[off + kn] = '\0';
-		if (d->type != INTEL_IP)
-			d->value = s->pool + off;
-		off += intel_pad8(kn + 1);
-		if (d->type == INTEL_IP) {
-			memcpy(s->pool + off, d->value, d->value_len + 1u);
-			d->value = s->pool + off;
-			off += intel_pad8(d->value_len + 1u);
+			if (e->k == 0)
+				continue;
+			src = &b->ind[e->rec - 1];
+			pre = intel_rec_prefix(src);
+			d = (struct intel_indicator *)(void *)(s->pool + off + pre);
+			*d = *src;
+			if (d->type == INTEL_IP)
+				text = (char *)(d + 1);
+			else
+				text = (char *)d - src->value_len - 1;
+			memcpy(text, src->value, src->value_len);
+			text[src->value_len] = '\0';
+			d->value = text;
+			e->rec = (uint32_t)((off + pre) / 8);
+			e->exp = intel_exp32(d->meta.valid_until);
+			off += intel_rec_size(d);
+			intel_mark_lengths(s, d);
 		}
-		intel_mark_lengths(s, d);
-		s->slots[i].idx1 = (uint32_t)(++k);
-	}
 	return 0;
+}
+
+/* Inserts builder indicator i, or keeps the copy of the same key that
+ * expires last. The table always has a free entry. */
+static void intel_insert(struct intel_set *s, const struct intel_builder *b,
+			 size_t i)
+{
+	const struct intel_indicator *ind = &b->ind[i];
+	uint64_t k, h = intel_ind_hash(s, ind, &k);
+	size_t pos = intel_home(s, h), j;
+
+	for (;;) {
+		struct intel_bucket *bk = &s->buckets[pos];
+
+		for (j = 0; j < INTEL_SLOTS; j++) {
+			struct intel_entry *e = &bk->e[j];
+
+			if (e->k == 0) {
+				e->k = k;
+				e->rec = (uint32_t)(i + 1);
+				s->filter[intel_fword(s, h)] |= intel_fbits(h);
+				s->count++;
+				return;
+			}
+			if (e->k == k && intel_same(&b->ind[e->rec - 1], ind)) {
+				if (intel_outlives(ind, &b->ind[e->rec - 1]))
+					e->rec = (uint32_t)(i + 1);
+				return;
+			}
+		}
+		pos = pos + 1 == s->nbuckets ? 0 : pos + 1;
+	}
 }
 
 struct intel_set *intel_builder_finish(struct intel_builder *b)
 {
 	struct intel_set *s = NULL;
-	size_t nslots = 16, nwords = 8, i;
+	size_t i;
 
 	if (b == NULL)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;
-	while (nslots < 2 * b->n)
-		nslots <<= 1;
-	while (nwords * 64 < 12 * b->n)
-		nwords <<= 1;
-	s->slots = intel_big_alloc(&s->big[2], nslots * sizeof(*s->slots));
-	s->filter = intel_big_alloc(&s->big[3], nwords * sizeof(*s->filter));
-	s->v4_lens = calloc(65536, sizeof(*s->v4_lens));
-	if (s->slots == NULL || s->filter == NULL || s->v4_lens == NULL)
+	/* Half-full buckets: most keys sit in their home bucket. */
+	s->nbuckets = b->n / (INTEL_SLOTS / 2) + 1;
+	s->nwords = (b->n * INTEL_FILTER_BITS + 63) / 64 + 1;
+	s->buckets = intel_big_alloc(&s->big[1],
+				     s->nbuckets * sizeof(*s->buckets));
+	s->filter = intel_big_alloc(&s->big[2], s->nwords * sizeof(*s->filter));
+	s->v4_lens = intel_big_alloc(&s->big[3], 65536 * sizeof(*s->v4_lens));
+	if (s->buckets == NULL || s->filter == NULL || s->v4_lens == NULL)
 		goto fail;
-	s->slot_mask = nslots - 1;
-	s->filter_mask = nwords - 1;
 	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(s->seed))
 		s->seed = 0x2d358dccaa6c78a5ull ^ (uint64_t)(uintptr_t)s;
-
-	for (i = 0; i < b->n; i++) {
-		const struct intel_indicator *ind = &b->ind[i];
-		size_t kn, pos;
-		const void *key = intel_ind_key(ind, &kn);
-		uint64_t h = intel_key_hash(s, intel_ind_tag(ind), key, kn);
-
-		for (pos = h & s->slot_mask;; pos = (pos + 1) & s->slot_mask) {
-			struct intel_slot *sl = &s->slots[pos];
-
-			if (sl->idx1 == 0) {
-				sl->fp = (uint32_t)(h >> 32);
-				sl->idx1 = (uint32_t)(i + 1);
-				s->filter[intel_filter_word(s, h)] |=
-					intel_filter_bits(h);
-				s->count++;
-				break;
-			}
-			if (sl->fp == (uint32_t)(h >> 32) &&
-			    intel_same(&b->ind[sl->idx1 - 1], ind)) {
-				if (intel_outlives(ind, &b->ind[sl->idx1 - 1]))
-					sl->idx1 = (uint32_t)(i + 1);
-				break;
-			}
-		}
-	}
+	for (i = 0; i < b->n; i++)
+		intel_insert(s, b, i);
 	if (intel_compact(s, b) < 0)
 		goto fail;
+	s->v4_max += (unsigned)s->v4_default;
 	atomic_init(&s->refs, 1);
 	s->names = b->names;
 	arena_init(&b->names, 0, 0);
@@ -705,7 +931,6 @@ fail:
 	if (s != NULL) {
 		for (i = 0; i < 4; i++)
 			intel_big_free(&s->big[i]);
-		free(s->v4_lens);
 		free(s);
 	}
 	intel_builder_free(b);
@@ -730,7 +955,6 @@ void intel_set_unref(struct intel_set *s)
 	arena_fini(&s->names);
 	for (i = 0; i < 4; i++)
 		intel_big_free(&s->big[i]);
-	free(s->v4_lens);
 	free(s);
 }
 
@@ -739,294 +963,540 @@ size_t intel_set_count(const struct intel_set *s)
 	return s == NULL ? 0 : s->count;
 }
 
-/* ---- lookups ---------------------------------------------------------- */
-
-/* One key whose hash is known: the filter first, then at most a cluster
- * of the table. */
-static const struct intel_indicator *
-intel_probe_h(const struct intel_set *s, uint32_t tag, const void *key,
-	      size_t n, uint64_t h, int64_t now)
-{
-	uint64_t bits = intel_filter_bits(h);
-	size_t pos, tries;
-
-	if ((s->filter[intel_filter_word(s, h)] & bits) != bits)
-		return NULL;
-	pos = h & s->slot_mask;
-	for (tries = 0; tries <= s->slot_mask; tries++) {
-		const struct intel_slot *sl = &s->slots[pos];
-		struct intel_keyrec rec;
-
-		if (sl->idx1 == 0)
-			return NULL;
-		if (sl->fp == (uint32_t)(h >> 32)) {
-			memcpy(&rec, s->pool + sl->koff, sizeof(rec));
-			if (rec.tag == tag && rec.len == n &&
-			    memcmp(s->pool + sl->koff + sizeof(rec), key, n) == 0)
-				return now <= 0 || rec.valid_until == 0 ||
-				       rec.valid_until >= now ?
-					&s->ind[sl->idx1 - 1] : NULL;
-		}
-		pos = (pos + 1) & s->slot_mask;
-	}
-	return NULL;
-}
-
-/* A single key: the slot is fetched while the filter is read, so a hit
- * waits for one memory access less. */
-static const struct intel_indicator *
-intel_probe(const struct intel_set *s, uint32_t tag, const void *key,
-	    size_t n, int64_t now)
-{
-	uint64_t h = intel_key_hash(s, tag, key, n);
-
-	__builtin_prefetch(&s->slots[h & s->slot_mask]);
-	return intel_probe_h(s, tag, key, n, h, now);
-}
-
-const struct intel_indicator *intel_lookup_ip(const struct intel_set *s,
-					      const char *text, size_t len,
-					      int64_t now_us)
-{
-	const struct intel_indicator *r;
-	uint8_t addr[16], key[16];
-	unsigned fam, plen;
-	int w;
-
-	if (s == NULL || text == NULL ||
-	    intel_parse_ip(text, len, 0, &fam, &plen, addr) < 0)
-		return NULL;
-	if (fam == 4) {
-		uint64_t lens = s->v4_lens[((size_t)addr[0] << 8) | addr[1]];
-		uint32_t a = ((uint32_t)addr[0] << 24) | ((uint32_t)addr[1] << 16) |
-			     ((uint32_t)addr[2] << 8) | addr[3];
-
-		uint8_t keys[33][4], plens[33];
-		uint64_t hs[33];
-		unsigned nc = 0, c;
-
-		/* Hash every candidate first so that their filter words are
-		 * fetched in parallel, then probe from the longest. */
-		while (lens != 0 && nc < 33) {
-			unsigned p = 63u - (unsigned)__builtin_clzll(lens);
-			uint32_t m = p == 0 ? 0 : a & (0xffffffffu << (32 - p));
-
-			keys[nc][0] = (uint8_t)(m >> 24);
-			keys[nc][1] = (uint8_t)(m >> 16);
-			keys[nc][2] = (uint8_t)(m >> 8);
-			keys[nc][3] = (uint8_t)m;
-			plens[nc] = (uint8_t)p;
-			hs[nc] = intel_key_hash(s, intel_tag(INTEL_IP, 4, p),
-						keys[nc], 4);
-			__builtin_prefetch(&s->filter[intel_filter_word(s, hs[nc])]);
-			nc++;
-			lens &= ~(1ull << p);
-		}
-		for (c = 0; c < nc; c++) {
-			r = intel_probe_h(s, intel_tag(INTEL_IP, 4, plens[c]),
-					  keys[c], 4, hs[c], now_us);
-			if (r != NULL)
-				return r;
-		}
-		return NULL;
-	}
-	for (w = 2; w >= 0; w--) {
-		uint64_t lens = s->v6_lens[w];
-
-		while (lens != 0) {
-			unsigned b = 63u - (unsigned)__builtin_clzll(lens);
-			unsigned p = (unsigned)w * 64 + b;
-
-			memcpy(key, addr, 16);
-			intel_mask(key, 16, p);
-			r = intel_probe(s, intel_tag(INTEL_IP, 6, p), key, 16,
-					now_us);
-			if (r != NULL)
-				return r;
-			lens &= ~(1ull << b);
-		}
-	}
-	return NULL;
-}
-
-const struct intel_indicator *intel_lookup_domain(const struct intel_set *s,
-						  const char *name, size_t len,
-						  int64_t now_us)
-{
-	char buf[INTEL_DOMAIN_MAX + 1];
-	uint16_t starts[INTEL_MAX_LABELS + 1];
-	uint64_t hs[INTEL_MAX_LABELS + 1];
-	const struct intel_indicator *r;
-	unsigned nl = 0, i, first;
-	uint32_t tag = intel_tag(INTEL_DOMAIN, 0, 0);
-	size_t n;
-
-	if (s == NULL || name == NULL || s->domain_max_labels == 0)
-		return NULL;
-	if (intel_canon_domain(name, len, buf, 0, &n) < 0)
-		return NULL;
-	starts[nl++] = 0;
-	for (i = 0; i < n; i++)
-		if (buf[i] == '.') {
-			if (nl >= INTEL_MAX_LABELS)
-				return NULL;
-			starts[nl++] = (uint16_t)(i + 1);
-		}
-	first = nl > s->domain_max_labels ? nl - s->domain_max_labels : 0;
-	for (i = first; i < nl; i++) {
-		hs[i] = intel_key_hash(s, tag, buf + starts[i],
-				       n - starts[i]);
-		__builtin_prefetch(&s->filter[intel_filter_word(s, hs[i])]);
-	}
-	for (i = first; i < nl; i++) {
-		r = intel_probe_h(s, tag, buf + starts[i],
-				  n - starts[i], hs[i], now_us);
-		if (r != NULL)
-			return r;
-	}
-	return NULL;
-}
-
-const struct intel_indicator *intel_lookup_url(const struct intel_set *s,
-					       const char *url, size_t len,
-					       int64_t now_us)
-{
-	char buf[INTEL_MAX_VALUE];
-	size_t n;
-
-	if (s == NULL || url == NULL || len == 0 || len > INTEL_MAX_VALUE ||
-	    intel_url_normalise(url, len, buf, sizeof(buf), &n) < 0)
-		return NULL;
-	return intel_probe(s, intel_tag(INTEL_URL, 0, 0), buf, n, now_us);
-}
-
-const struct intel_indicator *intel_lookup_hash(const struct intel_set *s,
-						const char *hex, size_t len,
-						int64_t now_us)
-{
-	char buf[64];
-	size_t n;
-
-	if (s == NULL || hex == NULL || len > sizeof(buf) ||
-	    intel_canon_hash(hex, len, buf, &n) < 0)
-		return NULL;
-	return intel_probe(s, intel_tag(INTEL_HASH, 0, 0), buf, n, now_us);
-}
-
-const struct intel_indicator *intel_lookup_email(const struct intel_set *s,
-						 const char *addr, size_t len,
-						 int64_t now_us)
-{
-	char buf[320];
-	size_t n;
-
-	if (s == NULL || addr == NULL || len > sizeof(buf) ||
-	    intel_canon_email(addr, len, buf, 0, &n) < 0)
-		return NULL;
-	return intel_probe(s, intel_tag(INTEL_EMAIL, 0, 0), buf, n, now_us);
-}
-
-/* Canonical key of an exact-match type into buf, its length to *n. */
-static int intel_canon_exact(enum intel_type t, const char *v, size_t len,
-			     char *buf, size_t cap, size_t *n)
-{
-	if (v == NULL || len == 0 || len > INTEL_MAX_VALUE || len > cap)
-		return M_EINVAL;
-	switch (t) {
-	case INTEL_HASH:
-		return intel_canon_hash(v, len, buf, n);
-	case INTEL_EMAIL:
-		return len > 320 ? M_EINVAL : intel_canon_email(v, len, buf, 0, n);
-	case INTEL_URL:
-		return intel_url_normalise(v, len, buf, cap, n);
-	default:
-		return M_EINVAL;
-	}
-}
-
-#define INTEL_GROUP 16
-
-int intel_lookup_many(const struct intel_set *s, enum intel_type type,
-		      const struct intel_query *q, size_t n,
-		      const struct intel_indicator **out, int64_t now_us)
-{
-	char (*buf)[INTEL_MAX_VALUE] = NULL;
-	uint64_t h[INTEL_GROUP];
-	size_t klen[INTEL_GROUP];
-	int rc[INTEL_GROUP];
-	uint32_t tag = intel_tag(type, 0, 0);
-	size_t g, j, m;
-	int ret = 0;
-
-	if (s == NULL || (q == NULL && n > 0) || (out == NULL && n > 0)) {
-		ret = M_EINVAL;
-		goto out;
-	}
-	if (type == INTEL_IP || type == INTEL_DOMAIN) {
-		for (j = 0; j < n; j++)
-			out[j] = type == INTEL_IP ?
-				intel_lookup_ip(s, q[j].p, q[j].len, now_us) :
-				intel_lookup_domain(s, q[j].p, q[j].len, now_us);
-		goto out;
-	}
-	if (type != INTEL_HASH && type != INTEL_URL && type != INTEL_EMAIL) {
-		ret = M_EINVAL;
-		goto out;
-	}
-	buf = malloc(sizeof(*buf) * INTEL_GROUP);
-	if (buf == NULL) {
-		ret = M_ENOMEM;
-		goto out;
-	}
-	/* A few keys at a time, in three passes, so that their memory
-	 * accesses overlap instead of waiting one after the other. */
-	for (g = 0; g < n; g += INTEL_GROUP) {
-		m = n - g < INTEL_GROUP ? n - g : INTEL_GROUP;
-		for (j = 0; j < m; j++) {
-			rc[j] = intel_canon_exact(type, q[g + j].p,
-						  q[g + j].len, buf[j],
-						  INTEL_MAX_VALUE, &klen[j]);
-			out[g + j] = NULL;
-			if (rc[j] < 0)
-				continue;
-			h[j] = intel_key_hash(s, tag, buf[j], klen[j]);
-			__builtin_prefetch(&s->filter[intel_filter_word(s, h[j])]);
-			__builtin_prefetch(&s->slots[h[j] & s->slot_mask]);
-		}
-		for (j = 0; j < m; j++) {
-			const struct intel_slot *sl;
-			uint64_t bits;
-
-			if (rc[j] < 0)
-				continue;
-			bits = intel_filter_bits(h[j]);
-			if ((s->filter[intel_filter_word(s, h[j])] & bits) != bits) {
-				rc[j] = -1;
-				continue;
-			}
-			sl = &s->slots[h[j] & s->slot_mask];
-			if (sl->idx1 != 0)
-				__builtin_prefetch(s->pool + sl->koff);
-		}
-		for (j = 0; j < m; j++)
-			if (rc[j] >= 0)
-				out[g + j] = intel_probe_h(s, tag, buf[j],
-							   klen[j],
-							   h[j], now_us);
-	}
-out:
-	free(buf);
-	return ret;
-}
-
 size_t intel_set_bytes(const struct intel_set *s)
 {
 	size_t i, total;
 
 	if (s == NULL)
 		return 0;
-	total = sizeof(*s) + 65536 * sizeof(*s->v4_lens) + s->names.used;
+	total = sizeof(*s) + s->names.used;
 	for (i = 0; i < 4; i++)
 		total += s->big[i].size;
 	return total;
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+/* One candidate key of a query: a query has one, or one per prefix length
+ * (IP) or per suffix (domain), most specific first. */
+struct intel_probe {
+	uint64_t h;
+	uint64_t k;                  /* entry key sought; 0 once filtered out */
+	const unsigned char *key;    /* key bytes, unless IPv4 */
+	uint32_t len;
+	uint32_t tag;
+	const struct intel_entry *e; /* its entry in the home bucket */
+};
+
+/* The queries in flight: their probes (query j has qn[j] from qfirst[j]),
+ * scratch for the canonical forms that differ from the caller's bytes,
+ * and the IPv4 addresses whose candidate prefixes are not listed yet
+ * (v4_wait: a bit per query) because their /16's lengths are being
+ * fetched. */
+struct intel_group {
+	const struct intel_set *s;
+	struct intel_probe *p;          /* cap_p of them */
+	unsigned char *scratch;         /* cap_s bytes */
+	unsigned nq, np, nwait, cap_p;
+	int eager;                      /* fetch home buckets at once */
+	size_t used, cap_s;
+	uint32_t v4_wait;
+	uint16_t qfirst[INTEL_GROUP], qn[INTEL_GROUP];
+	uint32_t v4[INTEL_GROUP];
+};
+
+_Static_assert(INTEL_GROUP <= 32, "v4_wait is a 32-bit mask");
+_Static_assert(INTEL_PROBES >= INTEL_Q_PROBES &&
+	       INTEL_SCRATCH >= INTEL_Q_SCRATCH &&
+	       INTEL_Q_SCRATCH >= INTEL_Q_PROBES * 16 &&
+	       INTEL_Q_SCRATCH >= INTEL_MAX_VALUE + 32,
+	       "one query always fits a group");
+
+static inline void intel_emit(struct intel_group *g, uint64_t h, uint64_t k,
+			      const void *key, size_t len, uint32_t tag)
+{
+	struct intel_probe *pr = &g->p[g->np++];
+
+	pr->h = h;
+	pr->k = k;
+	pr->key = key;
+	pr->len = (uint32_t)len;
+	pr->tag = tag;
+	__builtin_prefetch(&g->s->filter[intel_fword(g->s, h)]);
+	if (g->eager)
+		__builtin_prefetch(&g->s->buckets[intel_home(g->s, h)]);
+}
+
+static inline void intel_emit_hashed(struct intel_group *g, uint32_t tag,
+				     const void *key, size_t len)
+{
+	uint64_t h = intel_key_hash(g->s, tag, key, len);
+
+	intel_emit(g, h, h | INTEL_K_FP, key, len, tag);
+}
+
+/* The candidate prefixes of IPv4 address a, longest first: the lengths
+ * present in its /16, then /0. */
+static void intel_expand_v4(struct intel_group *g, uint32_t a)
+{
+	const struct intel_set *s = g->s;
+	uint32_t lens = s->v4_lens[a >> 16];
+
+	while (lens != 0) {
+		unsigned b = 31u - (unsigned)__builtin_clz(lens);
+		uint64_t k = intel_v4_key(a & (0xffffffffu << (31 - b)), b + 1);
+
+		intel_emit(g, intel_v4_hash(s, k), k, NULL, 0, 0);
+		lens &= ~(1u << b);
+	}
+	if (s->v4_default)
+		intel_emit(g, intel_v4_hash(s, intel_v4_key(0, 0)),
+			   intel_v4_key(0, 0), NULL, 0, 0);
+}
+
+/* An IPv4 address waits for intel_expand (its /16's lengths are fetched
+ * meanwhile); an IPv6 address lists its candidates at once. */
+static void intel_prep_ip(struct intel_group *g, const char *text,
+			  size_t len)
+{
+	const struct intel_set *s = g->s;
+	uint8_t addr[16];
+	unsigned fam = 4, plen, w;
+
+	/* Dotted quads, most of them, skip the general parser. */
+	if (intel_parse_v4(text, len, addr) < 0 &&
+	    intel_parse_ip(text, len, 0, &fam, &plen, addr) < 0)
+		return;
+	if (fam == 4) {
+		uint32_t a = ((uint32_t)addr[0] << 24) |
+			     ((uint32_t)addr[1] << 16) |
+			     ((uint32_t)addr[2] << 8) | addr[3];
+
+		__builtin_prefetch(&s->v4_lens[a >> 16]);
+		g->v4[g->nq] = a;
+		g->v4_wait |= 1u << g->nq;
+		g->nwait++;
+		return;
+	}
+	for (w = 3; w-- > 0;) {
+		uint64_t lens = s->v6_lens[w];
+
+		while (lens != 0) {
+			unsigned b = 63u - (unsigned)__builtin_clzll(lens);
+			unsigned p = w * 64 + b;
+			unsigned char *key = g->scratch + g->used;
+
+			g->used += 16;
+			memcpy(key, addr, 16);
+			intel_mask(key, 16, p);
+			intel_emit_hashed(g, intel_tag(INTEL_IP, 6, p), key, 16);
+			lens &= ~(1ull << b);
+		}
+	}
+}
+
+/* Lists the candidates of the IPv4 addresses that wait. */
+static void intel_expand(struct intel_group *g)
+{
+	while (g->v4_wait != 0) {
+		unsigned j = (unsigned)__builtin_ctz(g->v4_wait);
+
+		g->qfirst[j] = (uint16_t)g->np;
+		intel_expand_v4(g, g->v4[j]);
+		g->qn[j] = (uint16_t)(g->np - g->qfirst[j]);
+		g->v4_wait &= g->v4_wait - 1;
+	}
+	g->nwait = 0;
+}
+
+/* A copy of n bytes lower-cased into scratch, or the caller's bytes when
+ * they have no capital letter (the usual case); checked: the caller has
+ * looked already, and a copy is wanted. */
+static const unsigned char *intel_lowered(struct intel_group *g,
+					  const char *p, size_t n, int checked)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint64_t odd = 0;
+	unsigned char *o;
+	size_t i;
+
+	/* eight at a time; a byte from 0x80 up goes the slow way */
+	for (i = 0; i < n && !checked; i += 8) {
+		uint64_t x = intel_word(u, n, i);
+
+		odd |= (x & INTEL_HIGHS) | intel_in(x, 'A', 'Z');
+	}
+	if (odd == 0 && !checked)
+		return u;
+	o = g->scratch + g->used;
+	g->used += n;
+	for (i = 0; i < n; i++)
+		o[i] = intel_lower(u[i]);
+	return o;
+}
+
+/* The name and each parent domain, longest first, as far as some
+ * indicator has that many labels. */
+static void intel_prep_domain(struct intel_group *g, const char *name,
+			      size_t n)
+{
+	const struct intel_set *s = g->s;
+	uint16_t starts[INTEL_MAX_LABELS + 1];
+	const uint32_t tag = intel_tag(INTEL_DOMAIN, 0, 0);
+	const unsigned char *key;
+	uint64_t odd = 0;
+	unsigned nl = 1, i;
+
+	if ((s->dom_labels[0] | s->dom_labels[1]) == 0)
+		return;
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > INTEL_DOMAIN_MAX)
+		return;
+	/* the labels and whether a byte needs lower-casing (or a closer
+	 * look), eight bytes at a time */
+	starts[0] = 0;
+	for (i = 0; i < n; i += 8) {
+		uint64_t x = intel_word((const unsigned char *)name, n, i);
+		uint64_t d = intel_eq(x, '.');
+
+		odd |= (x & INTEL_HIGHS) | intel_in(x, 'A', 'Z');
+		while (d != 0) {
+			if (nl >= INTEL_MAX_LABELS)
+				return;
+			starts[nl++] = (uint16_t)(i + ((unsigned)__builtin_ctzll(d) >> 3) + 1);
+			d &= d - 1;
+		}
+	}
+	key = odd ? intel_lowered(g, name, n, 1) : (const unsigned char *)name;
+	for (i = 0; i < nl; i++) {
+		unsigned c = nl - i - 1;    /* labels - 1 */
+
+		if (s->dom_labels[c >> 6] & (1ull << (c & 63)))
+			intel_emit_hashed(g, tag, key + starts[i],
+					  n - starts[i]);
+	}
+}
+
+static void intel_prep(struct intel_group *g, enum intel_type t,
+		       const char *p, size_t len)
+{
+	unsigned char *o = g->scratch + g->used;
+	const unsigned char *key;
+	size_t n;
+
+	g->qfirst[g->nq] = (uint16_t)g->np;
+	if (p == NULL)
+		t = 0;
+	switch (t) {
+	case INTEL_IP:
+		intel_prep_ip(g, p, len);
+		break;
+	case INTEL_DOMAIN:
+		intel_prep_domain(g, p, len);
+		break;
+	case INTEL_URL:
+		if (len == 0 || len > INTEL_MAX_VALUE)
+			break;
+		if (intel_url_is_normal(p, len)) {
+			intel_emit_hashed(g, intel_tag(INTEL_URL, 0, 0), p, len);
+		} else if (intel_url_normalise(p, len, (char *)o,
+					       INTEL_MAX_VALUE, &n) == 0) {
+			g->used += n;
+			intel_emit_hashed(g, intel_tag(INTEL_URL, 0, 0), o, n);
+		}
+		break;
+	case INTEL_HASH:
+		if (intel_hex_canon(p, len, o, &key) == 0) {
+			if (key == o)
+				g->used += len;
+			intel_emit_hashed(g, intel_tag(INTEL_HASH, 0, 0), key, len);
+		}
+		break;
+	case INTEL_EMAIL:
+		if (len > 0 && len <= INTEL_EMAIL_MAX)
+			intel_emit_hashed(g, intel_tag(INTEL_EMAIL, 0, 0),
+					  intel_lowered(g, p, len, 0), len);
+		break;
+	default:
+		break;
+	}
+	g->qn[g->nq] = (uint16_t)(g->np - g->qfirst[g->nq]);
+	g->nq++;
+}
+
+/* Whether a record is the key of a fingerprint match (a false match is
+ * about one in 2^63 per entry, but a lookup must be exact). */
+static inline int intel_verify(const struct intel_indicator *ind,
+			       const struct intel_probe *pr)
+{
+	if (intel_ind_tag(ind) != pr->tag)
+		return 0;
+	if (ind->type == INTEL_IP)
+		return memcmp(ind->addr, pr->key, 16) == 0;
+	if (ind->value_len != pr->len)
+		return 0;
+	return memcmp(intel_rec_key(ind, pr->len), pr->key, pr->len) == 0;
+}
+
+/* now_us > 0 hides what expired before it; the entry's coarse expiry
+ * decides unless now falls in the same second. */
+static inline int intel_live(const struct intel_entry *e,
+			     const struct intel_indicator *ind, int64_t now)
+{
+	int64_t sec;
+
+	if (now <= 0 || e->exp == 0)
+		return 1;
+	if (e->exp > 1) {
+		sec = now / 1000000;
+		if (sec < (int64_t)e->exp)
+			return 1;
+		if (sec > (int64_t)e->exp && e->exp != UINT32_MAX)
+			return 0;
+	}
+	return ind->meta.valid_until >= now;
+}
+
+static inline const struct intel_indicator *
+intel_rec(const struct intel_set *s, const struct intel_entry *e)
+{
+	return (const struct intel_indicator *)(const void *)(
+		s->pool + (size_t)e->rec * 8);
+}
+
+/* Walks the buckets from the probe's home to the first free entry. */
+static const struct intel_indicator *
+intel_find(const struct intel_set *s, const struct intel_probe *pr,
+	   int64_t now)
+{
+	size_t pos = intel_home(s, pr->h), tries, j;
+
+	for (tries = 0; tries < s->nbuckets; tries++) {
+		const struct intel_bucket *bk = &s->buckets[pos];
+
+		for (j = 0; j < INTEL_SLOTS; j++) {
+			const struct intel_entry *e = &bk->e[j];
+			const struct intel_indicator *ind;
+
+			if (e->k == 0)
+				return NULL;
+			if (e->k != pr->k)
+				continue;
+			ind = intel_rec(s, e);
+			if ((pr->k & INTEL_K_FP) && !intel_verify(ind, pr))
+				continue;
+			return intel_live(e, ind, now) ? ind : NULL;
+		}
+		pos = pos + 1 == s->nbuckets ? 0 : pos + 1;
+	}
+	return NULL;
+}
+
+/* Answers every query of the group into out[0..nq), in three passes so
+ * that each pass's memory accesses are in flight together: the filter
+ * words (fetched while the group was prepared) drop most probes and fetch
+ * the home buckets of the rest; the home buckets give the entry, and fetch
+ * its record; then each query takes its first live match. A probe whose
+ * home bucket is full without it walks on in the last pass. */
+static void intel_flush(struct intel_group *g,
+			const struct intel_indicator **out, int64_t now)
+{
+	const struct intel_set *s = g->s;
+	unsigned i, j;
+
+	intel_expand(g);
+	for (i = 0; i < g->np; i++) {
+		struct intel_probe *pr = &g->p[i];
+		uint64_t bits = intel_fbits(pr->h);
+
+		if ((s->filter[intel_fword(s, pr->h)] & bits) == bits)
+			__builtin_prefetch(&s->buckets[intel_home(s, pr->h)]);
+		else
+			pr->k = 0;
+	}
+	for (i = 0; i < g->np; i++) {
+		struct intel_probe *pr = &g->p[i];
+		const struct intel_bucket *bk;
+
+		pr->e = NULL;
+		if (pr->k == 0)
+			continue;
+		bk = &s->buckets[intel_home(s, pr->h)];
+		for (j = 0; j < INTEL_SLOTS; j++) {
+			const struct intel_entry *e = &bk->e[j];
+
+			if (e->k == pr->k) {
+				const char *rec = (const char *)intel_rec(s, e);
+
+				/* an IPv4 entry is its key: no record to
+				 * confirm, a hit costs this one line */
+				pr->e = e;
+				if (pr->len != 0) {
+					__builtin_prefetch(rec);
+					__builtin_prefetch(rec - pr->len - 1);
+				}
+				break;
+			}
+			if (e->k == 0) {
+				pr->k = 0;
+				break;
+			}
+		}
+		if (j == INTEL_SLOTS)   /* full: the walk goes on next door */
+			__builtin_prefetch(bk + 1 == s->buckets + s->nbuckets ?
+					   s->buckets : bk + 1);
+	}
+	for (j = 0; j < g->nq; j++) {
+		const struct intel_indicator *r = NULL;
+
+		for (i = g->qfirst[j]; i < g->qfirst[j] + g->qn[j] && r == NULL;
+		     i++) {
+			const struct intel_probe *pr = &g->p[i];
+			const struct intel_indicator *ind;
+
+			if (pr->k == 0)
+				continue;
+			if (pr->e == NULL) {
+				r = intel_find(s, pr, now);
+				continue;
+			}
+			ind = intel_rec(s, pr->e);
+			if ((pr->k & INTEL_K_FP) && !intel_verify(ind, pr))
+				r = intel_find(s, pr, now);
+			else if (intel_live(pr->e, ind, now))
+				r = ind;
+		}
+		out[j] = r;
+	}
+	g->nq = g->np = 0;
+	g->used = 0;
+}
+
+static inline void intel_group_init(struct intel_group *g,
+				    const struct intel_set *s,
+				    struct intel_probe *p, unsigned cap_p,
+				    unsigned char *scratch, size_t cap_s)
+{
+	g->s = s;
+	g->p = p;
+	g->cap_p = cap_p;
+	g->scratch = scratch;
+	g->cap_s = cap_s;
+	g->nq = g->np = g->nwait = 0;
+	g->eager = 0;
+	g->used = 0;
+	g->v4_wait = 0;
+}
+
+/* Whether one more query might not fit: the addresses that wait will list
+ * at most v4_max candidates each. */
+static inline int intel_group_full(const struct intel_group *g)
+{
+	return g->nq == INTEL_GROUP ||
+	       g->np + g->s->v4_max * g->nwait + INTEL_Q_PROBES > g->cap_p ||
+	       g->used + INTEL_Q_SCRATCH > g->cap_s;
+}
+
+static const struct intel_indicator *
+intel_lookup_one(const struct intel_set *s, enum intel_type t,
+		 const char *p, size_t len, int64_t now)
+{
+	const struct intel_indicator *r;
+	struct intel_probe probes[INTEL_Q_PROBES];
+	unsigned char scratch[INTEL_Q_SCRATCH];
+	struct intel_group g;
+
+	if (s == NULL || p == NULL)
+		return NULL;
+	intel_group_init(&g, s, probes, INTEL_Q_PROBES, scratch, sizeof(scratch));
+	/* Alone, a lookup waits for each access in turn: the home buckets
+	 * are fetched with the filter words, so that a hit waits for one
+	 * memory latency, not two (a miss only costs bandwidth). */
+	g.eager = 1;
+	intel_prep(&g, t, p, len);
+	intel_flush(&g, &r, now);
+	return r;
+}
+
+const struct intel_indicator *intel_lookup_ip(const struct intel_set *s,
+					      const char *text, size_t len,
+					      int64_t now_us)
+{
+	return intel_lookup_one(s, INTEL_IP, text, len, now_us);
+}
+
+const struct intel_indicator *intel_lookup_domain(const struct intel_set *s,
+						  const char *name, size_t len,
+						  int64_t now_us)
+{
+	return intel_lookup_one(s, INTEL_DOMAIN, name, len, now_us);
+}
+
+const struct intel_indicator *intel_lookup_url(const struct intel_set *s,
+					       const char *url, size_t len,
+					       int64_t now_us)
+{
+	return intel_lookup_one(s, INTEL_URL, url, len, now_us);
+}
+
+const struct intel_indicator *intel_lookup_hash(const struct intel_set *s,
+						const char *hex, size_t len,
+						int64_t now_us)
+{
+	return intel_lookup_one(s, INTEL_HASH, hex, len, now_us);
+}
+
+const struct intel_indicator *intel_lookup_email(const struct intel_set *s,
+						 const char *addr, size_t len,
+						 int64_t now_us)
+{
+	return intel_lookup_one(s, INTEL_EMAIL, addr, len, now_us);
+}
+
+/* The batch loop shared by both batch entry points: tq gives each key its
+ * type, or every key of q has type t. */
+static void intel_run(const struct intel_set *s,
+		      const struct intel_typed_query *tq,
+		      const struct intel_query *q, enum intel_type t, size_t n,
+		      const struct intel_indicator **out, int64_t now)
+{
+	struct intel_probe probes[INTEL_PROBES];
+	unsigned char scratch[INTEL_SCRATCH];
+	struct intel_group g;
+	size_t i, base = 0;
+
+	intel_group_init(&g, s, probes, INTEL_PROBES, scratch, sizeof(scratch));
+	for (i = 0; i < n; i++) {
+		if (intel_group_full(&g)) {
+			intel_flush(&g, out + base, now);
+			base = i;
+		}
+		if (tq != NULL)
+			intel_prep(&g, tq[i].type, tq[i].p, tq[i].len);
+		else
+			intel_prep(&g, t, q[i].p, q[i].len);
+	}
+	intel_flush(&g, out + base, now);
+}
+
+int intel_lookup_many(const struct intel_set *s, enum intel_type type,
+		      const struct intel_query *q, size_t n,
+		      const struct intel_indicator **out, int64_t now_us)
+{
+	if (s == NULL || (n > 0 && (q == NULL || out == NULL)) ||
+	    type < INTEL_IP || type > INTEL_EMAIL)
+		return M_EINVAL;
+	intel_run(s, NULL, q, type, n, out, now_us);
+	return 0;
+}
+
+int intel_lookup_batch(const struct intel_set *s,
+		       const struct intel_typed_query *q, size_t n,
+		       const struct intel_indicator **out, int64_t now_us)
+{
+	if (s == NULL || (n > 0 && (q == NULL || out == NULL)))
+		return M_EINVAL;
+	intel_run(s, q, NULL, 0, n, out, now_us);
+	return 0;
 }

@@ -101,14 +101,33 @@ struct intel_query {
 	size_t len;
 };
 
-/* Looks up n keys of one type, out[i] the match of q[i] or NULL. Exact
- * types (hash, URL, e-mail) are processed a few at a time so that their
- * memory accesses overlap, which is several times faster than one by one
- * when the set is larger than the caches; IP and domain keys are looked up
- * one by one. 0, or M_EINVAL / M_ENOMEM (out then undefined). */
+/* Looks up n keys of one type, out[i] the match of q[i] or NULL, exactly
+ * as the single lookups would. Keys are processed a few at a time (all
+ * canonicalised and hashed, then all their filter words read, then all
+ * their table lines), so that their memory accesses overlap: several times
+ * faster than one by one when the set is larger than the caches. 0, or
+ * M_EINVAL for a NULL set or arrays or an unknown type (out then
+ * undefined). M_ENOMEM is no longer returned. */
 int intel_lookup_many(const struct intel_set *s, enum intel_type type,
 		      const struct intel_query *q, size_t n,
 		      const struct intel_indicator **out, int64_t now_us);
+
+/* One key of a mixed batch: the type it is looked up as, and its bytes. */
+struct intel_typed_query {
+	enum intel_type type;
+	const char *p;
+	size_t len;
+};
+
+/* Like intel_lookup_many, for keys of any types: the indicator fields of
+ * one event, or of a whole batch of events, in one call. out[i] is what
+ * the single lookup of q[i] as q[i].type returns (NULL for a NULL p or an
+ * unknown type). 0, or M_EINVAL for a NULL set or arrays. Reads the set
+ * only; the stack holds about 28 KiB of work space (7 KiB for a single
+ * lookup). */
+int intel_lookup_batch(const struct intel_set *s,
+		       const struct intel_typed_query *q, size_t n,
+		       const struct intel_indicator **out, int64_t now_us);
 
 /* Bytes held by the frozen set (tables, indicators, values, names). */
 size_t intel_set_bytes(const struct intel_set *s);
@@ -121,5 +140,11 @@ size_t intel_set_bytes(const struct intel_set *s);
  * for an empty or hostless URL. */
 int intel_url_normalise(const char *in, size_t len, char *out, size_t cap,
 			size_t *out_len);
+
+/* 1 when intel_url_normalise would return the URL unchanged (given room
+ * for it), 0 when it would change it or refuse it: one pass without a
+ * copy, so that an already normal URL, the usual case in logs, is hashed
+ * where it lies. Never 1 for a URL the normaliser would change. */
+int intel_url_is_normal(const char *in, size_t len);
 
 #endif

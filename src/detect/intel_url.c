@@ -6,6 +6,7 @@
  * by the output capacity.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -222,4 +223,93 @@ int intel_url_normalise(const char *in, size_t len, char *out, size_t cap,
 	ret = 0;
 out:
 	return ret;
+}
+
+/* Byte classes for the fast check of the authority. */
+enum { URL_END = 1, URL_ODD = 2 };
+
+static const unsigned char url_auth_cls[256] = {
+	['/'] = URL_END, ['?'] = URL_END,
+	[':'] = URL_ODD, ['@'] = URL_ODD, ['%'] = URL_ODD, ['#'] = URL_ODD,
+	['['] = URL_ODD, [']'] = URL_ODD,
+	['A'] = URL_ODD, ['B'] = URL_ODD, ['C'] = URL_ODD, ['D'] = URL_ODD,
+	['E'] = URL_ODD, ['F'] = URL_ODD, ['G'] = URL_ODD, ['H'] = URL_ODD,
+	['I'] = URL_ODD, ['J'] = URL_ODD, ['K'] = URL_ODD, ['L'] = URL_ODD,
+	['M'] = URL_ODD, ['N'] = URL_ODD, ['O'] = URL_ODD, ['P'] = URL_ODD,
+	['Q'] = URL_ODD, ['R'] = URL_ODD, ['S'] = URL_ODD, ['T'] = URL_ODD,
+	['U'] = URL_ODD, ['V'] = URL_ODD, ['W'] = URL_ODD, ['X'] = URL_ODD,
+	['Y'] = URL_ODD, ['Z'] = URL_ODD,
+};
+
+#define URL_ONES 0x0101010101010101ull
+#define URL_HIGHS 0x8080808080808080ull
+
+/* The high bit of each byte of x that equals c. A borrow can also mark
+ * bytes above a real match, never without one: callers only ever treat a
+ * mark as "not normal", so a false one costs speed, not correctness. */
+static inline uint64_t url_eq(uint64_t x, unsigned char c)
+{
+	uint64_t y = x ^ (URL_ONES * c);
+
+	return (y - URL_ONES) & ~y & URL_HIGHS;
+}
+
+/* Bytes i..min(i + 8, n) of p as a word whose first byte is the least
+ * significant, as the shifts below assume, zero-padded, without reading
+ * outside p[0..n). */
+static inline uint64_t url_word(const unsigned char *p, size_t n, size_t i)
+{
+	uint64_t x = 0;
+	size_t k;
+
+	if (i + 8 > n && n < 8) {
+		for (k = n; k-- > i;)
+			x = (x << 8) | p[k];
+		return x;
+	}
+	memcpy(&x, i + 8 <= n ? p + i : p + n - 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
+	return i + 8 <= n ? x : x >> (8 * (8 - (n - i)));
+}
+
+/* The conditions under which every step above is the identity: a
+ * lower-case scheme with "://", an authority without capitals, port,
+ * userinfo or brackets, a path that starts with '/', and after it no
+ * escape, no fragment and no "/." (which covers every "." and ".."
+ * segment). Anything else is left to the normaliser, so this may say 0
+ * for a URL that is in fact normal. The part after the authority, most of
+ * a URL, is checked eight bytes at a time. */
+int intel_url_is_normal(const char *in, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)in;
+	uint64_t x, carry = 0, odd = 0;
+	size_t k = 0, auth;
+	unsigned c = 0;
+
+	while (k < len && ((unsigned)(u[k] - 'a') < 26u ||
+			   (k > 0 && ((unsigned)(u[k] - '0') < 10u ||
+				      u[k] == '+' || u[k] == '-' ||
+				      u[k] == '.'))))
+		k++;
+	if (k == 0 || len - k < 5 || memcmp(in + k, "://", 3) != 0)
+		return 0;
+	k += 3;
+	auth = k;
+	while (k < len && (c = url_auth_cls[u[k]]) == 0)
+		k++;
+	if (k == auth || k == len || c != URL_END || u[k] != '/')
+		return 0;
+	/* a zero byte of padding matches none of the bytes sought */
+	for (; k < len; k += 8) {
+		uint64_t sl;
+
+		x = url_word(u, len, k);
+		sl = url_eq(x, '/');
+		odd |= url_eq(x, '%') | url_eq(x, '#') |
+		       (((sl << 8) | carry) & url_eq(x, '.'));
+		carry = sl >> 56;
+	}
+	return odd == 0;
 }

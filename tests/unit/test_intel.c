@@ -3,7 +3,10 @@
  * longest-prefix match for IPv4/IPv6 (with the IPv4-mapped rule), subdomain
  * matching, URL normalisation, hashes, e-mail, expiry, duplicates, reference
  * counting, and 100,000 random indicators all found while random
- * non-members are not.
+ * non-members are not. Batches (one type or mixed) must answer exactly as
+ * single lookups and as a slow reference matcher do, across expiry edges
+ * and the pipeline's internal bounds; the URL fast check must never call
+ * a URL normal that the normaliser would change.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
 
 #include "core/err.h"
 #include "detect/intel.h"
@@ -162,6 +167,11 @@ static void test_intel_domain(void **state)
 		{"example.net", NULL},
 		{"wild.test", "wild.test"},
 		{"a.wild.test", "wild.test"},
+		/* bytes from 0x80 up next to capitals: looked at one by one */
+		{"\xc3\xbcZ\xc3.Example.ORG", "example.org"},
+		{"x.\xff\xdbZ.test", "\xff\xdbz.test"},
+		{"x.\xff\xdbz.test", "\xff\xdbz.test"},
+		{"x.\xff\xdbY.test", NULL},
 		{"", NULL},
 		{".", NULL},
 	};
@@ -173,6 +183,7 @@ static void test_intel_domain(void **state)
 	assert_int_equal(add(b, INTEL_DOMAIN, "Example.Org", NULL, 0), 0);
 	assert_int_equal(add(b, INTEL_DOMAIN, "deep.example.net.", NULL, 0), 0);
 	assert_int_equal(add(b, INTEL_DOMAIN, "*.wild.test", NULL, 0), 0);
+	assert_int_equal(add(b, INTEL_DOMAIN, "\xff\xdbZ.TEST", NULL, 0), 0);
 	s = intel_builder_finish(b);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct intel_indicator *r = intel_lookup_domain(
@@ -523,6 +534,560 @@ static void test_intel_garbage(void **state)
 	intel_set_unref(s);
 }
 
+/* ---- batches, against a reference -------------------------------------- */
+
+/* What the test added, to answer queries the slow, obvious way. */
+struct ref_ind {
+	enum intel_type t;
+	char v[96];           /* as added */
+	int fam;              /* IP: 4 or 6 */
+	unsigned plen;
+	uint8_t net[16];
+	char canon[128];      /* others: canonical text */
+	int64_t valid_until;
+};
+
+static int ref_parse(const char *v, int *fam, uint8_t a[16], unsigned *plen)
+{
+	char tmp[64];
+	const char *slash = strchr(v, '/');
+	size_t n = slash ? (size_t)(slash - v) : strlen(v);
+
+	memcpy(tmp, v, n);
+	tmp[n] = '\0';
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, tmp, a) == 1) {
+		*fam = 4;
+		*plen = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : 32;
+	} else if (inet_pton(AF_INET6, tmp, a) == 1) {
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0,
+						   0, 0, 0xff, 0xff};
+
+		*fam = 6;
+		*plen = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : 128;
+		if (*plen == 128 && memcmp(a, mapped, 12) == 0) {
+			memmove(a, a + 12, 4);
+			memset(a + 4, 0, 12);
+			*fam = 4;
+			*plen = 32;
+		}
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int ref_in(const uint8_t *a, const uint8_t *net, unsigned plen)
+{
+	unsigned i;
+
+	for (i = 0; i < plen; i++)
+		if (((a[i / 8] ^ net[i / 8]) >> (7 - i % 8)) & 1)
+			return 0;
+	return 1;
+}
+
+static int ref_live(const struct ref_ind *r, int64_t now)
+{
+	return now <= 0 || r->valid_until == 0 || r->valid_until >= now;
+}
+
+static void ref_lower(const char *in, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] + 32) : in[i];
+	out[n] = '\0';
+}
+
+/* The indicator a query should find: longest live prefix, longest live
+ * parent domain, or the live equal canonical value. */
+static const struct ref_ind *ref_lookup(const struct ref_ind *ind, size_t n,
+					enum intel_type t, const char *q,
+					int64_t now)
+{
+	const struct ref_ind *best = NULL;
+	char c[2100];
+	size_t i, cn = 0;
+	uint8_t a[16];
+	unsigned plen;
+	int fam;
+
+	if (t == INTEL_IP) {
+		if (strchr(q, '/') || ref_parse(q, &fam, a, &plen) < 0)
+			return NULL;
+		for (i = 0; i < n; i++) {
+			if (ind[i].t != INTEL_IP || ind[i].fam != fam ||
+			    !ref_live(&ind[i], now) ||
+			    !ref_in(a, ind[i].net, ind[i].plen))
+				continue;
+			if (best == NULL || ind[i].plen > best->plen)
+				best = &ind[i];
+		}
+		return best;
+	}
+	if (t == INTEL_URL) {
+		if (intel_url_normalise(q, strlen(q), c, sizeof(c) - 1, &cn) < 0)
+			return NULL;
+		c[cn] = '\0';
+	} else {
+		ref_lower(q, strlen(q), c);
+		cn = strlen(c);
+	}
+	for (i = 0; i < n; i++) {
+		size_t vn = strlen(ind[i].canon);
+
+		if (ind[i].t != t || !ref_live(&ind[i], now))
+			continue;
+		if (t == INTEL_DOMAIN) {
+			/* equal, or a parent at a label boundary */
+			if (vn > cn || strcmp(c + cn - vn, ind[i].canon) != 0 ||
+			    (vn < cn && c[cn - vn - 1] != '.'))
+				continue;
+			if (best == NULL || vn > strlen(best->canon))
+				best = &ind[i];
+		} else if (strcmp(c, ind[i].canon) == 0) {
+			best = &ind[i];
+		}
+	}
+	return best;
+}
+
+#define REF_N 3000
+#define REF_Q 20000
+
+/* Random indicators of every type with assorted expiries. */
+static void ref_make(struct ref_ind *r, size_t i)
+{
+	static const int64_t exp[] = {0, 0, 0, 5000000, 5999999, 6000000,
+				      -7, 1500000, INT64_MAX};
+	static const char *const tld[] = {"example", "test", "co.uk", "org"};
+	uint64_t x = rng();
+	int kind = (int)(i % 8);
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->valid_until = exp[rng() % (sizeof(exp) / sizeof(exp[0]))];
+	switch (kind) {
+	case 0: /* IPv4 address or network; few first octets, so they nest */
+	case 1: {
+		unsigned plen = kind == 0 ? 32 : (unsigned)(rng() % 33);
+		uint32_t a = ((uint32_t)(10 + x % 3) << 24) | (uint32_t)(x >> 40);
+
+		if (plen < 32)
+			a &= plen ? 0xffffffffu << (32 - plen) : 0;
+		r->t = INTEL_IP;
+		if (plen == 32)
+			snprintf(r->v, sizeof(r->v), "%u.%u.%u.%u", a >> 24,
+				 (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		else
+			snprintf(r->v, sizeof(r->v), "%u.%u.%u.%u/%u", a >> 24,
+				 (a >> 16) & 255, (a >> 8) & 255, a & 255, plen);
+		break;
+	}
+	case 2: { /* IPv6 network of any length inside 2001:db8::/29 */
+		unsigned plen = (unsigned)(rng() % 129);
+		uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8};
+		char t[64];
+		unsigned j;
+
+		for (j = 4; j < 16; j++)
+			a[j] = (uint8_t)(rng() % 3);
+		for (j = plen; j < 128; j++)
+			a[j / 8] &= (uint8_t)~(0x80u >> (j % 8));
+		inet_ntop(AF_INET6, a, t, sizeof(t));
+		r->t = INTEL_IP;
+		snprintf(r->v, sizeof(r->v), "%s/%u", t, plen);
+		break;
+	}
+	case 3: /* nested domains: a few labels over a few names */
+	case 4:
+		r->t = INTEL_DOMAIN;
+		snprintf(r->v, sizeof(r->v), "%s%s%x.%s",
+			 x & 1 ? "a." : "", x & 2 ? "B." : "",
+			 (unsigned)(x >> 8) % 40, tld[(x >> 4) % 4]);
+		break;
+	case 5:
+		r->t = INTEL_HASH;
+		snprintf(r->v, sizeof(r->v), "%016llx%016llx",
+			 (unsigned long long)x, (unsigned long long)(x * 7));
+		if (i % 3 == 0)
+			snprintf(r->v + 32, sizeof(r->v) - 32, "%08X", (unsigned)x);
+		break;
+	case 6:
+		r->t = INTEL_URL;
+		snprintf(r->v, sizeof(r->v), "%s://h%x.Example/p/%u/%s",
+			 x & 1 ? "http" : "HTTPS", (unsigned)(x >> 8) % 50,
+			 (unsigned)(x >> 20) % 100, x & 2 ? "./x?a=1" : "x");
+		break;
+	default:
+		r->t = INTEL_EMAIL;
+		snprintf(r->v, sizeof(r->v), "U%x@Mail%x.test",
+			 (unsigned)(x >> 8) % 200, (unsigned)x % 3);
+		break;
+	}
+	if (r->t == INTEL_IP) {
+		(void)ref_parse(r->v, &r->fam, r->net, &r->plen);
+	} else if (r->t == INTEL_URL) {
+		(void)intel_url_normalise(r->v, strlen(r->v), r->canon,
+					  sizeof(r->canon) - 1, &n);
+		r->canon[n] = '\0';
+	} else {
+		ref_lower(r->v, strlen(r->v), r->canon);
+	}
+}
+
+/* A query drawn near the indicators: a member as added or in another
+ * case, an address inside a network, a subdomain, a near miss. */
+static enum intel_type ref_query(const struct ref_ind *ind, size_t n,
+				 char *q, size_t cap)
+{
+	const struct ref_ind *r = &ind[rng() % n];
+	uint64_t x = rng();
+
+	switch (r->t) {
+	case INTEL_IP:
+		if (r->fam == 4)
+			snprintf(q, cap, "%u.%u.%u.%u", r->net[0],
+				 (unsigned)(x & 1 ? r->net[1] : x >> 8 & 255),
+				 (unsigned)(x >> 16 & 255), (unsigned)(x >> 24 & 255));
+		else
+			snprintf(q, cap, "2001:db8:%x:%x::%x", (unsigned)(x % 3),
+				 (unsigned)(x >> 8 & 3), (unsigned)(x >> 16 & 3));
+		if (x % 17 == 0)
+			snprintf(q, cap, "::ffff:10.%u.%u.%u", (unsigned)(x >> 8 & 3),
+				 (unsigned)(x >> 16 & 255), (unsigned)(x >> 24 & 255));
+		return INTEL_IP;
+	case INTEL_DOMAIN:
+		snprintf(q, cap, "%s%s%s", x & 1 ? "www." : "",
+			 x & 2 ? "A." : "", r->v);
+		if (x % 5 == 0)
+			q[strlen(q) - 1] ^= 1;
+		return INTEL_DOMAIN;
+	case INTEL_URL:
+		snprintf(q, cap, "%s", r->canon);
+		if (x & 1)
+			snprintf(q, cap, "%s", r->v);
+		if (x % 5 == 0)
+			q[strlen(q) - 1] ^= 1;
+		return INTEL_URL;
+	default:
+		snprintf(q, cap, "%s", r->v);
+		if (x & 1)
+			ref_lower(r->v, strlen(r->v), q);
+		if (x % 5 == 0)
+			q[0] ^= 1;
+		return r->t;
+	}
+}
+
+static void test_intel_batch_reference(void **state)
+{
+	static const int64_t nows[] = {0, 1, 4999999, 5000000, 5999999,
+				       6000000, 6000001, 1700000000000000};
+	struct ref_ind *ind = calloc(REF_N, sizeof(*ind));
+	struct intel_typed_query *tq = calloc(REF_Q, sizeof(*tq));
+	const struct intel_indicator **out = calloc(REF_Q, sizeof(*out));
+	const struct intel_indicator **many = calloc(REF_Q, sizeof(*many));
+	struct intel_query *q = calloc(REF_Q, sizeof(*q));
+	char (*text)[128] = calloc(REF_Q, sizeof(*text));
+	struct intel_builder *b = intel_builder_new();
+	struct intel_set *s;
+	size_t i, j, n = 0, hits = 0;
+
+	assert_true(ind && tq && out && many && q && text && b);
+	for (i = 0; i < REF_N; i++) {
+		struct intel_meta m = {.valid_until = 0};
+		size_t k;
+
+		ref_make(&ind[n], i);
+		m.valid_until = ind[n].valid_until;
+		/* keys stay unique, so the reference needs no duplicates rule */
+		for (k = 0; k < n; k++)
+			if (ind[k].t == ind[n].t &&
+			    (ind[k].t == INTEL_IP ?
+			     ind[k].fam == ind[n].fam && ind[k].plen == ind[n].plen &&
+			     memcmp(ind[k].net, ind[n].net, 16) == 0 :
+			     strcmp(ind[k].canon, ind[n].canon) == 0))
+				break;
+		if (k < n)
+			continue;
+		assert_int_equal(intel_builder_add(b, ind[n].t, ind[n].v,
+						   strlen(ind[n].v), &m), 0);
+		n++;
+	}
+	s = intel_builder_finish(b);
+	assert_non_null(s);
+	assert_int_equal(intel_set_count(s), n);
+	for (i = 0; i < REF_Q; i++) {
+		tq[i].type = ref_query(ind, n, text[i], sizeof(text[i]));
+		tq[i].p = text[i];
+		tq[i].len = strlen(text[i]);
+	}
+	for (j = 0; j < sizeof(nows) / sizeof(nows[0]); j++) {
+		int64_t now = nows[j];
+
+		assert_int_equal(intel_lookup_batch(s, tq, REF_Q, out, now), 0);
+		for (i = 0; i < REF_Q; i++) {
+			const struct ref_ind *want =
+				ref_lookup(ind, n, tq[i].type, text[i], now);
+			const struct intel_indicator *single = NULL;
+
+			switch (tq[i].type) {
+			case INTEL_IP:
+				single = intel_lookup_ip(s, text[i], tq[i].len, now);
+				break;
+			case INTEL_DOMAIN:
+				single = intel_lookup_domain(s, text[i], tq[i].len, now);
+				break;
+			case INTEL_URL:
+				single = intel_lookup_url(s, text[i], tq[i].len, now);
+				break;
+			case INTEL_HASH:
+				single = intel_lookup_hash(s, text[i], tq[i].len, now);
+				break;
+			default:
+				single = intel_lookup_email(s, text[i], tq[i].len, now);
+				break;
+			}
+			if (out[i] != single)
+				fail_msg("%s (type %d, now %lld): batch %s, single %s",
+					 text[i], tq[i].type, (long long)now,
+					 out[i] ? out[i]->value : "-",
+					 single ? single->value : "-");
+			if ((want == NULL) != (single == NULL) ||
+			    (want && single->type != want->t))
+				fail_msg("%s (type %d, now %lld): got %s, want %s",
+					 text[i], tq[i].type, (long long)now,
+					 single ? single->value : "-",
+					 want ? want->v : "-");
+			if (want && want->t == INTEL_IP &&
+			    (single->prefix_len != want->plen ||
+			     single->family != want->fam))
+				fail_msg("%s: got %s, want %s", text[i],
+					 single->value, want->v);
+			if (want && want->t != INTEL_IP &&
+			    strcmp(single->value, want->canon) != 0)
+				fail_msg("%s: got %s, want %s", text[i],
+					 single->value, want->canon);
+			hits += single != NULL;
+		}
+		/* the same, one type per call */
+		for (i = INTEL_IP; i <= INTEL_EMAIL; i++) {
+			size_t k, m = 0;
+
+			for (k = 0; k < REF_Q; k++)
+				if (tq[k].type == (enum intel_type)i) {
+					q[m].p = tq[k].p;
+					q[m].len = tq[k].len;
+					m++;
+				}
+			assert_int_equal(intel_lookup_many(s, (enum intel_type)i,
+							   q, m, many, now), 0);
+			for (k = 0, m = 0; k < REF_Q; k++)
+				if (tq[k].type == (enum intel_type)i)
+					assert_ptr_equal(many[m++], out[k]);
+		}
+	}
+	/* the queries find something, and not everything */
+	j = REF_Q * (sizeof(nows) / sizeof(nows[0]));
+	assert_true(hits > j / 10 && hits < j - j / 10);
+	intel_set_unref(s);
+	free(ind);
+	free(tq);
+	free(out);
+	free(many);
+	free(q);
+	free(text);
+}
+
+/* Batches that fill a group by probes (every prefix length present, IPv6
+ * addresses list up to 129 candidates), by scratch (long URLs that need
+ * normalising) and by count, with unknown types and NULL keys mixed in. */
+static void test_intel_batch_bounds(void **state)
+{
+	struct intel_builder *b = intel_builder_new();
+	struct intel_typed_query tq[600];
+	const struct intel_indicator *out[600];
+	char url[2000], v[64], (*text)[64] = calloc(600, sizeof(*text));
+	struct intel_set *s;
+	unsigned p;
+	size_t i;
+
+	assert_non_null(text);
+	for (p = 0; p <= 128; p++) {
+		snprintf(v, sizeof(v), "2001:db8::/%u", p);
+		assert_int_equal(add(b, INTEL_IP, v, "6", 0), 0);
+	}
+	for (p = 0; p <= 32; p++) {
+		snprintf(v, sizeof(v), "10.0.0.0/%u", p);
+		assert_int_equal(add(b, INTEL_IP, v, "4", 0), 0);
+	}
+	memset(url, 'a', sizeof(url));
+	memcpy(url, "HTTP://Long.example/", 20);
+	url[sizeof(url) - 1] = '\0';
+	assert_int_equal(add(b, INTEL_URL, url, "u", 0), 0);
+	s = intel_builder_finish(b);
+	assert_non_null(s);
+	for (i = 0; i < 600; i++) {
+		switch (i % 5) {
+		case 0:
+			snprintf(text[i], 64, "2001:db8::%zx", i);
+			tq[i] = (struct intel_typed_query){INTEL_IP, text[i], strlen(text[i])};
+			break;
+		case 1:
+			snprintf(text[i], 64, "10.0.%zu.%zu", i % 3, i % 256);
+			tq[i] = (struct intel_typed_query){INTEL_IP, text[i], strlen(text[i])};
+			break;
+		case 2:
+			tq[i] = (struct intel_typed_query){INTEL_URL, url, strlen(url)};
+			break;
+		case 3:
+			tq[i] = (struct intel_typed_query){(enum intel_type)(i % 2 ? 0 : 77),
+							   "10.0.0.1", 8};
+			break;
+		default:
+			tq[i] = (struct intel_typed_query){INTEL_IP, NULL, 3};
+			break;
+		}
+	}
+	assert_int_equal(intel_lookup_batch(s, tq, 600, out, 0), 0);
+	for (i = 0; i < 600; i++) {
+		switch (i % 5) {
+		case 0:
+			assert_non_null(out[i]);
+			/* 2001:db8::x is inside 2001:db8::/116 and longer */
+			assert_true(out[i]->prefix_len >= 116);
+			assert_int_equal(out[i]->family, 6);
+			break;
+		case 1:
+			assert_non_null(out[i]);
+			assert_ptr_equal(out[i], intel_lookup_ip(s, text[i],
+						strlen(text[i]), 0));
+			break;
+		case 2:
+			assert_non_null(out[i]);
+			assert_string_equal(out[i]->meta.source, "u");
+			break;
+		default:
+			assert_null(out[i]);
+			break;
+		}
+	}
+	assert_int_equal(intel_lookup_batch(s, tq, 0, NULL, 0), 0);
+	assert_int_equal(intel_lookup_batch(NULL, tq, 1, out, 0), M_EINVAL);
+	assert_int_equal(intel_lookup_batch(s, NULL, 1, out, 0), M_EINVAL);
+	assert_int_equal(intel_lookup_batch(s, tq, 1, NULL, 0), M_EINVAL);
+	intel_set_unref(s);
+	free(text);
+}
+
+/* An expiry decided from the entry's coarse second must agree with the
+ * exact microseconds at every edge. */
+static void test_intel_expiry_edges(void **state)
+{
+	static const int64_t vus[] = {1, 999999, 1000000, 1999999, 2000000,
+				      2000001, 5500000, -1, INT64_MAX,
+				      (int64_t)UINT32_MAX * 1000000 + 5};
+	static const int64_t deltas[] = {-1000001, -1000000, -999999, -1, 0, 1,
+					 999999, 1000000, 1000001};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(vus) / sizeof(vus[0]); i++) {
+		struct intel_builder *b = intel_builder_new();
+		struct intel_set *s;
+
+		assert_int_equal(add(b, INTEL_IP, "192.0.2.1", "x", vus[i]), 0);
+		assert_int_equal(add(b, INTEL_HASH, "d41d8cd98f00b204e9800998ecf8427e",
+				     "x", vus[i]), 0);
+		s = intel_builder_finish(b);
+		for (j = 0; j < sizeof(deltas) / sizeof(deltas[0]); j++) {
+			int64_t now;
+			int live;
+
+			if (__builtin_add_overflow(vus[i], deltas[j], &now) || now <= 0)
+				continue;
+			live = vus[i] >= now;
+			if ((intel_lookup_ip(s, "192.0.2.1", 9, now) != NULL) != live)
+				fail_msg("ip valid_until %lld now %lld", (long long)vus[i],
+					 (long long)now);
+			if ((intel_lookup_hash(s, "d41d8cd98f00b204e9800998ecf8427e",
+					       32, now) != NULL) != live)
+				fail_msg("hash valid_until %lld now %lld",
+					 (long long)vus[i], (long long)now);
+		}
+		intel_set_unref(s);
+	}
+}
+
+/* The fast check never says "normal" for a URL the normaliser changes. */
+static void test_intel_url_is_normal(void **state)
+{
+	static const struct {
+		const char *u;
+		int normal;
+	} cases[] = {
+		{"http://example.org/a/b?x=1", 1},
+		{"https://a.b/", 1},
+		{"http://example.org/.well-known/x", 0},  /* "/.": left to the normaliser */
+		{"http://example.org/a/./b", 0},
+		{"http://example.org/a/../b", 0},
+		{"http://example.org", 0},
+		{"http://Example.org/", 0},
+		{"HTTP://example.org/", 0},
+		{"http://example.org:80/", 0},
+		{"http://u@example.org/", 0},
+		{"http://example.org/%7e", 0},
+		{"http://example.org/#x", 0},
+		{"http://example.org?q", 0},
+		{"example.org/", 0},
+		{"http:///", 0},
+		{"http://example.org/A/B?Q=/./", 0},
+		{"http://example.org/A/B?Q=1", 1},
+		{"", 0},
+	};
+	static const char *const parts[] = {
+		"http", "https", "HTTP", "ftp", "h2", "://", ":/", "/", ".", "..",
+		"/.", "/..", "/./", "/../", "a", "B", "z9", "%", "%2e", "%2F", "%41",
+		"#", "?", "&", "=", ":", ":80", ":443", "@", "[", "]", "::1", "x.y",
+		"-", "~", "\xc3\xa9", "\x01", " ", "//", "?a=/./b", "Example.COM",
+	};
+	char in[256], out[1024];
+	size_t i, n, on, agree = 0;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (intel_url_is_normal(cases[i].u, strlen(cases[i].u)) !=
+		    cases[i].normal)
+			fail_msg("%s: expected %d", cases[i].u, cases[i].normal);
+	for (i = 0; i < 300000; i++) {
+		int k = 1 + (int)(rng() % 10), j, normal, r;
+
+		n = 0;
+		if (rng() % 2) {
+			memcpy(in, "http://", 7);
+			n = 7;
+		}
+		for (j = 0; j < k; j++) {
+			const char *p = parts[rng() % (sizeof(parts) / sizeof(parts[0]))];
+			size_t l = strlen(p);
+
+			if (n + l >= sizeof(in))
+				break;
+			memcpy(in + n, p, l);
+			n += l;
+		}
+		normal = intel_url_is_normal(in, n);
+		r = intel_url_normalise(in, n, out, sizeof(out), &on);
+		if (normal && (r != 0 || on != n || memcmp(in, out, n) != 0)) {
+			in[n] = '\0';
+			fail_msg("%s said normal", in);
+		}
+		agree += normal;
+	}
+	assert_true(agree > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +1101,10 @@ int main(void)
 		cmocka_unit_test(test_intel_refcount),
 		cmocka_unit_test(test_intel_random),
 		cmocka_unit_test(test_intel_garbage),
+		cmocka_unit_test(test_intel_batch_reference),
+		cmocka_unit_test(test_intel_batch_bounds),
+		cmocka_unit_test(test_intel_expiry_edges),
+		cmocka_unit_test(test_intel_url_is_normal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -649,35 +649,32 @@ static void annotate(struct event *ev, struct arena *a, const struct intel_indic
 		event_set_copy(ev, a, F_THREAT_INDICATOR_CONFIDENCE, conf, (size_t)n);
 }
 
+/* Every indicator field of the event in one batch, so their memory
+ * accesses overlap; the first field in intel_fields order that hits wins,
+ * as one lookup after the other would find. */
 static void match_intel(struct run *r, struct event *ev)
 {
-	const struct intel_indicator *hit = NULL;
-	int field = -1;
+	enum { NF = sizeof(intel_fields) / sizeof(intel_fields[0]) };
+	struct intel_typed_query q[NF];
+	const struct intel_indicator *hits[NF], *hit = NULL;
+	int qf[NF], field = -1;
+	size_t nq = 0;
 
-	for (size_t i = 0; i < sizeof(intel_fields) / sizeof(intel_fields[0]) && !hit; i++) {
+	for (size_t i = 0; i < NF; i++) {
 		struct str v = event_get(ev, intel_fields[i].field);
 
 		if (!v.p || !v.n)
 			continue;
-		switch (intel_fields[i].type) {
-		case INTEL_IP:
-			hit = intel_lookup_ip(r->intel, v.p, v.n, r->now);
-			break;
-		case INTEL_DOMAIN:
-			hit = intel_lookup_domain(r->intel, v.p, v.n, r->now);
-			break;
-		case INTEL_URL:
-			hit = intel_lookup_url(r->intel, v.p, v.n, r->now);
-			break;
-		case INTEL_HASH:
-			hit = intel_lookup_hash(r->intel, v.p, v.n, r->now);
-			break;
-		case INTEL_EMAIL:
-			hit = intel_lookup_email(r->intel, v.p, v.n, r->now);
-			break;
-		}
-		field = intel_fields[i].field;
+		q[nq] = (struct intel_typed_query){ intel_fields[i].type, v.p, v.n };
+		qf[nq++] = intel_fields[i].field;
 	}
+	if (nq == 0 || intel_lookup_batch(r->intel, q, nq, hits, r->now) < 0)
+		return;
+	for (size_t i = 0; i < nq && !hit; i++)
+		if (hits[i]) {
+			hit = hits[i];
+			field = qf[i];
+		}
 	if (!hit)
 		return;
 	annotate(ev, r->a, hit);

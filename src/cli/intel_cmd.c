@@ -119,18 +119,6 @@ static void print_stats(const struct feed_conf *fc, const struct feed_stats *st,
 		printf("  e.g. %s\n", st->samples[i]);
 }
 
-static const char *type_name(enum intel_type t)
-{
-	switch (t) {
-	case INTEL_IP: return "ip";
-	case INTEL_DOMAIN: return "domain";
-	case INTEL_URL: return "url";
-	case INTEL_HASH: return "hash";
-	case INTEL_EMAIL: return "email";
-	}
-	return "?";
-}
-
 static const struct intel_indicator *lookup(const struct intel_set *set, enum intel_type t,
 					    const char *v, size_t n, int64_t now)
 {
@@ -257,11 +245,11 @@ int cli_intel_main(int argc, char **argv)
 		}
 		hit = lookup(set, t, v, strlen(v), clock_now_us());
 		if (!hit) {
-			printf("%s: not listed (%s)\n", v, type_name(t));
+			printf("%s: not listed (%s)\n", v, intel_type_str(t));
 			rc = 1;
 			continue;
 		}
-		printf("%s: listed as %s %s by %s confidence=%u", v, type_name(hit->type), hit->value,
+		printf("%s: listed as %s %s by %s confidence=%u", v, intel_type_str(hit->type), hit->value,
 		       hit->meta.source ? hit->meta.source : "?", (unsigned)hit->meta.confidence);
 		print_time("first_seen", hit->meta.first_seen);
 		print_time("last_seen", hit->meta.last_seen);

@@ -29,18 +29,6 @@ struct entity {
 	size_t n;
 };
 
-static const char *intel_type_name(enum intel_type t)
-{
-	switch (t) {
-	case INTEL_IP: return "ip";
-	case INTEL_DOMAIN: return "domain";
-	case INTEL_URL: return "url";
-	case INTEL_HASH: return "hash";
-	case INTEL_EMAIL: return "email";
-	}
-	return "unknown";
-}
-
 /* The value of a field by name: a known field or an overflow one. */
 static struct str field_value(const struct event *ev, const char *name)
 {
@@ -173,7 +161,7 @@ int soc_submit_detect(struct soc_db *db, const struct detect_alert *a,
 	if (a->source == DETECT_INTEL && a->indicator) {
 		snprintf(feed, sizeof(feed), "%s",
 			 a->indicator->meta.source ? a->indicator->meta.source : "");
-		ind.type = intel_type_name(a->indicator->type);
+		ind.type = intel_type_str(a->indicator->type);
 		ind.value = a->indicator->value;
 		ind.feed = feed[0] ? feed : NULL;
 		ind.confidence = a->indicator->meta.confidence;

@@ -1500,3 +1500,15 @@ int intel_lookup_batch(const struct intel_set *s,
 	intel_run(s, q, NULL, 0, n, out, now_us);
 	return 0;
 }
+
+const char *intel_type_str(enum intel_type t)
+{
+	switch (t) {
+	case INTEL_IP: return "ip";
+	case INTEL_DOMAIN: return "domain";
+	case INTEL_URL: return "url";
+	case INTEL_HASH: return "hash";
+	case INTEL_EMAIL: return "email";
+	}
+	return "?";
+}

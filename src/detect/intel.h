@@ -129,6 +129,9 @@ int intel_lookup_batch(const struct intel_set *s,
 		       const struct intel_typed_query *q, size_t n,
 		       const struct intel_indicator **out, int64_t now_us);
 
+/* "ip", "domain", "url", "hash" or "email"; "?" for anything else. */
+const char *intel_type_str(enum intel_type t);
+
 /* Bytes held by the frozen set (tables, indicators, values, names). */
 size_t intel_set_bytes(const struct intel_set *s);
 

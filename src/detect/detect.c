@@ -56,6 +56,10 @@ const struct conf_keyword detect_keywords[] = {
 	  NULL, 1, "event fields that key the suppression of single-event alerts, the "
 	  "first present is used; [] = source.ip, host.name, user.name (correlations use "
 	  "their group, intel hits add the indicator)" },
+	{ "compiled_cache", CONF_STR, offsetof(struct detect_config, compiled_cache), 0, 0,
+	  "", 0, "directory where compiled pattern databases are kept, so restarts and "
+	  "reloads of unchanged rules skip compiling; \"\" = <data_dir>/rules-cache, "
+	  "\"off\" = none" },
 	CONF_END
 };
 
@@ -247,6 +251,12 @@ static struct generation *build(const struct detect_config *cfg, struct buf *err
 			goto fail;
 	if (cfg->bundled_rules && sigma_builder_add_builtin(b, 1, log_rule, NULL, err) < 0)
 		goto fail;
+	if (cfg->compiled_cache && cfg->compiled_cache[0] &&
+	    strcmp(cfg->compiled_cache, "off") != 0 &&
+	    sigma_builder_set_hs_cache(b, cfg->compiled_cache) < 0) {
+		buf_printf(err, "out of memory");
+		goto fail;
+	}
 	for (size_t i = 0; i < cfg->rules.n; i++)
 		if (sigma_builder_add_path(b, cfg->rules.v[i], log_rule, NULL) < 0) {
 			buf_printf(err, "detect.rules: %s: cannot read", cfg->rules.v[i]);
@@ -329,9 +339,15 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 	}
 	metric_set(d->m_rules, sigma_ruleset_count(d->gen->rs));
 	metric_set(d->m_errors, d->gen->unsupported + d->gen->errors);
-	log_msg(LOG_INFO, "detect", "event=rules_loaded rules=%u unsupported=%zu errors=%zu ms=%lld",
-		sigma_ruleset_count(d->gen->rs), d->gen->unsupported, d->gen->errors,
-		(long long)((clock_mono_us() - t0) / 1000));
+	{
+		uint32_t hits, misses;
+
+		sigma_ruleset_hs_cache_stats(d->gen->rs, &hits, &misses);
+		log_msg(LOG_INFO, "detect", "event=rules_loaded rules=%u unsupported=%zu errors=%zu "
+			"ms=%lld compiled_cache_hits=%u compiled=%u", sigma_ruleset_count(d->gen->rs),
+			d->gen->unsupported, d->gen->errors,
+			(long long)((clock_mono_us() - t0) / 1000), hits, misses);
+	}
 	return d;
 }
 
@@ -381,9 +397,15 @@ int detect_reload(struct detect *d, const struct detect_config *cfg,
 	gen_unref(old);
 	metric_set(d->m_rules, sigma_ruleset_count(g->rs));
 	metric_set(d->m_errors, g->unsupported + g->errors);
-	log_msg(LOG_INFO, "detect", "event=rules_reloaded rules=%u unsupported=%zu errors=%zu ms=%lld",
-		sigma_ruleset_count(g->rs), g->unsupported, g->errors,
-		(long long)((clock_mono_us() - t0) / 1000));
+	{
+		uint32_t hits, misses;
+
+		sigma_ruleset_hs_cache_stats(g->rs, &hits, &misses);
+		log_msg(LOG_INFO, "detect", "event=rules_reloaded rules=%u unsupported=%zu errors=%zu "
+			"ms=%lld compiled_cache_hits=%u compiled=%u", sigma_ruleset_count(g->rs),
+			g->unsupported, g->errors, (long long)((clock_mono_us() - t0) / 1000), hits,
+			misses);
+	}
 	return 0;
 }
 

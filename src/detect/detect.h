@@ -28,6 +28,7 @@ struct detect_config {
 	struct conf_list mappings;     /* extra field mapping files */
 	struct conf_list placeholders; /* "name=v1,v2" for |expand */
 	int64_t max_matches;           /* alerts per event, bounded */
+	char *compiled_cache;          /* Hyperscan databases kept here; "" or "off" = none */
 	int64_t suppress;              /* seconds; 0 = every alert is emitted */
 	struct conf_list suppress_by;  /* fields keying single-event alerts
 					* (entries may hold "a,b"); empty =

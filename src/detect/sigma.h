@@ -109,6 +109,14 @@ const char *sigma_corr_disabled(const struct sigma_ruleset *rs, uint32_t rule);
 struct sigma_ctx;
 struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs);
 void sigma_ctx_put(struct sigma_ruleset *rs, struct sigma_ctx *c);
+/* Keeps the compiled pattern databases in dir (created when missing) and
+ * reuses them when the same patterns are compiled again: restarts and
+ * reloads of an unchanged rule set skip Hyperscan's compiler. Databases
+ * unused for 30 days are removed. NULL or "" = no cache. */
+int sigma_builder_set_hs_cache(struct sigma_builder *b, const char *dir);
+/* Databases taken from the cache and compiled, for the last build. */
+void sigma_ruleset_hs_cache_stats(const struct sigma_ruleset *rs, uint32_t *hits,
+				  uint32_t *misses);
 /* Field values looked up in the context's cache of scanned values, and
  * found there, since the context was made (benchmarks). */
 void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits);

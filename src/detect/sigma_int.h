@@ -181,6 +181,8 @@ struct sigma_ruleset {
 	pthread_mutex_t pool_lock;
 	struct sigma_ctx *pool;     /* idle match contexts */
 	int force_pcre;             /* testing: no Hyperscan */
+	char *hs_cache_dir;         /* compiled databases kept here; NULL = none */
+	uint32_t hs_cache_hits, hs_cache_misses;
 };
 
 struct sigma_builder {
@@ -300,6 +302,17 @@ int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 			   const struct sigma_pred *p, const struct event *ev,
 			   pcre2_match_data *md);
 uint64_t sigma_name_hash(const char *p, size_t n);
+
+/* sigma_hscache.c: compiled databases on disk, by a key of their patterns. */
+void sigma_hscache_key(const char *const *exprs, const unsigned *flags,
+		       const unsigned *ids, uint32_t n, char out[33]);
+/* 1 with *db (and the pattern indexes Hyperscan had refused) on a hit. */
+int sigma_hscache_load(const char *dir, const char *key, hs_database_t **db,
+		       uint32_t **removed, uint32_t *n_removed);
+void sigma_hscache_store(const char *dir, const char *key, const hs_database_t *db,
+			 const uint32_t *removed, uint32_t n_removed);
+/* Removes cached databases not used for max_age_s. */
+void sigma_hscache_prune(const char *dir, int64_t max_age_s);
 size_t sigma_keyword_values(const struct event *ev, struct str *out);
 struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 			     const struct event *ev);

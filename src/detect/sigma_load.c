@@ -1272,6 +1272,16 @@ static int attach_filters(struct sigma_builder *b)
 	return 0;
 }
 
+int sigma_builder_set_hs_cache(struct sigma_builder *b, const char *dir)
+{
+	free(b->rs->hs_cache_dir);
+	b->rs->hs_cache_dir = NULL;
+	if (!dir || !dir[0])
+		return 0;
+	b->rs->hs_cache_dir = strdup(dir);
+	return b->rs->hs_cache_dir ? 0 : M_ENOMEM;
+}
+
 struct sigma_ruleset *sigma_builder_finish(struct sigma_builder *b,
 					   int force_pcre, struct buf *err)
 {

@@ -532,18 +532,21 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 {
 	const char **exprs = NULL;
 	unsigned *flags = NULL, *ids = NULL;
+	uint32_t *removed = NULL, n_removed = 0;
 	hs_compile_error_t *ce = NULL;
 	uint32_t n = fb->n;
-	int r = 0;
+	char key[33] = "";
+	int r = 0, cached = 0;
 
 	exprs = calloc(n ? n : 1, sizeof(*exprs));
 	flags = calloc(n ? n : 1, sizeof(*flags));
 	ids = calloc(n ? n : 1, sizeof(*ids));
-	if (!exprs || !flags || !ids) {
+	removed = calloc(n ? n : 1, sizeof(*removed));
+	if (!exprs || !flags || !ids || !removed) {
 		r = M_ENOMEM;
 		goto out;
 	}
-	for (;;) {
+	for (int first = 1;; first = 0) {
 		uint32_t k = 0;
 
 		for (uint32_t i = 0; i < n; i++) {
@@ -557,6 +560,21 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 		}
 		if (k == 0)
 			break;
+		if (first && rs->hs_cache_dir) {
+			uint32_t *rm = NULL, nrm = 0;
+
+			sigma_hscache_key(exprs, flags, ids, k, key);
+			if (sigma_hscache_load(rs->hs_cache_dir, key, &out->db, &rm, &nrm)) {
+				for (uint32_t j = 0; j < nrm; j++)
+					if (rm[j] < n)
+						rs->preds[fb->preds[rm[j]]].in_hs = 0;
+				free(rm);
+				rs->hs_cache_hits++;
+				cached = 1;
+				break;
+			}
+			rs->hs_cache_misses++;
+		}
 		if (hs_compile_multi(exprs, flags, ids, k, HS_MODE_BLOCK, NULL,
 				     &out->db, &ce) == HS_SUCCESS)
 			break;
@@ -567,10 +585,14 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 			goto out;
 		}
 		/* That pattern goes to PCRE2; try again without it. */
+		if (n_removed < n)
+			removed[n_removed++] = ids[ce->expression];
 		rs->preds[fb->preds[ids[ce->expression]]].in_hs = 0;
 		hs_free_compile_error(ce);
 		ce = NULL;
 	}
+	if (out->db && !cached && rs->hs_cache_dir && key[0])
+		sigma_hscache_store(rs->hs_cache_dir, key, out->db, removed, n_removed);
 	out->field = fb->field;
 	out->n = n;
 	out->pred_ids = fb->preds;
@@ -596,6 +618,7 @@ out:
 	free(exprs);
 	free(flags);
 	free(ids);
+	free(removed);
 	return r;
 }
 
@@ -931,6 +954,8 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 				return M_ENOMEM;
 			}
 		}
+	if (rs->hs_cache_dir)
+		sigma_hscache_prune(rs->hs_cache_dir, 30 * 86400);
 	return 0;
 }
 
@@ -994,6 +1019,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 		free(c);
 	}
 	hs_free_scratch(rs->proto);
+	free(rs->hs_cache_dir);
 	pthread_mutex_destroy(&rs->pool_lock);
 	free(rs);
 }
@@ -1071,6 +1097,13 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 		return NULL;
 	}
 	return c;
+}
+
+void sigma_ruleset_hs_cache_stats(const struct sigma_ruleset *rs, uint32_t *hits,
+				  uint32_t *misses)
+{
+	*hits = rs->hs_cache_hits;
+	*misses = rs->hs_cache_misses;
 }
 
 void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits)

@@ -13,9 +13,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -295,6 +297,102 @@ static void test_value_cache(void **state)
 	}
 	buf_fini(&why);
 	buf_fini(&err);
+}
+
+/* Compiled databases kept on disk: a second build of the same rules takes
+ * every database from the cache and matches the same; a pattern Hyperscan
+ * refuses stays with PCRE2 after a cached build; a damaged file is a miss;
+ * other rules miss. */
+static struct sigma_ruleset *build_cached(const char *rules, const char *dir)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf why, err;
+
+	assert_non_null(b);
+	buf_init(&why, 256);
+	buf_init(&err, 256);
+	assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
+			 SIGMA_LOADED);
+	assert_int_equal(sigma_builder_set_hs_cache(b, dir), 0);
+	rs = sigma_builder_finish(b, 0, &err);
+	assert_non_null(rs);
+	buf_fini(&why);
+	buf_fini(&err);
+	return rs;
+}
+
+static void test_hs_cache(void **state)
+{
+	static const char rules[] =
+		"title: a\nid: 44444444-4444-4444-8444-444444444444\ndetection:\n  sel:\n"
+		"    cmd|contains:\n      - 'alpha'\n      - 'bravo'\n  condition: sel\n"
+		"---\n"
+		"title: backref\nid: 55555555-5555-4555-8555-555555555555\ndetection:\n  sel:\n"
+		"    cmd|re: '(ab)c\\1'\n  condition: sel\n";
+	static const char other[] =
+		"title: c\nid: 66666666-6666-4666-8666-666666666666\ndetection:\n  sel:\n"
+		"    cmd|contains: 'charlie'\n  condition: sel\n";
+	char dir[] = "/tmp/mamori-hscache-XXXXXX", path[512];
+	struct sigma_ruleset *rs;
+	uint32_t hits, misses;
+	DIR *d;
+	struct dirent *e;
+	int files = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (int round = 0; round < 4; round++) {
+		if (round == 2) {
+			/* Damage every cached file. */
+			d = opendir(dir);
+			assert_non_null(d);
+			while ((e = readdir(d)) != NULL) {
+				FILE *f;
+
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+				f = fopen(path, "r+");
+				assert_non_null(f);
+				fseek(f, 30, SEEK_SET);
+				fputs("garbage", f);
+				fclose(f);
+			}
+			closedir(d);
+		}
+		rs = build_cached(rules, dir);
+		sigma_ruleset_hs_cache_stats(rs, &hits, &misses);
+		if (round == 1 || round == 3) {
+			assert_true(hits > 0);
+			assert_int_equal(misses, 0);
+		} else {
+			assert_int_equal(hits, 0);
+			assert_true(misses > 0);
+		}
+		assert_int_equal(match_json(rs, "{\"cmd\":\"x alpha\"}"), 1);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"abcab\"}"), 1);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"abcac\"}"), 0);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"charlie\"}"), 0);
+		sigma_ruleset_unref(rs);
+	}
+	rs = build_cached(other, dir);
+	sigma_ruleset_hs_cache_stats(rs, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(match_json(rs, "{\"cmd\":\"charlie\"}"), 1);
+	sigma_ruleset_unref(rs);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(unlink(path), 0);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 2);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_modifiers(void **state)
@@ -929,6 +1027,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),
+		cmocka_unit_test(test_hs_cache),
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),

@@ -99,6 +99,11 @@ struct sigma_rule {
 	uint32_t n_kids;
 	uint32_t *ident_root;         /* per detection identifier */
 	uint32_t n_idents;
+	/* Identifiers the condition needs true (`selection` of `selection and
+	 * not filter`): evaluated first, and a false one ends the rule without
+	 * evaluating the others (often long filter lists). is_must per ident. */
+	uint8_t *is_must;
+	uint32_t n_must;
 	struct sigma_cond *cond;
 	uint8_t always_eval;          /* may hold with no Hyperscan hit */
 	uint8_t silent;               /* referenced by a non-generating correlation */

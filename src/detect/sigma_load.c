@@ -632,6 +632,7 @@ void sigma_rule_free(struct sigma_rule *r)
 	free(r->nodes);
 	free(r->kids);
 	free(r->ident_root);
+	free(r->is_must);
 	sigma_cond_free(r->cond);
 	free(r->filters);
 	free(r);

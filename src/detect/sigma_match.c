@@ -286,6 +286,16 @@ static int node_eval(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 static int rule_eval(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		     const struct sigma_rule *r, int direct)
 {
+	if (r->n_must) {
+		for (uint32_t i = 0; i < r->n_idents; i++)
+			if (r->is_must[i] &&
+			    !node_eval(rs, c, r, r->ident_root[i], direct, 0))
+				return 0;
+		for (uint32_t i = 0; i < r->n_idents; i++)
+			c->matched[i] = r->is_must[i] ? 1 :
+				(uint8_t)node_eval(rs, c, r, r->ident_root[i], direct, 0);
+		return sigma_cond_eval(r->cond, c->matched) == 1;
+	}
 	for (uint32_t i = 0; i < r->n_idents; i++)
 		c->matched[i] = (uint8_t)node_eval(rs, c, r, r->ident_root[i], direct, 0);
 	return sigma_cond_eval(r->cond, c->matched) == 1;
@@ -397,6 +407,28 @@ static int cond_false_when(const struct sigma_rule *r, const uint8_t *off)
 			return 0;
 	}
 	return 1;
+}
+
+/* The identifiers without which the condition cannot hold. */
+static int find_musts(struct sigma_rule *r)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 };
+
+	r->n_must = 0;
+	if (!r->cond || r->n_idents < 2 || r->n_idents > SIGMA_COND_MAX_NAMES)
+		return 0;
+	r->is_must = calloc(r->n_idents, 1);
+	if (!r->is_must)
+		return M_ENOMEM;
+	for (uint32_t i = 0; i < r->n_idents; i++) {
+		off[i] = 1;
+		if (cond_false_when(r, off)) {
+			r->is_must[i] = 1;
+			r->n_must++;
+		}
+		off[i] = 0;
+	}
+	return 0;
 }
 
 /* The rule's trigger predicates into v; 0 when it has none (it must be
@@ -893,6 +925,12 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		struct sigma_pred *p = &rs->preds[i];
 
 		p->in_hs = p->kind == SPK_STR && !rs->force_pcre && pred_check_hs(p);
+	}
+	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
+		struct sigma_rule *rule = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+		if (!rule->info.is_correlation && (r = find_musts(rule)) < 0)
+			return r;
 	}
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
 		struct sigma_rule *rule = rs->rules[i];

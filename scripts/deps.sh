@@ -11,6 +11,7 @@ libsqlite3-dev sqlite3 libcmocka-dev libhyperscan-dev libpcre2-dev libcurl4-open
 postfix swaks
 python3 bsdutils rsyslog rsyslog-openssl curl procps
 gobgpd exabgp bird2 nftables libnftables-dev util-linux
+softflowd tcpreplay
 "
 
 missing=""

@@ -15,7 +15,8 @@
  * The SOC routes (/api/v1/alerts..., /api/v1/incidents...) are answered by
  * api_soc.c, a pure function of the request; this file gives them the same
  * checks in the same order and, for PATCH and POST, reads the JSON body
- * into a buffer bounded at 64 KiB before handing it over.
+ * into a buffer bounded at 64 KiB before handing it over. The DDoS routes
+ * (/api/v1/ddos/...) are answered by api_ddos.c the same way.
  */
 #include "api/api.h"
 
@@ -38,6 +39,7 @@
 
 #include <microhttpd.h>
 
+#include "api/api_ddos.h"
 #include "api/api_params.h"
 #include "api/api_soc.h"
 #include "api/web_assets.h"
@@ -89,18 +91,22 @@ enum api_route {
 	ROUTE_STATIC,
 	ROUTE_ALERTS,     /* /api/v1/alerts and /api/v1/alerts/{id} */
 	ROUTE_INCIDENTS,  /* /api/v1/incidents, .../{id}, .../{id}/comments */
+	ROUTE_DDOS_ATTACKS,      /* /api/v1/ddos/attacks and .../{id} */
+	ROUTE_DDOS_TOP,          /* /api/v1/ddos/top */
+	ROUTE_DDOS_MITIGATIONS,  /* /api/v1/ddos/mitigations */
 	ROUTE_OTHER,      /* 404s and requests refused before routing */
 	ROUTE_COUNT
 };
 
 static const char *const route_labels[ROUTE_COUNT] = {
 	"/api/v1/health", "/api/v1/events", "/metrics", "static",
-	"/api/v1/alerts", "/api/v1/incidents", "other",
+	"/api/v1/alerts", "/api/v1/incidents", "/api/v1/ddos/attacks", "/api/v1/ddos/top",
+	"/api/v1/ddos/mitigations", "other",
 };
 
 /* Every status the API answers with; anything else is counted as "other". */
 static const unsigned status_codes[] = {
-	200, 201, 400, 401, 404, 405, 409, 413, 414, 500, 503,
+	200, 201, 202, 400, 401, 404, 405, 409, 413, 414, 500, 503,
 };
 #define N_STATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1)
 
@@ -114,6 +120,7 @@ struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
 	struct soc_db *_Atomic soc;      /* NULL: the SOC routes answer 503 */
+	const struct api_ddos_ctx *_Atomic ddos;   /* NULL: the DDoS routes answer 503 */
 	struct token_set *tokens;        /* swapped whole on reload */
 	pthread_rwlock_t tokens_lock;
 	int web_root_fd;                 /* -1: serve the built-in assets */
@@ -133,6 +140,7 @@ struct api_req {
 	enum api_route route;
 	unsigned status;         /* 0 until a response is queued */
 	struct api_soc_target soc;   /* for ROUTE_ALERTS / ROUTE_INCIDENTS */
+	struct api_ddos_target ddos; /* for the ROUTE_DDOS_* */
 	int body_open;           /* reading a PATCH/POST body into body */
 	int body_too_large;
 	struct buf body;
@@ -430,8 +438,19 @@ static enum MHD_Result soc_param_cb(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
-/* The SOC routes: the query parameters (and the body read so far) go to
- * api_soc.c, whose answer is sent as it is. */
+static int is_ddos(enum api_route route)
+{
+	return route == ROUTE_DDOS_ATTACKS || route == ROUTE_DDOS_TOP ||
+	       route == ROUTE_DDOS_MITIGATIONS;
+}
+
+static int is_routed(enum api_route route)
+{
+	return route == ROUTE_ALERTS || route == ROUTE_INCIDENTS || is_ddos(route);
+}
+
+/* The SOC and DDoS routes: the query parameters (and the body read so far)
+ * go to api_soc.c or api_ddos.c, whose answer is sent as it is. */
 static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
 				  struct api_req *r, const char *method)
 {
@@ -446,22 +465,30 @@ static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
 		return reply_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
 				   "out of memory", NULL, "try again", NULL, NULL);
 	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, soc_param_cb, w);
-	memset(&rq, 0, sizeof(rq));
-	rq.target = r->soc;
-	rq.method = method;
-	rq.params = w->v;
-	rq.n_params = w->n;
-	rq.body = r->body.p;
-	rq.body_len = r->body.len;
 	buf_init(&ans.body, API_MAX_ANSWER);
-	api_soc_handle(atomic_load_explicit(&a->soc, memory_order_acquire), &rq, &ans);
+	if (is_ddos(r->route)) {
+		struct api_ddos_request dq = {
+			.target = r->ddos, .method = method, .params = w->v, .n_params = w->n,
+			.body = r->body.p, .body_len = r->body.len,
+		};
+		api_ddos_handle(atomic_load_explicit(&a->ddos, memory_order_acquire), &dq, &ans);
+	} else {
+		memset(&rq, 0, sizeof(rq));
+		rq.target = r->soc;
+		rq.method = method;
+		rq.params = w->v;
+		rq.n_params = w->n;
+		rq.body = r->body.p;
+		rq.body_len = r->body.len;
+		api_soc_handle(atomic_load_explicit(&a->soc, memory_order_acquire), &rq, &ans);
+	}
 	if (ans.status >= 200 && ans.status < 300) {
 		ret = reply(c, r, ans.status, JSON_TYPE, ans.body.p, ans.body.len,
 			    1, NULL, NULL);
 		ans.body.p = NULL;   /* MHD owns it now */
 	} else {
 		if (ans.status == MHD_HTTP_INTERNAL_SERVER_ERROR)
-			log_msg(LOG_ERROR, "api", "event=soc_request_failed route=%s",
+			log_msg(LOG_ERROR, "api", "event=request_failed route=%s",
 				route_labels[r->route]);
 		ret = reply_error(c, r, ans.status ? ans.status : 500,
 				  ans.error ? ans.error : "internal error",
@@ -569,8 +596,20 @@ out:
 	return ret;
 }
 
-static enum api_route route_of(const char *url, struct api_soc_target *soc)
+static enum api_route route_of(const char *url, struct api_soc_target *soc,
+			       struct api_ddos_target *ddos)
 {
+	switch (api_ddos_match(url, ddos)) {
+	case API_DDOS_ATTACKS:
+	case API_DDOS_ATTACK:
+		return ROUTE_DDOS_ATTACKS;
+	case API_DDOS_TOP:
+		return ROUTE_DDOS_TOP;
+	case API_DDOS_MITIGATIONS:
+		return ROUTE_DDOS_MITIGATIONS;
+	default:
+		break;
+	}
 	switch (api_soc_match(url, soc)) {
 	case API_SOC_ALERTS:
 	case API_SOC_ALERT:
@@ -647,7 +686,7 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 					   NULL, NULL);
 		return handle_soc(a, c, r, method);
 	}
-	r->route = route_of(url, &r->soc);
+	r->route = route_of(url, &r->soc, &r->ddos);
 	if (r->target_len > API_MAX_URL) {
 		r->route = ROUTE_OTHER;
 		return reply_error(c, r, MHD_HTTP_URI_TOO_LONG, "uri too long",
@@ -664,6 +703,14 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 					   MHD_HTTP_HEADER_ALLOW,
 					   api_soc_allow(r->soc.route));
 		takes_body = api_soc_takes_body(r->soc.route, method);
+	} else if (is_ddos(r->route)) {
+		if (!api_ddos_method_ok(r->ddos.route, method))
+			return reply_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+					   "method not allowed", NULL,
+					   "see the Allow header",
+					   MHD_HTTP_HEADER_ALLOW,
+					   api_ddos_allow(r->ddos.route));
+		takes_body = api_ddos_takes_body(r->ddos.route, method);
 	} else if (!is_get) {
 		if (r->route == ROUTE_STATIC)
 			r->route = ROUTE_OTHER;
@@ -710,7 +757,7 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 	}
 	if (r->route == ROUTE_METRICS)
 		return handle_metrics(c, r);
-	if (r->route == ROUTE_ALERTS || r->route == ROUTE_INCIDENTS) {
+	if (is_routed(r->route)) {
 		if (takes_body) {
 			buf_init(&r->body, API_SOC_MAX_BODY);
 			r->body_open = 1;
@@ -890,6 +937,12 @@ void api_set_soc(struct api *a, struct soc_db *soc)
 {
 	if (a)
 		atomic_store_explicit(&a->soc, soc, memory_order_release);
+}
+
+void api_set_ddos(struct api *a, const struct api_ddos_ctx *ctx)
+{
+	if (a)
+		atomic_store_explicit(&a->ddos, ctx, memory_order_release);
 }
 
 int api_port(const struct api *a)

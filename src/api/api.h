@@ -13,6 +13,7 @@
 
 struct store;
 struct soc_db;
+struct api_ddos_ctx;
 
 struct api_config {
 	char *listen;              /* host:port, "" disables the API */
@@ -45,5 +46,8 @@ int api_set_tokens(struct api *a, const struct conf_list *tokens);
  * makes them answer 503). The database must outlive api_stop() or be
  * unset with api_set_soc(a, NULL) before soc_close(). */
 void api_set_soc(struct api *a, struct soc_db *soc);
+/* Serves /api/v1/ddos/... from ctx (api_ddos.h; borrowed, NULL makes them
+ * answer 503), under the same rule as api_set_soc(). */
+void api_set_ddos(struct api *a, const struct api_ddos_ctx *ctx);
 
 #endif

@@ -376,3 +376,22 @@ int api_search_finish(struct api_search *s)
 		return search_fail(s, "from", 4, "from is later than to");
 	return 0;
 }
+
+int64_t api_parse_id(const char *s, size_t n)
+{
+	int64_t v = 0;
+
+	if (n == 0 || n > 15 || s[0] == '0')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int api_is(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}

@@ -46,5 +46,10 @@ int api_search_finish(struct api_search *s);
  * 10^11, milliseconds otherwise) into microseconds since the epoch.
  * 0 or M_EPARSE. */
 int api_parse_time(const char *s, size_t n, int64_t *out_us);
+/* A path id: a positive decimal of at most 15 digits (below 2^53, so
+ * JavaScript clients keep it exact); 0 when it is not one. */
+int64_t api_parse_id(const char *s, size_t n);
+/* 1 when s[0..n) is exactly lit. */
+int api_is(const char *s, size_t n, const char *lit);
 
 #endif

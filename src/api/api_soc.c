@@ -23,27 +23,6 @@
 
 #define DEFAULT_INCIDENT_ALERTS 20
 
-static int is(const char *s, size_t n, const char *lit)
-{
-	return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
-/* A positive decimal id of at most 15 digits (below 2^53, so JavaScript
- * clients keep it exact); 0 when it is not one. */
-static int64_t parse_id(const char *s, size_t n)
-{
-	int64_t v = 0;
-
-	if (n == 0 || n > 15 || s[0] == '0')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 enum api_soc_route api_soc_match(const char *path, struct api_soc_target *t)
 {
 	static const char alerts[] = "/api/v1/alerts", incidents[] = "/api/v1/incidents";
@@ -68,12 +47,12 @@ enum api_soc_route api_soc_match(const char *path, struct api_soc_target *t)
 	rest++;
 	slash = strchr(rest, '/');
 	if (slash == NULL) {
-		t->id = parse_id(rest, strnlen(rest, 64));
+		t->id = api_parse_id(rest, strnlen(rest, 64));
 		return t->route = inc ? API_SOC_INCIDENT : API_SOC_ALERT;
 	}
 	if (!inc || strcmp(slash, "/comments") != 0)
 		return API_SOC_NONE;
-	t->id = parse_id(rest, (size_t)(slash - rest));
+	t->id = api_parse_id(rest, (size_t)(slash - rest));
 	return t->route = API_SOC_COMMENTS;
 }
 
@@ -257,7 +236,7 @@ static int one_param(struct soc_params *sp, unsigned allowed,
 	int64_t t;
 
 	for (size_t i = 0; i < sizeof(param_names) / sizeof(param_names[0]); i++)
-		if (is(p->name, p->name_len, param_names[i].name))
+		if (api_is(p->name, p->name_len, param_names[i].name))
 			bit = param_names[i].bit;
 	if (bit == 0 || !(allowed & bit)) {
 		bad_param(ans, p, "unknown parameter for this route");
@@ -318,7 +297,7 @@ static int one_param(struct soc_params *sp, unsigned allowed,
 		}
 		return 0;
 	case P_INCIDENT:
-		if ((sp->incident_id = parse_id(v, n)) == 0) {
+		if ((sp->incident_id = api_parse_id(v, n)) == 0) {
 			bad_param(ans, p, "expected an incident id (a positive integer)");
 			return M_EINVAL;
 		}

@@ -1,7 +1,8 @@
 /*
- * `mamori serve`: starts the store, the pipeline, the listeners and the API,
- * then waits for signals. SIGTERM/SIGINT drain every queue into the store and
- * exit 0; SIGHUP re-reads the configuration and applies what is reloadable.
+ * `mamori serve`: starts the store, the pipeline, the listeners, the DDoS
+ * collector and mitigation, and the API, then waits for signals.
+ * SIGTERM/SIGINT drain every queue into the store and exit 0; SIGHUP
+ * re-reads the configuration and applies what is reloadable.
  * Signals are blocked in every thread and taken with sigwait() here, so no
  * handler runs in the middle of library code.
  */
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_ddos.h"
 #include "cli/cli.h"
 #include "cli/privs.h"
 #include "cli/settings.h"
@@ -29,6 +31,9 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pipeline.h"
+#include "ddos/attack_db.h"
+#include "ddos/collect.h"
+#include "ddos/mitig.h"
 #include "detect/feed.h"
 #include "detect/incident.h"
 #include "detect/notify.h"
@@ -107,11 +112,20 @@ add:
 
 /* Settings that follow from others: followed files resume where they
  * stopped (a state file under data_dir), so a restart does not store them
- * twice. */
+ * twice; compiled rule databases are kept under data_dir, so a restart or
+ * a reload of unchanged rules does not compile them again. */
 static int settings_derive(struct settings *s)
 {
 	char state[4096];
 
+	/* Compiled rule databases live beside the store unless said. */
+	if (!s->detect.compiled_cache || !s->detect.compiled_cache[0]) {
+		snprintf(state, sizeof(state), "%s/rules-cache", s->g.data_dir);
+		free(s->detect.compiled_cache);
+		s->detect.compiled_cache = strdup(state);
+		if (!s->detect.compiled_cache)
+			return M_ENOMEM;
+	}
 	if (s->ingest.json_files.n == 0 || (s->ingest.files_state && s->ingest.files_state[0]))
 		return M_OK;
 	snprintf(state, sizeof(state), "%s/ingest-files.state", s->g.data_dir);
@@ -136,6 +150,14 @@ static void serve_usage(FILE *f)
 		"             into ./var/api-token on first start)\n"
 		"  syslog     127.0.0.1:5514 UDP and TCP\n"
 		"  JSON lines 127.0.0.1:5515 TCP\n"
+		"  flows      NetFlow v5/v9 and IPFIX on 127.0.0.1:2055 UDP, sFlow on\n"
+		"             127.0.0.1:6343 UDP (ddos.netflow, ddos.sflow; \"\" disables)\n"
+		"\n"
+		"DDoS protection (docs/ddos.md): flow records are counted per protected\n"
+		"address, /24 (/48) and group (ddos.groups; none by default, so nothing\n"
+		"alarms until you say what to protect); attacks are named, stored in\n"
+		"<data_dir>/ddos.db, reported as events and notifications, and mitigated\n"
+		"through the mitigation: back-end (RTBH, FlowSpec, nftables).\n"
 		"\n"
 		"  -c, --config FILE   YAML configuration (see `mamori check-config --defaults`)\n"
 		"  -h, --help          this help\n"
@@ -248,6 +270,105 @@ static void on_incident(void *ctx, const struct soc_incident_change *c)
 		n.fields[n.nfields++] = (struct notify_field){ "assignee", c->assignee };
 	if (notifier_submit(sc->nf, &n) < 0)
 		log_msg(LOG_WARN, "notify", "event=notification_dropped incident=%" PRId64, c->incident_id);
+}
+
+/* The DDoS pillar: attack history, mitigation manager and its worker, the
+ * collector thread. Started after the pipeline (attacks become events),
+ * stopped before it drains. */
+struct ddos_runner {
+	struct attack_db *adb;
+	struct mitig *mitig;
+	struct mitig_worker *mw;
+	struct ddos_collector *col;
+	struct api_ddos_ctx api;
+};
+
+static int ddos_top(void *arg, const struct flow_ip *ip, struct ddos_top *out)
+{
+	return ddos_collector_top(arg, ip, out, 2000);
+}
+
+/* An attack left open by the last run: its automatic mitigations enter
+ * their hold, so they are withdrawn unless it is seen again. */
+static void ddos_end_open(void *arg, const char *id_str)
+{
+	size_t n = 0;
+
+	if (mitig_end(arg, id_str, clock_now_us() / 1000000, &n) == 0 && n)
+		log_msg(LOG_INFO, "ddos", "event=interrupted_attack_closed attack=%s mitigations_held=%zu",
+			id_str, n);
+}
+
+static int ddos_start(struct ddos_runner *dr, const struct settings *s, struct pipeline *pipe,
+		      struct notifier *nf, struct buf *err)
+{
+	char path[4096];
+	struct ddos_collect_deps deps = { 0 };
+	uint64_t next = 1;
+	size_t n = 0;
+
+	memset(dr, 0, sizeof(*dr));
+	if (!ddos_collect_enabled(&s->ddos_collect)) {
+		log_msg(LOG_INFO, "ddos", "event=off reason=\"ddos.netflow and ddos.sflow are empty\"");
+		return M_OK;
+	}
+	if (s->ddos_collect.attacks_db && s->ddos_collect.attacks_db[0])
+		snprintf(path, sizeof(path), "%s", s->ddos_collect.attacks_db);
+	else
+		snprintf(path, sizeof(path), "%s/ddos.db", s->g.data_dir);
+	dr->adb = attack_db_open(path, s->ddos_collect.attack_retention, s->ddos_collect.attack_history);
+	if (!dr->adb)
+		return M_EIO;
+	snprintf(path, sizeof(path), "%s/mitigation.db", s->g.data_dir);
+	dr->mitig = mitig_new(&s->mitigation, path);
+	if (!dr->mitig)
+		return M_EIO;
+	if (attack_db_recover(dr->adb, ddos_end_open, dr->mitig, &n) < 0 ||
+	    attack_db_next_id(dr->adb, &next) < 0)
+		return M_EIO;
+	dr->mw = mitig_worker_new(dr->mitig);
+	if (!dr->mw)
+		return M_ENOMEM;
+	deps.pipe = pipe;
+	deps.nf = nf;
+	deps.mw = dr->mw;
+	deps.adb = dr->adb;
+	deps.dry_run = s->mitigation.dry_run || s->mitigation.kind == MITIG_BE_NONE;
+	dr->col = ddos_collector_new(&s->ddos_collect, &s->ddos, &deps, next, err);
+	if (!dr->col)
+		return M_EIO;
+	mitig_set_observer(dr->mitig, ddos_collector_mitig_observer, dr->col);
+	if (mitig_worker_start(dr->mw) < 0 || ddos_collector_start(dr->col) < 0)
+		return M_EIO;
+	dr->api.adb = dr->adb;
+	dr->api.mitig = dr->mitig;
+	dr->api.top = ddos_top;
+	dr->api.top_arg = dr->col;
+	log_msg(LOG_INFO, "ddos", "event=started groups=%zu mitigation=%s dry_run=%d next_attack=%llu"
+		" interrupted_attacks=%zu", s->ddos.ngroups, s->mitigation.backend, deps.dry_run,
+		(unsigned long long)next, n);
+	return M_OK;
+}
+
+/* First half of the stop: no more attacks, the queued mitigation requests
+ * applied; then no more events (the pipeline drains next). */
+static void ddos_stop(struct ddos_runner *dr)
+{
+	ddos_collector_stop(dr->col);
+	mitig_worker_free(dr->mw);
+	dr->mw = NULL;
+	ddos_collector_close_events(dr->col);
+}
+
+/* Second half, after the API: what the API threads could still use. */
+static void ddos_free(struct ddos_runner *dr)
+{
+	if (dr->mitig)
+		mitig_set_observer(dr->mitig, NULL, NULL);
+	ddos_collector_free(dr->col);
+	mitig_free(dr->mitig);
+	attack_db_close(dr->adb);
+	memset(dr, 0, sizeof(*dr));
 }
 
 /* The feed thread: loads every feed at start, then each when it is due,
@@ -420,6 +541,7 @@ int cli_serve_main(int argc, char **argv)
 	struct detect *det = NULL;
 	struct serve_ctx sctx = { 0 };
 	struct intel_runner intel = { 0 };
+	struct ddos_runner ddos = { 0 };
 	static char *default_group_by[] = { SOC_DEFAULT_GROUP_BY };
 	char soc_path[4096];
 	const struct store_ops *ops;
@@ -500,16 +622,17 @@ int cli_serve_main(int argc, char **argv)
 		.out_queue_batches = 8,
 		.keep_original = s.g.keep_original,
 	};
-	if (s.detect.enabled) {
-		/* The notifier and the SOC back-end first: alerts can come as
-		 * soon as the pipeline runs. */
-		if (s.notify.nch > 0) {
-			sctx.nf = notifier_new(&s.notify);
-			if (!sctx.nf || notifier_start(sctx.nf) < 0) {
-				log_msg(LOG_ERROR, "serve", "event=notifier_start_failed");
-				goto out;
-			}
+	/* The notifier first: incidents and DDoS attacks are told through it. */
+	if (s.notify.nch > 0) {
+		sctx.nf = notifier_new(&s.notify);
+		if (!sctx.nf || notifier_start(sctx.nf) < 0) {
+			log_msg(LOG_ERROR, "serve", "event=notifier_start_failed");
+			goto out;
 		}
+	}
+	if (s.detect.enabled) {
+		/* The SOC back-end before the pipeline: alerts can come as soon
+		 * as it runs. */
 		{
 			struct soc_config sc = s.soc;
 
@@ -546,10 +669,21 @@ int cli_serve_main(int argc, char **argv)
 	}
 	if (ingest_start(&s.ingest, pipe, &ingest) < 0)
 		goto out;
+	buf_reset(&err);
+	if ((c = ddos_start(&ddos, &s, pipe, sctx.nf, &err)) < 0) {
+		if (err.len) {
+			buf_cstr(&err);
+			fprintf(stderr, "%s: %s\n", path ? path : "(defaults)", err.p);
+			log_msg(LOG_ERROR, "ddos", "event=start_failed error=\"%s\"", err.p);
+		}
+		goto out;
+	}
 	if (s.api.listen && s.api.listen[0] && api_start(&s.api, store, &api) < 0)
 		goto out;
 	if (api && sctx.soc)
 		api_set_soc(api, sctx.soc);
+	if (api && ddos.col)
+		api_set_ddos(api, &ddos.api);
 	if (det && intel_start(&intel, &s.intel, det, &err) < 0) {
 		fprintf(stderr, "%s: intel: %s\n", path ? path : "(defaults)",
 			err.p ? err.p : "cannot start the feeds");
@@ -558,9 +692,9 @@ int cli_serve_main(int argc, char **argv)
 	}
 	if (!det && s.intel.nfeeds > 0)
 		log_msg(LOG_WARN, "serve", "event=intel_unused hint=\"feeds need detect.enabled: true\"");
-	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s",
+	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s ddos=%s",
 		MAMORI_VERSION, path ? path : "(defaults)", s.g.data_dir,
-		s.api.listen && s.api.listen[0] ? s.api.listen : "off");
+		s.api.listen && s.api.listen[0] ? s.api.listen : "off", ddos.col ? "on" : "off");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -574,17 +708,20 @@ int cli_serve_main(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	/* Order: stop intake, drain the pipeline into the store, then the API
-	 * (searches may run until the end), then the store. */
+	/* Order: stop intake (the DDoS collector, then the mitigation worker
+	 * applies what it was asked), drain the pipeline into the store, then
+	 * the API (searches may run until the end), then the store. */
 	intel_stop(&intel);
 	if (ingest)
 		ingest_stop(ingest);
+	ddos_stop(&ddos);
 	if (pipe) {
 		pipeline_drain(pipe);
 		pipeline_free(pipe);
 	}
 	if (api)
 		api_stop(api);
+	ddos_free(&ddos);
 	/* No more alerts: the SOC writer drains into soc.db and tells the
 	 * notifier, which then delivers what it holds. */
 	soc_close(sctx.soc);

@@ -39,7 +39,7 @@ static const struct conf_keyword store_keywords[] = {
 
 static const char *const sections[] = {
 	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
-	"store", "ingest", "api", "detect", "soc", "notify", "intel", "mitigation", NULL
+	"store", "ingest", "api", "detect", "soc", "notify", "intel", "mitigation", "ddos", NULL
 };
 
 static const struct conf_keyword intel_keywords[] = {
@@ -100,7 +100,9 @@ int settings_load(const char *path, struct settings *s, struct buf *err)
 	    (r = conf_apply(&doc, "soc", soc_keywords, &s->soc, err)) < 0 ||
 	    (r = notify_config_load(&doc, &s->notify, err)) < 0 ||
 	    (r = intel_load(&doc, &s->intel, err)) < 0 ||
-	    (r = mitig_config_load(&doc, &s->mitigation, err)) < 0)
+	    (r = mitig_config_load(&doc, &s->mitigation, err)) < 0 ||
+	    (r = ddos_config_load(&doc, &s->ddos, err)) < 0 ||
+	    (r = ddos_collect_config_load(&doc, &s->ddos_collect, err)) < 0)
 		goto out;
 	if (log_level_parse(s->g.log_level, &lvl) < 0) {
 		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
@@ -139,6 +141,8 @@ void settings_free(struct settings *s)
 	conf_free(soc_keywords, &s->soc);
 	notify_config_free(&s->notify);
 	mitig_config_free(&s->mitigation);
+	ddos_config_free(&s->ddos);
+	ddos_collect_config_free(&s->ddos_collect);
 	feed_conf_free_all(s->intel.feeds, s->intel.nfeeds);
 	s->intel.feeds = NULL;
 	s->intel.nfeeds = 0;
@@ -156,7 +160,26 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 	    (r = conf_changed_fixed("detect", detect_keywords, &a->detect, &b->detect, out)) < 0 ||
 	    (r = conf_changed_fixed("soc", soc_keywords, &a->soc, &b->soc, out)) < 0 ||
 	    (r = conf_changed_fixed("mitigation", mitig_keywords, &a->mitigation, &b->mitigation,
-				    out)) < 0)
+				    out)) < 0 ||
+	    (r = conf_changed_fixed("ddos", ddos_collect_keywords, &a->ddos_collect,
+				    &b->ddos_collect, out)) < 0)
+		return r;
+	/* The detector is built once, at start: any change of its groups
+	 * needs a restart (compared coarsely). */
+	if (a->ddos.ngroups != b->ddos.ngroups || a->ddos.delay != b->ddos.delay ||
+	    a->ddos.max_hosts != b->ddos.max_hosts)
+		r = buf_printf(out, "%sddos", out->len ? "," : "");
+	for (size_t i = 0; r == 0 && i < a->ddos.ngroups && a->ddos.ngroups == b->ddos.ngroups; i++) {
+		const struct ddos_group_conf *x = &a->ddos.groups[i], *y = &b->ddos.groups[i];
+		if (strcmp(x->name, y->name) || x->nprefixes != y->nprefixes || x->ntiers != y->ntiers ||
+		    memcmp(&x->host, &y->host, sizeof(x->host)) ||
+		    (x->nprefixes && memcmp(x->prefixes, y->prefixes,
+					    x->nprefixes * sizeof(*x->prefixes)))) {
+			r = buf_printf(out, "%sddos.groups", out->len ? "," : "");
+			break;
+		}
+	}
+	if (r < 0)
 		return r;
 	/* The notifier and the feed manager are built once, at start. */
 	if (a->notify.nch != b->notify.nch ||
@@ -198,7 +221,9 @@ int settings_describe(struct buf *out)
 		if ((r = buf_printf(out, "  #   %s (default \"%s\"): %s\n", k->name,
 				    k->def ? k->def : "", k->help ? k->help : "")) < 0)
 			return r;
-	if ((r = buf_putc(out, '\n')) < 0 || (r = mitig_config_describe(out)) < 0)
+	if ((r = buf_putc(out, '\n')) < 0 || (r = mitig_config_describe(out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 || (r = ddos_config_describe(out)) < 0 ||
+	    (r = ddos_collect_config_describe(out)) < 0)
 		return r;
 	return M_OK;
 }

@@ -15,6 +15,8 @@
 #include "detect/feed.h"
 #include "detect/incident.h"
 #include "detect/notify.h"
+#include "ddos/collect.h"
+#include "ddos/ddos_conf.h"
 #include "ddos/mitig.h"
 #include "ingest/ingest.h"
 
@@ -50,6 +52,8 @@ struct settings {
 	struct notify_config notify;
 	struct intel_settings intel;
 	struct mitig_config mitigation;
+	struct ddos_config ddos;                 /* detection: groups, thresholds, tiers */
+	struct ddos_collect_config ddos_collect; /* the collector's keys of ddos: */
 };
 
 /* Loads path (NULL = built-in defaults only) into s. On error, err holds

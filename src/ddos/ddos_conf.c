@@ -298,7 +298,12 @@ static const struct conf_keyword group_keywords[] = {
 	CONF_END
 };
 
-static const char *const ddos_skip[] = { "groups", "allow_sources", "allow_destinations", NULL };
+/* The collector's keys (collect.c, ddos_collect_keywords) share the section. */
+static const char *const ddos_skip[] = {
+	"groups", "allow_sources", "allow_destinations",
+	"netflow", "sflow", "udp_rcvbuf", "default_sampling", "receive_clock", "attacks_db",
+	"attack_retention", "attack_history", NULL
+};
 static const char *const group_skip[] = {
 	"prefixes", "allow_sources", "allow_destinations", "thresholds", "prefix_thresholds",
 	"group_thresholds", "tiers", NULL

@@ -4,6 +4,7 @@ stop it with SIGTERM. Standard library only.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -70,6 +71,12 @@ ingest:
 {ingest_extra}
 {extra_config}
 """)
+        if not re.search(r"^ddos:", extra_config, re.M):
+            # Private flow ports too, so tests never meet a serve on the
+            # default 2055/6343.
+            with open(self.config, "a") as f:
+                f.write(f"ddos:\n  netflow: 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n"
+                        f"  sflow: 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n")
         self.env = dict(os.environ)
         self.env.pop("MAMORI_API_TOKEN", None)
         if env:

@@ -1,7 +1,9 @@
 """Real peers that integration tests start privately on loopback: a
 Postfix instance with its own config_directory, queue and mail spool
-delivering to mailbox files, and HTTP servers recording webhook POSTs.
-Standard library only (plus the postfix and openssl binaries).
+delivering to mailbox files, HTTP servers recording webhook POSTs, and a
+BGP lab (a BIRD 2 "router" with passive sessions for GoBGP, ExaBGP and a
+BIRD speaker fed by mamori's include file). Standard library only (plus
+the postfix, openssl, bird, gobgpd and exabgp binaries).
 """
 import email
 import email.policy
@@ -9,8 +11,10 @@ import http.server
 import mailbox
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -170,3 +174,270 @@ class Hooks:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+# ---- the BGP lab (shared by test_ddos_bgp.py and test_ddos_serve.py) ----
+
+DEADLINE = 60
+
+
+def need(*progs):
+    for p in progs:
+        if not shutil.which(p):
+            raise TestFailure(f"{p} is not installed (scripts/deps.sh installs it)")
+
+
+def wait_for(what, fn, timeout=DEADLINE, interval=0.1):
+    """Polls fn until it returns a true value; fails after timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TestFailure(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class Proc:
+    """A child process in its own process group, stopped by that group."""
+
+    def __init__(self, argv, log, env=None):
+        self.log = open(log, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        else:
+            # The leader is gone; children (ExaBGP's `cat` loop) may remain.
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.log.close()
+
+
+def kill_by_path(path):
+    """Kills processes whose command line names path (a file in this
+    test's private directory): ExaBGP starts its API process in a session of
+    its own, so its `cat` of the FIFO outlives a stop of ExaBGP's group."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if path.encode() in cmd:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class BgpLab:
+    """A BIRD router with one passive BGP session per speaker, and the
+    speakers: gobgpd, ExaBGP and a second BIRD fed by mamori's include file."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mamori-ddos-")
+        self.procs = []
+        self.rport = {k: free_port() for k in ("gobgp", "exa", "spk")}
+        self.ctl = os.path.join(self.dir, "router.ctl")
+        self.api = free_port()
+        self.gport = free_port()
+        self.eport = free_port()
+        self.sport = free_port()
+        self.fifo = os.path.join(self.dir, "exabgp.cmd")
+        self.spk_ctl = os.path.join(self.dir, "speaker.ctl")
+        self.include = os.path.join(self.dir, "mamori-routes.conf")
+        self.gobgpd = self.exabgp = None
+
+    # ---- the router ----
+    def start_router(self):
+        # One session per speaker, told apart by the speaker's port (BIRD
+        # keeps one protocol per neighbor address and port).
+        sessions = ""
+        for name, asn, nport in (("gobgp", 65001, self.gport), ("exa", 65003, self.eport),
+                                 ("spk", 65004, self.sport)):
+            sessions += f"""
+protocol bgp {name} {{
+  local 127.0.0.1 port {self.rport[name]} as 65002;
+  neighbor 127.0.0.1 port {nport} as {asn};
+  passive on; strict bind on; multihop;
+  ipv4 {{ import all; export none; gateway recursive; igp table master4; }};
+  ipv6 {{ import all; export none; gateway recursive; igp table master6; }};
+  flow4 {{ table flowtab4; import all; export none; }};
+  flow6 {{ table flowtab6; import all; export none; }};
+}}
+"""
+        conf = os.path.join(self.dir, "router.conf")
+        with open(conf, "w") as f:
+            f.write(f"""router id 10.255.0.2;
+log "{self.dir}/router.log" all;
+protocol device {{}}
+flow4 table flowtab4;
+flow6 table flowtab6;
+protocol static rtbh_nh4 {{ ipv4; route 192.0.2.0/24 blackhole; }}
+protocol static rtbh_nh6 {{ ipv6; route 100::/64 blackhole; }}
+{sessions}""")
+        self.procs.append(Proc(["bird", "-f", "-c", conf, "-s", self.ctl], os.path.join(self.dir, "router.out")))
+        wait_for("the router's control socket", lambda: os.path.exists(self.ctl))
+
+    def birdc(self, *args, ctl=None):
+        r = subprocess.run(["birdc", "-s", ctl or self.ctl] + list(args), capture_output=True,
+                           text=True, timeout=30)
+        return r.stdout
+
+    def established(self, proto):
+        return "Established" in self.birdc("show", "protocols", proto)
+
+    def routes(self, proto, table=None):
+        args = ["show", "route"] + (["table", table] if table else []) + ["all", "protocol", proto]
+        return self.birdc(*args)
+
+    def all_routes(self, proto):
+        return "".join(self.routes(proto, t) for t in ("master4", "master6", "flowtab4", "flowtab6"))
+
+    # ---- GoBGP ----
+    def start_gobgp(self):
+        conf = os.path.join(self.dir, "gobgpd.toml")
+        with open(conf, "w") as f:
+            f.write(f"""[global.config]
+  as = 65001
+  router-id = "10.255.0.1"
+  port = {self.gport}
+  local-address-list = ["127.0.0.1"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.0.0.1"
+    peer-as = 65002
+  [neighbors.transport.config]
+    remote-port = {self.rport["gobgp"]}
+    local-address = "127.0.0.1"
+""" + "".join(f"""  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "{fam}"
+""" for fam in ("ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec")))
+        self.gobgpd = Proc(["gobgpd", "-f", conf, "--api-hosts", f"127.0.0.1:{self.api}", "-p"],
+                           os.path.join(self.dir, "gobgpd.log"))
+        self.procs.append(self.gobgpd)
+        wait_for("the GoBGP session", lambda: self.established("gobgp"))
+
+    def gobgp(self, *args):
+        r = subprocess.run(["gobgp", "-u", "127.0.0.1", "-p", str(self.api)] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise TestFailure(f"gobgp {' '.join(args)}: {r.stdout} {r.stderr}")
+        return r.stdout
+
+    # ---- ExaBGP ----
+    def start_exabgp(self):
+        if not os.path.exists(self.fifo):
+            os.mkfifo(self.fifo, 0o600)
+        conf = os.path.join(self.dir, "exabgp.conf")
+        with open(conf, "w") as f:
+            f.write(f"""process mamori {{
+  run /bin/sh -c "while true; do cat {self.fifo}; done";
+  encoder text;
+}}
+neighbor 127.0.0.1 {{
+  router-id 10.255.0.3;
+  local-address 127.0.0.1;
+  local-as 65003;
+  peer-as 65002;
+  connect {self.rport["exa"]};
+  family {{ ipv4 unicast; ipv6 unicast; ipv4 flow; ipv6 flow; }}
+  api {{ processes [ mamori ]; }}
+}}
+""")
+        env = dict(os.environ, exabgp_daemon_user="root", exabgp_daemon_daemonize="false",
+                   exabgp_tcp_bind="127.0.0.1", exabgp_tcp_port=str(self.eport), exabgp_cli="false",
+                   exabgp_log_destination="stdout")
+        self.exabgp = Proc(["exabgp", conf], os.path.join(self.dir, "exabgp.log"), env=env)
+        self.procs.append(self.exabgp)
+        wait_for("the ExaBGP session", lambda: self.established("exa"))
+
+    # ---- BIRD as the speaker ----
+    def start_speaker(self):
+        open(self.include, "w").close()   # the operator's empty start
+        conf = os.path.join(self.dir, "speaker.conf")
+        with open(conf, "w") as f:
+            f.write(f"""router id 10.255.0.4;
+log "{self.dir}/speaker.log" all;
+protocol device {{}}
+flow4 table flowtab4;
+flow6 table flowtab6;
+include "{self.include}";
+protocol bgp rtr {{
+  local 127.0.0.1 port {self.sport} as 65004;
+  neighbor 127.0.0.1 port {self.rport["spk"]} as 65002;
+  strict bind on; multihop;
+  ipv4 {{ import none; export where proto ~ "mamori_*"; next hop keep; }};
+  ipv6 {{ import none; export where proto ~ "mamori_*"; next hop keep; }};
+  flow4 {{ table flowtab4; import none; export where proto ~ "mamori_*"; }};
+  flow6 {{ table flowtab6; import none; export where proto ~ "mamori_*"; }};
+}}
+""")
+        self.procs.append(Proc(["bird", "-f", "-c", conf, "-s", self.spk_ctl],
+                               os.path.join(self.dir, "speaker.out")))
+        wait_for("the BIRD speaker session", lambda: self.established("spk"))
+
+    def config(self, name, backend, extra=""):
+        """A mamori configuration with its own data_dir; returns its path."""
+        path = os.path.join(self.dir, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write(f"""data_dir: {self.dir}/{name}-var
+mitigation:
+  backend: {backend}
+  communities: ["65535:666", "65001:666"]
+  next_hop_v4: 192.0.2.1
+  next_hop_v6: "100::1"
+  gobgp_api: 127.0.0.1:{self.api}
+  exabgp_pipe: {self.fifo}
+  bird_include: {self.include}
+  bird_socket: {self.spk_ctl}
+  command_timeout: 10s
+  allow: [198.51.100.0/24]
+{extra}
+""")
+        return path
+
+    def logs(self):
+        out = ""
+        for n in ("router.log", "gobgpd.log", "exabgp.log", "speaker.log"):
+            p = os.path.join(self.dir, n)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out += f"--- {n}\n" + f.read()[-2000:]
+        return out
+
+    def stop_exabgp(self):
+        self.exabgp.stop()
+        self.procs.remove(self.exabgp)
+        self.exabgp = None
+        kill_by_path(self.fifo)
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+        kill_by_path(self.fifo)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

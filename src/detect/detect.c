@@ -54,7 +54,7 @@ const struct conf_keyword detect_keywords[] = {
 	  "time are counted, not emitted; the next one emitted carries the count (0 = off)" },
 	{ "suppress_by", CONF_STRLIST, offsetof(struct detect_config, suppress_by), 0, 0,
 	  NULL, 1, "event fields that key the suppression of single-event alerts, the "
-	  "first present is used; [] = source.ip, host.name, user.name (correlations use "
+	  "first present is used; [] = source.ip, host.name, user.name, destination.ip (correlations use "
 	  "their group, intel hits add the indicator)" },
 	{ "compiled_cache", CONF_STR, offsetof(struct detect_config, compiled_cache), 0, 0,
 	  "", 0, "directory where compiled pattern databases are kept, so restarts and "
@@ -136,7 +136,7 @@ static void gen_unref(struct generation *g)
 static int supp_fields(struct generation *g, const struct conf_list *l,
 		       struct buf *err)
 {
-	static const char *const defaults[] = { "source.ip", "host.name", "user.name" };
+	static const char *const defaults[] = { "source.ip", "host.name", "user.name", "destination.ip" };
 
 	for (size_t i = 0; i < l->n; i++) {
 		const char *p = l->v[i];

@@ -48,7 +48,7 @@ const struct conf_keyword soc_keywords[] = {
 	  3650LL * 86400, "90d", 0,
 	  "how long alerts are kept (incidents, comments and history stay); 0 = forever" },
 	{ "group_by", CONF_STRLIST, offsetof(struct soc_config, group_by), 0, 0, NULL, 0,
-	  "entity fields an alert is grouped by, the first the event has; empty = source.ip, host.name, user.name" },
+	  "entity fields an alert is grouped by, the first the event has; empty = source.ip, host.name, user.name, destination.ip" },
 	CONF_END
 };
 

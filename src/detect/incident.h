@@ -149,7 +149,7 @@ struct soc_config {
 	struct conf_list group_by;
 };
 
-#define SOC_DEFAULT_GROUP_BY "source.ip", "host.name", "user.name"
+#define SOC_DEFAULT_GROUP_BY "source.ip", "host.name", "user.name", "destination.ip"
 
 
 extern const struct conf_keyword soc_keywords[];

@@ -205,6 +205,7 @@ static const struct module_map modules[] = {
 	{ "cisco", "cisco", NULL, NULL },
 	{ "fortigate", "fortigate", NULL, "event" },
 	{ "mamori", "mamori", NULL, NULL },
+	{ "ddos", "mamori", NULL, "ddos" },
 };
 
 static void apply_module(struct sigma_logsource *ls, struct str name)

@@ -50,6 +50,7 @@ R = {
     "suricata_tcp_attempt": "041f80e3-90fd-4a61-bd80-4c3911ece996",
     "scan_ports": "39d2c33a-6d30-4b89-934b-e98bb354725e",
     "scan_hosts": "acae0c67-f71f-44c8-b3df-97e4a0bfebb7",
+    "ddos_attack": "33a0be57-9640-4693-ac35-3f3e0e40a61a",
 }
 NAME = {v: k for k, v in R.items()}
 
@@ -91,6 +92,8 @@ SCENARIOS = {
     "suricata_flow_scan_24.jsonl": {},
     "mixed_scan_25.jsonl": {"scan_ports": 1},
     "firewall_scanner_exception.jsonl": {"scan_ports": 2},
+    # mamori's own DDoS events: starts and escalations, not ends.
+    "ddos_attacks.jsonl": {"ddos_attack": 3},
 }
 
 # file -> (what today's build does, why it is not the design yet).

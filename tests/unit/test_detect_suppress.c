@@ -240,8 +240,9 @@ static void test_rule_and_key(void **state)
 	fix_close(&f);
 }
 
-/* The default key: the first of source.ip, host.name, user.name present
- * (an empty value is absent); none present: one key per rule. */
+/* The default key: the first of source.ip, host.name, user.name,
+ * destination.ip present (an empty value is absent); none present: one key
+ * per rule. */
 static void test_default_fields(void **state)
 {
 	static const struct {
@@ -253,7 +254,9 @@ static void test_default_fields(void **state)
 		{ "{\"message\":\"hit\",\"source\":{\"ip\":\"\"},\"host\":{\"name\":\"web1\"},"
 		  "\"user\":{\"name\":\"bob\"}}", "host.name=web1" },
 		{ "{\"message\":\"hit\",\"user\":{\"name\":\"bob\"}}", "user.name=bob" },
-		{ "{\"message\":\"hit\",\"destination\":{\"ip\":\"192.0.2.9\"}}", "" },
+		{ "{\"message\":\"hit\",\"destination\":{\"ip\":\"192.0.2.9\"}}",
+		  "destination.ip=192.0.2.9" },
+		{ "{\"message\":\"hit\",\"url\":{\"original\":\"http://a.example/\"}}", "" },
 	};
 	struct fix f;
 
@@ -265,8 +268,8 @@ static void test_default_fields(void **state)
 		assert_string_equal(nth(&f, i)->key, cases[i].key);
 	}
 	/* No key field again: the same per-rule key, counted. */
-	feed(&f, "{\"message\":\"hit\",\"destination\":{\"ip\":\"192.0.2.10\"}}");
-	assert_int_equal(f.sink.n, 4);
+	feed(&f, "{\"message\":\"hit\",\"url\":{\"original\":\"http://b.example/\"}}");
+	assert_int_equal(f.sink.n, 5);
 	fix_close(&f);
 }
 

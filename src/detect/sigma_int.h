@@ -86,6 +86,7 @@ struct sigma_node {
 	uint8_t type;
 	uint32_t a;   /* SN_PRED: predicate id; AND/OR: first index into kids */
 	uint32_t n;   /* AND/OR: number of kids */
+	uint32_t grp; /* OR of Hyperscan predicates only: its hit group + 1 */
 };
 
 struct sigma_filter;
@@ -178,6 +179,13 @@ struct sigma_ruleset {
 	uint32_t n_fields;
 	struct sigma_bucket *buckets;
 	uint32_t n_buckets;
+	/* OR nodes whose children are all Hyperscan predicates ("any of these
+	 * values") are hit groups: a hit of a member marks the group, so the
+	 * OR costs one check instead of one per value. Per predicate, its
+	 * groups (CSR). */
+	uint32_t n_groups;
+	uint32_t *pred_grp_off;       /* n_preds + 1 */
+	uint32_t *pred_grp;
 	struct sigma_rule **filters;  /* filter documents (owned here) */
 	uint32_t n_filters;
 	struct sigma_corr **corrs;
@@ -235,6 +243,7 @@ struct sigma_vc_ent {
 
 struct sigma_ctx {
 	struct sigma_ctx *next;
+	const struct sigma_ruleset *rs;
 	struct sigma_vc_ent *vc;        /* SIGMA_VC_SLOTS entries */
 	uint64_t *vc_seen;              /* SIGMA_VC_SEEN hashes */
 	uint64_t vc_lookups, vc_hits;   /* for the benchmark */
@@ -242,6 +251,7 @@ struct sigma_ctx {
 	pcre2_match_data *md;
 	uint32_t stamp;              /* current event generation */
 	uint32_t *pred_stamp;        /* == stamp: predicate hit */
+	uint32_t *grp_stamp;         /* == stamp: a member of the group hit */
 	uint32_t *lazy_stamp;        /* == stamp: lazy result cached */
 	uint8_t *lazy_val;
 	uint32_t *rule_stamp;        /* == stamp: rule already queued */

@@ -275,6 +275,8 @@ static int node_eval(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 				return 0;
 		return 1;
 	case SN_OR:
+		if (n->grp && !direct)
+			return c->grp_stamp[n->grp - 1] == c->stamp;
 		for (uint32_t i = 0; i < n->n; i++)
 			if (node_eval(rs, c, r, r->kids[n->a + i], direct, depth + 1))
 				return 1;
@@ -407,6 +409,75 @@ static int cond_false_when(const struct sigma_rule *r, const uint8_t *off)
 			return 0;
 	}
 	return 1;
+}
+
+/* Hit groups: see struct sigma_ruleset. Two passes over every rule's OR
+ * nodes: count the members per predicate, then fill the CSR. */
+#define GROUP_MIN_KIDS 3u
+
+static int or_group_ok(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		       const struct sigma_node *n)
+{
+	if (n->type != SN_OR || n->n < GROUP_MIN_KIDS || rs->force_pcre)
+		return 0;
+	for (uint32_t i = 0; i < n->n; i++) {
+		const struct sigma_node *k = &r->nodes[r->kids[n->a + i]];
+
+		if (k->type != SN_PRED || !rs->preds[k->a].in_hs)
+			return 0;
+	}
+	return 1;
+}
+
+static int build_groups(struct sigma_ruleset *rs)
+{
+	uint32_t total = rs->n_rules + rs->n_filters, g = 0, *fill = NULL;
+
+	rs->pred_grp_off = calloc(rs->n_preds + 2, sizeof(uint32_t));
+	if (!rs->pred_grp_off)
+		return M_ENOMEM;
+	for (int pass = 0; pass < 2; pass++) {
+		g = 0;
+		for (uint32_t i = 0; i < total; i++) {
+			struct sigma_rule *r = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+			if (r->info.is_correlation)
+				continue;
+			for (uint32_t j = 0; j < r->n_nodes; j++) {
+				struct sigma_node *n = &r->nodes[j];
+
+				if (pass == 0)
+					n->grp = 0;
+				if (!or_group_ok(rs, r, n))
+					continue;
+				for (uint32_t k = 0; k < n->n; k++) {
+					uint32_t p = r->nodes[r->kids[n->a + k]].a;
+
+					if (pass == 0)
+						rs->pred_grp_off[p + 1]++;
+					else
+						rs->pred_grp[fill[p]++] = g;
+				}
+				if (pass == 1)
+					n->grp = g + 1;
+				g++;
+			}
+		}
+		if (pass == 0) {
+			for (uint32_t p = 0; p < rs->n_preds; p++)
+				rs->pred_grp_off[p + 1] += rs->pred_grp_off[p];
+			rs->pred_grp = malloc((rs->pred_grp_off[rs->n_preds] + 1) * sizeof(uint32_t));
+			fill = malloc((rs->n_preds + 1) * sizeof(uint32_t));
+			if (!rs->pred_grp || !fill) {
+				free(fill);
+				return M_ENOMEM;
+			}
+			memcpy(fill, rs->pred_grp_off, rs->n_preds * sizeof(uint32_t));
+		}
+	}
+	free(fill);
+	rs->n_groups = g;
+	return 0;
 }
 
 /* The identifiers without which the condition cannot hold. */
@@ -994,7 +1065,7 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		}
 	if (rs->hs_cache_dir)
 		sigma_hscache_prune(rs->hs_cache_dir, 30 * 86400);
-	return 0;
+	return build_groups(rs);
 }
 
 /* ---- the set ---- */
@@ -1050,6 +1121,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 		free(c->vc);
 		free(c->vc_seen);
 		free(c->pred_stamp);
+		free(c->grp_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
 		free(c->rule_stamp);
@@ -1058,6 +1130,8 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 	}
 	hs_free_scratch(rs->proto);
 	free(rs->hs_cache_dir);
+	free(rs->pred_grp_off);
+	free(rs->pred_grp);
 	pthread_mutex_destroy(&rs->pool_lock);
 	free(rs);
 }
@@ -1116,17 +1190,20 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	c->vc = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc));
 	c->vc_seen = calloc(SIGMA_VC_SEEN, sizeof(*c->vc_seen));
 	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
+	c->grp_stamp = calloc(rs->n_groups + 1, sizeof(uint32_t));
+	c->rs = rs;
 	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
 	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
-	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->lazy_stamp || !c->lazy_val ||
+	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
 	    !c->rule_stamp || !c->todo ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
 		pcre2_match_data_free(c->md);
 		free(c->vc);
 		free(c->vc_seen);
 		free(c->pred_stamp);
+		free(c->grp_stamp);
 		free(c->lazy_stamp);
 		free(c->lazy_val);
 		free(c->rule_stamp);
@@ -1178,7 +1255,13 @@ static void queue_rule(struct sigma_ctx *c, uint32_t rule)
 
 static void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
 {
-	c->pred_stamp[f->pred_ids[id]] = c->stamp;
+	const struct sigma_ruleset *rs = c->rs;
+	uint32_t p = f->pred_ids[id];
+
+	c->pred_stamp[p] = c->stamp;
+	if (rs->pred_grp_off)
+		for (uint32_t k = rs->pred_grp_off[p]; k < rs->pred_grp_off[p + 1]; k++)
+			c->grp_stamp[rs->pred_grp[k]] = c->stamp;
 	for (uint32_t k = f->rule_off[id]; k < f->rule_off[id + 1]; k++)
 		queue_rule(c, f->rule_list[k]);
 }
@@ -1411,6 +1494,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	*n = 0;
 	if (++c->stamp == 0) {
 		memset(c->pred_stamp, 0, rs->n_preds * sizeof(uint32_t));
+		memset(c->grp_stamp, 0, rs->n_groups * sizeof(uint32_t));
 		memset(c->lazy_stamp, 0, rs->n_preds * sizeof(uint32_t));
 		memset(c->rule_stamp, 0, rs->n_rules * sizeof(uint32_t));
 		c->stamp = 1;

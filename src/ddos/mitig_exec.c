@@ -238,8 +238,9 @@ int mitig_fifo_write(const char *path, const char *data, size_t len, int timeout
 		buf_cstr(err);
 		return M_EIO;
 	}
-	/* No reader yet (ExaBGP's process restarts its `cat` between two
-	 * writers): try again until the deadline. */
+	/* No reader yet (ExaBGP or its helper is starting, or a helper that
+	 * restarts `cat` between two writers): try again until the deadline.
+	 * docs/ddos-mitigation.md has a helper that never lets go. */
 	for (;;) {
 		fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 		if (fd >= 0)

@@ -231,9 +231,10 @@ class Proc:
 
 
 def kill_by_path(path):
-    """Kills processes whose command line names path (a file in this
-    test's private directory): ExaBGP starts its API process in a session of
-    its own, so its `cat` of the FIFO outlives a stop of ExaBGP's group."""
+    """Kills processes whose command line names path, or that hold it open
+    (a file in this test's private directory): ExaBGP starts its API process
+    in a session of its own, so its `cat` of the FIFO outlives a stop of
+    ExaBGP's group."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -242,7 +243,18 @@ def kill_by_path(path):
                 cmd = f.read()
         except OSError:
             continue
-        if path.encode() in cmd:
+        holds = False
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                        holds = True
+                        break
+                except OSError:
+                    pass
+        except OSError:
+            pass
+        if path.encode() in cmd or holds:
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
@@ -352,7 +364,7 @@ protocol static rtbh_nh6 {{ ipv6; route 100::/64 blackhole; }}
         conf = os.path.join(self.dir, "exabgp.conf")
         with open(conf, "w") as f:
             f.write(f"""process mamori {{
-  run /bin/sh -c "while true; do cat {self.fifo}; done";
+  run /bin/sh -c "exec cat <>{self.fifo}";
   encoder text;
 }}
 neighbor 127.0.0.1 {{

@@ -1,67 +1,6 @@
 /*
  * libFuzzer target for the NetFlow v5 and v9 decoders (src/ddos/flow_nf5.c,
- * flow_nf9.c, flow_tmpl.c). v9 keeps templates between datagrams, so one
- * input is a sequence of datagrams fed to one fresh decoder: templates
- * from the first shape how the later ones decode. The decoder has small
- * bounds so eviction and refusal run often; besides "never crash, never
- * read past a datagram", the bounds and the record invariants (start <=
- * end, a sampling rate >= 1) are checked after every datagram.
- *
- * Input layout: datagrams, each a 2-byte big-endian length then its bytes
- * (the file format of tools/flowgen.py --write); the length's top bit
- * switches to a second exporter address. A last short datagram is cut.
+ * flow_nf9.c, flow_tmpl.c); the body is fuzz_flow_tmpl.h.
  */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "ddos/flow.h"
-
 #define FUZZ_FMT FLOW_FMT_NETFLOW
-#define MAX_DATAGRAMS 32
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void on_rec(void *arg, const struct flow_rec *r)
-{
-	(void)arg;
-	if (r->start_ms > r->end_ms || r->sampling < 1 || !r->format)
-		abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	static const uint8_t a1[4] = { 192, 0, 2, 1 }, a2[4] = { 192, 0, 2, 2 };
-	struct flow_cfg cfg = { .max_sources = 2, .max_templates = 8, .max_fields = 64,
-				.max_memory = 32768, .flags = FLOW_CFG_SCALE };
-	struct flow_ip from[2];
-	struct flow_decoder *d = flow_decoder_new(&cfg, on_rec, NULL, NULL);
-	size_t off = 0;
-
-	if (!d)
-		return 0;
-	flow_ip_v4(&from[0], a1);
-	flow_ip_v4(&from[1], a2);
-	for (int i = 0; i < MAX_DATAGRAMS && size - off >= 2; i++) {
-		size_t len = (size_t)(data[off] & 0x7f) << 8 | data[off + 1];
-		int alt = data[off] >> 7;
-		uint8_t *p;
-
-		off += 2;
-		if (len > size - off)
-			len = size - off;
-		p = malloc(len ? len : 1);
-		if (!p)
-			break;
-		memcpy(p, data + off, len);
-		(void)flow_decode(d, FUZZ_FMT, &from[alt], 1710072000000LL, p, len);
-		free(p);
-		off += len;
-		if (flow_decoder_memory(d) > cfg.max_memory ||
-		    flow_decoder_sources(d) > cfg.max_sources)
-			abort();
-	}
-	flow_decoder_free(d);
-	return 0;
-}
+#include "fuzz_flow_tmpl.h"

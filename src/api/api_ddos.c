@@ -123,7 +123,7 @@ enum {
 	P_OFFSET = 64, P_KEY = 128, P_ACTION = 256,
 };
 
-static const struct { const char *name; unsigned bit; } param_names[] = {
+static const struct api_param_name param_names[] = {
 	{ "active", P_ACTIVE }, { "from", P_FROM }, { "to", P_TO }, { "target", P_TARGET },
 	{ "group", P_GROUP }, { "limit", P_LIMIT }, { "offset", P_OFFSET }, { "key", P_KEY },
 	{ "action", P_ACTION },
@@ -202,23 +202,15 @@ static int one_param(struct ddos_params *dp, unsigned allowed, const struct api_
 {
 	const char *v = p->value ? p->value : "";
 	size_t n = p->value ? p->value_len : 0;
-	unsigned bit = 0;
+	const char *why;
+	unsigned bit;
 	uint64_t u;
 	int64_t t;
 
-	for (size_t i = 0; i < sizeof(param_names) / sizeof(param_names[0]); i++)
-		if (api_is(p->name, p->name_len, param_names[i].name))
-			bit = param_names[i].bit;
-	if (bit == 0 || !(allowed & bit)) {
-		bad_param(ans, p, "unknown parameter for this route");
-		return M_EINVAL;
-	}
-	if (dp->seen & bit) {
-		bad_param(ans, p, "given more than once");
-		return M_EINVAL;
-	}
-	if (n > API_MAX_VALUE || (n && memchr(v, '\0', n))) {
-		bad_param(ans, p, "value longer than 1024 bytes or with a NUL byte");
+	why = api_param_check(param_names, sizeof(param_names) / sizeof(param_names[0]), allowed,
+			      dp->seen, p->name, p->name_len, p->value, p->value_len, &bit);
+	if (why) {
+		bad_param(ans, p, why);
 		return M_EINVAL;
 	}
 	if (n == 0)

@@ -395,3 +395,22 @@ int api_is(const char *s, size_t n, const char *lit)
 {
 	return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
+
+const char *api_param_check(const struct api_param_name *tab, size_t ntab, unsigned allowed,
+			    unsigned seen, const char *name, size_t name_len,
+			    const char *value, size_t value_len, unsigned *bit)
+{
+	size_t n = value ? value_len : 0;
+
+	*bit = 0;
+	for (size_t i = 0; i < ntab; i++)
+		if (api_is(name, name_len, tab[i].name))
+			*bit = tab[i].bit;
+	if (*bit == 0 || !(allowed & *bit))
+		return "unknown parameter for this route";
+	if (seen & *bit)
+		return "given more than once";
+	if (n > API_MAX_VALUE || (n && memchr(value, '\0', n)))
+		return "value longer than 1024 bytes or with a NUL byte";
+	return NULL;
+}

@@ -49,6 +49,18 @@ int api_parse_time(const char *s, size_t n, int64_t *out_us);
 /* A path id: a positive decimal of at most 15 digits (below 2^53, so
  * JavaScript clients keep it exact); 0 when it is not one. */
 int64_t api_parse_id(const char *s, size_t n);
+/* A query parameter a route knows: its name and its bit in the route's
+ * "allowed" and "seen" masks. */
+struct api_param_name {
+	const char *name;
+	unsigned bit;
+};
+/* The checks every parameter meets before its value is read: known, taken
+ * by this route (allowed), not given before (seen), at most API_MAX_VALUE
+ * bytes and no NUL. NULL with *bit set, or the reason it is refused. */
+const char *api_param_check(const struct api_param_name *tab, size_t ntab, unsigned allowed,
+			    unsigned seen, const char *name, size_t name_len,
+			    const char *value, size_t value_len, unsigned *bit);
 /* 1 when s[0..n) is exactly lit. */
 int api_is(const char *s, size_t n, const char *lit);
 

@@ -217,7 +217,7 @@ static unsigned allowed_params(enum api_soc_route r)
 	}
 }
 
-static const struct { const char *name; unsigned bit; } param_names[] = {
+static const struct api_param_name param_names[] = {
 	{ "from", P_FROM }, { "to", P_TO }, { "rule", P_RULE },
 	{ "level", P_LEVEL }, { "incident", P_INCIDENT }, { "limit", P_LIMIT },
 	{ "offset", P_OFFSET }, { "status", P_STATUS },
@@ -231,26 +231,18 @@ static int one_param(struct soc_params *sp, unsigned allowed,
 {
 	const char *v = p->value ? p->value : "";
 	size_t n = p->value ? p->value_len : 0;
-	unsigned bit = 0;
+	const char *why;
+	unsigned bit;
 	uint64_t u;
 	int64_t t;
 
-	for (size_t i = 0; i < sizeof(param_names) / sizeof(param_names[0]); i++)
-		if (api_is(p->name, p->name_len, param_names[i].name))
-			bit = param_names[i].bit;
-	if (bit == 0 || !(allowed & bit)) {
-		bad_param(ans, p, "unknown parameter for this route");
-		return M_EINVAL;
-	}
-	if (sp->seen & bit) {
-		bad_param(ans, p, "given more than once");
+	why = api_param_check(param_names, sizeof(param_names) / sizeof(param_names[0]), allowed,
+			      sp->seen, p->name, p->name_len, p->value, p->value_len, &bit);
+	if (why) {
+		bad_param(ans, p, why);
 		return M_EINVAL;
 	}
 	sp->seen |= bit;
-	if (n > API_MAX_VALUE || (n && memchr(v, '\0', n))) {
-		bad_param(ans, p, "value longer than 1024 bytes or with a NUL byte");
-		return M_EINVAL;
-	}
 	if (n == 0)
 		return 0;   /* an empty form field: absent */
 	switch (bit) {

@@ -30,16 +30,24 @@ def check(cond, what):
         raise TestFailure(what)
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port free on 127.0.0.1 for both TCP and UDP."""
-    for _ in range(50):
+    """A port free on 127.0.0.1 for both TCP and UDP, never one this process
+    has handed out before (the kernel may offer the same ephemeral port twice
+    once the probing socket is closed, and two listeners would then collide)."""
+    for _ in range(200):
         s = socket.socket(socket.AF_INET, kind)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
+        if port in _GIVEN_PORTS:
+            continue
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM)
         try:
             other.bind(("127.0.0.1", port))
+            _GIVEN_PORTS.add(port)
             return port
         except OSError:
             continue

@@ -12,6 +12,8 @@ postfix swaks
 python3 bsdutils rsyslog rsyslog-openssl curl procps
 gobgpd exabgp bird2 nftables libnftables-dev util-linux
 softflowd tcpreplay
+libmilter-dev libpsl-dev libunbound-dev unbound libmagic-dev libarchive-dev libyara-dev
+clamav-daemon clamav
 "
 
 missing=""

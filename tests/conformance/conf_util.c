@@ -1,0 +1,91 @@
+/*
+ * conf_util: see conf_util.h.
+ */
+#include "conf_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *conf_root(void)
+{
+	static char root[4096];
+	if (root[0])
+		return root;
+	const char *env = getenv("MAMORI_CONFORMANCE_DIR");
+	if (env && *env) {
+		snprintf(root, sizeof(root), "%s", env);
+	} else {
+		const char *src = getenv("MAMORI_SOURCE_DIR");
+		snprintf(root, sizeof(root), "%s/../shared", src && *src ? src : ".");
+	}
+	struct stat st;
+	if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+			"\n*** CONFORMANCE DATA MISSING: %s does not exist.\n"
+			"*** Set MAMORI_CONFORMANCE_DIR to the directory holding mail-suites/.\n\n",
+			root);
+		exit(1);
+	}
+	return root;
+}
+
+const char *conf_path(const char *rel)
+{
+	static char path[8192];
+	snprintf(path, sizeof(path), "%s/%s", conf_root(), rel);
+	return path;
+}
+
+char *conf_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (n + 1 >= cap) {
+			char *b = realloc(buf, cap * 2);
+			if (!b) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	fclose(f);
+	if (!buf)
+		return NULL;
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+void conf_result(struct conf_tally *t, const char *id, int ok, const char *why)
+{
+	if (ok) {
+		t->passed++;
+		return;
+	}
+	t->failed++;
+	printf("FAIL %s %s: %s\n", t->suite, id, why ? why : "");
+}
+
+void conf_report(const struct conf_tally *t)
+{
+	if (t->skipped)
+		printf("%s: %u passed, %u failed, %u skipped\n", t->suite, t->passed, t->failed,
+		       t->skipped);
+	else
+		printf("%s: %u passed, %u failed\n", t->suite, t->passed, t->failed);
+	fflush(stdout);
+}

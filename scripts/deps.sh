@@ -13,7 +13,7 @@ python3 bsdutils rsyslog rsyslog-openssl curl procps
 gobgpd exabgp bird2 nftables libnftables-dev util-linux
 softflowd tcpreplay
 libmilter-dev libpsl-dev libunbound-dev unbound libmagic-dev libarchive-dev libyara-dev
-clamav-daemon clamav
+clamav-daemon clamav libicu-dev libidn2-dev zlib1g-dev publicsuffix
 "
 
 missing=""

@@ -51,7 +51,10 @@ class Postfix:
         except OSError:
             return ""
 
-    def start(self):
+    def start(self, milter_port=None, reinject=False, extra=""):
+        """milter_port: pass every message through a milter on that port
+        (unanswered milter = tempfail). reinject: a second smtpd on
+        self.reinject_port without milters, where released mail comes back."""
         self.sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
                 "-out", self.cert, "-days", "2", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1")
@@ -78,11 +81,23 @@ smtpd_tls_key_file = {self.key}
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 """)
+            if milter_port:
+                f.write(f"smtpd_milters = inet:127.0.0.1:{milter_port}\n"
+                        "milter_default_action = tempfail\n"
+                        "milter_protocol = 6\n"
+                        "milter_command_timeout = 60s\n"
+                        "milter_content_timeout = 60s\n")
+            f.write(extra)
         # The smtp listener on our port, and no chroot anywhere: the
         # chroot would be our queue directory, which has no /etc in it.
         self.sh("postconf", "-c", self.conf, "-M#", "smtp/inet")
         self.sh("postconf", "-c", self.conf, "-M",
                 f"{self.port}/inet = {self.port} inet n - n - - smtpd")
+        if reinject:
+            self.reinject_port = free_port()
+            self.sh("postconf", "-c", self.conf, "-M",
+                    f"{self.reinject_port}/inet = {self.reinject_port} inet n - n - - smtpd"
+                    " -o smtpd_milters= -o receive_override_options=no_milters")
         self.sh("postconf", "-c", self.conf, "-F", "*/*/chroot = n")
         self.sh("chown", "postfix", self.data)
         self.sh("postfix", "-c", self.conf, "set-permissions")

@@ -39,7 +39,7 @@ static const struct conf_keyword store_keywords[] = {
 
 static const char *const sections[] = {
 	"data_dir", "log_level", "workers", "queue_batches", "keep_original", "user",
-	"store", "ingest", "api", "detect", "soc", "notify", "intel", "mitigation", "ddos", NULL
+	"store", "ingest", "api", "detect", "soc", "notify", "intel", "mitigation", "ddos", "mail", NULL
 };
 
 static const struct conf_keyword intel_keywords[] = {
@@ -102,7 +102,8 @@ int settings_load(const char *path, struct settings *s, struct buf *err)
 	    (r = intel_load(&doc, &s->intel, err)) < 0 ||
 	    (r = mitig_config_load(&doc, &s->mitigation, err)) < 0 ||
 	    (r = ddos_config_load(&doc, &s->ddos, err)) < 0 ||
-	    (r = ddos_collect_config_load(&doc, &s->ddos_collect, err)) < 0)
+	    (r = ddos_collect_config_load(&doc, &s->ddos_collect, err)) < 0 ||
+	    (r = mail_config_load(&doc, &s->mail, err)) < 0)
 		goto out;
 	if (log_level_parse(s->g.log_level, &lvl) < 0) {
 		buf_printf(err, "%s: log_level: expected debug, info, warn or error",
@@ -143,6 +144,7 @@ void settings_free(struct settings *s)
 	mitig_config_free(&s->mitigation);
 	ddos_config_free(&s->ddos);
 	ddos_collect_config_free(&s->ddos_collect);
+	mail_config_free(&s->mail);
 	feed_conf_free_all(s->intel.feeds, s->intel.nfeeds);
 	s->intel.feeds = NULL;
 	s->intel.nfeeds = 0;
@@ -162,7 +164,8 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 	    (r = conf_changed_fixed("mitigation", mitig_keywords, &a->mitigation, &b->mitigation,
 				    out)) < 0 ||
 	    (r = conf_changed_fixed("ddos", ddos_collect_keywords, &a->ddos_collect,
-				    &b->ddos_collect, out)) < 0)
+				    &b->ddos_collect, out)) < 0 ||
+	    (r = conf_changed_fixed("mail", mail_keywords, &a->mail, &b->mail, out)) < 0)
 		return r;
 	/* The detector is built once, at start: any change of its groups
 	 * needs a restart (compared coarsely). */
@@ -223,7 +226,8 @@ int settings_describe(struct buf *out)
 			return r;
 	if ((r = buf_putc(out, '\n')) < 0 || (r = mitig_config_describe(out)) < 0 ||
 	    (r = buf_putc(out, '\n')) < 0 || (r = ddos_config_describe(out)) < 0 ||
-	    (r = ddos_collect_config_describe(out)) < 0)
+	    (r = ddos_collect_config_describe(out)) < 0 ||
+	    (r = buf_putc(out, '\n')) < 0 || (r = mail_config_describe(out)) < 0)
 		return r;
 	return M_OK;
 }

@@ -18,6 +18,7 @@
 #include "ddos/collect.h"
 #include "ddos/ddos_conf.h"
 #include "ddos/mitig.h"
+#include "mail/mail_conf.h"
 #include "ingest/ingest.h"
 
 struct global_settings {
@@ -54,6 +55,7 @@ struct settings {
 	struct mitig_config mitigation;
 	struct ddos_config ddos;                 /* detection: groups, thresholds, tiers */
 	struct ddos_collect_config ddos_collect; /* the collector's keys of ddos: */
+	struct mail_config mail;                 /* the milter and its policy */
 };
 
 /* Loads path (NULL = built-in defaults only) into s. On error, err holds

@@ -428,6 +428,19 @@ void detect_set_intel(struct detect *d, struct intel_set *set)
 	intel_set_unref(old);
 }
 
+struct intel_set *detect_intel_ref(struct detect *d)
+{
+	struct intel_set *s = NULL;
+
+	if (!d)
+		return NULL;
+	pthread_mutex_lock(&d->lock);
+	if (d->intel)
+		s = intel_set_ref(d->intel);
+	pthread_mutex_unlock(&d->lock);
+	return s;
+}
+
 void detect_counts(struct detect *d, uint32_t *rules, size_t *unsupported,
 		   size_t *errors)
 {

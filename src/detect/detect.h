@@ -84,6 +84,10 @@ int detect_reload(struct detect *d, const struct detect_config *cfg,
 /* Replaces the indicator set (the detector takes the reference; NULL
  * removes it). */
 void detect_set_intel(struct detect *d, struct intel_set *set);
+/* The indicators in force now, with a reference the caller drops with
+ * intel_set_unref (the mail gateway looks up URLs and hashes inline); NULL
+ * when none are loaded. */
+struct intel_set *detect_intel_ref(struct detect *d);
 
 /* The pipeline stage (ctx = the detector). */
 int detect_stage(struct event_batch *b, void *ctx);

@@ -85,6 +85,12 @@ ingest:
             with open(self.config, "a") as f:
                 f.write(f"ddos:\n  netflow: 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n"
                         f"  sflow: 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n")
+        self.milter_port = None
+        if not re.search(r"^mail:", extra_config, re.M):
+            # A private milter port, so tests never meet a serve on 8891.
+            self.milter_port = free_port()
+            with open(self.config, "a") as f:
+                f.write(f"mail:\n  milter: 127.0.0.1:{self.milter_port}\n")
         self.env = dict(os.environ)
         self.env.pop("MAMORI_API_TOKEN", None)
         if env:

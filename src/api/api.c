@@ -16,7 +16,10 @@
  * api_soc.c, a pure function of the request; this file gives them the same
  * checks in the same order and, for PATCH and POST, reads the JSON body
  * into a buffer bounded at 64 KiB before handing it over. The DDoS routes
- * (/api/v1/ddos/...) are answered by api_ddos.c the same way.
+ * (/api/v1/ddos/...) are answered by api_ddos.c the same way, and the mail
+ * quarantine routes (/api/v1/mail/...) by api_mail.c; of those, the hold
+ * links (/api/v1/mail/hold/...) are the only API routes without a bearer
+ * token: the HMAC token in the link is checked by api_mail.c instead.
  */
 #include "api/api.h"
 
@@ -40,6 +43,7 @@
 #include <microhttpd.h>
 
 #include "api/api_ddos.h"
+#include "api/api_mail.h"
 #include "api/api_params.h"
 #include "api/api_soc.h"
 #include "api/web_assets.h"
@@ -94,6 +98,8 @@ enum api_route {
 	ROUTE_DDOS_ATTACKS,      /* /api/v1/ddos/attacks and .../{id} */
 	ROUTE_DDOS_TOP,          /* /api/v1/ddos/top */
 	ROUTE_DDOS_MITIGATIONS,  /* /api/v1/ddos/mitigations */
+	ROUTE_MAIL_QUARANTINE,   /* /api/v1/mail/quarantine, .../{id}, .../{id}/release */
+	ROUTE_MAIL_HOLD,         /* /api/v1/mail/hold/{id}/cancel|send-now, no bearer token */
 	ROUTE_OTHER,      /* 404s and requests refused before routing */
 	ROUTE_COUNT
 };
@@ -101,12 +107,12 @@ enum api_route {
 static const char *const route_labels[ROUTE_COUNT] = {
 	"/api/v1/health", "/api/v1/events", "/metrics", "static",
 	"/api/v1/alerts", "/api/v1/incidents", "/api/v1/ddos/attacks", "/api/v1/ddos/top",
-	"/api/v1/ddos/mitigations", "other",
+	"/api/v1/ddos/mitigations", "/api/v1/mail/quarantine", "/api/v1/mail/hold", "other",
 };
 
 /* Every status the API answers with; anything else is counted as "other". */
 static const unsigned status_codes[] = {
-	200, 201, 202, 400, 401, 404, 405, 409, 413, 414, 500, 503,
+	200, 201, 202, 400, 401, 403, 404, 405, 409, 410, 413, 414, 500, 502, 503,
 };
 #define N_STATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1)
 
@@ -121,6 +127,7 @@ struct api {
 	struct store *store;
 	struct soc_db *_Atomic soc;      /* NULL: the SOC routes answer 503 */
 	const struct api_ddos_ctx *_Atomic ddos;   /* NULL: the DDoS routes answer 503 */
+	struct quarantine *_Atomic mail;  /* NULL: the mail routes answer 503 */
 	struct token_set *tokens;        /* swapped whole on reload */
 	pthread_rwlock_t tokens_lock;
 	int web_root_fd;                 /* -1: serve the built-in assets */
@@ -141,6 +148,7 @@ struct api_req {
 	unsigned status;         /* 0 until a response is queued */
 	struct api_soc_target soc;   /* for ROUTE_ALERTS / ROUTE_INCIDENTS */
 	struct api_ddos_target ddos; /* for the ROUTE_DDOS_* */
+	struct api_mail_target mail; /* for the ROUTE_MAIL_* */
 	int body_open;           /* reading a PATCH/POST body into body */
 	int body_too_large;
 	struct buf body;
@@ -444,19 +452,27 @@ static int is_ddos(enum api_route route)
 	       route == ROUTE_DDOS_MITIGATIONS;
 }
 
-static int is_routed(enum api_route route)
+static int is_mail(enum api_route route)
 {
-	return route == ROUTE_ALERTS || route == ROUTE_INCIDENTS || is_ddos(route);
+	return route == ROUTE_MAIL_QUARANTINE || route == ROUTE_MAIL_HOLD;
 }
 
-/* The SOC and DDoS routes: the query parameters (and the body read so far)
- * go to api_soc.c or api_ddos.c, whose answer is sent as it is. */
+static int is_routed(enum api_route route)
+{
+	return route == ROUTE_ALERTS || route == ROUTE_INCIDENTS || is_ddos(route) ||
+	       is_mail(route);
+}
+
+/* The SOC, DDoS and mail routes: the query parameters (and the body read so
+ * far) go to api_soc.c, api_ddos.c or api_mail.c, whose answer is sent as it
+ * is. */
 static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
 				  struct api_req *r, const char *method)
 {
 	struct soc_param_walk *w;
 	struct api_soc_request rq;
 	struct api_soc_answer ans;
+	const char *ctype = JSON_TYPE;
 	enum MHD_Result ret;
 
 	/* About 3 KiB of parameter slots: on the heap, not a pool stack. */
@@ -472,6 +488,12 @@ static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
 			.body = r->body.p, .body_len = r->body.len,
 		};
 		api_ddos_handle(atomic_load_explicit(&a->ddos, memory_order_acquire), &dq, &ans);
+	} else if (is_mail(r->route)) {
+		struct api_mail_request mq = {
+			.target = r->mail, .method = method, .params = w->v, .n_params = w->n,
+		};
+		api_mail_handle(atomic_load_explicit(&a->mail, memory_order_acquire), &mq, &ans,
+				&ctype);
 	} else {
 		memset(&rq, 0, sizeof(rq));
 		rq.target = r->soc;
@@ -483,7 +505,7 @@ static enum MHD_Result handle_soc(struct api *a, struct MHD_Connection *c,
 		api_soc_handle(atomic_load_explicit(&a->soc, memory_order_acquire), &rq, &ans);
 	}
 	if (ans.status >= 200 && ans.status < 300) {
-		ret = reply(c, r, ans.status, JSON_TYPE, ans.body.p, ans.body.len,
+		ret = reply(c, r, ans.status, ctype, ans.body.p, ans.body.len,
 			    1, NULL, NULL);
 		ans.body.p = NULL;   /* MHD owns it now */
 	} else {
@@ -597,8 +619,18 @@ out:
 }
 
 static enum api_route route_of(const char *url, struct api_soc_target *soc,
-			       struct api_ddos_target *ddos)
+			       struct api_ddos_target *ddos, struct api_mail_target *mail)
 {
+	switch (api_mail_match(url, mail)) {
+	case API_MAIL_LIST:
+	case API_MAIL_ITEM:
+	case API_MAIL_RELEASE:
+		return ROUTE_MAIL_QUARANTINE;
+	case API_MAIL_HOLD:
+		return ROUTE_MAIL_HOLD;
+	default:
+		break;
+	}
 	switch (api_ddos_match(url, ddos)) {
 	case API_DDOS_ATTACKS:
 	case API_DDOS_ATTACK:
@@ -686,7 +718,7 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 					   NULL, NULL);
 		return handle_soc(a, c, r, method);
 	}
-	r->route = route_of(url, &r->soc, &r->ddos);
+	r->route = route_of(url, &r->soc, &r->ddos, &r->mail);
 	if (r->target_len > API_MAX_URL) {
 		r->route = ROUTE_OTHER;
 		return reply_error(c, r, MHD_HTTP_URI_TOO_LONG, "uri too long",
@@ -711,6 +743,13 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 					   MHD_HTTP_HEADER_ALLOW,
 					   api_ddos_allow(r->ddos.route));
 		takes_body = api_ddos_takes_body(r->ddos.route, method);
+	} else if (is_mail(r->route)) {
+		if (!api_mail_method_ok(r->mail.route, method))
+			return reply_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+					   "method not allowed", NULL,
+					   "see the Allow header",
+					   MHD_HTTP_HEADER_ALLOW,
+					   api_mail_allow(r->mail.route));
 	} else if (!is_get) {
 		if (r->route == ROUTE_STATIC)
 			r->route = ROUTE_OTHER;
@@ -745,6 +784,8 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c,
 				   "no such resource", NULL, NULL);
 	if (r->route == ROUTE_HEALTH)
 		return handle_health(c, r);
+	if (r->route == ROUTE_MAIL_HOLD && api_mail_public(r->mail.route))
+		return handle_soc(a, c, r, method);   /* the link's token is the credential */
 	if (check_auth(a, c) != 0) {
 		metric_add(a->auth_failures, 1);
 		if (log_ratelimit(&a->auth_log_last, 10 * 1000000LL))
@@ -943,6 +984,12 @@ void api_set_ddos(struct api *a, const struct api_ddos_ctx *ctx)
 {
 	if (a)
 		atomic_store_explicit(&a->ddos, ctx, memory_order_release);
+}
+
+void api_set_mail(struct api *a, struct quarantine *q)
+{
+	if (a)
+		atomic_store_explicit(&a->mail, q, memory_order_release);
 }
 
 int api_port(const struct api *a)

@@ -14,6 +14,7 @@
 struct store;
 struct soc_db;
 struct api_ddos_ctx;
+struct quarantine;
 
 struct api_config {
 	char *listen;              /* host:port, "" disables the API */
@@ -49,5 +50,8 @@ void api_set_soc(struct api *a, struct soc_db *soc);
 /* Serves /api/v1/ddos/... from ctx (api_ddos.h; borrowed, NULL makes them
  * answer 503), under the same rule as api_set_soc(). */
 void api_set_ddos(struct api *a, const struct api_ddos_ctx *ctx);
+/* Serves /api/v1/mail/... from the quarantine q (borrowed; NULL makes them
+ * answer 503), under the same rule as api_set_soc(). */
+void api_set_mail(struct api *a, struct quarantine *q);
 
 #endif

@@ -3,6 +3,9 @@
  */
 #include "conf_util.h"
 
+#include "mail/mdns.h"
+#include "mail/msg.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +91,28 @@ void conf_report(const struct conf_tally *t)
 	else
 		printf("%s: %u passed, %u failed\n", t->suite, t->passed, t->failed);
 	fflush(stdout);
+}
+
+struct msg *conf_mailauth_msg(const char *txt, size_t len, struct mdns *z)
+{
+	const char *p = txt, *end = txt + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		if (le > p && le[-1] == '\r')
+			le--;
+		if (le == p) {
+			p = nl ? nl + 1 : end;
+			break;
+		}
+		const char *sp = memchr(p, ' ', (size_t)(le - p));
+		if (sp) {
+			char name[300];
+			snprintf(name, sizeof(name), "%.*s", (int)(sp - p), p);
+			mdns_zone_add_txt(z, name, sp + 1, (size_t)(le - sp - 1));
+		}
+		p = nl ? nl + 1 : end;
+	}
+	int err = 0;
+	return msg_parse(p, (size_t)(end - p), &err, NULL);
 }

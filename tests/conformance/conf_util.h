@@ -27,4 +27,11 @@ void conf_result(struct conf_tally *t, const char *id, int ok, const char *why);
 /* Print "suite: N passed, N failed[, N skipped]". */
 void conf_report(const struct conf_tally *t);
 
+struct mdns;
+struct msg;
+/* A mail-auth resources file (lines "<fqdn> <TXT value>", an empty line,
+ * then the message): the records go into zone z, the message is returned
+ * (NULL when it does not parse; msg_free it). */
+struct msg *conf_mailauth_msg(const char *txt, size_t len, struct mdns *z);
+
 #endif

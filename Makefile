@@ -8,7 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 CONFIG ?=
 
-.PHONY: all deps build build-asan run test unit integration bench fuzz lint clean
+.PHONY: all deps bench-deps build build-asan run test unit integration bench fuzz lint clean
 
 all: build
 
@@ -40,8 +40,13 @@ unit: build
 integration: build
 	@ctest --test-dir $(BUILD) -L integration --output-on-failure
 
-bench: build
+# Packages only the benchmarks' comparisons need (rspamd).
+bench-deps:
+	@sh scripts/deps.sh --bench
+
+bench: build bench-deps
 	@sh bench/run.sh
+	@sh bench/mail_compare.sh 5000 100
 
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DMAMORI_FUZZ=ON >/dev/null

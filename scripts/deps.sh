@@ -2,6 +2,8 @@
 # Installs every Debian 12 package that mamori needs to build, run and test.
 # One list for the whole project; a package already installed costs nothing.
 # Packaged services (rsyslog, ...) are kept from starting: tests run their own.
+# `deps.sh --bench` also installs what only the benchmarks compare mamori
+# with (rspamd 3.4 for bench/mail_compare.sh).
 set -eu
 
 PKGS="
@@ -15,6 +17,10 @@ softflowd tcpreplay
 libmilter-dev libpsl-dev libunbound-dev unbound libmagic-dev libarchive-dev libyara-dev
 clamav-daemon clamav libicu-dev libidn2-dev zlib1g-dev publicsuffix
 "
+
+if [ "${1:-}" = "--bench" ]; then
+	PKGS="$PKGS rspamd"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 		"  intel check    load the threat-intelligence feeds once and report each\n"
 		"  intel lookup   say whether a feed lists an address, domain, URL or hash\n"
 		"  ddos           mitigate, withdraw, list and reconcile DDoS mitigations\n"
+		"  mail check     run the mail gateway's checks on a message file\n"
 		"  version        print the version\n"
 		"  help           this help\n"
 		"\n"
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
 		return cli_intel_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ddos"))
 		return cli_ddos_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "mail"))
+		return cli_mail_main(argc - 1, argv + 1);
 	fprintf(stderr, "mamori: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return 2;

@@ -34,6 +34,7 @@
 #include "ddos/attack_db.h"
 #include "ddos/collect.h"
 #include "ddos/mitig.h"
+#include "mail/mail_gw.h"
 #include "detect/feed.h"
 #include "detect/incident.h"
 #include "detect/notify.h"
@@ -542,6 +543,7 @@ int cli_serve_main(int argc, char **argv)
 	struct serve_ctx sctx = { 0 };
 	struct intel_runner intel = { 0 };
 	struct ddos_runner ddos = { 0 };
+	struct mail_gw *mail = NULL;
 	static char *default_group_by[] = { SOC_DEFAULT_GROUP_BY };
 	char soc_path[4096];
 	const struct store_ops *ops;
@@ -678,8 +680,31 @@ int cli_serve_main(int argc, char **argv)
 		}
 		goto out;
 	}
+	if (s.mail.milter && s.mail.milter[0]) {
+		struct mail_gw_deps md = { 0 };
+
+		md.pipe = pipe;
+		md.det = det;
+		md.data_dir = s.g.data_dir;
+		md.api_listen = s.api.listen;
+		buf_reset(&err);
+		mail = mail_gw_new(&s.mail, &md, &err);
+		if (!mail) {
+			buf_cstr(&err);
+			fprintf(stderr, "%s: %s\n", path ? path : "(defaults)", err.p ? err.p : "mail");
+			log_msg(LOG_ERROR, "mail", "event=start_failed error=\"%s\"", err.p ? err.p : "");
+			rc = err.p && strstr(err.p, "cannot listen") ? 1 : 2;
+			goto out;
+		}
+	}
 	if (s.api.listen && s.api.listen[0] && api_start(&s.api, store, &api) < 0)
 		goto out;
+	if (api && mail)
+		api_set_mail(api, mail_gw_quarantine(mail));
+	if (mail && mail_gw_start(mail) < 0) {
+		log_msg(LOG_ERROR, "mail", "event=start_failed");
+		goto out;
+	}
 	if (api && sctx.soc)
 		api_set_soc(api, sctx.soc);
 	if (api && ddos.col)
@@ -692,9 +717,10 @@ int cli_serve_main(int argc, char **argv)
 	}
 	if (!det && s.intel.nfeeds > 0)
 		log_msg(LOG_WARN, "serve", "event=intel_unused hint=\"feeds need detect.enabled: true\"");
-	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s ddos=%s",
+	log_msg(LOG_INFO, "serve", "event=ready version=%s config=%s data_dir=%s api=%s ddos=%s mail=%s",
 		MAMORI_VERSION, path ? path : "(defaults)", s.g.data_dir,
-		s.api.listen && s.api.listen[0] ? s.api.listen : "off", ddos.col ? "on" : "off");
+		s.api.listen && s.api.listen[0] ? s.api.listen : "off", ddos.col ? "on" : "off",
+		mail ? s.mail.milter : "off");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -715,6 +741,8 @@ out:
 	if (ingest)
 		ingest_stop(ingest);
 	ddos_stop(&ddos);
+	/* The milter stops before the pipeline drains: its last events land. */
+	mail_gw_stop(mail);
 	if (pipe) {
 		pipeline_drain(pipe);
 		pipeline_free(pipe);
@@ -722,6 +750,7 @@ out:
 	if (api)
 		api_stop(api);
 	ddos_free(&ddos);
+	mail_gw_free(mail);
 	/* No more alerts: the SOC writer drains into soc.db and tells the
 	 * notifier, which then delivers what it holds. */
 	soc_close(sctx.soc);

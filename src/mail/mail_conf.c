@@ -69,9 +69,9 @@ const struct conf_keyword mail_keywords[] = {
 	  (int64_t)10 * 365 * 86400, "30d", 0, "held inbound mail is deleted after this" },
 	{ "release_to", CONF_ADDR, MC(release_to), 0, 0, "127.0.0.1:10025", 0,
 	  "SMTP listener of the MTA that takes released mail without the milter" },
-	{ "score_quarantine", CONF_INT, MC(score_quarantine), 1, 1000, "8", 0,
+	{ "score_quarantine", CONF_INT, MC(score_quarantine), 1, 1000, "50", 0,
 	  "BEC/content score from which a message is quarantined" },
-	{ "score_reject", CONF_INT, MC(score_reject), 1, 1000, "15", 0,
+	{ "score_reject", CONF_INT, MC(score_reject), 1, 1000, "100", 0,
 	  "score from which a message is rejected" },
 	{ "protected_names", CONF_STRLIST, MC(protected_names), 0, 0, NULL, 0,
 	  "display names of people whose names outsiders must not use, \"Name <address>\"" },
@@ -79,10 +79,16 @@ const struct conf_keyword mail_keywords[] = {
 	  "addresses where a first-time external sender raises the score" },
 	{ "outbound_hold", CONF_DURATION, MC(outbound_hold), 0, 7 * 86400, "0", 0,
 	  "hold outbound mail this long with a cancel / send-now link to the sender; 0 = off" },
+	{ "outbound_max_external", CONF_INT, MC(outbound_max_external), 0, 100000, "0", 0,
+	  "outbound mail to more external recipients than this gets outbound_external_action; 0 = off" },
+	{ "outbound_external_action", CONF_STR, MC(outbound_external_action), 0, 0, "bcc", 0,
+	  "bcc (To and Cc become undisclosed-recipients, nobody sees the others) or quarantine" },
 	{ "dlp", CONF_STR, MC(dlp_action), 0, 0, "quarantine", 0,
 	  "outbound mail with card numbers, My Numbers or keywords: none, tag, quarantine (hold) or reject" },
 	{ "dlp_keywords", CONF_STRLIST, MC(dlp_keywords), 0, 0, NULL, 0,
 	  "extra DLP keywords (社外秘, 極秘, Confidential are built in)" },
+	{ "dlp_patterns", CONF_STRLIST, MC(dlp_patterns), 0, 0, NULL, 0,
+	  "extra DLP patterns, \"name=regex\" (PCRE2), e.g. \"employee_id=EMP-[0-9]{6}\"" },
 	{ "dkim_domain", CONF_STR, MC(dkim_domain), 0, 0, "", 0,
 	  "sign outbound mail of this domain (d=); \"\" = no signing" },
 	{ "dkim_selector", CONF_STR, MC(dkim_selector), 0, 0, "", 0, "selector (s=) of the signing key" },
@@ -90,6 +96,12 @@ const struct conf_keyword mail_keywords[] = {
 	  "PEM private key file (RSA >= 1024 bits or Ed25519)" },
 	{ "arc_seal", CONF_BOOL, MC(arc_seal), 0, 0, "false", 0,
 	  "add an ARC set (with the DKIM key) to mail we relay" },
+	{ "dmarc_reports", CONF_BOOL, MC(dmarc_reports), 0, 0, "true", 0,
+	  "count DMARC results and mail daily aggregate reports (gzipped XML) to each domain's rua=" },
+	{ "dmarc_report_org", CONF_STR, MC(dmarc_report_org), 0, 0, "", 0,
+	  "org_name in our aggregate reports; \"\" = authserv_id" },
+	{ "dmarc_report_from", CONF_STR, MC(dmarc_report_from), 0, 0, "", 0,
+	  "From: of our aggregate reports; \"\" = dmarc-noreply@<authserv_id>" },
 	{ "public_url", CONF_STR, MC(public_url), 0, 0, "", 0,
 	  "base URL of the API as senders reach it, for hold links; \"\" = http://<api.listen>" },
 	CONF_END
@@ -160,6 +172,13 @@ int mail_config_load(const struct conf_doc *doc, struct mail_config *cfg, struct
 	if ((r = parse_failure("dns_failure", cfg->dns_failure, &cfg->dns_failure_accept, err)) < 0 ||
 	    (r = parse_failure("clamd_failure", cfg->clamd_failure, &cfg->clamd_failure_accept, err)) < 0)
 		return r;
+	if (strcmp(cfg->outbound_external_action, "bcc") == 0) {
+		cfg->external_bcc = 1;
+	} else if (strcmp(cfg->outbound_external_action, "quarantine") != 0) {
+		buf_printf(err, "mail.outbound_external_action: \"%s\" is not bcc or quarantine",
+			   cfg->outbound_external_action);
+		return M_EINVAL;
+	}
 	if (cfg->score_reject < cfg->score_quarantine) {
 		buf_printf(err, "mail.score_reject (%lld) is below mail.score_quarantine (%lld)",
 			   (long long)cfg->score_reject, (long long)cfg->score_quarantine);
@@ -173,6 +192,14 @@ int mail_config_load(const struct conf_doc *doc, struct mail_config *cfg, struct
 		    a == MAIL_ACT_TAG) {
 			buf_reset(err);
 			buf_printf(err, "mail.dmarc_overrides: \"%s\" is not domain=none|quarantine|reject", o);
+			return M_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < cfg->dlp_patterns.n; i++) {
+		const char *eq = strchr(cfg->dlp_patterns.v[i], '=');
+		if (!eq || eq == cfg->dlp_patterns.v[i] || !eq[1]) {
+			buf_printf(err, "mail.dlp_patterns: \"%s\" is not name=regex",
+				   cfg->dlp_patterns.v[i]);
 			return M_EINVAL;
 		}
 	}

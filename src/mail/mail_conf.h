@@ -47,15 +47,21 @@ struct mail_config {
 	struct conf_list protected_names;
 	struct conf_list finance_addresses;
 	int64_t outbound_hold;
+	int64_t outbound_max_external;
+	char *outbound_external_action;
 	char *dlp_action;
 	struct conf_list dlp_keywords;
+	struct conf_list dlp_patterns;
 	char *dkim_domain, *dkim_selector, *dkim_key;
 	int arc_seal;
+	int dmarc_reports;
+	char *dmarc_report_org, *dmarc_report_from;
 	char *public_url;
 
 	/* Derived by mail_config_load. */
 	enum mail_action act_executable, act_script, act_shortcut, act_disk_image, act_macro,
 		act_encrypted, act_double_ext, act_bomb, act_malware, act_multiple_from, act_dlp;
+	int external_bcc; /* outbound_external_action: bcc (1) or quarantine (0) */
 	int dns_failure_accept, clamd_failure_accept;
 };
 

@@ -20,7 +20,7 @@ from peers import Proc, need, wait_for
 class Unbound:
     """Unbound on 127.0.0.1:port answering only local-data records."""
 
-    def __init__(self, root, records):
+    def __init__(self, root, records, extra=""):
         need("unbound", "unbound-checkconf")
         self.root = root
         self.port = free_port()
@@ -48,6 +48,7 @@ class Unbound:
     module-config: "iterator"
     local-zone: "." static
 {chr(10).join(lines)}
+{extra}
 remote-control:
     control-enable: no
 """)

@@ -6,6 +6,7 @@ authentication, and the events search client.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,13 +23,37 @@ def mamori(*args, env=None, timeout=30):
 def test_help_everywhere():
     r = mamori("--help")
     check(r.returncode == 0 and "serve" in r.stdout and "check-config" in r.stdout, r.stdout)
-    for sub in (["serve"], ["check-config"], ["version"], ["events"], ["events", "search"]):
+    for sub in (["serve"], ["check-config"], ["version"], ["events"], ["events", "search"],
+                ["mail"], ["mail", "check"]):
         r = mamori(*sub, "--help")
         check(r.returncode == 0 and "usage" in r.stdout.lower(), f"{sub} --help: {r.stdout} {r.stderr}")
     r = mamori("bogus")
     check(r.returncode == 2 and "unknown command" in r.stderr, r.stderr)
     r = mamori("version")
     check(r.returncode == 0 and r.stdout.startswith("mamori "), r.stdout)
+
+
+def test_mail_check():
+    """`mamori mail check` runs the gateway on a file: DLP on outbound mail,
+    and a resolver that does not answer gives a tempfail, never a pass."""
+    d = tempfile.mkdtemp()
+    conf = os.path.join(d, "m.yaml")
+    open(conf, "w").write("mail:\n  dns: 127.0.0.1@9\n  dns_timeout: 1s\n")
+    msg = os.path.join(d, "m.eml")
+    open(msg, "w").write("From: CEO <ceo@bank.example>\nTo: x@test.local\nSubject: hi\n\n"
+                         "card 4111 1111 1111 1111\n")
+    r = mamori("mail", "check", "-c", conf, "--auth", "bob", "--rcpt", "a@x.example", msg)
+    check(r.returncode == 1 and "quarantine" in r.stdout and "credit_card" in r.stdout,
+          f"{r.returncode} {r.stdout} {r.stderr}")
+    r = mamori("mail", "check", "-c", conf, msg)
+    check(r.returncode == 1 and "tempfail" in r.stdout and "451 4.7.1" in r.stdout,
+          f"{r.returncode} {r.stdout} {r.stderr}")
+    r = mamori("mail", "check", "-c", conf, "--json", msg)
+    check('"event"' in r.stdout and '"tempfail"' in r.stdout, r.stdout)
+    open(msg, "w").write(" continuation first\n")
+    r = mamori("mail", "check", "-c", conf, msg)
+    check(r.returncode == 2 and "not an RFC 5322 message" in r.stderr, r.stderr)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_check_config():
@@ -171,5 +196,5 @@ def test_sighup_reload():
 
 
 if __name__ == "__main__":
-    run([test_help_everywhere, test_check_config, test_port_in_use_fails_startup,
+    run([test_help_everywhere, test_mail_check, test_check_config, test_port_in_use_fails_startup,
          test_api_auth_and_client, test_generated_token, test_env_token, test_sighup_reload])

@@ -79,6 +79,8 @@ const struct conf_keyword mail_keywords[] = {
 	  "addresses where a first-time external sender raises the score" },
 	{ "outbound_hold", CONF_DURATION, MC(outbound_hold), 0, 7 * 86400, "0", 0,
 	  "hold outbound mail this long with a cancel / send-now link to the sender; 0 = off" },
+	{ "outbound_hold_expiry", CONF_STR, MC(outbound_hold_expiry), 0, 0, "send", 0,
+	  "what a held outbound message does when its hold ends and nobody acted: send or delete" },
 	{ "outbound_max_external", CONF_INT, MC(outbound_max_external), 0, 100000, "0", 0,
 	  "outbound mail to more external recipients than this gets outbound_external_action; 0 = off" },
 	{ "outbound_external_action", CONF_STR, MC(outbound_external_action), 0, 0, "bcc", 0,
@@ -172,6 +174,13 @@ int mail_config_load(const struct conf_doc *doc, struct mail_config *cfg, struct
 	if ((r = parse_failure("dns_failure", cfg->dns_failure, &cfg->dns_failure_accept, err)) < 0 ||
 	    (r = parse_failure("clamd_failure", cfg->clamd_failure, &cfg->clamd_failure_accept, err)) < 0)
 		return r;
+	if (strcmp(cfg->outbound_hold_expiry, "delete") == 0) {
+		cfg->hold_expiry_delete = 1;
+	} else if (strcmp(cfg->outbound_hold_expiry, "send") != 0) {
+		buf_printf(err, "mail.outbound_hold_expiry: \"%s\" is not send or delete",
+			   cfg->outbound_hold_expiry);
+		return M_EINVAL;
+	}
 	if (strcmp(cfg->outbound_external_action, "bcc") == 0) {
 		cfg->external_bcc = 1;
 	} else if (strcmp(cfg->outbound_external_action, "quarantine") != 0) {

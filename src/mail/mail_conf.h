@@ -47,6 +47,8 @@ struct mail_config {
 	struct conf_list protected_names;
 	struct conf_list finance_addresses;
 	int64_t outbound_hold;
+	char *outbound_hold_expiry;
+	int hold_expiry_delete;
 	int64_t outbound_max_external;
 	char *outbound_external_action;
 	char *dlp_action;

@@ -177,6 +177,7 @@ struct mail_gw *mail_gw_new(const struct mail_config *cfg, const struct mail_gw_
 	qc.hold = cfg->outbound_hold;
 	qc.key = (char *)"";
 	qc.notice_from = (char *)"";
+	qc.hold_expiry = cfg->hold_expiry_delete ? QUARANTINE_EXPIRE_DELETE + 1 : 0;
 	if (quarantine_configure(g->q, &qc) < 0) {
 		buf_puts(err, "mail: quarantine: bad configuration");
 		goto fail;

@@ -590,6 +590,7 @@ struct quarantine *quarantine_open(const char *dir, const char *db_path, char *e
 	q->timeout = 60;
 	q->retention = 30 * 86400;
 	q->hold = 15 * 60;
+	q->hold_expiry = QUARANTINE_EXPIRE_SEND;
 	q->reinject = strdup("127.0.0.1:10025");
 	q->notice_from = strdup("postmaster@localhost");
 	if (!q->reinject || !q->notice_from) {
@@ -674,6 +675,8 @@ int quarantine_configure(struct quarantine *q, const struct quarantine_config *c
 		q->retention = cfg->retention;
 	if (cfg->hold > 0)
 		q->hold = cfg->hold;
+	q->hold_expiry = cfg->hold_expiry == QUARANTINE_EXPIRE_DELETE + 1 ? QUARANTINE_EXPIRE_DELETE
+									    : QUARANTINE_EXPIRE_SEND;
 	if (key) {
 		if (q->key)
 			OPENSSL_cleanse(q->key, q->keylen);
@@ -839,7 +842,7 @@ static int put(struct quarantine *q, const struct msg *m, const struct quarantin
 	pthread_mutex_lock(&q->mu);
 	if (hold >= 0) {
 		exp = now + hold;
-		act = QUARANTINE_EXPIRE_SEND;
+		act = q->hold_expiry;
 		dir = QUARANTINE_OUTBOUND;
 	} else {
 		exp = meta->expires_at > 0 ? meta->expires_at : now + q->retention;

@@ -80,6 +80,9 @@ struct quarantine_config {
 	const char *key;       /* secret for the hold links, 16 bytes or more ["" =
 				* <dir>.key, 32 random bytes made once, mode 0600] */
 	const char *notice_from;   /* From: of the hold notice [postmaster@localhost] */
+	int hold_expiry;       /* what an outbound hold does when it ends:
+				* QUARANTINE_EXPIRE_SEND (0 here means send) or
+				* QUARANTINE_EXPIRE_DELETE + 1 to delete it */
 };
 
 /* One entry. For quarantine_put the caller fills sender, rcpt/nrcpt,

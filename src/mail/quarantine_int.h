@@ -24,6 +24,7 @@ struct quarantine {
 	char keypath[PATH_MAX];
 	char *reinject, *notice_from;
 	int64_t timeout, retention, hold;
+	enum quarantine_expiry hold_expiry; /* SEND unless configured */
 	unsigned char *key;
 	size_t keylen;
 	char busy[QUARANTINE_MAX_BUSY][QUARANTINE_ID_LEN + 1];

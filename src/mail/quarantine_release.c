@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -389,6 +390,17 @@ int quarantine_hold_notice(struct quarantine *q, const char *id, const char *bas
 		rc = buf_printf(&b, "  %s %s\r\n", i ? "   " : "To:", m.rcpt[i]);
 	if (rc == 0 && m.nrcpt > NOTICE_MAX_RCPT)
 		rc = buf_printf(&b, "      and %zu more\r\n", m.nrcpt - NOTICE_MAX_RCPT);
+	/* What the gateway noticed (external or first-time recipients, DLP):
+	 * the warnings the sender should read before the hold ends. */
+	json_t *rs = rc == 0 && m.reasons ? json_loads(m.reasons, 0, NULL) : NULL;
+	for (size_t i = 0; rc == 0 && json_is_array(rs) && i < json_array_size(rs) && i < 16; i++) {
+		const char *d = json_string_value(json_object_get(json_array_get(rs, i), "detail"));
+		char *c = d ? quarantine_clean_text(d, strlen(d), 300) : NULL;
+		if (c)
+			rc = buf_printf(&b, "%s  ! %s\r\n", i ? "" : "\r\nPlease check:\r\n", c);
+		free(c);
+	}
+	json_decref(rs);
 	rc = rc ? rc : buf_puts(&b, "\r\nTo cancel it, open:\r\n");
 	rc = rc ? rc : put_link(&b, base_url, blen, id, "cancel", tok_cancel);
 	rc = rc ? rc : buf_puts(&b, "\r\nTo send it now, open:\r\n");

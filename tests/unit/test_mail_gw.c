@@ -132,6 +132,18 @@ static const struct milter_op *find_op(const struct milter_reply *r, const char 
 	return NULL;
 }
 
+/* The expiry action of the only entry of direction. */
+static const char *held_expiry(struct fx *f, int direction, char *out, size_t n)
+{
+	struct quarantine_filter qf = {.state = -1, .direction = direction};
+	json_t *j = NULL;
+	assert_int_equal(quarantine_list(mail_gw_quarantine(f->g), &qf, &j), 0);
+	json_t *m = json_array_get(json_object_get(j, "messages"), 0);
+	snprintf(out, n, "%s", json_string_value(json_object_get(m, "expiry_action")));
+	json_decref(j);
+	return out;
+}
+
 static size_t held(struct fx *f, int direction)
 {
 	struct quarantine_filter qf = {.state = -1, .direction = direction};
@@ -270,14 +282,41 @@ static void test_outbound_dlp_and_hold(void **state)
 	milter_reply_fini(&r);
 	fx_free(f);
 
-	/* Outbound hold: every authenticated sender's mail waits. */
-	f = fx_new("  outbound_hold: 10m\n  release_to: \"127.0.0.1:9\"\n");
+	/* Outbound hold: every authenticated sender's mail waits, and the
+	 * sender gets the notice with the links and what to check. */
+	struct smtp_sink sink;
+	assert_int_equal(sink_start(&sink), 0);
+	char yaml[256], addr[64];
+	sink_addr(&sink, addr, sizeof(addr));
+	snprintf(yaml, sizeof(yaml), "  outbound_hold: 10m\n  release_to: \"%s\"\n", addr);
+	f = fx_new(yaml);
 	check_msg(f, "198.51.100.7", "bob@good.example",
 		  "From: bob@good.example\nTo: x@outside.example\nSubject: report\n\nhere\n", "bob",
 		  &r);
 	assert_int_equal(r.verdict, MILTER_DISCARD);
 	milter_reply_fini(&r);
 	assert_int_equal(held(f, 1), 1);
+	pthread_mutex_lock(&sink.mu);
+	assert_int_equal(sink.messages, 1);
+	assert_string_equal(sink.rcpt[0], "<bob@good.example>");
+	buf_cstr(&sink.data);
+	assert_non_null(strstr(sink.data.p, "/cancel?token="));
+	assert_non_null(strstr(sink.data.p, "Please check:"));
+	assert_non_null(strstr(sink.data.p, "first-time external recipient"));
+	pthread_mutex_unlock(&sink.mu);
+	sink_stop(&sink);
+	char act[16];
+	assert_string_equal(held_expiry(f, 1, act, sizeof(act)), "send");
+	fx_free(f);
+
+	/* The administrator's choice: a hold nobody acted on is deleted. */
+	f = fx_new("  outbound_hold: 10m\n  outbound_hold_expiry: delete\n");
+	check_msg(f, "198.51.100.7", "bob@good.example",
+		  "From: bob@good.example\nTo: x@outside.example\nSubject: report\n\nhere\n", "bob",
+		  &r);
+	assert_int_equal(r.verdict, MILTER_DISCARD);
+	milter_reply_fini(&r);
+	assert_string_equal(held_expiry(f, 1, act, sizeof(act)), "delete");
 	fx_free(f);
 }
 
@@ -529,6 +568,48 @@ static void test_dmarc_aggregate_report(void **state)
 	sink_stop(&sink);
 }
 
+/* YARA over the decoded parts, and an executable by content under a
+ * harmless name. */
+static void test_yara_and_attachments(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mamori-yara.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128], yaml[256];
+	snprintf(path, sizeof(path), "%s/t.yar", dir);
+	FILE *fp = fopen(path, "w");
+	fprintf(fp, "rule Targeted_Dropper : apt { strings: $a = \"EVIL-MARKER-123\" condition: $a }\n");
+	fclose(fp);
+	snprintf(yaml, sizeof(yaml), "  yara_rules: %s\n", dir);
+	struct fx *f = fx_new(yaml);
+	struct milter_reply r;
+	/* The marker base64-encoded in an attachment: found after decoding. */
+	check_msg(f, "127.0.0.1", "a@good.example",
+		  "From: a@good.example\nMIME-Version: 1.0\n"
+		  "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nhi\n"
+		  "--B\nContent-Type: application/octet-stream\nContent-Disposition: attachment; "
+		  "filename=a.txt\nContent-Transfer-Encoding: base64\n\nRVZJTC1NQVJLRVItMTIz\n--B--\n",
+		  NULL, &r);
+	assert_int_equal(r.verdict, MILTER_REJECT);
+	assert_non_null(strstr(r.text, "Targeted_Dropper"));
+	milter_reply_fini(&r);
+	/* A PE under a .pdf name: refused by content (attach_executable). */
+	check_msg(f, "127.0.0.1", "a@good.example",
+		  "From: a@good.example\nMIME-Version: 1.0\n"
+		  "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nhi\n"
+		  "--B\nContent-Type: application/pdf\nContent-Disposition: attachment; "
+		  "filename=invoice.pdf\nContent-Transfer-Encoding: base64\n\n"
+		  "TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAgAAAAA4fug4AtAnNIbgBTM0hVGhpcyBwcm9ncmFtIGNhbm5vdCBiZSBydW4gaW4gRE9TIG1vZGUuDQ0KJAAAAAAAAABQRQAATAEDAA==\n"
+		  "--B--\n",
+		  NULL, &r);
+	assert_int_equal(r.verdict, MILTER_REJECT);
+	assert_non_null(strstr(r.text, "invoice.pdf"));
+	milter_reply_fini(&r);
+	fx_free(f);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_bad_settings(void **state)
 {
 	(void)state;
@@ -540,6 +621,7 @@ static void test_bad_settings(void **state)
 		"mail:\n  dkim_domain: a.example\n",
 		"mail:\n  outbound_external_action: drop\n",
 		"mail:\n  dlp_patterns: [\"noequals\"]\n",
+		"mail:\n  outbound_hold_expiry: later\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct conf_doc doc = {0};
@@ -570,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_outbound_many_recipients),
 		cmocka_unit_test(test_arc_seal_on_relay),
 		cmocka_unit_test(test_dmarc_aggregate_report),
+		cmocka_unit_test(test_yara_and_attachments),
 		cmocka_unit_test(test_bad_settings),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,8 +13,9 @@ our Authentication-Results (spf, dkim, dmarc pass) on top and a forged one
 carrying our authserv-id removed; p=quarantine lands in mamori's
 quarantine, is listed by the API and, released, reaches the mailbox; a DNS
 failure on the DMARC lookup is a 4.x.x, never a pass or a reject; malware
-(clamd) and an executable attachment are refused; several From addresses
-are refused; every decision is an event in the store.
+(clamd) and an executable attachment are refused; a link to a domain of an
+intel feed is held; several From addresses are refused; every decision is
+an event in the store.
 """
 import base64
 import json
@@ -98,7 +99,16 @@ def test_mail_gateway():
     try:
         mport = free_port()
         pf.start(milter_port=mport, reinject=True)
-        m = Mamori(extra_config=f"""mail:
+        feed = os.path.join(root, "bad-domains.txt")
+        with open(feed, "w") as f:
+            f.write("phish.example\n")
+        m = Mamori(extra_config=f"""intel:
+  feeds:
+    - name: local-phish
+      kind: plain
+      url: {feed}
+      type: domain
+mail:
   milter: 127.0.0.1:{mport}
   authserv_id: {AUTHSERV}
   dns: 127.0.0.1@{dns.port}
@@ -165,13 +175,24 @@ def test_mail_gateway():
                                         "invoice.pdf", pe))
         check(rc != 0 and "5.7.1" in out, f"executable not rejected: {out[-800:]}")
 
-        # 6. Several From addresses: refused by policy.
+        # 6. A link to a domain of the indicator store: held in the quarantine.
+        wait_for("the feed to load", lambda: "indicators_loaded" in m.read_log(), timeout=30)
+        rc, out = swaks(pf.port, "bob@plain.example", "root@test.local",
+                        message("bob@plain.example", "root@test.local", "please log in",
+                                body="Log in at https://login.phish.example/account now.\n"))
+        check(rc == 0, f"a quarantined message looks accepted to the sender: {out[-600:]}")
+        held = wait_for("the phishing message in the quarantine",
+                        lambda: [q for q in api(m, "GET", "/api/v1/mail/quarantine")["messages"]
+                                 if "please log in" in (q.get("subject") or "")])
+        check("phish.example" in json.dumps(held[0].get("reasons")), f"reasons: {held[0]}")
+
+        # 7. Several From addresses: refused by policy.
         rc, out = swaks(pf.port, "bob@plain.example", "root@test.local",
                         message("a@plain.example, b@good.example", "root@test.local", "two from"))
         check(rc != 0 and "From" in out, f"multiple From not rejected: {out[-800:]}")
 
         # Every decision is an event in the store.
-        ans = m.wait_total(7, timeout=30, **{"event.module": "mail", "limit": "50"})
+        ans = m.wait_total(8, timeout=30, **{"event.module": "mail", "limit": "50"})
         text = json.dumps(ans)
         for want in ("reject", "quarantine", "tempfail", "accept"):
             check(f'"{want}"' in text, f"no {want} event: {text[:2000]}")

@@ -414,12 +414,36 @@ int dmarc_check(struct mdns *dns, const struct dmarc_auth *in, unsigned pct_roll
 
 	char why[120];
 	int at_org = 0;
+	const char *where = from;
 	enum fetch f = fetch_record(dns, from, &out->rec, why, sizeof(why));
-	if (f == FETCH_NONE && strcmp(from, out->org_domain) != 0) {
+	if (f == FETCH_NONE && (in->flags & DMARC_F_TREEWALK)) {
+		/* DMARCbis: the parents, nearest first, at most 8 labels deep,
+		 * never the top-level domain itself. */
+		size_t labels = 1;
+		for (const char *c = from; *c; c++)
+			labels += *c == '.';
+		const char *p = from;
+		while (labels > 8) {
+			p = strchr(p, '.') + 1;
+			labels--;
+		}
+		if (p != from && labels > 1) {
+			at_org = 1;
+			where = p;
+			f = fetch_record(dns, p, &out->rec, why, sizeof(why));
+		}
+		while (f == FETCH_NONE && labels > 2) {
+			p = strchr(p, '.') + 1;
+			labels--;
+			at_org = 1;
+			where = p;
+			f = fetch_record(dns, p, &out->rec, why, sizeof(why));
+		}
+	} else if (f == FETCH_NONE && strcmp(from, out->org_domain) != 0) {
 		at_org = 1;
+		where = out->org_domain;
 		f = fetch_record(dns, out->org_domain, &out->rec, why, sizeof(why));
 	}
-	const char *where = at_org ? out->org_domain : from;
 	switch (f) {
 	case FETCH_TEMP:
 		out->result = DMARC_RESULT_TEMPERROR;

@@ -82,6 +82,10 @@ struct dmarc_dkim {
 
 /* dmarc_auth flags. */
 #define DMARC_F_NO_NP 0x1 /* plain RFC 7489: ignore np= (RFC 9091) */
+/* DMARCbis (draft-ietf-dmarc-dmarcbis) policy discovery: without a record
+ * at the From domain, walk up its labels (at most 8) to the first one with
+ * a record, instead of jumping to the organisational domain. */
+#define DMARC_F_TREEWALK 0x2
 
 struct dmarc_auth {
 	const char *from_domain; /* RFC 5322.From domain */

@@ -20,10 +20,75 @@
 
 #include "core/err.h"
 
+/* The value of tag (e.g. "d", "s") in a DKIM-Signature value, into out. */
+static int sig_tag(const char *v, size_t vl, const char *tag, char *out, size_t cap)
+{
+	size_t tl = strlen(tag);
+	for (size_t i = 0; i < vl; i++) {
+		if (i > 0 && v[i - 1] != ';' && v[i - 1] != ' ' && v[i - 1] != '\t' &&
+		    v[i - 1] != '\n')
+			continue;
+		size_t j = i;
+		if (j + tl >= vl || strncmp(v + j, tag, tl) != 0)
+			continue;
+		j += tl;
+		while (j < vl && (v[j] == ' ' || v[j] == '\t'))
+			j++;
+		if (j >= vl || v[j] != '=')
+			continue;
+		j++;
+		while (j < vl && (v[j] == ' ' || v[j] == '\t' || v[j] == '\r' || v[j] == '\n'))
+			j++;
+		size_t n = 0;
+		while (j < vl && v[j] != ';' && v[j] != ' ' && v[j] != '\r' && n + 1 < cap)
+			out[n++] = v[j++];
+		out[n] = '\0';
+		return n ? 0 : -1;
+	}
+	return -1;
+}
+
+/* Every record the checks will need, asked for at once (see mdns_prefetch). */
+static void prefetch(struct mdns *dns, const struct mail_auth_in *in)
+{
+	char name[600];
+	const char *dom = NULL;
+	if (in->mail_from && in->mail_from[0]) {
+		const char *at = strrchr(in->mail_from, '@');
+		dom = at ? at + 1 : NULL;
+	} else {
+		dom = in->helo;
+	}
+	if (dom && in->af)
+		mdns_prefetch(dns, dom, MDNS_TXT);
+	if (in->from_domain) {
+		snprintf(name, sizeof(name), "_dmarc.%.253s", in->from_domain);
+		mdns_prefetch(dns, name, MDNS_TXT);
+		char org[256];
+		if (dmarc_org_domain(in->from_domain, org, sizeof(org)) == 0 &&
+		    strcasecmp(org, in->from_domain) != 0) {
+			snprintf(name, sizeof(name), "_dmarc.%.253s", org);
+			mdns_prefetch(dns, name, MDNS_TXT);
+		}
+	}
+	unsigned n = 0;
+	for (long i = msg_find(in->m, "DKIM-Signature", 0); i >= 0 && n < DKIM_MAX_SIGS;
+	     i = msg_find(in->m, "DKIM-Signature", (size_t)i + 1), n++) {
+		size_t vl;
+		const char *v = msg_hdr_value(in->m, (size_t)i, &vl);
+		char d[256], sel[64];
+		if (sig_tag(v, vl, "d", d, sizeof(d)) == 0 && sig_tag(v, vl, "s", sel, sizeof(sel)) == 0) {
+			snprintf(name, sizeof(name), "%.63s._domainkey.%.253s", sel, d);
+			mdns_prefetch(dns, name, MDNS_TXT);
+		}
+	}
+}
+
 int mail_auth_run(struct mdns *dns, const struct mail_auth_in *in, struct mail_auth *out)
 {
 	memset(out, 0, sizeof(*out));
 	int rc;
+	prefetch(dns, in);
 	if (in->af == AF_INET || in->af == AF_INET6) {
 		struct spf_request rq = {0};
 		rq.af = in->af;

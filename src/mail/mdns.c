@@ -63,6 +63,12 @@ enum mdns_rcode mdns_query(struct mdns *d, const char *name, int type, struct md
 	return out->rcode;
 }
 
+void mdns_prefetch(struct mdns *d, const char *name, int type)
+{
+	if (d && d->ops->prefetch && name && mdns_name_ok(name))
+		d->ops->prefetch(d->impl, name, type);
+}
+
 void mdns_free(struct mdns *d)
 {
 	if (!d)
@@ -236,7 +242,7 @@ static void zone_free(void *impl)
 	free(z);
 }
 
-static const struct mdns_ops zone_ops = {zone_query, zone_free};
+static const struct mdns_ops zone_ops = {zone_query, zone_free, NULL};
 
 struct mdns *mdns_zone_new(void)
 {

@@ -63,6 +63,9 @@ struct mdns_ops {
 	 * internal failure (then out->rcode is MDNS_TEMPFAIL). */
 	int (*query)(void *impl, const char *name, int type, struct mdns_answer *out);
 	void (*free)(void *impl);
+	/* Optional: start resolving name/type now without waiting, so that a
+	 * later mdns_query finds it in the cache (NULL: nothing to do). */
+	void (*prefetch)(void *impl, const char *name, int type);
 };
 
 struct mdns {
@@ -80,6 +83,12 @@ void mdns_answer_fini(struct mdns_answer *a);
 int mdns_name_ok(const char *name);
 
 void mdns_free(struct mdns *d);
+
+/* Asks for name/type in the background (libunbound: an async query whose
+ * answer only fills the cache). The checks of one message need a handful
+ * of independent records (SPF, DKIM keys, DMARC); asked at once they cost
+ * one round trip, not one each. Does nothing for the in-memory zone. */
+void mdns_prefetch(struct mdns *d, const char *name, int type);
 
 /* ---- in-memory zone (tests, conformance harness, offline checks) ---- */
 

@@ -267,7 +267,24 @@ static void ub_free_impl(void *impl)
 	free(u);
 }
 
-static const struct mdns_ops ub_ops = {ub_query, ub_free_impl};
+static void on_prefetched(void *arg, int err, struct ub_result *result)
+{
+	(void)arg;
+	(void)err;
+	if (result)
+		ub_resolve_free(result);
+}
+
+static void ub_prefetch(void *impl, const char *name, int type)
+{
+	struct ub *u = impl;
+	int id;
+	/* The answer lands in libunbound's cache; a query for the same name
+	 * while this one is under way joins it. */
+	(void)ub_resolve_async(u->ctx, name, type, 1, NULL, on_prefetched, &id);
+}
+
+static const struct mdns_ops ub_ops = {ub_query, ub_free_impl, ub_prefetch};
 
 struct mdns *mdns_unbound_new(const char *forward, unsigned timeout_ms, const char **err)
 {

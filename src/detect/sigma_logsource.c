@@ -206,6 +206,7 @@ static const struct module_map modules[] = {
 	{ "fortigate", "fortigate", NULL, "event" },
 	{ "mamori", "mamori", NULL, NULL },
 	{ "ddos", "mamori", NULL, "ddos" },
+	{ "mail", "mamori", NULL, "mail" },
 };
 
 static void apply_module(struct sigma_logsource *ls, struct str name)

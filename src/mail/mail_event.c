@@ -152,6 +152,17 @@ int mail_event_json(struct mail_gw *g, const struct mail_eval *e, const char *qi
 		if (rc == 0 && a->dmarc_done)
 			rc = buf_printf(b, ",\"dmarc\":\"%s\"", dmarc_result_str(a->dmarc.result));
 	}
+	/* The kinds of finding, once each: what the bundled rules match on. */
+	rc = rc ? rc : buf_puts(b, ",\"kinds\":[");
+	for (size_t i = 0, n = 0; rc == 0 && i < e->nf; i++) {
+		size_t k;
+		for (k = 0; k < i && strcmp(e->f[k].kind, e->f[i].kind) != 0; k++)
+			;
+		if (k < i)
+			continue;
+		rc = buf_printf(b, "%s\"%s\"", n++ ? "," : "", e->f[i].kind);
+	}
+	rc = rc ? rc : buf_putc(b, ']');
 	rc = rc ? rc : buf_puts(b, ",\"reasons\":");
 	rc = rc ? rc : mail_reasons_json(e, b);
 	rc = rc ? rc : buf_puts(b, "}}");

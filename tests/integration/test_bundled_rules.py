@@ -51,6 +51,11 @@ R = {
     "scan_ports": "39d2c33a-6d30-4b89-934b-e98bb354725e",
     "scan_hosts": "acae0c67-f71f-44c8-b3df-97e4a0bfebb7",
     "ddos_attack": "33a0be57-9640-4693-ac35-3f3e0e40a61a",
+    "mail_malware": "a6142a6e-88a5-4e98-b790-7fa0d51c5643",
+    "mail_bec": "50e9655d-c070-4630-a3cb-5ac3e713c5ba",
+    "mail_phishing": "10306e5b-9762-4690-b7b2-5b2a6f6d4296",
+    "mail_dlp": "b0623ba7-9c3e-4b4c-94de-0e7c6782366e",
+    "mail_spoof": "845c7e0a-fbbc-4e41-82d2-580a53e155ef",
 }
 NAME = {v: k for k, v in R.items()}
 
@@ -94,6 +99,10 @@ SCENARIOS = {
     "firewall_scanner_exception.jsonl": {"scan_ports": 2},
     # mamori's own DDoS events: starts and escalations, not ends.
     "ddos_attacks.jsonl": {"ddos_attack": 3},
+    # mamori's own mail events: what was refused or held, not what was
+    # only scored or tagged.
+    "mail_messages.jsonl": {"mail_malware": 2, "mail_bec": 1, "mail_phishing": 1,
+                            "mail_dlp": 1, "mail_spoof": 1},
 }
 
 # file -> (what today's build does, why it is not the design yet).

@@ -196,6 +196,13 @@ mail:
         text = json.dumps(ans)
         for want in ("reject", "quarantine", "tempfail", "accept"):
             check(f'"{want}"' in text, f"no {want} event: {text[:2000]}")
+
+        # The events feed the detection core: the bundled mail rules alert.
+        for rule in ("a6142a6e-88a5-4e98-b790-7fa0d51c5643",   # malware
+                     "845c7e0a-fbbc-4e41-82d2-580a53e155ef",   # spoofed sender
+                     "10306e5b-9762-4690-b7b2-5b2a6f6d4296"):  # phishing link
+            wait_for(f"an alert of rule {rule}",
+                     lambda: api(m, "GET", f"/api/v1/alerts?rule={rule}")["total"] >= 1, timeout=30)
     finally:
         if m:
             m.stop()

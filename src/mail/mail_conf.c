@@ -96,6 +96,8 @@ const struct conf_keyword mail_keywords[] = {
 	{ "dkim_selector", CONF_STR, MC(dkim_selector), 0, 0, "", 0, "selector (s=) of the signing key" },
 	{ "dkim_key", CONF_STR, MC(dkim_key), 0, 0, "", 0,
 	  "PEM private key file (RSA >= 1024 bits or Ed25519)" },
+	{ "dkim_keys", CONF_STRLIST, MC(dkim_keys), 0, 0, NULL, 0,
+	  "more signing keys, one per domain: \"domain:selector:/path/key.pem\"" },
 	{ "arc_seal", CONF_BOOL, MC(arc_seal), 0, 0, "false", 0,
 	  "add an ARC set (with the DKIM key) to mail we relay" },
 	{ "dmarc_reports", CONF_BOOL, MC(dmarc_reports), 0, 0, "true", 0,
@@ -209,6 +211,14 @@ int mail_config_load(const struct conf_doc *doc, struct mail_config *cfg, struct
 		if (!eq || eq == cfg->dlp_patterns.v[i] || !eq[1]) {
 			buf_printf(err, "mail.dlp_patterns: \"%s\" is not name=regex",
 				   cfg->dlp_patterns.v[i]);
+			return M_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < cfg->dkim_keys.n; i++) {
+		const char *v = cfg->dkim_keys.v[i];
+		const char *c1 = strchr(v, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c1 || c1 == v || !c2 || c2 == c1 + 1 || !c2[1]) {
+			buf_printf(err, "mail.dkim_keys: \"%s\" is not domain:selector:/path/key.pem", v);
 			return M_EINVAL;
 		}
 	}

@@ -55,6 +55,7 @@ struct mail_config {
 	struct conf_list dlp_keywords;
 	struct conf_list dlp_patterns;
 	char *dkim_domain, *dkim_selector, *dkim_key;
+	struct conf_list dkim_keys;
 	int arc_seal;
 	int dmarc_reports;
 	char *dmarc_report_org, *dmarc_report_from;

@@ -37,7 +37,11 @@ struct mail_content {
 	struct bec *bec;
 	struct dlp *dlp;
 	struct yara_rules *yara;
-	struct dkim_signer *signer;
+	struct dkim_signer *signer; /* dkim_domain's: also seals ARC */
+	/* Per-domain signing keys (mail.dkim_keys), chosen by the From domain. */
+	struct dkim_signer **signers;
+	char **sign_domains;
+	size_t nsigners;
 	/* BEC configuration kept alive for the checker. */
 	struct bec_person *people;
 	const char **people_addr;
@@ -73,6 +77,32 @@ static int split_person(const char *s, char **name, char **addr)
 	*name = strndup(ns, nl);
 	*addr = strndup(lt + 1, (size_t)(gt - lt - 1));
 	return *name && *addr ? 0 : -1;
+}
+
+/* A signer for domain/selector from a PEM file; NULL with err set. */
+static struct dkim_signer *load_signer(const char *domain, const char *selector,
+				       const char *path, const char *key, struct buf *err)
+{
+	char e[256] = "";
+	size_t len = 0;
+	FILE *f = fopen(path, "rb");
+	char *pem = NULL;
+	if (f) {
+		pem = calloc(1, 64 << 10);
+		if (pem)
+			len = fread(pem, 1, (64 << 10) - 1, f);
+		fclose(f);
+	}
+	if (!pem || !len) {
+		free(pem);
+		buf_printf(err, "%s: cannot read %s", key, path);
+		return NULL;
+	}
+	struct dkim_signer *s = dkim_signer_new(domain, selector, pem, len, NULL, e, sizeof(e));
+	free(pem);
+	if (!s)
+		buf_printf(err, "%s: %s: %s", key, path, e);
+	return s;
 }
 
 int mail_content_init(struct mail_gw *g, struct buf *err)
@@ -167,27 +197,31 @@ int mail_content_init(struct mail_gw *g, struct buf *err)
 			yara_rules_count(c->yara), yara_rules_files(c->yara));
 	}
 	if (cfg->dkim_domain[0]) {
-		size_t len = 0;
-		FILE *f = fopen(cfg->dkim_key, "rb");
-		char *pem = NULL;
-		if (f) {
-			pem = calloc(1, 64 << 10);
-			if (pem)
-				len = fread(pem, 1, (64 << 10) - 1, f);
-			fclose(f);
-		}
-		if (!pem || !len) {
-			free(pem);
-			buf_printf(err, "mail.dkim_key: cannot read %s", cfg->dkim_key);
+		c->signer = load_signer(cfg->dkim_domain, cfg->dkim_selector, cfg->dkim_key,
+					"mail.dkim_key", err);
+		if (!c->signer)
+			return M_EINVAL;
+	}
+	size_t nk = cfg->dkim_keys.n;
+	c->signers = calloc(nk ? nk : 1, sizeof(*c->signers));
+	c->sign_domains = calloc(nk ? nk : 1, sizeof(char *));
+	if (!c->signers || !c->sign_domains)
+		return M_ENOMEM;
+	for (size_t i = 0; i < nk; i++) {
+		/* "domain:selector:/path/to/key.pem" (checked by mail_conf). */
+		const char *v = cfg->dkim_keys.v[i];
+		const char *c1 = strchr(v, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		char *dom = strndup(v, (size_t)(c1 - v));
+		char *sel = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+		struct dkim_signer *sg = dom && sel ? load_signer(dom, sel, c2 + 1, "mail.dkim_keys", err)
+						    : NULL;
+		free(sel);
+		if (!sg) {
+			free(dom);
 			return M_EINVAL;
 		}
-		c->signer = dkim_signer_new(cfg->dkim_domain, cfg->dkim_selector, pem, len, NULL, e,
-					    sizeof(e));
-		free(pem);
-		if (!c->signer) {
-			buf_printf(err, "mail.dkim_key: %s", e);
-			return M_EINVAL;
-		}
+		c->signers[c->nsigners] = sg;
+		c->sign_domains[c->nsigners++] = dom;
 	}
 	return 0;
 }
@@ -206,6 +240,12 @@ void mail_content_fini(struct mail_gw *g)
 	dlp_free(c->dlp);
 	yara_rules_free(c->yara);
 	dkim_signer_free(c->signer);
+	for (size_t i = 0; i < c->nsigners; i++) {
+		dkim_signer_free(c->signers[i]);
+		free(c->sign_domains[i]);
+	}
+	free(c->signers);
+	free(c->sign_domains);
 	for (size_t i = 0; i < c->npeople; i++) {
 		free(c->people_names[i]);
 		free((char *)c->people_addr[i]);
@@ -689,10 +729,23 @@ void mail_arc_seal(struct mail_gw *g, struct mail_eval *e, const char *ar_value,
 void mail_sign(struct mail_gw *g, struct mail_eval *e, struct milter_reply *r)
 {
 	struct mail_content *c = g->content;
-	if (!c->signer || !e->outbound || strcasecmp(e->from_domain, g->cfg->dkim_domain) != 0)
+	if (!e->outbound || !e->from_domain[0])
+		return;
+	const struct dkim_signer *sg = NULL;
+	const char *dom = NULL;
+	if (c->signer && strcasecmp(e->from_domain, g->cfg->dkim_domain) == 0) {
+		sg = c->signer;
+		dom = g->cfg->dkim_domain;
+	}
+	for (size_t i = 0; !sg && i < c->nsigners; i++)
+		if (strcasecmp(e->from_domain, c->sign_domains[i]) == 0) {
+			sg = c->signers[i];
+			dom = c->sign_domains[i];
+		}
+	if (!sg)
 		return;
 	char *v = NULL;
-	if (dkim_sign(c->signer, e->s->m, time(NULL), &v) == 0 && v) {
+	if (dkim_sign(sg, e->s->m, time(NULL), &v) == 0 && v) {
 		/* dkim_sign's value starts after "DKIM-Signature: ". */
 		size_t n = strlen(v);
 		char *sp = malloc(n + 2);
@@ -703,7 +756,7 @@ void mail_sign(struct mail_gw *g, struct mail_eval *e, struct milter_reply *r)
 			free(sp);
 		}
 	} else {
-		log_msg(LOG_WARN, "mail", "event=dkim_sign_failed domain=%s", g->cfg->dkim_domain);
+		log_msg(LOG_WARN, "mail", "event=dkim_sign_failed domain=%s", dom);
 	}
 	free(v);
 }

@@ -610,6 +610,61 @@ static void test_yara_and_attachments(void **state)
 	rmdir(dir);
 }
 
+/* Outbound signing with a key per domain: each From domain signed with its
+ * own key, the signature verifies; a domain without a key is not signed. */
+static void test_dkim_sign_per_domain(void **state)
+{
+	(void)state;
+	struct tkey ka, kb;
+	tkey_make(&ka, EVP_PKEY_ED25519, 0);
+	tkey_make(&kb, EVP_PKEY_RSA, 2048);
+	char pa[] = "/tmp/mamori-dkimA.XXXXXX", pb[] = "/tmp/mamori-dkimB.XXXXXX";
+	int fa = mkstemp(pa), fb = mkstemp(pb);
+	assert_int_equal(write(fa, ka.pem, ka.pem_len), (ssize_t)ka.pem_len);
+	assert_int_equal(write(fb, kb.pem, kb.pem_len), (ssize_t)kb.pem_len);
+	close(fa);
+	close(fb);
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+		 "  internal_networks: [10.0.0.0/8]\n"
+		 "  dkim_keys: [\"a.example:s1:%s\", \"b.example:s2:%s\"]\n", pa, pb);
+	struct fx *f = fx_new(yaml);
+	zone(f->z, "s1._domainkey.a.example", ka.rec);
+	zone(f->z, "s2._domainkey.b.example", kb.rec);
+	static const char *const doms[] = {"a.example", "b.example", "c.example"};
+	for (int i = 0; i < 3; i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "From: x@%s\r\nTo: y@outside.example\r\nSubject: hi\r\n"
+			 "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\nbody\r\n",
+			 doms[i]);
+		struct milter_reply r;
+		check_msg(f, "10.0.0.1", "x@a.example", text, NULL, &r);
+		assert_int_equal(r.verdict, MILTER_ACCEPT);
+		const struct milter_op *sig = find_op(&r, "DKIM-Signature");
+		if (i == 2) {
+			assert_null(sig);
+		} else {
+			assert_non_null(sig);
+			int err;
+			struct msg *m = msg_parse(text, strlen(text), &err, NULL);
+			assert_int_equal(msg_prepend_header(m, "DKIM-Signature", sig->value), 0);
+			struct dkim_verify_out out;
+			assert_int_equal(dkim_verify(f->z, m, time(NULL), &out), 0);
+			assert_int_equal(out.n, 1);
+			assert_int_equal(out.sig[0].result, DKIM_PASS);
+			assert_string_equal(out.sig[0].d, doms[i]);
+			msg_free(m);
+		}
+		milter_reply_fini(&r);
+	}
+	fx_free(f);
+	unlink(pa);
+	unlink(pb);
+	tkey_free(&ka);
+	tkey_free(&kb);
+}
+
 static void test_bad_settings(void **state)
 {
 	(void)state;
@@ -622,6 +677,7 @@ static void test_bad_settings(void **state)
 		"mail:\n  outbound_external_action: drop\n",
 		"mail:\n  dlp_patterns: [\"noequals\"]\n",
 		"mail:\n  outbound_hold_expiry: later\n",
+		"mail:\n  dkim_keys: [\"a.example:/k.pem\"]\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct conf_doc doc = {0};
@@ -653,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_arc_seal_on_relay),
 		cmocka_unit_test(test_dmarc_aggregate_report),
 		cmocka_unit_test(test_yara_and_attachments),
+		cmocka_unit_test(test_dkim_sign_per_domain),
 		cmocka_unit_test(test_bad_settings),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -572,7 +572,10 @@ void mail_gw_check_json(struct mail_gw *g, const struct milter_session *s, struc
 		goto report;
 	}
 	mail_content_parse(g, &e);
-	auth_step(g, &e);
+	/* Our own senders' mail is not authenticated against its own domain's
+	 * records (the MTA authenticated the sender); it is read for leaks. */
+	if (!e.outbound)
+		auth_step(g, &e);
 	mail_content_scan(g, &e);
 
 	e.verdict = decide(g, &e);
@@ -628,7 +631,10 @@ void mail_gw_check_json(struct mail_gw *g, const struct milter_session *s, struc
 			log_msg(LOG_ERROR, "mail", "event=hold_failed hint=\"sent without the hold\"");
 		}
 		r->verdict = MILTER_ACCEPT;
-		milter_reply_op(r, MILTER_OP_INSERT, 0, "Authentication-Results", ar.p);
+		/* Authentication-Results are for the receiving side (RFC 8601):
+		 * none on mail we send out. */
+		if (!e.outbound)
+			milter_reply_op(r, MILTER_OP_INSERT, 0, "Authentication-Results", ar.p);
 		mail_arc_seal(g, &e, ar.p, r);
 		if (e.hide_recipients)
 			hide_recipients(s->m, r);

@@ -420,6 +420,7 @@ static void test_outbound_many_recipients(void **state)
 		add_to += o->kind == MILTER_OP_ADD && !strcmp(o->name, "To") &&
 			  strstr(o->value, "undisclosed-recipients");
 		tag += !strcmp(o->name, "X-Mamori-Verdict");
+		tag += o->kind == MILTER_OP_INSERT && !strcmp(o->name, "Authentication-Results");
 	}
 	assert_int_equal(del_to, 1);
 	assert_int_equal(del_cc, 1);

@@ -579,10 +579,26 @@ void mail_gw_check_json(struct mail_gw *g, const struct milter_session *s, struc
 	mail_content_scan(g, &e);
 
 	e.verdict = decide(g, &e);
-	if (e.auth_done)
+	if (e.auth_done) {
 		mail_auth_header(&e.auth, &e.ain, g->authserv_id, &ar);
-	else
+	} else if (e.outbound) {
+		/* Our sender, as the MTA authenticated it (RFC 8601 smtp.auth). */
+		const char *user = milter_macro(s, "auth_authen");
+		char u[128];
+		size_t k = 0;
+		for (const char *p = user ? user : ""; *p && k + 1 < sizeof(u); p++)
+			if ((unsigned char)*p > ' ' && (unsigned char)*p < 127 && *p != ';' &&
+			    *p != '(' && *p != ')' && *p != '"')
+				u[k++] = *p;
+		u[k] = '\0';
+		if (k)
+			buf_printf(&ar, " %s;\r\n\tauth=pass smtp.auth=%s", g->authserv_id, u);
+		else
+			buf_printf(&ar, " %s;\r\n\tiprev=pass (internal network) policy.iprev=%s",
+				   g->authserv_id, s->client_ip[0] ? s->client_ip : "unknown");
+	} else {
 		buf_printf(&ar, " %s; none", g->authserv_id);
+	}
 	buf_cstr(&ar);
 
 	unsigned forged = 0;
@@ -631,10 +647,7 @@ void mail_gw_check_json(struct mail_gw *g, const struct milter_session *s, struc
 			log_msg(LOG_ERROR, "mail", "event=hold_failed hint=\"sent without the hold\"");
 		}
 		r->verdict = MILTER_ACCEPT;
-		/* Authentication-Results are for the receiving side (RFC 8601):
-		 * none on mail we send out. */
-		if (!e.outbound)
-			milter_reply_op(r, MILTER_OP_INSERT, 0, "Authentication-Results", ar.p);
+		milter_reply_op(r, MILTER_OP_INSERT, 0, "Authentication-Results", ar.p);
 		mail_arc_seal(g, &e, ar.p, r);
 		if (e.hide_recipients)
 			hide_recipients(s->m, r);

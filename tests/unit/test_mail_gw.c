@@ -296,6 +296,22 @@ static void test_outbound_dlp_and_hold(void **state)
 	assert_int_equal(r.verdict, MILTER_DISCARD);
 	milter_reply_fini(&r);
 	assert_int_equal(held(f, 1), 1);
+	/* The held copy carries who sent it. */
+	{
+		struct quarantine_filter qf = {.state = -1, .direction = 1};
+		json_t *j = NULL;
+		assert_int_equal(quarantine_list(mail_gw_quarantine(f->g), &qf, &j), 0);
+		const char *qid = json_string_value(
+			json_object_get(json_array_get(json_object_get(j, "messages"), 0), "id"));
+		char *raw = NULL;
+		size_t rl = 0;
+		struct quarantine_meta qm;
+		assert_int_equal(quarantine_get(mail_gw_quarantine(f->g), qid, &qm, &raw, &rl), 0);
+		assert_non_null(strstr(raw, "auth=pass smtp.auth=bob"));
+		free(raw);
+		quarantine_meta_fini(&qm);
+		json_decref(j);
+	}
 	pthread_mutex_lock(&sink.mu);
 	assert_int_equal(sink.messages, 1);
 	assert_string_equal(sink.rcpt[0], "<bob@good.example>");
@@ -420,7 +436,8 @@ static void test_outbound_many_recipients(void **state)
 		add_to += o->kind == MILTER_OP_ADD && !strcmp(o->name, "To") &&
 			  strstr(o->value, "undisclosed-recipients");
 		tag += !strcmp(o->name, "X-Mamori-Verdict");
-		tag += o->kind == MILTER_OP_INSERT && !strcmp(o->name, "Authentication-Results");
+		if (o->kind == MILTER_OP_INSERT && !strcmp(o->name, "Authentication-Results"))
+			assert_non_null(strstr(o->value, "iprev=pass (internal network)"));
 	}
 	assert_int_equal(del_to, 1);
 	assert_int_equal(del_cc, 1);

@@ -44,6 +44,10 @@
 
 #define MAX_FILE ((size_t)MSG_MAX_HEADER_BYTES + MSG_MAX_BODY_BYTES + 4096)
 #define EXPIRE_BATCH 256            /* entries one expiry pass looks at */
+/* Index rows of entries no longer held (released, deleted, expired, sent:
+ * their files are gone) are kept this long for the API's history, then
+ * purged, so the index does not grow for ever. */
+#define QUARANTINE_KEEP_DONE (90 * 86400)
 #define MAX_HDR_TEXT 998            /* From, Subject, Message-ID kept */
 #define MAX_ACTOR 128
 #define KEY_BYTES 32
@@ -1038,6 +1042,37 @@ int quarantine_delete(struct quarantine *q, const char *id, const char *by)
 	return drop(q, id, by, QUARANTINE_DELETED);
 }
 
+/* Rows of entries that ended more than QUARANTINE_KEEP_DONE ago go, with
+ * their history. */
+static void purge_done(struct quarantine *q, time_t now)
+{
+	static const char *const sql[] = {
+		"DELETE FROM quarantine_history WHERE id IN (SELECT id FROM quarantine"
+		" WHERE state != 'held' AND updated < ?1)",
+		"DELETE FROM quarantine WHERE state != 'held' AND updated < ?1",
+	};
+	int purged = 0;
+	pthread_mutex_lock(&q->mu);
+	if (exec_sql(q, "BEGIN IMMEDIATE", "begin") == 0) {
+		int ok = 1;
+		for (size_t i = 0; ok && i < 2; i++) {
+			sqlite3_stmt *st = quarantine_db_prepare(q, sql[i]);
+			ok = st != NULL;
+			if (st) {
+				sqlite3_bind_int64(st, 1, (sqlite3_int64)now - QUARANTINE_KEEP_DONE);
+				ok = sqlite3_step(st) == SQLITE_DONE;
+				if (i == 1)
+					purged = sqlite3_changes(q->db);
+				sqlite3_finalize(st);
+			}
+		}
+		exec_sql(q, ok ? "COMMIT" : "ROLLBACK", ok ? "commit" : "rollback");
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (purged)
+		log_msg(LOG_INFO, "quarantine", "event=purged entries=%d", purged);
+}
+
 int quarantine_expire(struct quarantine *q, time_t now)
 {
 	char (*ids)[QUARANTINE_ID_LEN + 1];
@@ -1082,6 +1117,7 @@ int quarantine_expire(struct quarantine *q, time_t now)
 		log_msg(LOG_INFO, "quarantine", "event=expired count=%d", done);
 	free(ids);
 	free(send);
+	purge_done(q, now);
 	return done;
 }
 

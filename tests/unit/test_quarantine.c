@@ -567,6 +567,17 @@ static void test_expire(void **state)
 	set_reinject(f, f->addr);
 	assert_int_equal(quarantine_expire(f->q, now + 10), 1);
 	assert_int_equal(state_of(f, stuck), QUARANTINE_SENT);
+
+	/* Entries that ended long ago leave the index; held ones stay. */
+	char keep[QUARANTINE_ID_LEN + 1];
+	assert_int_equal(put_sample(f->q, "keep", "alice@example.org", rcpt, 1, 0, 0, keep), 0);
+	assert_int_equal(qdb_poke(f->dir, keep, "updated = 0, expires_at = 99999999999"), 0);
+	quarantine_expire(f->q, now + 91 * 86400);
+	struct quarantine_meta m;
+	assert_int_equal(quarantine_get(f->q, out, &m, NULL, NULL), M_ENOTFOUND);
+	assert_int_equal(quarantine_get(f->q, in, &m, NULL, NULL), M_ENOTFOUND);
+	assert_int_equal(quarantine_get(f->q, keep, &m, NULL, NULL), 0);
+	quarantine_meta_fini(&m);
 }
 
 /* The expiry thread runs and stops with the store. */

@@ -282,6 +282,15 @@ int mail_gw_dmarc_tick(struct mail_gw *g, time_t now)
 		}
 	}
 	sqlite3_finalize(st);
+	/* Who wrote to whom: pairs silent for over a year are forgotten (a
+	 * sender back after that counts as first-time again). */
+	st = NULL;
+	if (sqlite3_prepare_v2(g->corr, "DELETE FROM correspondents WHERE last < ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)now - 365LL * 86400);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
 	/* Old periods go, sent or not. */
 	st = NULL;
 	if (sqlite3_prepare_v2(g->corr,

@@ -15,7 +15,7 @@ python3 bsdutils rsyslog rsyslog-openssl curl procps
 gobgpd exabgp bird2 nftables libnftables-dev util-linux
 softflowd tcpreplay
 libmilter-dev libpsl-dev libunbound-dev unbound libmagic-dev libarchive-dev libyara-dev
-clamav-daemon clamav libicu-dev libidn2-dev zlib1g-dev publicsuffix
+clamav-daemon clamav libicu-dev libidn2-dev zlib1g-dev publicsuffix libpcap-dev
 "
 
 if [ "${1:-}" = "--bench" ]; then

@@ -8,6 +8,7 @@ int cli_rules_main(int argc, char **argv);
 int cli_notify_main(int argc, char **argv);
 int cli_intel_main(int argc, char **argv);
 int cli_ddos_main(int argc, char **argv);
+int cli_ddos_replay(int argc, char **argv);
 int cli_mail_main(int argc, char **argv);
 
 #endif

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"       mamori ddos withdraw    [-c FILE] (--target PREFIX [--action ACTION] | --key KEY)\n"
 		"       mamori ddos mitigations [-c FILE] [--json]\n"
 		"       mamori ddos reconcile   [-c FILE] [--dry-run]\n"
+		"       mamori ddos replay      [-c FILE] [--raw] [--json] PCAP...\n"
 		"\n"
 		"Manual DDoS mitigation through the back-end of FILE's mitigation section\n"
 		"(GoBGP, ExaBGP, BIRD or nftables; docs/ddos-mitigation.md), with the\n"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 		"  mitigations  list the desired state\n"
 		"  reconcile    compare what the speaker announces with the desired state\n"
 		"               and fix the difference\n"
+		"  replay       run pcap captures (flow export or mirrored traffic) through\n"
+		"               the detector and print the attacks\n"
 		"\n"
 		"`mamori ddos COMMAND --help` describes each. Exit 0 on success, 1 when a\n"
 		"mitigation was refused or the back-end failed, 2 on a usage or\n"
@@ -619,7 +622,9 @@ int cli_ddos_main(int argc, char **argv)
 		return cmd_list(argc - 1, argv + 1);
 	if (!strcmp(cmd, "reconcile"))
 		return cmd_reconcile(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return cli_ddos_replay(argc - 1, argv + 1);
 	fprintf(stderr, "mamori ddos: unknown command '%s' (mitigate, withdraw, mitigations,"
-		" reconcile)\n", cmd);
+		" reconcile, replay)\n", cmd);
 	return 2;
 }

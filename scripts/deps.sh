@@ -3,7 +3,9 @@
 # One list for the whole project; a package already installed costs nothing.
 # Packaged services (rsyslog, ...) are kept from starting: tests run their own.
 # `deps.sh --bench` also installs what only the benchmarks compare mamori
-# with (rspamd 3.4 for bench/mail_compare.sh).
+# with (rspamd 3.4 for bench/mail_compare.sh, FastNetMon 1.2.4 for
+# bench/ddos_compare.sh); their packaged services are disabled, so they do
+# not come up on the default ports after a reboot either.
 set -eu
 
 PKGS="
@@ -19,7 +21,7 @@ clamav-daemon clamav libicu-dev libidn2-dev zlib1g-dev publicsuffix libpcap-dev
 "
 
 if [ "${1:-}" = "--bench" ]; then
-	PKGS="$PKGS rspamd"
+	PKGS="$PKGS rspamd fastnetmon"
 fi
 
 missing=""
@@ -48,4 +50,7 @@ apt-get update -qq || true
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
 [ "$created_policy" -eq 1 ] && rm -f "$policy"
+if [ "${1:-}" = "--bench" ] && command -v systemctl >/dev/null 2>&1; then
+	systemctl disable rspamd fastnetmon >/dev/null 2>&1 || true
+fi
 exit 0

@@ -65,6 +65,8 @@
 # About 5 minutes (2 without the loss step).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 B=${BUILD:-build}
 # fastnetmon lives in sbin, which a user's PATH may lack.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
@@ -79,29 +81,13 @@ MAMORI_PID=""
 FNM_PID=""
 RELAY_PID=""
 cleanup() {
-	for p in $RELAY_PID $FNM_PID $MAMORI_PID; do
-		kill "$p" 2>/dev/null
-	done
-	for p in $RELAY_PID $FNM_PID $MAMORI_PID; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -9 "$p" 2>/dev/null
-	done
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $T"
-	else
-		rm -rf "$T"
-	fi
+	# shellcheck disable=SC2086
+	stop_pids $RELAY_PID $FNM_PID $MAMORI_PID
+	remove_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1]=="udp" else socket.SOCK_STREAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"
-}
 
 HAVE_FNM=1
 if ! command -v fastnetmon >/dev/null 2>&1; then

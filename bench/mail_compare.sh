@@ -26,6 +26,8 @@
 # passes or fails on them; every process it starts is stopped at the end.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 B=${BUILD:-build}
 N=${1:-5000}
 D=${2:-100}
@@ -40,30 +42,13 @@ T=$(mktemp -d /tmp/mamori-mail-compare.XXXXXX)
 UNBOUND_PID=""
 RSPAMD_PID=""
 cleanup() {
-	for p in $RSPAMD_PID $UNBOUND_PID; do
-		kill "$p" 2>/dev/null
-	done
-	# rspamd's main process stops its workers; wait for both to be gone.
-	for p in $RSPAMD_PID $UNBOUND_PID; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -9 "$p" 2>/dev/null
-	done
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $T"
-	else
-		rm -rf "$T"
-	fi
+	# shellcheck disable=SC2086
+	stop_pids $RSPAMD_PID $UNBOUND_PID
+	remove_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 echo "== machine: $(nproc) cores; load at start:$(uptime | sed 's/.*load average://')${NICE:+; run under $NICE}"
 echo "== 1. mamori (bench_mail: in-memory zone, one thread)"
@@ -318,7 +303,7 @@ elif cmd == "run":
 PY
 
 echo "== 2. rspamd $(rspamd --version 2>/dev/null | sed 's/.*version //') on the same corpus: SPF, DKIM, DMARC only"
-DNS_PORT=$(free_port)
+DNS_PORT=$(free_port tcp)
 python3 "$T/helper.py" unbound-conf "$T/corpus/zone.txt" "$T" "$DNS_PORT" > "$T/unbound.conf" || exit 1
 if ! unbound-checkconf "$T/unbound.conf" >/dev/null; then
 	echo "mail_compare: unbound-checkconf refused $T/unbound.conf" >&2
@@ -336,7 +321,7 @@ python3 "$T/helper.py" wait-dns "$DNS_PORT" || exit 1
 # statistics, fuzzy, history or DMARC reports.
 R=$T/rspamd
 mkdir -p "$R/local.d" "$R/override.d" "$R/db" "$R/run" "$R/log"
-HTTP_PORT=$(free_port)
+HTTP_PORT=$(free_port tcp)
 cat > "$R/rspamd.conf" <<EOF
 options {
     pidfile = "$R/run/rspamd.pid";

@@ -9,14 +9,13 @@
 # It prints figures; it never passes or fails.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 B=${BUILD:-build}
 N=${BENCH_LINES:-2000000}
 T=$(mktemp -d /tmp/mamori-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 cpu_seconds() { # utime+stime of a pid, in seconds
 	awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"
 }
@@ -33,7 +32,7 @@ echo
 echo "== 3. end to end: $N RFC 5424 lines over TCP into mamori serve (SQLite, full-text)"
 "$B/bench_send" gen "$T/lines.txt" "$N"
 echo "input: $(wc -c < "$T/lines.txt") bytes, $(awk '{s+=length($0)+1} END {printf "%.0f", s/NR}' "$T/lines.txt") bytes/line"
-API=$(free_port); SYS=$(free_port); JS=$(free_port)
+API=$(free_port tcp); SYS=$(free_port tcp); JS=$(free_port tcp)
 cat > "$T/mamori.yaml" <<YAML
 data_dir: $T/var
 api:
@@ -79,7 +78,7 @@ if ! command -v rsyslogd >/dev/null; then
 	exit 0
 fi
 rsyslog_run() { # name, template definition, template name
-	RP=$(free_port)
+	RP=$(free_port tcp)
 	mkdir -p "$T/rs-$1"
 	cat > "$T/rs-$1/rsyslog.conf" <<RS
 global(workDirectory="$T/rs-$1")

@@ -157,23 +157,6 @@ static unsigned allowed_params(const struct api_ddos_request *rq)
 	}
 }
 
-static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0 || n > 19)
-		return M_EPARSE;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return M_EPARSE;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return M_ELIMIT;
-	*out = v;
-	return 0;
-}
-
 /* "203.0.113.10", "2001:db8::1", "203.0.113.0/24": the canonical text the
  * history uses (a host without its length), the address and the prefix. */
 static int parse_target(const char *v, size_t n, struct ddos_params *dp)
@@ -253,14 +236,14 @@ static int one_param(struct ddos_params *dp, unsigned allowed, const struct api_
 		dp->group[n] = '\0';
 		return 0;
 	case P_LIMIT:
-		if (parse_uint(v, n, API_MAX_LIMIT, &u) || u == 0) {
+		if (api_parse_uint(v, n, API_MAX_LIMIT, &u) || u == 0) {
 			bad_param(ans, p, "expected an integer from 1 to 1000");
 			return M_EINVAL;
 		}
 		dp->limit = (uint32_t)u;
 		return 0;
 	case P_OFFSET:
-		if (parse_uint(v, n, API_MAX_OFFSET, &u)) {
+		if (api_parse_uint(v, n, API_MAX_OFFSET, &u)) {
 			bad_param(ans, p, "expected an integer from 0 to 1000000");
 			return M_EINVAL;
 		}

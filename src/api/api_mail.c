@@ -22,7 +22,6 @@
 #include "api/api_params.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "core/str.h"
 
 #define JSON_TYPE "application/json"
 #define HTML_TYPE "text/html; charset=utf-8"
@@ -217,13 +216,6 @@ static unsigned allowed_params(const struct api_mail_request *rq)
 }
 
 /* A decimal from 0 to max (core/str.h does the digits); 0 or M_EPARSE. */
-static int parse_count(const char *s, size_t n, int64_t max, int64_t *out)
-{
-	if (str_to_i64(str_make(s, n), out) != 0 || *out < 0 || *out > max)
-		return M_EPARSE;
-	return 0;
-}
-
 /* A bounded copy: 0, or M_ELIMIT when v does not fit. */
 static int copy_value(char *dst, size_t dstsz, const char *v, size_t n)
 {
@@ -239,6 +231,7 @@ static const char *one_value(struct mail_params *mp, unsigned bit, const char *v
 {
 	enum quarantine_state st;
 	int64_t t;
+	uint64_t u;
 
 	switch (bit) {
 	case P_STATE:
@@ -270,14 +263,14 @@ static const char *one_value(struct mail_params *mp, unsigned bit, const char *v
 		mp->f.since = t / 1000000;
 		return NULL;
 	case P_LIMIT:
-		if (parse_count(v, n, QUARANTINE_MAX_LIMIT, &t) || t == 0)
+		if (api_parse_uint(v, n, QUARANTINE_MAX_LIMIT, &u) || u == 0)
 			return "expected an integer from 1 to 1000";
-		mp->f.limit = (uint32_t)t;
+		mp->f.limit = (uint32_t)u;
 		return NULL;
 	case P_OFFSET:
-		if (parse_count(v, n, API_MAX_OFFSET, &t))
+		if (api_parse_uint(v, n, API_MAX_OFFSET, &u))
 			return "expected an integer from 0 to 1000000";
-		mp->f.offset = (uint64_t)t;
+		mp->f.offset = u;
 		return NULL;
 	case P_RAW:
 		if (api_is(v, n, "1") || api_is(v, n, "true"))

@@ -64,8 +64,7 @@ static char *search_dup(struct api_search *s, const char *p, size_t n)
 	return out;
 }
 
-/* Unsigned decimal of at most 19 digits, no sign, no spaces. */
-static int parse_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
+int api_parse_uint(const char *p, size_t n, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -216,7 +215,7 @@ int api_parse_time(const char *s, size_t n, int64_t *out_us)
 		return parse_rfc3339(s, n, out_us);
 	/* Epoch: seconds up to 10^11 (year 5138), then milliseconds up to
 	 * 10^14; anything larger is neither and is refused. */
-	if (parse_u64(s, n, 99999999999999ull, &v))
+	if (api_parse_uint(s, n, 99999999999999ull, &v))
 		return M_EPARSE;
 	*out_us = v < 100000000000ull ? (int64_t)v * 1000000 : (int64_t)v * 1000;
 	return 0;
@@ -323,7 +322,7 @@ int api_search_param(struct api_search *s, const char *name, size_t name_len,
 			return M_EINVAL;
 		if (value_len == 0)
 			return 0;
-		if (parse_u64(value, value_len, API_MAX_LIMIT, &v) || v == 0)
+		if (api_parse_uint(value, value_len, API_MAX_LIMIT, &v) || v == 0)
 			return search_fail(s, name, name_len,
 					   "expected an integer from 1 to 1000");
 		s->q.limit = (uint32_t)v;
@@ -334,7 +333,7 @@ int api_search_param(struct api_search *s, const char *name, size_t name_len,
 			return M_EINVAL;
 		if (value_len == 0)
 			return 0;
-		if (parse_u64(value, value_len, API_MAX_OFFSET, &v))
+		if (api_parse_uint(value, value_len, API_MAX_OFFSET, &v))
 			return search_fail(s, name, name_len,
 					   "expected an integer from 0 to 1000000");
 		s->q.offset = v;

@@ -46,6 +46,9 @@ int api_search_finish(struct api_search *s);
  * 10^11, milliseconds otherwise) into microseconds since the epoch.
  * 0 or M_EPARSE. */
 int api_parse_time(const char *s, size_t n, int64_t *out_us);
+/* An unsigned decimal of at most 19 digits, no sign, no spaces, at most
+ * max: 0, M_EPARSE, or M_ELIMIT when over max. */
+int api_parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* A path id: a positive decimal of at most 15 digits (below 2^53, so
  * JavaScript clients keep it exact); 0 when it is not one. */
 int64_t api_parse_id(const char *s, size_t n);

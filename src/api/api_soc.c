@@ -145,23 +145,6 @@ enum {
 	P_ASSIGNEE = 512, P_ALERTS = 1024,
 };
 
-static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0 || n > 19)
-		return M_EPARSE;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return M_EPARSE;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return M_ELIMIT;
-	*out = v;
-	return 0;
-}
-
 /* "high,critical" → bits; 0 on a bad name. */
 static unsigned parse_levels(const char *s, size_t n)
 {
@@ -295,21 +278,21 @@ static int one_param(struct soc_params *sp, unsigned allowed,
 		}
 		return 0;
 	case P_LIMIT:
-		if (parse_uint(v, n, API_MAX_LIMIT, &u) || u == 0) {
+		if (api_parse_uint(v, n, API_MAX_LIMIT, &u) || u == 0) {
 			bad_param(ans, p, "expected an integer from 1 to 1000");
 			return M_EINVAL;
 		}
 		sp->limit = (uint32_t)u;
 		return 0;
 	case P_OFFSET:
-		if (parse_uint(v, n, API_MAX_OFFSET, &u)) {
+		if (api_parse_uint(v, n, API_MAX_OFFSET, &u)) {
 			bad_param(ans, p, "expected an integer from 0 to 1000000");
 			return M_EINVAL;
 		}
 		sp->offset = u;
 		return 0;
 	case P_ALERTS:
-		if (parse_uint(v, n, 100, &u)) {
+		if (api_parse_uint(v, n, 100, &u)) {
 			bad_param(ans, p, "expected an integer from 0 to 100");
 			return M_EINVAL;
 		}

@@ -70,27 +70,6 @@ static const char *verdict_text(enum milter_verdict v)
 	}
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct buf b;
-	buf_init(&b, MSG_MAX_BODY_BYTES + MSG_MAX_HEADER_BYTES);
-	char chunk[65536];
-	size_t n;
-	int rc = 0;
-	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = buf_append(&b, chunk, n);
-	fclose(f);
-	if (rc < 0 || buf_cstr(&b) < 0) {
-		buf_fini(&b);
-		return NULL;
-	}
-	*len = b.len;
-	return b.p;
-}
-
 static int check_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -138,16 +117,17 @@ static int check_main(int argc, char **argv)
 	snprintf(s.client_ip, sizeof(s.client_ip), "%s", ip);
 	snprintf(s.client_name, sizeof(s.client_name), "[%s]", ip);
 	snprintf(s.helo, sizeof(s.helo), "%s", helo ? helo : ip);
-	size_t len = 0;
-	char *text = read_file(argv[optind], &len);
-	if (!text) {
+	struct buf text;
+	buf_init(&text, MSG_MAX_BODY_BYTES + MSG_MAX_HEADER_BYTES);
+	if (buf_read_file(&text, argv[optind]) < 0) {
+		buf_fini(&text);
 		fprintf(stderr, "mamori mail check: cannot read %s\n", argv[optind]);
 		return 2;
 	}
 	int perr = 0;
 	size_t line = 0;
-	s.m = msg_parse(text, len, &perr, &line);
-	free(text);
+	s.m = msg_parse(text.p, text.len, &perr, &line);
+	buf_fini(&text);
 	if (!s.m) {
 		fprintf(stderr, "mamori mail check: %s:%zu: not an RFC 5322 message (%s)\n",
 			argv[optind], line,

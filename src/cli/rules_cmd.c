@@ -246,28 +246,17 @@ static int cmd_check(int argc, char **argv)
 	return counts[1] + counts[2] + disabled ? 1 : 0;
 }
 
+/* The whole input file ("-" = standard input), NUL-terminated; the
+ * caller frees *out. */
 static int read_all(const char *path, char **out, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	struct buf b;
-	char tmp[65536];
-	size_t n;
+	int rc;
 
-	if (!f)
-		return M_EIO;
 	buf_init(&b, MAX_INPUT);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		if (buf_append(&b, tmp, n) < 0) {
-			if (f != stdin)
-				fclose(f);
-			buf_fini(&b);
-			return M_ELIMIT;
-		}
-	if (f != stdin)
-		fclose(f);
-	if (buf_cstr(&b) < 0) {
+	if ((rc = buf_read_file(&b, path)) < 0) {
 		buf_fini(&b);
-		return M_ENOMEM;
+		return rc;
 	}
 	*out = b.p;
 	*len = b.len;

@@ -228,3 +228,21 @@ int buf_json_escape(struct buf *b, const char *s, size_t n)
 	}
 	return M_OK;
 }
+
+int buf_read_file(struct buf *b, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char tmp[65536];
+	size_t n;
+	int rc = 0;
+
+	if (!f)
+		return M_EIO;
+	while (rc == 0 && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		rc = buf_append(b, tmp, n);
+	if (rc == 0 && ferror(f))
+		rc = M_EIO;
+	if (f != stdin)
+		fclose(f);
+	return rc ? rc : buf_cstr(b);
+}

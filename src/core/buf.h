@@ -29,5 +29,9 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_json_escape(struct buf *b, const char *s, size_t n);
 /* Appends a NUL without counting it, so b->p can be used as a C string. */
 int buf_cstr(struct buf *b);
+/* Appends the whole file at path ("-" = standard input), then a NUL (not
+ * counted): 0, M_EIO when it cannot be opened or read, M_ELIMIT past the
+ * buffer's max. */
+int buf_read_file(struct buf *b, const char *path);
 
 #endif

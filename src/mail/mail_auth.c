@@ -19,34 +19,7 @@
 #include <strings.h>
 
 #include "core/err.h"
-
-/* The value of tag (e.g. "d", "s") in a DKIM-Signature value, into out. */
-static int sig_tag(const char *v, size_t vl, const char *tag, char *out, size_t cap)
-{
-	size_t tl = strlen(tag);
-	for (size_t i = 0; i < vl; i++) {
-		if (i > 0 && v[i - 1] != ';' && v[i - 1] != ' ' && v[i - 1] != '\t' &&
-		    v[i - 1] != '\n')
-			continue;
-		size_t j = i;
-		if (j + tl >= vl || strncmp(v + j, tag, tl) != 0)
-			continue;
-		j += tl;
-		while (j < vl && (v[j] == ' ' || v[j] == '\t'))
-			j++;
-		if (j >= vl || v[j] != '=')
-			continue;
-		j++;
-		while (j < vl && (v[j] == ' ' || v[j] == '\t' || v[j] == '\r' || v[j] == '\n'))
-			j++;
-		size_t n = 0;
-		while (j < vl && v[j] != ';' && v[j] != ' ' && v[j] != '\r' && n + 1 < cap)
-			out[n++] = v[j++];
-		out[n] = '\0';
-		return n ? 0 : -1;
-	}
-	return -1;
-}
+#include "mail/dkim_int.h"
 
 /* Every record the checks will need, asked for at once (see mdns_prefetch). */
 static void prefetch(struct mdns *dns, const struct mail_auth_in *in)
@@ -76,8 +49,12 @@ static void prefetch(struct mdns *dns, const struct mail_auth_in *in)
 	     i = msg_find(in->m, "DKIM-Signature", (size_t)i + 1), n++) {
 		size_t vl;
 		const char *v = msg_hdr_value(in->m, (size_t)i, &vl);
+		struct dkim_tags tags;
+		const struct dkim_tag *td, *ts;
 		char d[256], sel[64];
-		if (sig_tag(v, vl, "d", d, sizeof(d)) == 0 && sig_tag(v, vl, "s", sel, sizeof(sel)) == 0) {
+		if (dkim_tags_parse(v, vl, &tags) == 0 && (td = dkim_tags_get(&tags, "d")) &&
+		    (ts = dkim_tags_get(&tags, "s")) && dkim_tag_copy_nows(td, d, sizeof(d)) == 0 &&
+		    dkim_tag_copy_nows(ts, sel, sizeof(sel)) == 0 && d[0] && sel[0]) {
 			snprintf(name, sizeof(name), "%.63s._domainkey.%.253s", sel, d);
 			mdns_prefetch(dns, name, MDNS_TXT);
 		}

@@ -84,22 +84,15 @@ static struct dkim_signer *load_signer(const char *domain, const char *selector,
 				       const char *path, const char *key, struct buf *err)
 {
 	char e[256] = "";
-	size_t len = 0;
-	FILE *f = fopen(path, "rb");
-	char *pem = NULL;
-	if (f) {
-		pem = calloc(1, 64 << 10);
-		if (pem)
-			len = fread(pem, 1, (64 << 10) - 1, f);
-		fclose(f);
-	}
-	if (!pem || !len) {
-		free(pem);
+	struct buf pem;
+	buf_init(&pem, 64 << 10);
+	if (buf_read_file(&pem, path) < 0 || pem.len == 0) {
+		buf_fini(&pem);
 		buf_printf(err, "%s: cannot read %s", key, path);
 		return NULL;
 	}
-	struct dkim_signer *s = dkim_signer_new(domain, selector, pem, len, NULL, e, sizeof(e));
-	free(pem);
+	struct dkim_signer *s = dkim_signer_new(domain, selector, pem.p, pem.len, NULL, e, sizeof(e));
+	buf_fini(&pem);
 	if (!s)
 		buf_printf(err, "%s: %s: %s", key, path, e);
 	return s;

@@ -29,8 +29,9 @@
 
 struct mail_content {
 	struct attach_policy pol;
-	/* libmagic contexts are not thread-safe and cost milliseconds to
-	 * load: a pool, one taken per message, made on demand. */
+	/* An attachment context serialises its libmagic calls and costs
+	 * milliseconds to load: a pool, one taken per message and made on
+	 * demand, so messages on different connections are typed at once. */
 	pthread_mutex_t pool_mu;
 	struct attach_ctx **pool_free, **pool_all;
 	size_t nfree, nall;

@@ -13,7 +13,10 @@
  * attack over one /24. Each simulated second gets `rate` records, then the
  * clock moves a second. Prints records/s, the per-second evaluation time,
  * the attacks found, and memory (the tables' size and the resident set)
- * for this run and for 131,072 and 1,000,000 tracked hosts. It never
+ * for this run; then memory and the per-second evaluation with 131,072
+ * and 1,000,000 tracked hosts, every one of them busy; then the time to
+ * mitigate (first attack packet to the decision) of attacks at 1.2x and
+ * 10x a threshold, sFlow 1:100 and 1:1000, on a simulated clock. It never
  * passes or fails.
  *
  *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
@@ -213,10 +216,23 @@ static void on_start(void *arg, const struct ddos_attack *a)
 
 	(void)arg;
 	if (starts < 8)
-		snprintf(first[starts], sizeof(first[0]), "%s: %s, %sbit/s %spps, tier %s", a->target_str,
+		snprintf(first[starts], sizeof(first[0]), "%s (second %lld): %s, %sbit/s %spps, tier %s", a->target_str, (long long)(a->start - T0),
 			 a->summary, ddos_rate_str(a->peak_bps, b, sizeof(b)),
 			 ddos_rate_str(a->peak_pps, p, sizeof(p)), a->tier_name ? a->tier_name : "-");
 	starts++;
+}
+
+/* An attack's name and size as they stand: a 1 s trigger starts an
+ * attack on its first second over, named from what detail the target had
+ * then; the name is refreshed every second after. */
+static void print_attack(void *arg, const struct ddos_attack *a)
+{
+	char b[16], p[16];
+
+	(void)arg;
+	printf("    now: %s: %s, %sbit/s %spps, tier %s\n", a->target_str, a->summary,
+	       ddos_rate_str(a->peak_bps, b, sizeof(b)), ddos_rate_str(a->peak_pps, p, sizeof(p)),
+	       a->tier_name ? a->tier_name : "-");
 }
 
 static void on_end(void *arg, const struct ddos_attack *a)
@@ -226,81 +242,223 @@ static void on_end(void *arg, const struct ddos_attack *a)
 	ends++;
 }
 
-static struct ddos_detector *make(uint32_t max_hosts, struct buf *err)
+static double ttm_start_ms;   /* simulated time of the first on_start, or -1 */
+
+static void ttm_on_start(void *arg, const struct ddos_attack *a)
+{
+	int64_t *now = arg;
+
+	(void)a;
+	if (ttm_start_ms < 0)
+		ttm_start_ms = (double)*now;
+}
+
+/* The bench's detector. ttm: the time-to-mitigate set-up instead (one
+ * group, 20 kpps and 1 Gbit/s per host, the other per-host defaults and
+ * the baseline off, as bench/ddos_compare.sh), whose on_start notes *now. */
+static struct ddos_detector *make(uint32_t max_hosts, int64_t *now, int ttm_mode, struct buf *err)
 {
 	char y[1024];
 	struct conf_doc doc = { 0 };
-	struct ddos_config cfg;
+	struct ddos_config cfg = { 0 };
 	struct ddos_handlers h = { on_start, NULL, on_end, NULL };
+	struct ddos_handlers ht = { ttm_on_start, NULL, NULL, NULL };
 	struct ddos_detector *d = NULL;
 
-	snprintf(y, sizeof(y),
-		 "ddos:\n"
-		 "  max_hosts: %u\n"
-		 "  max_prefixes: 65536\n"
-		 "  groups:\n"
-		 "    - name: isp\n"
-		 "      prefixes: [198.18.0.0/15, 100.64.0.0/10, 2001:db8::/32]\n"
-		 "      prefix_thresholds:\n"
-		 "        total: { pps: 2M, bps: 20G }\n"
-		 "      group_thresholds:\n"
-		 "        total: { pps: 0, bps: 0 }\n"
-		 "      tiers:\n"
-		 "        - { name: flowspec, bps: 1G }\n"
-		 "        - { name: blackhole, bps: 10G }\n", max_hosts);
+	if (ttm_mode)
+		snprintf(y, sizeof(y),
+			 "ddos:\n"
+			 "  max_hosts: %u\n"
+			 "  groups:\n"
+			 "    - name: customers\n"
+			 "      prefixes: [203.0.113.0/24]\n"
+			 "      baseline: 0\n"
+			 "      thresholds:\n"
+			 "        total: { bps: 1G, pps: 20k }\n"
+			 "        syn: { pps: off }\n"
+			 "        rst: { pps: off }\n"
+			 "        icmp: { pps: off }\n"
+			 "        fragment: { pps: off }\n"
+			 "        amplification: { bps: off }\n", max_hosts);
+	else
+		snprintf(y, sizeof(y),
+			 "ddos:\n"
+			 "  max_hosts: %u\n"
+			 "  max_prefixes: 65536\n"
+			 "  groups:\n"
+			 "    - name: isp\n"
+			 "      prefixes: [198.18.0.0/15, 100.64.0.0/10, 2001:db8::/32]\n"
+			 "      prefix_thresholds:\n"
+			 "        total: { pps: 2M, bps: 20G }\n"
+			 "      group_thresholds:\n"
+			 "        total: { pps: 0, bps: 0 }\n"
+			 "      tiers:\n"
+			 "        - { name: flowspec, bps: 1G }\n"
+			 "        - { name: blackhole, bps: 10G }\n", max_hosts);
 	if (conf_parse("bench.yaml", y, strlen(y), &doc, err) == 0 &&
 	    ddos_config_load(&doc, &cfg, err) == 0)
-		d = ddos_detector_new(&cfg, &h, NULL, err);
+		d = ddos_detector_new(&cfg, ttm_mode ? &ht : &h, now, err);
 	ddos_config_free(&cfg);
 	conf_doc_fini(&doc);
 	return d;
 }
 
-/* Memory for n tracked hosts: every host of 100.64.0.0/10 gets one record
- * (IPv4; /24 aggregates follow). */
+/* Memory and per-second evaluation for n tracked hosts, all of them busy:
+ * every host of 100.64.0.0/10 gets one record in each of 6 seconds (IPv4;
+ * /24 aggregates follow), and each second's tick is timed in CPU time.
+ * The worst case for the evaluation: an idle host costs less. */
 static void memory_for(uint32_t n)
 {
 	struct buf err;
 	struct ddos_detector *d;
 	size_t before = rss_now(), after;
+	int64_t ev[6], sum = 0, mx = 0;
+	int nev = 0;
 
 	buf_init(&err, 0);
-	d = make(n, &err);
+	d = make(n, NULL, 0, &err);
 	if (!d) {
 		printf("  %u hosts: %s\n", n, err.p ? err.p : "?");
 		buf_fini(&err);
 		return;
 	}
 	ddos_detector_tick(d, T0 * 1000);
-	for (uint32_t i = 0; i < n; i++) {
-		struct flow_rec r;
-		uint32_t a = (100u << 24) | (64u << 16);
-		memset(&r, 0, sizeof(r));
-		a += i;
-		r.dst.family = r.src.family = r.exporter.family = FLOW_IPV4;
-		r.dst.a[10] = r.dst.a[11] = r.src.a[10] = r.src.a[11] = 0xff;
-		r.dst.a[12] = (uint8_t)(a >> 24);
-		r.dst.a[13] = (uint8_t)(a >> 16);
-		r.dst.a[14] = (uint8_t)(a >> 8);
-		r.dst.a[15] = (uint8_t)a;
-		r.src.a[12] = 192;
-		r.proto = 6;
-		r.tcp_flags = 0x18;
-		r.packets = 10;
-		r.bytes = 5000;
-		r.sampling = 1;
-		r.start_ms = T0 * 1000;
-		r.end_ms = T0 * 1000 + 500;
-		ddos_detector_add(d, &r);
+	for (int s = 0; s < 6; s++) {
+		int64_t t0;
+		for (uint32_t i = 0; i < n; i++) {
+			struct flow_rec r;
+			uint32_t a = (100u << 24) | (64u << 16);
+			memset(&r, 0, sizeof(r));
+			a += i;
+			r.dst.family = r.src.family = r.exporter.family = FLOW_IPV4;
+			r.dst.a[10] = r.dst.a[11] = r.src.a[10] = r.src.a[11] = 0xff;
+			r.dst.a[12] = (uint8_t)(a >> 24);
+			r.dst.a[13] = (uint8_t)(a >> 16);
+			r.dst.a[14] = (uint8_t)(a >> 8);
+			r.dst.a[15] = (uint8_t)a;
+			r.src.a[12] = 192;
+			r.proto = 6;
+			r.tcp_flags = 0x18;
+			r.packets = 10;
+			r.bytes = 5000;
+			r.sampling = 1;
+			r.start_ms = (T0 + s) * 1000;
+			r.end_ms = (T0 + s) * 1000 + 500;
+			ddos_detector_add(d, &r);
+		}
+		t0 = cpu_us();
+		if (ddos_detector_tick(d, (T0 + s + 1) * 1000) > 0 && s >= 2) {
+			/* From the third second on every host has a closed second. */
+			ev[nev] = cpu_us() - t0;
+			sum += ev[nev];
+			if (ev[nev] > mx)
+				mx = ev[nev];
+			nev++;
+		}
 	}
-	ddos_detector_tick(d, (T0 + 3) * 1000);
 	after = rss_now();
-	printf("  %7u hosts: %zu tracked, tables %.1f MiB, resident +%.1f MiB, evaluation %.2f ms/s\n",
-	       n, ddos_count_hosts(ddos_detector_counters(d)),
-	       ddos_detector_memory(d) / 1048576.0, (after - before) / 1048576.0,
-	       ddos_detector_stats(d)->eval_us_max / 1000.0);
+	printf("  %7u hosts: %zu tracked, tables %.1f MiB, resident +%.1f MiB; evaluation with every "
+	       "host busy: %.1f ms CPU per second (mean of %d), %.1f ms max\n",
+	       n, ddos_count_hosts(ddos_detector_counters(d)), ddos_detector_memory(d) / 1048576.0,
+	       (after - before) / 1048576.0, nev ? sum / 1000.0 / nev : 0, nev, mx / 1000.0);
 	ddos_detector_free(d);
 	buf_fini(&err);
+}
+
+/* ---- time to mitigate ---- */
+
+/* Milliseconds to the next event of a Poisson process of `rate` per second. */
+static double exp_gap(double rate)
+{
+	return -log(1 - unif()) * 1000.0 / rate;
+}
+
+static int cmp_dbl(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Time from an attack's first packet to the detector's decision, as the
+ * collector runs it (a tick every 100 ms, defaults: delay 1 s, trigger
+ * 1 s), for an attack of `factor` times a 20 kpps threshold sampled 1:smp
+ * (sFlow: each sample stamped on arrival), starting at a random moment of
+ * a second, over a background of a tenth of the threshold. The samples of
+ * one trial are a Poisson process; `trials` trials give the percentiles.
+ * The route at the peer comes after this (the mitigation worker). */
+static void ttm(double factor, uint32_t smp, int trials)
+{
+	double *t = calloc((size_t)trials, sizeof(*t));
+	int missed = 0, n = 0;
+
+	if (!t)
+		return;
+	for (int k = 0; k < trials; k++) {
+		struct buf err;
+		int64_t now = T0 * 1000, t_att, next_tick;
+		struct ddos_detector *d;
+		double ta, tb;
+		buf_init(&err, 0);
+		d = make(1024, &now, 1, &err);
+		buf_fini(&err);
+		if (!d)
+			break;
+		ttm_start_ms = -1;
+		ddos_detector_tick(d, now);
+		/* Ten quiet seconds of background, then the attack at a random
+		 * millisecond; the trial ends 5 s later. */
+		t_att = (T0 + 10) * 1000 + (int64_t)(unif() * 1000);
+		next_tick = now + 100;
+		tb = (double)now + exp_gap(2000.0 / smp);
+		ta = (double)t_att + exp_gap(factor * 20000.0 / smp);
+		for (;;) {
+			int attack = ta < tb;
+			double at = attack ? ta : tb;
+			struct flow_rec r;
+			while (next_tick <= (int64_t)at && ttm_start_ms < 0) {
+				now = next_tick;
+				ddos_detector_tick(d, now);
+				next_tick += 100;
+			}
+			if (ttm_start_ms >= 0 || at > (double)t_att + 5000)
+				break;
+			if (attack)
+				ta += exp_gap(factor * 20000.0 / smp);
+			else
+				tb += exp_gap(2000.0 / smp);
+			memset(&r, 0, sizeof(r));
+			r.dst.family = r.src.family = r.exporter.family = FLOW_IPV4;
+			r.dst.a[10] = r.dst.a[11] = r.src.a[10] = r.src.a[11] = 0xff;
+			r.exporter.a[10] = r.exporter.a[11] = 0xff;
+			r.dst.a[12] = 203;
+			r.dst.a[14] = 113;
+			r.dst.a[15] = 10;
+			r.src.a[12] = attack ? 198 : 192;
+			r.src.a[15] = (uint8_t)(rng() & 0xff);
+			r.proto = 17;
+			r.sport = attack ? 11211 : 443;
+			r.packets = 1;
+			r.bytes = attack ? 1400 : 800;
+			r.sampling = smp;
+			r.start_ms = r.end_ms = (int64_t)at;
+			ddos_detector_add(d, &r);
+		}
+		if (ttm_start_ms >= 0 && ttm_start_ms >= (double)t_att)
+			t[n++] = (ttm_start_ms - (double)t_att) / 1000.0;
+		else
+			missed++;
+		ddos_detector_free(d);
+	}
+	qsort(t, (size_t)n, sizeof(*t), cmp_dbl);
+	if (n)
+		printf("  %4.1fx, sFlow 1:%-4u %3d attacks: p50 %.2f s, p95 %.2f s, max %.2f s%s\n", factor,
+		       smp, n, t[n / 2], t[(n * 95 + 99) / 100 - 1], t[n - 1],
+		       missed ? " (some not detected, or a false start before the attack)" : "");
+	if (missed)
+		printf("        %d of %d trials: no decision within 5 s of the attack, or one before it\n",
+		       missed, trials);
+	free(t);
 }
 
 int main(int argc, char **argv)
@@ -324,7 +482,7 @@ int main(int argc, char **argv)
 	buf_init(&err, 0);
 	make_pool(pool, hosts);
 	rss0 = rss_now();
-	d = make(131072, &err);
+	d = make(131072, NULL, 0, &err);
 	if (!d) {
 		fprintf(stderr, "bench_ddos: %s\n", err.p ? err.p : "?");
 		return 1;
@@ -372,14 +530,21 @@ int main(int argc, char **argv)
 	       (unsigned long long)st->hosts_evicted, (unsigned long long)st->detail_refused);
 	printf("  attacks: %d started, %d ended\n", starts, ends);
 	for (int i = 0; i < starts && i < 8; i++)
-		printf("    %s\n", first[i]);
+		printf("    at the start: %s\n", first[i]);
+	ddos_detector_foreach(d, print_attack, NULL);
 	printf("  memory: tables %.1f MiB, resident +%.1f MiB\n", ddos_detector_memory(d) / 1048576.0,
 	       (rss_now() - rss0) / 1048576.0);
 	ddos_detector_free(d);
 	free(pool);
-	printf("== memory by tracked hosts (one record each)\n");
+	printf("== memory and evaluation by tracked hosts (a record to each host every second)\n");
 	memory_for(131072);
 	memory_for(1000000);
+	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "
+	       "100 ms, delay 1 s, trigger 1 s; 20 kpps threshold)\n");
+	ttm(1.2, 100, 200);
+	ttm(10, 100, 200);
+	ttm(1.2, 1000, 200);
+	ttm(10, 1000, 200);
 	buf_fini(&err);
 	return 0;
 }

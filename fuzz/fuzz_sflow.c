@@ -5,7 +5,9 @@
  * between datagrams, but the input is still a sequence of datagrams, the
  * file format of tools/flowgen.py --write, so its captures are seeds.
  * Besides "never crash, never read past a datagram", every record must
- * have start <= end, a sampling rate >= 1 and packets = 1 (unscaled).
+ * have start <= end, a sampling rate >= 1 and packets = 1 (unscaled); the
+ * datagram sequence state stays within its bound, and one datagram can
+ * count at most one datagram sequence gap of bounded size as lost.
  *
  * Input layout: datagrams, each a 2-byte big-endian length then its bytes;
  * a last short datagram is cut.
@@ -60,9 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)flow_decode(d, FLOW_FMT_SFLOW, &from, 1710072000000LL, p, len);
 		free(p);
 		off += len;
+		if (flow_decoder_seq_count(d) > FLOW_DEF_SOURCES ||
+		    flow_decoder_stats(d)->seq_lost_datagrams > (uint64_t)(i + 1) << 24 ||
+		    flow_decoder_stats(d)->seq_lost_records)
+			abort();
 	}
 	if (flow_decoder_memory(d) != 0)
-		abort();   /* sFlow never creates exporter state */
+		abort();   /* sFlow never creates template state */
 	flow_decoder_free(d);
 	return 0;
 }

@@ -32,6 +32,7 @@
 #include "core/metrics.h"
 #include "core/pipeline.h"
 #include "ddos/attack_db.h"
+#include "ddos/capture.h"
 #include "ddos/collect.h"
 #include "ddos/mitig.h"
 #include "mail/mail_gw.h"
@@ -153,6 +154,8 @@ static void serve_usage(FILE *f)
 		"  JSON lines 127.0.0.1:5515 TCP\n"
 		"  flows      NetFlow v5/v9 and IPFIX on 127.0.0.1:2055 UDP, sFlow on\n"
 		"             127.0.0.1:6343 UDP (ddos.netflow, ddos.sflow; \"\" disables)\n"
+		"  mirror     off; ddos.capture_interface: eth1 counts every packet of a\n"
+		"             mirror (SPAN) port, 1 in ddos.capture_sampling (needs root)\n"
 		"  milter     127.0.0.1:8891 TCP for Postfix/Sendmail (mail.milter)\n"
 		"\n"
 		"DDoS protection (docs/ddos.md): flow records are counted per protected\n"
@@ -281,8 +284,10 @@ static void on_incident(void *ctx, const struct soc_incident_change *c)
 
 /* The DDoS pillar: attack history, mitigation manager and its worker, the
  * collector thread. Started after the pipeline (attacks become events),
- * stopped before it drains. */
+ * stopped before it drains. The mirror-port capture is opened earlier,
+ * before the privilege drop: its socket needs CAP_NET_RAW. */
 struct ddos_runner {
+	struct ddos_capture *cap;
 	struct attack_db *adb;
 	struct mitig *mitig;
 	struct mitig_worker *mw;
@@ -306,17 +311,33 @@ static void ddos_end_open(void *arg, const char *id_str)
 			id_str, n);
 }
 
+/* The capture socket, when ddos.capture_interface names one: while still
+ * root. M_EIO with the reason in err (no such interface, not permitted). */
+static int ddos_open_capture(struct ddos_runner *dr, const struct settings *s, struct buf *err)
+{
+	const struct ddos_collect_config *cc = &s->ddos_collect;
+
+	if (!cc->capture_if || !cc->capture_if[0])
+		return M_OK;
+	dr->cap = ddos_capture_open(cc->capture_if, (uint32_t)cc->capture_sampling,
+				    (size_t)cc->capture_ring, err);
+	return dr->cap ? M_OK : M_EIO;
+}
+
 static int ddos_start(struct ddos_runner *dr, const struct settings *s, struct pipeline *pipe,
 		      struct notifier *nf, struct buf *err)
 {
 	char path[4096];
 	struct ddos_collect_deps deps = { 0 };
+	struct ddos_capture *cap = dr->cap;
 	uint64_t next = 1;
 	size_t n = 0;
 
 	memset(dr, 0, sizeof(*dr));
+	dr->cap = cap;
 	if (!ddos_collect_enabled(&s->ddos_collect)) {
-		log_msg(LOG_INFO, "ddos", "event=off reason=\"ddos.netflow and ddos.sflow are empty\"");
+		log_msg(LOG_INFO, "ddos", "event=off reason=\"ddos.netflow, ddos.sflow and"
+			" ddos.capture_interface are empty\"");
 		return M_OK;
 	}
 	if (s->ddos_collect.attacks_db && s->ddos_collect.attacks_db[0])
@@ -340,6 +361,7 @@ static int ddos_start(struct ddos_runner *dr, const struct settings *s, struct p
 	deps.nf = nf;
 	deps.mw = dr->mw;
 	deps.adb = dr->adb;
+	deps.capture = dr->cap;
 	deps.dry_run = s->mitigation.dry_run || s->mitigation.kind == MITIG_BE_NONE;
 	dr->col = ddos_collector_new(&s->ddos_collect, &s->ddos, &deps, next, err);
 	if (!dr->col)
@@ -373,6 +395,7 @@ static void ddos_free(struct ddos_runner *dr)
 	if (dr->mitig)
 		mitig_set_observer(dr->mitig, NULL, NULL);
 	ddos_collector_free(dr->col);
+	ddos_capture_free(dr->cap);
 	mitig_free(dr->mitig);
 	attack_db_close(dr->adb);
 	memset(dr, 0, sizeof(*dr));
@@ -602,6 +625,13 @@ int cli_serve_main(int argc, char **argv)
 
 	if (settings_derive(&s) < 0)
 		goto out;
+	buf_reset(&err);
+	if (ddos_open_capture(&ddos, &s, &err) < 0) {
+		buf_cstr(&err);
+		fprintf(stderr, "%s: %s\n", path ? path : "(defaults)", err.p ? err.p : "capture");
+		log_msg(LOG_ERROR, "ddos", "event=capture_failed error=\"%s\"", err.p ? err.p : "");
+		goto out;
+	}
 	if ((c = privs_drop(&s)) < 0) {
 		rc = c == M_EINVAL ? 2 : 1;
 		goto out;

@@ -17,6 +17,12 @@
  * exported as a metric. Each datagram also carries the kernel's receive
  * time (SO_TIMESTAMPNS): sFlow samples are placed by it, so a thread that
  * was late to read (a busy machine) does not pile two seconds into one.
+ *
+ * Mirror-port capture (capture.c) is read by the same thread: its ring is
+ * one more file descriptor in the epoll set, and its packets become records
+ * for the same batch, so the detector stays single-threaded. The ring is
+ * also looked at on every turn of the loop (one load of a status word), so
+ * a wake-up the socket did not give costs at most one tick.
  */
 #include "ddos/collect.h"
 
@@ -42,6 +48,7 @@
 #include "core/metrics.h"
 #include "core/pipeline.h"
 #include "ddos/attack_db.h"
+#include "ddos/capture.h"
 #include "ddos/flow.h"
 #include "detect/notify.h"
 
@@ -51,9 +58,17 @@
 #define REC_BATCH 1024           /* records handed to the detector at once */
 #define TICK_US 100000           /* the detector is ticked ten times a second */
 #define PUBLISH_US 1000000       /* metrics from the decoders and the detector */
+#define MINUTE_US (60 * 1000000LL)  /* sequence loss logged, expired templates freed */
+#define SEQ_LOG_MAX 16           /* exporters logged per report; the rest summed */
 #define TOP_SLOTS 8
 #define EVENT_BATCH_BYTES (16u << 10)
 #define ACTION_MAX 320
+#define EV_WAKE 2                /* epoll keys: 0 and 1 are the listeners */
+#define EV_CAPTURE 3
+
+#define KERNEL_DROPS_HELP \
+	"Packets the kernel dropped on a full socket buffer (SO_RXQ_OVFL) or capture ring " \
+	"(PACKET_STATISTICS tp_drops)"
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
@@ -74,6 +89,14 @@ const struct conf_keyword ddos_collect_keywords[] = {
 	  "1-in-N sampling assumed for an exporter until it announces its rate" },
 	{ "receive_clock", CONF_BOOL, CC(recv_clock), 0, 0, "false", 0,
 	  "place records by the time they arrive, not the exporter's clock (exporters without NTP)" },
+	{ "template_timeout", CONF_DURATION, CC(template_timeout), 0, (int64_t)7 * 86400, "30m", 0,
+	  "a NetFlow v9 or IPFIX template not sent again for this long expires (RFC 7011 8.4); 0 = never" },
+	{ "capture_interface", CONF_STR, CC(capture_if), 0, 0, "", 0,
+	  "mirror-port capture: interface whose packets are counted (AF_PACKET, needs root); \"\" disables" },
+	{ "capture_sampling", CONF_INT, CC(capture_sampling), 1, 1 << 24, "1", 0,
+	  "take 1 in N packets of the capture interface (chosen at random in the kernel)" },
+	{ "capture_ring", CONF_SIZE, CC(capture_ring), 2 << 20, (int64_t)1 << 30, "64M", 0,
+	  "memory of the capture ring (1 MiB blocks); raise it when kernel drops are counted" },
 	{ "attacks_db", CONF_STR, CC(attacks_db), 0, 0, "", 0,
 	  "attack history (SQLite); \"\" = <data_dir>/ddos.db" },
 	{ "attack_retention", CONF_DURATION, CC(attack_retention), 0,
@@ -140,7 +163,8 @@ int ddos_collect_config_describe(struct buf *out)
 
 int ddos_collect_enabled(const struct ddos_collect_config *cfg)
 {
-	return (cfg->netflow && cfg->netflow[0]) || (cfg->sflow && cfg->sflow[0]);
+	return (cfg->netflow && cfg->netflow[0]) || (cfg->sflow && cfg->sflow[0]) ||
+	       (cfg->capture_if && cfg->capture_if[0]);
 }
 
 /* ---- the collector ---- */
@@ -212,9 +236,14 @@ struct ddos_collector {
 	pthread_mutex_t ev_mu;     /* events from other threads (the mitigation observer) */
 	int events_open;
 
+	struct ddos_capture *cap;  /* borrowed from deps; NULL = no capture */
+	struct metric *m_cap_packets, *m_cap_bytes, *m_cap_records, *m_cap_drops,
+		*m_cap_kernel, *m_cap_skipped[3];
+
 	struct metric *m_records, *m_counted, *m_unprotected, *m_late, *m_allowed, *m_started,
 		*m_ended, *m_active, *m_hosts, *m_memory, *m_eval_us, *m_dropped[4];
 	long long log_last;
+	int64_t next_minute;       /* monotonic µs */
 };
 
 enum { DROP_PIPELINE, DROP_NOTIFY, DROP_MITIG, DROP_HISTORY };
@@ -1033,6 +1062,49 @@ int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struc
 
 /* ---- metrics ---- */
 
+struct seq_walk {
+	const char *listener;
+	int logged, more;
+};
+
+/* An exporter whose export sequence had gaps since the last report. */
+static void seq_report_one(void *arg, const struct flow_seq_stat *s)
+{
+	struct seq_walk *w = arg;
+	char ip[FLOW_IP_STRLEN];
+
+	if (!s->lost_interval)
+		return;
+	if (w->logged >= SEQ_LOG_MAX) {
+		w->more++;
+		return;
+	}
+	w->logged++;
+	log_msg(LOG_WARN, "ddos", "event=exporter_sequence_loss listener=%s exporter=%s domain=%u"
+		" format=%s lost=%llu unit=%s lost_total=%llu late_total=%llu restarts=%llu"
+		" datagrams=%llu hint=\"missing between the exporter and mamori: attacks are"
+		" undercounted by this share; if mamori_ddos_kernel_drops_total grows too, raise"
+		" udp_rcvbuf\"", w->listener, flow_ip_str(&s->exporter, ip, sizeof(ip)), s->domain,
+		flow_format_name((enum flow_format)s->format), (unsigned long long)s->lost_interval,
+		s->unit_records ? "records" : "datagrams", (unsigned long long)s->lost,
+		(unsigned long long)s->late, (unsigned long long)s->resets,
+		(unsigned long long)s->datagrams);
+}
+
+/* Once a minute: which exporters lost what (the totals are metrics). */
+static void seq_report(struct ddos_collector *c)
+{
+	for (int i = 0; i < c->nl; i++) {
+		struct seq_walk w = { c->l[i].name, 0, 0 };
+
+		flow_decoder_seq_foreach(c->l[i].dec, seq_report_one, &w);
+		if (w.more)
+			log_msg(LOG_WARN, "ddos", "event=exporter_sequence_loss listener=%s"
+				" more_exporters=%d hint=\"only the first %d are logged\"", c->l[i].name,
+				w.more, SEQ_LOG_MAX);
+	}
+}
+
 static void publish(struct ddos_collector *c)
 {
 	const struct ddos_count_stats *cs = ddos_count_stats(ddos_detector_counters(c->det));
@@ -1048,6 +1120,21 @@ static void publish(struct ddos_collector *c)
 				   *(const uint64_t *)((const char *)st + flow_stat_descs[k].offset));
 		metric_set(l->m_drops, l->ovfl);
 		records += st->records;
+	}
+	if (c->cap) {
+		const struct ddos_capture_stats *ks;
+
+		ddos_capture_poll_stats(c->cap);
+		ks = ddos_capture_stats(c->cap);
+		metric_set(c->m_cap_packets, ks->packets);
+		metric_set(c->m_cap_bytes, ks->bytes);
+		metric_set(c->m_cap_records, ks->records);
+		metric_set(c->m_cap_kernel, ks->kernel_packets);
+		metric_set(c->m_cap_drops, ks->kernel_drops);
+		metric_set(c->m_cap_skipped[0], ks->not_ip);
+		metric_set(c->m_cap_skipped[1], ks->short_pkts);
+		metric_set(c->m_cap_skipped[2], ks->bad_blocks);
+		records += ks->records;
 	}
 	metric_set(c->m_records, records);
 	metric_set(c->m_counted, cs->counted);
@@ -1076,8 +1163,7 @@ static void metrics_init(struct ddos_collector *c)
 		l->m_bytes = metric_get("mamori_ddos_datagram_bytes_total",
 					"Bytes of flow datagrams received, per listener",
 					METRIC_COUNTER, lb);
-		l->m_drops = metric_get("mamori_ddos_kernel_drops_total",
-					"Datagrams the kernel dropped on a full receive buffer (SO_RXQ_OVFL)",
+		l->m_drops = metric_get("mamori_ddos_kernel_drops_total", KERNEL_DROPS_HELP,
 					METRIC_COUNTER, lb);
 		l->m_truncated = metric_get("mamori_ddos_datagrams_truncated_total",
 					    "Datagrams longer than 64 KiB, dropped", METRIC_COUNTER, lb);
@@ -1093,6 +1179,31 @@ static void metrics_init(struct ddos_collector *c)
 			l->m_stat[k] = metric_get("mamori_ddos_decoder_total",
 						  "Flow decoder counters (struct flow_stats, docs/ddos.md), "
 						  "per listener", METRIC_COUNTER, lb);
+		}
+	}
+	if (c->cap) {
+		static const char *const skip[3] = { "not_ip", "short", "bad_block" };
+		const char *ifn = ddos_capture_ifname(c->cap);
+
+		c->m_cap_drops = metric_get("mamori_ddos_kernel_drops_total", KERNEL_DROPS_HELP,
+					    METRIC_COUNTER, "listener=\"capture\"");
+		snprintf(lb, sizeof(lb), "interface=\"%s\"", ifn);
+		c->m_cap_packets = metric_get("mamori_ddos_capture_packets_total",
+					      "Packets read from the capture ring", METRIC_COUNTER, lb);
+		c->m_cap_bytes = metric_get("mamori_ddos_capture_bytes_total",
+					    "Wire bytes of the packets read from the capture ring",
+					    METRIC_COUNTER, lb);
+		c->m_cap_records = metric_get("mamori_ddos_capture_records_total",
+					      "Captured packets counted as flow records", METRIC_COUNTER,
+					      lb);
+		c->m_cap_kernel = metric_get("mamori_ddos_capture_kernel_packets_total",
+					     "Packets the kernel's capture filter took (kept or dropped)",
+					     METRIC_COUNTER, lb);
+		for (int k = 0; k < 3; k++) {
+			snprintf(lb, sizeof(lb), "interface=\"%s\",kind=\"%s\"", ifn, skip[k]);
+			c->m_cap_skipped[k] = metric_get("mamori_ddos_capture_skipped_total",
+							 "Captured packets not counted, per kind",
+							 METRIC_COUNTER, lb);
 		}
 	}
 	c->m_records = metric_get("mamori_ddos_records_total", "Flow records decoded",
@@ -1147,7 +1258,7 @@ static void *collect_main(void *arg)
 		}
 		for (int i = 0; i < n; i++) {
 			uint32_t k = evs[i].data.u32;
-			if (k == 2) {
+			if (k == EV_WAKE) {
 				uint64_t v;
 				if (read(c->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					log_msg(LOG_WARN, "ddos", "event=wake_read_failed");
@@ -1155,6 +1266,8 @@ static void *collect_main(void *arg)
 				drain(c, &c->l[k]);
 			}
 		}
+		if (c->cap && ddos_capture_read(c->cap, now_ms(), on_rec, c))
+			flush_recs(c);
 		mono = clock_mono_us();
 		if (mono >= next_tick) {
 			ddos_detector_tick(c->det, now_ms());
@@ -1164,6 +1277,14 @@ static void *collect_main(void *arg)
 		if (mono >= next_pub) {
 			publish(c);
 			next_pub = mono + PUBLISH_US;
+		}
+		if (mono >= c->next_minute) {
+			if (c->next_minute) {
+				seq_report(c);
+				for (int i = 0; i < c->nl; i++)
+					flow_decoder_expire(c->l[i].dec, now_ms());
+			}
+			c->next_minute = mono + MINUTE_US;
 		}
 	}
 	flush_recs(c);
@@ -1247,6 +1368,7 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 	c->dc = dc;
 	if (deps)
 		c->deps = *deps;
+	c->cap = c->deps.capture;
 	c->events_open = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
@@ -1269,6 +1391,7 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 	ddos_detector_set_next_id(c->det, next_id ? next_id : 1);
 	fc.default_rate = (uint32_t)(cc->default_rate > 0 ? cc->default_rate : 1);
 	fc.flags = cc->recv_clock ? FLOW_CFG_RECV_CLOCK : 0;
+	fc.template_timeout_ms = cc->template_timeout > 0 ? cc->template_timeout * 1000 : -1;
 	for (int k = 0; k < 2; k++) {
 		const char *addr = k == 0 ? cc->netflow : cc->sflow;
 		struct listener *l = &c->l[c->nl];
@@ -1300,8 +1423,13 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, c->l[i].fd, &ev);
 	}
 	ev.events = EPOLLIN;
-	ev.data.u32 = 2;
+	ev.data.u32 = EV_WAKE;
 	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake, &ev);
+	if (c->cap) {
+		ev.events = EPOLLIN;
+		ev.data.u32 = EV_CAPTURE;
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, ddos_capture_fd(c->cap), &ev);
+	}
 	if (c->deps.pipe && !(c->in = pipeline_add_input(c->deps.pipe, "ddos", RAW_JSON))) {
 		buf_puts(err, "ddos: too many pipeline inputs");
 		goto fail;
@@ -1325,6 +1453,9 @@ int ddos_collector_start(struct ddos_collector *c)
 	for (int i = 0; i < c->nl; i++)
 		log_msg(LOG_INFO, "ddos", "event=listening listener=%s addr=%s port=%d", c->l[i].name,
 			c->l[i].addr, c->l[i].port);
+	if (c->cap)
+		log_msg(LOG_INFO, "ddos", "event=capturing interface=%s sampling=%u",
+			ddos_capture_ifname(c->cap), ddos_capture_sampling(c->cap));
 	return M_OK;
 }
 

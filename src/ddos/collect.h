@@ -2,9 +2,10 @@
  * The DDoS collector: the thread that runs the pillar inside `mamori
  * serve`. It receives flow datagrams on its UDP listeners (NetFlow v5/v9
  * and IPFIX on one socket, told apart by version; sFlow on another) with
- * recvmmsg() into a large receive buffer, decodes them (flow.h), counts the
- * records in the detector (ddos_detect.h) and ticks it several times a
- * second. The detector's attacks become, without ever blocking the thread:
+ * recvmmsg() into a large receive buffer, decodes them (flow.h), reads the
+ * packets of a mirror port from a capture ring (capture.h) when one is
+ * configured, counts the records in the detector (ddos_detect.h) and ticks
+ * it several times a second. The detector's attacks become, without ever blocking the thread:
  *
  *   - a mitigation request to the mitigation worker (the tier's action on
  *     the attack's prefix; FlowSpec matches the vector's protocol and
@@ -32,6 +33,7 @@
 #include "ddos/mitig.h"
 
 struct pipeline;
+struct ddos_capture;
 struct notifier;
 struct attack_db;
 
@@ -42,6 +44,10 @@ struct ddos_collect_config {
 	int64_t rcvbuf;           /* SO_RCVBUF of each socket, bytes */
 	int64_t default_rate;     /* sampling assumed until an exporter announces one */
 	int recv_clock;           /* anchor record times to the receive time */
+	int64_t template_timeout; /* seconds a v9/IPFIX template lives unrefreshed; 0 = ever */
+	char *capture_if;         /* mirror-port interface; "" = off */
+	int64_t capture_sampling; /* 1-in-N packets taken from it */
+	int64_t capture_ring;     /* bytes of its receive ring */
 	char *attacks_db;         /* "" = <data_dir>/ddos.db */
 	int64_t attack_retention; /* seconds; 0 = keep */
 	int64_t attack_history;   /* ended attacks kept at most */
@@ -57,7 +63,7 @@ int ddos_collect_config_load(const struct conf_doc *doc, struct ddos_collect_con
 void ddos_collect_config_free(struct ddos_collect_config *cfg);
 /* The collector's keys as documented YAML lines under `ddos:`. */
 int ddos_collect_config_describe(struct buf *out);
-/* 1 when at least one listener is configured. */
+/* 1 when at least one listener or the capture is configured. */
 int ddos_collect_enabled(const struct ddos_collect_config *cfg);
 
 /* Where attacks are reported; every member may be NULL. Borrowed: each
@@ -67,6 +73,7 @@ struct ddos_collect_deps {
 	struct notifier *nf;
 	struct mitig_worker *mw;
 	struct attack_db *adb;
+	struct ddos_capture *capture;  /* opened before the privilege drop (capture.h) */
 	int dry_run;              /* mitigations are decided and recorded, not sent */
 };
 

@@ -285,8 +285,9 @@ static const struct conf_keyword ddos_keywords[] = {
 
 static const struct conf_keyword group_keywords[] = {
 	{ "name", CONF_STR, GC(name), 0, 0, "", 0, "group name (letters, digits, '_', '-', '.')" },
-	{ "trigger", CONF_DURATION, GC(trigger), 1, 3600, "2s", 0,
-	  "seconds a threshold must hold before an attack starts" },
+	{ "trigger", CONF_DURATION, GC(trigger), 1, 3600, "1s", 0,
+	  "seconds a threshold must hold before an attack starts (a second counts as soon as "
+	  "its traffic so far passes it)" },
 	{ "cooldown", CONF_DURATION, GC(cooldown), 1, 86400, "60s", 0,
 	  "seconds under every threshold before an attack ends" },
 	{ "baseline", CONF_STR, GC(baseline_s), 0, 0, "5", 0,
@@ -302,7 +303,8 @@ static const struct conf_keyword group_keywords[] = {
 static const char *const ddos_skip[] = {
 	"groups", "allow_sources", "allow_destinations",
 	"netflow", "sflow", "udp_rcvbuf", "default_sampling", "receive_clock", "attacks_db",
-	"attack_retention", "attack_history", NULL
+	"attack_retention", "attack_history", "capture_interface", "capture_sampling",
+	"capture_ring", "template_timeout", NULL
 };
 static const char *const group_skip[] = {
 	"prefixes", "allow_sources", "allow_destinations", "thresholds", "prefix_thresholds",

@@ -1015,28 +1015,28 @@ int ddos_count_step(struct ddos_counters *c, int64_t *sec)
 
 /* ---- reading ---- */
 
-void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
-		    struct ddos_rates out[DDOS_C_N])
+/* Rates by class from a second's total (units, packets, flow records) and,
+ * when d is not NULL, its detail ring's figures of the same second. */
+static void rates_from(const struct ddos_detail *d, uint32_t tb, uint32_t tp, uint32_t tf,
+		       const uint32_t db[DD_N], const uint32_t dp[DD_N], const uint32_t df[DD_N],
+		       struct ddos_rates out[DDOS_C_N])
 {
-	const struct ddos_ring *t = &e->ring;
-	const struct ddos_detail *d;
 	double sb, sp, sf, vb = 0, vp = 0;
 	double cb[DD_N], cp[DD_N], cf[DD_N];
 
 	memset(out, 0, sizeof(*out) * DDOS_C_N);
-	out[DDOS_C_TOTAL] = (struct ddos_rates){ t->run_b * DDOS_UNIT_BITS, t->run_p, t->cur_f };
-	if (!e->detail)
+	out[DDOS_C_TOTAL] = (struct ddos_rates){ tb * DDOS_UNIT_BITS, tp, tf };
+	if (!d)
 		return;
-	d = &c->det[e->detail - 1];
 	/* The detail may have begun after some of the total's records: its
 	 * classes are scaled to the total, second by second. */
-	sb = d->r.run_b[DD_ALL] ? (double)t->run_b / d->r.run_b[DD_ALL] : 0;
-	sp = d->r.run_p[DD_ALL] ? (double)t->run_p / d->r.run_p[DD_ALL] : 0;
-	sf = d->r.cur_f[DD_ALL] ? (double)t->cur_f / d->r.cur_f[DD_ALL] : 0;
+	sb = db[DD_ALL] ? (double)tb / db[DD_ALL] : 0;
+	sp = dp[DD_ALL] ? (double)tp / dp[DD_ALL] : 0;
+	sf = df[DD_ALL] ? (double)tf / df[DD_ALL] : 0;
 	for (int k = 0; k < DD_N; k++) {
-		cb[k] = d->r.run_b[k] * sb * DDOS_UNIT_BITS;
-		cp[k] = d->r.run_p[k] * sp;
-		cf[k] = d->r.cur_f[k] * sf;
+		cb[k] = db[k] * sb * DDOS_UNIT_BITS;
+		cp[k] = dp[k] * sp;
+		cf[k] = df[k] * sf;
 	}
 	static const int map[DD_N] = { -1, DDOS_C_TCP, DDOS_C_UDP, DDOS_C_ICMP, DDOS_C_SYN, DDOS_C_ACK,
 				       DDOS_C_RST, DDOS_C_FRAG, DDOS_C_AMP };
@@ -1056,6 +1056,28 @@ void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
 		double fb = vb > 0 ? d->vb[v] / vb : 0, fp = vp > 0 ? d->vp[v] / vp : 0;
 		out[DDOS_C_VEC + v] = (struct ddos_rates){ cb[DD_AMP] * fb, cp[DD_AMP] * fp, cf[DD_AMP] * fp };
 	}
+}
+
+void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
+		    struct ddos_rates out[DDOS_C_N])
+{
+	const struct ddos_ring *t = &e->ring;
+	const struct ddos_detail *d = e->detail ? &c->det[e->detail - 1] : NULL;
+
+	rates_from(d, t->run_b, t->run_p, t->cur_f, d ? d->r.run_b : NULL, d ? d->r.run_p : NULL,
+		   d ? d->r.cur_f : NULL, out);
+}
+
+void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
+		   uint32_t tot[3], struct ddos_rates out[DDOS_C_N])
+{
+	const struct ddos_detail *d = e->detail ? &c->det[e->detail - 1] : NULL;
+	uint32_t db[DD_N] = { 0 }, dp[DD_N] = { 0 }, df[DD_N] = { 0 };
+
+	ddos_ring_peek(&e->ring, c->H, s, &tot[0], &tot[1], &tot[2]);
+	if (d)
+		ddos_dring_peek(&d->r, c->H, s, db, dp, df);
+	rates_from(d, tot[0], tot[1], tot[2], db, dp, df, out);
 }
 
 size_t ddos_ent_top_src(const struct ddos_counters *c, const struct ddos_ent *e,

@@ -31,6 +31,11 @@ struct att {
 	uint32_t part_n;
 	int64_t next_update;
 	int detailed;              /* any second had class detail */
+	int early;                 /* started before its last second closed: the
+				    * classes, bytes and packets so far are that
+				    * second's as they stood, replaced when it
+				    * closes */
+	double early_bytes, early_packets;
 };
 
 struct ddos_detector {
@@ -281,6 +286,14 @@ static void att_second(struct ddos_detector *d, struct att *t, const struct ddos
 	t->a.peak_bps = fmax(t->a.peak_bps, tot->bps);
 	t->a.peak_pps = fmax(t->a.peak_pps, tot->pps);
 	t->a.peak_fps = fmax(t->a.peak_fps, tot->fps);
+	if (t->early) {
+		memset(t->cb, 0, sizeof(t->cb));
+		memset(t->cp, 0, sizeof(t->cp));
+		t->a.bytes -= t->early_bytes;
+		t->a.packets -= t->early_packets;
+		t->detailed = 0;
+		t->early = 0;
+	}
 	t->a.bytes += tot->bps / 8;
 	t->a.packets += tot->pps;
 	if (e->detail) {
@@ -293,8 +306,12 @@ static void att_second(struct ddos_detector *d, struct att *t, const struct ddos
 	tl_second(d, t, s, tot);
 }
 
+/* Starts an attack on e whose first second over was `first`. s is the
+ * second whose rates r decided it: a closed one, or (early) one still open,
+ * whose figures then only seed the peaks and the name; its bytes and its
+ * timeline point come when it closes. */
 static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_t owner,
-		      int64_t s, const struct ddos_rates *r, const char *reason)
+		      int64_t first, int64_t s, const struct ddos_rates *r, const char *reason, int early)
 {
 	struct ddos_counters *c = d->c;
 	const struct ddos_gc *g = &c->cc.g[e->group];
@@ -319,12 +336,37 @@ static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uin
 	t->a.kind = (enum ddos_target_kind)kind;
 	target_of(d, e, kind, owner, &t->a);
 	t->a.group = g->name;
-	t->a.start = s - (int64_t)e->over + 1;   /* later than trigger if the table was full */
+	t->a.start = first;   /* earlier than s - trigger + 1 if the table was full */
 	t->a.last = s;
 	t->a.step = 1;
 	t->a.allowlisted = (e->flags & ENT_ALLOW) != 0;
 	snprintf(t->a.trigger, sizeof(t->a.trigger), "%s", reason);
-	att_second(d, t, e, r, s);
+	if (early) {
+		const struct ddos_rates *tot = &r[DDOS_C_TOTAL];
+		t->a.cur_bps = t->a.peak_bps = tot->bps;
+		t->a.cur_pps = t->a.peak_pps = tot->pps;
+		t->a.cur_fps = t->a.peak_fps = tot->fps;
+		t->a.bytes = t->early_bytes = tot->bps / 8;
+		t->a.packets = t->early_packets = tot->pps;
+		if (e->over) {
+			/* The closed second before it was over too: its peak counts. */
+			struct ddos_rates rc[DDOS_C_N];
+			ddos_ent_rates(d->c, e, rc);
+			t->a.peak_bps = fmax(t->a.peak_bps, rc[DDOS_C_TOTAL].bps);
+			t->a.peak_pps = fmax(t->a.peak_pps, rc[DDOS_C_TOTAL].pps);
+			t->a.peak_fps = fmax(t->a.peak_fps, rc[DDOS_C_TOTAL].fps);
+		}
+		if (e->detail) {
+			t->detailed = 1;
+			for (int k = 0; k < DDOS_C_N; k++) {
+				t->cb[k] = r[k].bps / 8;
+				t->cp[k] = r[k].pps;
+			}
+		}
+		t->early = 1;
+	} else {
+		att_second(d, t, e, r, s);
+	}
 	att_tier(g, t);
 	att_refresh(d, t, e);
 	t->next_update = s + c->cc.update_interval;
@@ -362,8 +404,9 @@ static double metric_of(const struct ddos_rates *r, int m)
 	return m == DDOS_M_BPS ? r->bps : m == DDOS_M_PPS ? r->pps : r->fps;
 }
 
-/* 1 when a threshold is passed; the first one is described in reason. */
-static int over_check(const struct ddos_tset *ts, const struct ddos_rates *r, int detailed,
+/* 1 when a threshold (times k) is passed; the first one is described in
+ * reason. */
+static int over_check(const struct ddos_tset *ts, const struct ddos_rates *r, int detailed, double k_,
 		      char *reason, size_t rsz)
 {
 	for (unsigned i = 0; i < ts->n; i++) {
@@ -372,7 +415,7 @@ static int over_check(const struct ddos_tset *ts, const struct ddos_rates *r, in
 		if (k->cls != DDOS_C_TOTAL && !detailed)
 			continue;
 		v = metric_of(&r[k->cls], k->metric);
-		if (v > k->thr) {
+		if (v > k->thr * k_) {
 			char a[16], b[16];
 			snprintf(reason, rsz, "%s %s %s > %s", ddos_class_key(k->cls),
 				 ddos_metric_key(k->metric), ddos_rate_str(v, a, sizeof(a)),
@@ -384,17 +427,18 @@ static int over_check(const struct ddos_tset *ts, const struct ddos_rates *r, in
 }
 
 /* The baseline alarm: baseline x multiple, never below the floor, once
- * the host has been watched for the warm-up. */
+ * the host has been watched for the warm-up. gap: idle seconds not yet
+ * folded into the baseline (base_catch_up), for a second still open. */
 static int base_check(const struct ddos_cc *cc, const struct ddos_gc *g, const struct ddos_host *h,
-		      const struct ddos_rates *tot, char *reason, size_t rsz)
+		      uint32_t gap, const struct ddos_rates *tot, char *reason, size_t rsz)
 {
-	double tb, tp;
+	double tb, tp, f = gap ? pow(1 - cc->base_alpha, (double)gap) : 1;
 	char a[16], b[16];
 
-	if (g->baseline <= 0 || h->base_n < cc->base_warmup)
+	if (g->baseline <= 0 || h->base_n + (uint64_t)gap < cc->base_warmup)
 		return 0;
-	tb = fmax(g->floor_bps, g->baseline * h->base_u * DDOS_UNIT_BITS);
-	tp = fmax(g->floor_pps, g->baseline * h->base_p);
+	tb = fmax(g->floor_bps, g->baseline * h->base_u * f * DDOS_UNIT_BITS);
+	tp = fmax(g->floor_pps, g->baseline * h->base_p * f);
 	if (tot->bps > tb) {
 		snprintf(reason, rsz, "bps %s > baseline %s", ddos_rate_str(tot->bps, a, sizeof(a)),
 			 ddos_rate_str(tb, b, sizeof(b)));
@@ -467,11 +511,11 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		r[DDOS_C_TOTAL] = (struct ddos_rates){ e->ring.run_b * DDOS_UNIT_BITS, e->ring.run_p,
 						       e->ring.cur_f };
 	reason[0] = '\0';
-	over = over_check(&g->t[kind], r, detailed, reason, sizeof(reason));
+	over = over_check(&g->t[kind], r, detailed, 1, reason, sizeof(reason));
 	if (h) {
 		base_catch_up(&c->cc, h, s);
 		if (!over)
-			over = base_check(&c->cc, g, h, &r[DDOS_C_TOTAL], reason, sizeof(reason));
+			over = base_check(&c->cc, g, h, 0, &r[DDOS_C_TOTAL], reason, sizeof(reason));
 	}
 	if (over)
 		e->flags |= ENT_OVER;
@@ -479,11 +523,14 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		e->flags |= ENT_CARPET;
 	if (e->attack) {
 		struct att *t = &d->att[e->attack - 1];
+		if ((int64_t)s < t->a.start)
+			return;   /* started early on a later second: not part of it */
 		if (!detailed)
 			memset(r + 1, 0, sizeof(*r) * (DDOS_C_N - 1));
 		att_second(d, t, e, r, s);
 		if (over) {
-			t->a.last = s;
+			if ((int64_t)s > t->a.last)
+				t->a.last = s;
 			e->under = 0;
 		} else if (++e->under >= g->cooldown) {
 			att_end(d, t, e);
@@ -502,7 +549,7 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		if (e->over >= g->trigger) {
 			if (!detailed)
 				memset(r + 1, 0, sizeof(*r) * (DDOS_C_N - 1));
-			att_start(d, e, kind, owner, s, r, reason);
+			att_start(d, e, kind, owner, (int64_t)s - e->over + 1, s, r, reason, 0);
 		}
 		return;
 	}
@@ -552,6 +599,105 @@ static void judge_second(struct ddos_detector *d, uint32_t s)
 		judge(d, &h->e, DDOS_T_HOST, i, s, covered, 1);
 	}
 	d->st.seconds++;
+}
+
+/* ---- early decisions ---- */
+
+/* Could aggregate (or group) a turn out to be a carpet in second s, seen
+ * from a child with (u, p) of it? Not while a is under half of every one
+ * of its thresholds, nor when the child carries more than carpet_max_share
+ * of it (then a is not spread: agg_spread). Otherwise the child's second
+ * waits for its close, when a is judged first. */
+static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent *a, int kind,
+			   uint32_t s, uint32_t u, uint32_t p)
+{
+	const struct ddos_counters *c = d->c;
+	const struct ddos_tset *ts = &c->cc.g[a->group].t[kind];
+	struct ddos_rates r[DDOS_C_N];
+	uint32_t tot[3];
+	char reason[8];
+
+	if ((a->flags & ENT_CARPET) || a->attack)
+		return 1;   /* a carpet now: it covers its children */
+	if (!ts->n)
+		return 0;
+	ddos_ent_peek(c, a, s, tot, r);
+	if (!over_check(ts, r, a->detail != 0, 0.5, reason, sizeof(reason)))
+		return 0;
+	return u <= c->cc.carpet_share * tot[0] && p <= c->cc.carpet_share * tot[1];
+}
+
+/* A host with a detail slot (so near a threshold) and no attack: its
+ * seconds still open (H up to the current one) are judged as they stand.
+ * Amounts of an open second only grow (ddos_ring_peek), so one already
+ * over will be over when it closes: it counts towards the trigger now,
+ * while "under" still waits for the close. Only hosts: an aggregate is
+ * an attack when its traffic is spread, which needs its children's closed
+ * second; and a host waits while its aggregate or group could be a carpet
+ * (carpet_possible), so a carpet stays one attack. */
+static void early_host(struct ddos_detector *d, struct ddos_host *h)
+{
+	struct ddos_counters *c = d->c;
+	struct ddos_ent *e = &h->e;
+	const struct ddos_gc *g = &c->cc.g[e->group];
+	struct ddos_agg *pf = h->prefix ? &c->pfx[h->prefix - 1] : NULL;
+	struct ddos_rates r[DDOS_C_N];
+	uint32_t run = e->over, tot[3];
+	char reason[128];
+
+	if (run >= g->trigger)
+		return;   /* the attack table was full: the close retries */
+	for (uint32_t s = c->H; s <= c->now_s && s < c->H + DDOS_LEAD; s++) {
+		int over;
+		ddos_ent_peek(c, e, s, tot, r);
+		if (!tot[0] && !tot[1] && !tot[2]) {
+			run = 0;
+			continue;
+		}
+		over = over_check(&g->t[DDOS_T_HOST], r, 1, 1, reason, sizeof(reason));
+		/* The baseline as H's close would find it: idle seconds before H
+		 * folded in (the open ones in between are not known idle). */
+		if (!over)
+			over = base_check(&c->cc, g, h, c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0,
+					  &r[DDOS_C_TOTAL], reason, sizeof(reason));
+		if (!over) {
+			run = 0;
+			continue;
+		}
+		if (++run < g->trigger)
+			continue;
+		if (pf) {
+			uint32_t pt[3];
+			struct ddos_rates pr[DDOS_C_N];
+			if (carpet_possible(d, &pf->e, DDOS_T_PREFIX, s, tot[0], tot[1]))
+				return;
+			ddos_ent_peek(c, &pf->e, s, pt, pr);
+			if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, pt[0], pt[1]))
+				return;
+		} else if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, tot[0], tot[1])) {
+			return;
+		}
+		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, r, reason, 1);
+		if (e->attack)
+			d->st.early++;
+		return;
+	}
+}
+
+static void early_pass(struct ddos_detector *d)
+{
+	struct ddos_counters *c = d->c;
+
+	for (uint32_t i = 0; i < c->det_hw; i++) {
+		const struct ddos_detail *x = &c->det[i];
+		struct ddos_host *h;
+		if (x->kind != DDOS_T_HOST + 1)
+			continue;
+		h = &c->host[x->owner];
+		if (!(h->e.flags & ENT_USED) || h->e.attack)
+			continue;
+		early_host(d, h);
+	}
 }
 
 static void exporters_check(struct ddos_detector *d)
@@ -637,6 +783,7 @@ int ddos_detector_tick(struct ddos_detector *d, int64_t now_ms)
 	}
 	if (n)
 		exporters_check(d);
+	early_pass(d);
 	return n;
 }
 

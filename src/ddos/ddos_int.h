@@ -169,6 +169,11 @@ static inline struct ddos_ent *ddos_owner(struct ddos_counters *c, const struct 
 /* Rates of e's last closed second by class; without detail only the total. */
 void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
 		    struct ddos_rates out[DDOS_C_N]);
+/* The same for second s, still open (H <= s <= H + DDOS_LEAD), as it
+ * stands now (ddos_ring_peek); tot gets its units, packets and flow
+ * records. */
+void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
+		   uint32_t tot[3], struct ddos_rates out[DDOS_C_N]);
 /* Top sources and ports of e's detail, busiest first. */
 size_t ddos_ent_top_src(const struct ddos_counters *c, const struct ddos_ent *e,
 			struct ddos_top_src *out, size_t max);

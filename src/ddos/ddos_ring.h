@@ -283,6 +283,34 @@ static inline void ddos_ring_step(struct ddos_ring *r, uint32_t s)
 		r->run_b = r->run_p = 0;   /* every difference applied: nothing left */
 }
 
+/* What open second s (H <= s, within the near window) holds so far,
+ * without closing anything: the last closed second's amounts plus the
+ * differences up to s, as ddos_ring_step would find them. Every record
+ * lands on seconds >= H with amounts >= 0, so this only grows until s
+ * closes: a second already over a threshold will be over when judged. */
+static inline void ddos_ring_peek(const struct ddos_ring *r, uint32_t H, uint32_t s, uint32_t *b,
+				  uint32_t *p, uint32_t *f)
+{
+	uint32_t vb = r->run_b, vp = r->run_p;
+
+	*b = *p = *f = 0;
+	if (r->busy < s)
+		return;
+	*f = r->fl[s % DDOS_FLOWS];
+	if (r->busy == s)
+		return;   /* every difference applied: nothing left */
+	for (uint32_t k = H; k <= s; k++) {
+		vb += r->near[k % DDOS_NEAR].b;
+		vp += r->near[k % DDOS_NEAR].p;
+		if (k % DDOS_GRID == 0) {
+			vb += r->far[(k / DDOS_GRID) % DDOS_FAR].b;
+			vp += r->far[(k / DDOS_GRID) % DDOS_FAR].p;
+		}
+	}
+	*b = vb;
+	*p = vp;
+}
+
 static inline void ddos_ring_clear(struct ddos_ring *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -335,6 +363,36 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 	if (s == d->busy) {
 		memset(d->run_b, 0, sizeof(d->run_b));
 		memset(d->run_p, 0, sizeof(d->run_p));
+	}
+}
+
+/* ddos_ring_peek for every class of a detail ring. */
+static inline void ddos_dring_peek(const struct ddos_dring *d, uint32_t H, uint32_t s,
+				   uint32_t b[DD_N], uint32_t p[DD_N], uint32_t f[DD_N])
+{
+	memset(b, 0, sizeof(uint32_t) * DD_N);
+	memset(p, 0, sizeof(uint32_t) * DD_N);
+	memset(f, 0, sizeof(uint32_t) * DD_N);
+	if (d->busy < s)
+		return;
+	memcpy(f, d->fl[s % DDOS_FLOWS], sizeof(d->fl[0]));
+	if (d->busy == s)
+		return;
+	memcpy(b, d->run_b, sizeof(d->run_b));
+	memcpy(p, d->run_p, sizeof(d->run_p));
+	for (uint32_t k = H; k <= s; k++) {
+		const struct ddos_dslot *n = &d->near[k % DDOS_NEAR];
+		for (int c = 0; c < DD_N; c++) {
+			b[c] += n->b[c];
+			p[c] += n->p[c];
+		}
+		if (k % DDOS_GRID == 0) {
+			const struct ddos_dslot *g = &d->far[(k / DDOS_GRID) % DDOS_FAR];
+			for (int c = 0; c < DD_N; c++) {
+				b[c] += g->b[c];
+				p[c] += g->p[c];
+			}
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ const struct flow_stat_desc flow_stat_descs[] = {
 	STAT(templates_evicted, "Templates evicted to stay within bounds"),
 	STAT(templates_bad, "Malformed templates"),
 	STAT(templates_refused, "Templates refused by a bound"),
+	STAT(templates_expired, "Templates not sent again within the template timeout"),
 	STAT(sources_evicted, "Exporter states evicted to stay within bounds"),
 	STAT(no_template_sets, "Data sets dropped because their template is unknown"),
 	STAT(no_template_bytes, "Bytes of data sets dropped for an unknown template"),
@@ -48,6 +49,11 @@ const struct flow_stat_desc flow_stat_descs[] = {
 	STAT(sflow_skipped, "sFlow samples and records of unused types"),
 	STAT(sflow_non_ip, "sFlow sampled headers that were not IP"),
 	STAT(time_fixed, "Flow records whose start was after their end"),
+	STAT(seq_lost_records, "Flows (v5) and data records (IPFIX) missing from the export sequence"),
+	STAT(seq_lost_datagrams, "Export packets (v9) and datagrams (sFlow) missing from the sequence"),
+	STAT(seq_late, "Datagrams that arrived behind the export sequence (reordered or duplicated)"),
+	STAT(seq_resets, "Export sequences started over (exporter restart, jump)"),
+	STAT(seq_evicted, "Exporter sequence states evicted to stay within bounds"),
 };
 
 const size_t flow_stat_count = sizeof(flow_stat_descs) / sizeof(flow_stat_descs[0]);
@@ -179,6 +185,8 @@ struct flow_decoder *flow_decoder_new(const struct flow_cfg *cfg,
 		d->cfg.max_memory = FLOW_DEF_MEMORY;
 	if (!d->cfg.default_rate)
 		d->cfg.default_rate = 1;
+	if (!d->cfg.template_timeout_ms)
+		d->cfg.template_timeout_ms = FLOW_DEF_TEMPLATE_TIMEOUT_MS;
 	if (d->cfg.max_fields > FLOW_MAX_FIELDS || d->cfg.max_sources > (1u << 24)) {
 		free(d);
 		return NULL;
@@ -186,7 +194,10 @@ struct flow_decoder *flow_decoder_new(const struct flow_cfg *cfg,
 	while (buckets < d->cfg.max_sources)
 		buckets *= 2;
 	d->hash = calloc(buckets, sizeof(*d->hash));
-	if (!d->hash) {
+	d->seq_hash = calloc(buckets, sizeof(*d->seq_hash));
+	if (!d->hash || !d->seq_hash) {
+		free(d->hash);
+		free(d->seq_hash);
 		free(d);
 		return NULL;
 	}
@@ -223,6 +234,8 @@ void flow_decoder_free(struct flow_decoder *d)
 		source_free_templates(d, s);
 		free(s);
 	}
+	flow_seq_free_all(d);
+	free(d->seq_hash);
 	free(d->hash);
 	free(d);
 }
@@ -244,7 +257,7 @@ uint32_t flow_decoder_sources(const struct flow_decoder *d)
 
 /* ---- sources ---- */
 
-static uint32_t source_hash(const struct flow_ip *ip, uint32_t domain, uint8_t fmt)
+uint32_t flow_source_hash(const struct flow_ip *ip, uint32_t domain, uint8_t fmt)
 {
 	uint32_t h = 2166136261u;
 
@@ -282,7 +295,7 @@ static void lru_push(struct flow_decoder *d, struct flow_source *s)
 
 static void source_evict(struct flow_decoder *d, struct flow_source *s)
 {
-	uint32_t b = source_hash(&s->exporter, s->domain, s->fmt) & d->hmask;
+	uint32_t b = flow_source_hash(&s->exporter, s->domain, s->fmt) & d->hmask;
 	struct flow_source **pp = &d->hash[b];
 
 	while (*pp && *pp != s)
@@ -313,7 +326,7 @@ static int source_evict_lru(struct flow_decoder *d, const struct flow_source *ke
 struct flow_source *flow_source_get(struct flow_msg *m, int create)
 {
 	struct flow_decoder *d = m->d;
-	uint32_t b = source_hash(m->exporter, m->domain, m->fmt) & d->hmask;
+	uint32_t b = flow_source_hash(m->exporter, m->domain, m->fmt) & d->hmask;
 	struct flow_source *s;
 
 	for (s = d->hash[b]; s; s = s->hnext) {
@@ -419,6 +432,7 @@ int flow_tmpl_put(struct flow_msg *m, struct flow_tmpl *t)
 	old = flow_tmpl_find(d, s, t->id);
 	if (old && tmpl_same(old, t)) {
 		d->st.templates_refreshed++;
+		old->seen_ms = m->recv_ms;
 		free(t);
 		return 0;
 	}
@@ -440,12 +454,57 @@ int flow_tmpl_put(struct flow_msg *m, struct flow_tmpl *t)
 		return M_ELIMIT;
 	}
 	t->used = ++d->stamp;
+	t->seen_ms = m->recv_ms;
 	t->next = s->tmpl[t->id % FLOW_TMPL_BUCKETS];
 	s->tmpl[t->id % FLOW_TMPL_BUCKETS] = t;
 	s->ntmpl++;
 	d->mem += t->mem;
 	d->st.templates++;
 	return 0;
+}
+
+/* 1 when t was last sent longer than the template timeout before now. */
+static int tmpl_expired(const struct flow_decoder *d, const struct flow_tmpl *t, int64_t now)
+{
+	return d->cfg.template_timeout_ms > 0 && now - t->seen_ms > d->cfg.template_timeout_ms;
+}
+
+struct flow_tmpl *flow_tmpl_live(struct flow_msg *m, uint16_t id)
+{
+	struct flow_tmpl *t;
+
+	if (!m->src)
+		return NULL;
+	t = flow_tmpl_find(m->d, m->src, id);
+	if (t && tmpl_expired(m->d, t, m->recv_ms)) {
+		/* RFC 7011 8.4: over UDP, a template not refreshed within its
+		 * lifetime is gone; the exporter may have changed it. */
+		tmpl_unlink(m->d, m->src, t);
+		m->d->st.templates_expired++;
+		return NULL;
+	}
+	return t;
+}
+
+uint32_t flow_decoder_expire(struct flow_decoder *d, int64_t now_ms)
+{
+	uint32_t n = 0;
+
+	for (struct flow_source *s = d->lru_head; s; s = s->next) {
+		for (int b = 0; b < FLOW_TMPL_BUCKETS; b++) {
+			struct flow_tmpl *t = s->tmpl[b], *nx;
+
+			for (; t; t = nx) {
+				nx = t->next;
+				if (tmpl_expired(d, t, now_ms)) {
+					tmpl_unlink(d, s, t);
+					d->st.templates_expired++;
+					n++;
+				}
+			}
+		}
+	}
+	return n;
 }
 
 void flow_tmpl_withdraw(struct flow_msg *m, uint16_t id, int options)

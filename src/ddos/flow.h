@@ -8,8 +8,11 @@
  * flow_decode() returns. It holds the state the template-based formats need
  * between datagrams: templates per (exporter, observation domain / source
  * id, template id), the sampling rate each exporter announced in options
- * data, and IPFIX's system init time. The parsing itself is pure: the unit
- * tests, the fuzzers, the benchmark and the collector run the same code.
+ * data, IPFIX's system init time, and every exporter's export sequence
+ * (what went missing, flow_seq.c). Templates not sent again within the
+ * template timeout expire, by the receive times given. The parsing itself
+ * is pure: the unit tests, the fuzzers, the benchmark and the collector
+ * run the same code.
  *
  * Every input is hostile: every length is checked before it is used, every
  * loop over input is bounded by the bytes that are left (never by a count
@@ -106,6 +109,7 @@ struct flow_stats {
 	uint64_t templates_evicted; /* to make room (per-source or memory bound) */
 	uint64_t templates_bad;     /* zero fields, bad ids, absurd lengths */
 	uint64_t templates_refused; /* too many fields, or no memory left */
+	uint64_t templates_expired; /* not sent again within the template timeout */
 	uint64_t sources_evicted;   /* exporter state dropped to make room */
 	uint64_t no_template_sets;  /* data sets dropped: template unknown */
 	uint64_t no_template_bytes;
@@ -117,6 +121,13 @@ struct flow_stats {
 	uint64_t sflow_skipped;     /* records and samples of types not used */
 	uint64_t sflow_non_ip;      /* sampled headers that were not IP */
 	uint64_t time_fixed;        /* start after end, set to end */
+	/* Export sequence numbers (flow_seq.c): what went missing between
+	 * the exporter and us, per (exporter, domain). */
+	uint64_t seq_lost_records;  /* NetFlow v5 flows, IPFIX data records */
+	uint64_t seq_lost_datagrams;  /* NetFlow v9 export packets, sFlow datagrams */
+	uint64_t seq_late;          /* datagrams behind the sequence (reordered, duplicated) */
+	uint64_t seq_resets;        /* exporter restarts and jumps: counting starts over */
+	uint64_t seq_evicted;       /* sequence state dropped to make room */
 };
 
 struct flow_stat_desc {
@@ -138,15 +149,20 @@ extern const size_t flow_stat_count;
 #define FLOW_DEF_TEMPLATES 256
 #define FLOW_DEF_FIELDS    128
 #define FLOW_DEF_MEMORY    (16u << 20)
+#define FLOW_DEF_TEMPLATE_TIMEOUT_MS (1800 * 1000LL)
 #define FLOW_MAX_FIELDS    1024   /* upper bound of max_fields */
+#define FLOW_SEQ_HOLD      8      /* datagrams a sequence gap waits for late arrivals */
 
 struct flow_cfg {
-	uint32_t max_sources;    /* (exporter, domain) pairs with templates */
+	uint32_t max_sources;    /* (exporter, domain) pairs with templates, and
+				  * as many with sequence state */
 	uint32_t max_templates;  /* per source */
 	uint32_t max_fields;     /* per template, at most FLOW_MAX_FIELDS */
 	size_t max_memory;       /* bytes of all template and exporter state */
 	uint32_t default_rate;   /* 1-in-N used until an exporter announces one */
 	unsigned flags;          /* FLOW_CFG_* */
+	int64_t template_timeout_ms;  /* a template not sent again for this long
+				       * (by receive time) expires; < 0 never */
 };
 
 typedef void (*flow_rec_fn)(void *arg, const struct flow_rec *r);
@@ -180,6 +196,39 @@ const struct flow_stats *flow_decoder_stats(const struct flow_decoder *d);
 size_t flow_decoder_memory(const struct flow_decoder *d);
 /* (exporter, domain) pairs with state now. */
 uint32_t flow_decoder_sources(const struct flow_decoder *d);
+
+/* Sequence-number loss of one exporter and domain (v5 engine, v9 source
+ * id, IPFIX observation domain, sFlow sub-agent). Loss is in the unit the
+ * format's sequence counts: flows or data records for NetFlow v5 and
+ * IPFIX, datagrams for NetFlow v9 and sFlow. A gap counts as lost once
+ * FLOW_SEQ_HOLD more datagrams of the exporter came without filling it
+ * (a datagram that arrives late fills its gap: not lost). */
+struct flow_seq_stat {
+	struct flow_ip exporter;
+	uint32_t domain;
+	uint8_t format;           /* enum flow_format: NF5, NF9, IPFIX or SFLOW */
+	int unit_records;         /* 1: lost counts records; 0: datagrams */
+	uint64_t datagrams;       /* received */
+	uint64_t lost;            /* since the state was made */
+	uint64_t lost_interval;   /* since the last flow_decoder_seq_foreach() */
+	uint64_t late;
+	uint64_t resets;
+	int64_t last_ms;          /* receive time of the last datagram */
+};
+
+typedef void (*flow_seq_fn)(void *arg, const struct flow_seq_stat *s);
+
+/* Calls fn for every exporter and domain with sequence state (at most
+ * cfg max_sources, least recently heard from evicted first), then starts
+ * every lost_interval afresh. */
+void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg);
+/* Exporters and domains with sequence state now. */
+uint32_t flow_decoder_seq_count(const struct flow_decoder *d);
+
+/* Drops every template not sent again within the template timeout of
+ * now_ms (data of an expired template is dropped when it arrives anyway;
+ * this frees their memory). Returns how many expired. */
+uint32_t flow_decoder_expire(struct flow_decoder *d, int64_t now_ms);
 
 /* The format at the start of a datagram: NF5, NF9, IPFIX, SFLOW or AUTO
  * when unknown. */

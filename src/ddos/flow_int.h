@@ -106,6 +106,7 @@ struct flow_field {
 struct flow_tmpl {
 	struct flow_tmpl *next;   /* hash chain */
 	uint64_t used;            /* LRU stamp */
+	int64_t seen_ms;          /* receive time it was last sent */
 	size_t mem;               /* bytes charged for it */
 	uint32_t min_len;         /* one record, variable fields empty; >= 1 */
 	uint16_t id;
@@ -137,6 +138,33 @@ struct flow_source {
 	struct flow_tmpl *tmpl[FLOW_TMPL_BUCKETS];
 };
 
+/* The export sequence of one (exporter, domain, format): what is expected
+ * next, and the gaps that late datagrams may still fill (flow_seq.c). */
+#define FLOW_SEQ_GAPS 4
+
+struct flow_seq_gap {
+	uint32_t start, end;      /* the missing range [start, end), mod 2^32 */
+	uint32_t missing;         /* what of it no late datagram has filled */
+	uint64_t at;              /* the exporter's datagram count when it opened */
+};
+
+struct flow_seq {
+	struct flow_seq *hnext;           /* hash chain */
+	struct flow_seq *prev, *next;     /* LRU list, most recent first */
+	struct flow_ip exporter;
+	uint32_t domain;
+	uint8_t fmt;
+	uint8_t have_next;                /* next_seq is known */
+	uint8_t have_up;                  /* uptime is known */
+	uint8_t nback;                    /* datagrams behind in a row */
+	uint32_t next_seq;
+	uint32_t uptime;                  /* the exporter's, ms; the highest seen */
+	uint32_t ngaps;
+	struct flow_seq_gap gaps[FLOW_SEQ_GAPS];
+	uint64_t datagrams, lost, lost_iv, late, resets;
+	int64_t last_ms;
+};
+
 struct flow_decoder {
 	struct flow_cfg cfg;
 	flow_rec_fn on_rec;
@@ -149,6 +177,9 @@ struct flow_decoder {
 	struct flow_source *lru_head, *lru_tail;
 	size_t mem;
 	uint64_t stamp;
+	struct flow_seq **seq_hash;       /* as many buckets as hash */
+	struct flow_seq *seq_head, *seq_tail;
+	uint32_t nseq;
 };
 
 /* One message being decoded. */
@@ -162,12 +193,18 @@ struct flow_msg {
 	int64_t export_ms;            /* the header's clock, skew applied */
 	int64_t skew_ms;              /* added to exporter wall-clock times */
 	uint32_t uptime_ms;           /* v9 header sysUptime */
+	uint32_t nrecs;               /* data and options records decoded */
+	uint8_t recs_unknown;         /* a data set could not be counted */
 };
 
 /* flow.c */
+uint32_t flow_source_hash(const struct flow_ip *ip, uint32_t domain, uint8_t fmt);
 struct flow_source *flow_source_get(struct flow_msg *m, int create);
 struct flow_tmpl *flow_tmpl_find(struct flow_decoder *d, struct flow_source *s,
 				 uint16_t id);
+/* The template for a data set: NULL when unknown, or when it expired
+ * (not sent again within the template timeout: it is dropped then). */
+struct flow_tmpl *flow_tmpl_live(struct flow_msg *m, uint16_t id);
 /* Takes ownership of t (frees it when refused). 0, or M_ELIMIT. */
 int flow_tmpl_put(struct flow_msg *m, struct flow_tmpl *t);
 void flow_tmpl_withdraw(struct flow_msg *m, uint16_t id, int options);
@@ -207,6 +244,16 @@ int flow_tmpl_seal(struct flow_tmpl *t);
  * M_EPARSE when a record ran past the set. */
 int flow_data_set(struct flow_msg *m, const struct flow_tmpl *t,
 		  const uint8_t *p, size_t n);
+
+/* flow_seq.c */
+/* Notes one datagram of m's (exporter, domain, format) with sequence
+ * number seq, which the datagram advances by count (records or 1);
+ * count_known 0 when it could not be counted (the next datagram then
+ * sets the expectation again). has_up: uptime is the exporter's uptime in
+ * ms, which going back says it restarted. */
+void flow_seq_note(struct flow_msg *m, uint32_t seq, uint32_t count, int count_known,
+		   int has_up, uint32_t uptime);
+void flow_seq_free_all(struct flow_decoder *d);
 
 /* flow_nf5.c, flow_nf9.c, flow_ipfix.c, flow_sflow.c */
 int flow_nf5_decode(struct flow_msg *m, const uint8_t *p, size_t n);

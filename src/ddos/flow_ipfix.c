@@ -146,17 +146,19 @@ int flow_ipfix_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 
 		if (slen < 4 || slen > n - off) {
 			d->st.bad_sets++;
+			flow_seq_note(m, rd32(p + 8), m->nrecs, 0, 0, 0);
 			return M_EPARSE;
 		}
 		if (id == 2 || id == 3) {
 			rc = flow_rc_merge(rc, ipfix_templates(m, body, slen - 4u, id == 3));
 		} else if (id < 256) {
 			d->st.reserved_sets++;
-		} else if (m->src && (t = flow_tmpl_find(d, m->src, id)) != NULL) {
+		} else if ((t = flow_tmpl_live(m, id)) != NULL) {
 			rc = flow_rc_merge(rc, flow_data_set(m, t, body, slen - 4u));
 		} else {
 			d->st.no_template_sets++;
 			d->st.no_template_bytes += slen - 4u;
+			m->recs_unknown = 1;
 		}
 		off += slen;
 	}
@@ -165,5 +167,9 @@ int flow_ipfix_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 		d->st.bad_sets++;
 		rc = flow_rc_merge(rc, M_EPARSE);
 	}
+	/* The sequence counts data records (options records too) sent before
+	 * this message; records of a set without its template cannot be
+	 * counted, and then the next message sets the count again. */
+	flow_seq_note(m, rd32(p + 8), m->nrecs, rc != M_EPARSE && !m->recs_unknown, 0, 0);
 	return rc;
 }

@@ -43,6 +43,8 @@ int flow_nf5_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 	rate = rd16(p + 22) & 0x3fff;
 	if (rate == 0)
 		rate = 1;
+	/* flow_sequence: the flows sent before this datagram. */
+	flow_seq_note(m, rd32(p + 16), count, 1, 1, m->uptime_ms);
 
 	for (uint16_t i = 0; i < count; i++) {
 		const uint8_t *r = p + NF5_HDR + (size_t)i * NF5_REC;

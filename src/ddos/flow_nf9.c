@@ -4,7 +4,8 @@
  * with that id, scoped to (exporter, source id). The header's count is not
  * trusted (exporters disagree on what it counts); the FlowSet lengths
  * drive the walk, and a length under 4 or past the datagram ends it. Data
- * that arrives before its template is counted (no_template_sets) and
+ * that arrives before its template, or after it expired (not sent again
+ * within the template timeout), is counted (no_template_sets) and
  * dropped: routers resend templates every few seconds or packets.
  */
 #include <stdlib.h>
@@ -119,6 +120,8 @@ int flow_nf9_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 	flow_anchor(m, (int64_t)rd32(p + 8) * 1000);
 	m->domain = rd32(p + 16);
 	flow_source_get(m, 0);
+	/* The sequence counts export packets of the source id. */
+	flow_seq_note(m, rd32(p + 12), 1, 1, 1, m->uptime_ms);
 
 	while (n - off >= 4) {
 		uint16_t id = rd16(p + off), len = rd16(p + off + 2);
@@ -135,7 +138,7 @@ int flow_nf9_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 			rc = flow_rc_merge(rc, nf9_options_templates(m, body, len - 4u));
 		} else if (id < 256) {
 			d->st.reserved_sets++;
-		} else if (m->src && (t = flow_tmpl_find(d, m->src, id)) != NULL) {
+		} else if ((t = flow_tmpl_live(m, id)) != NULL) {
 			rc = flow_rc_merge(rc, flow_data_set(m, t, body, len - 4u));
 		} else {
 			d->st.no_template_sets++;

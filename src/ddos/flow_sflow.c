@@ -297,8 +297,12 @@ int flow_sflow_decode(struct flow_msg *m, const uint8_t *p, size_t n)
 		goto truncated;
 	c.sub_agent = rd32(p + off);
 	nsamples = rd32(p + off + 12);
-	off += 16;
 	m->domain = c.sub_agent;
+	/* The sequence counts datagrams of the agent's sub-agent; the agent
+	 * address in the datagram, not its UDP source, names the exporter. */
+	m->exporter = &c.agent;
+	flow_seq_note(m, rd32(p + off + 4), 1, 1, 1, rd32(p + off + 8));
+	off += 16;
 
 	for (uint32_t i = 0; i < nsamples; i++) {
 		uint32_t fmt, len;

@@ -490,6 +490,7 @@ int flow_data_set(struct flow_msg *m, const struct flow_tmpl *t,
 			return M_EPARSE;
 		}
 		off += used;
+		m->nrecs++;
 		if (t->options) {
 			options_apply(m, &a);
 		} else {

@@ -238,7 +238,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.groups[0].nprefixes, 0);
 	assert_int_equal(cfg.delay, 1);
 	assert_int_equal(cfg.max_hosts, 131072);
-	assert_int_equal(cfg.groups[0].trigger, 2);
+	assert_int_equal(cfg.groups[0].trigger, 1);
 	assert_true(cfg.groups[0].host.v[DDOS_C_TOTAL][DDOS_M_PPS] > 0);
 	assert_true(cfg.groups[0].baseline == 5);
 	ddos_config_free(&cfg);
@@ -804,13 +804,19 @@ static void test_trigger_cooldown(void **state)
 	run(d, T0 + 10, T0 + 12, gen_flood, &f);
 	run(d, T0 + 12, T0 + 30, NULL, NULL);
 	assert_int_equal(l->starts, 0);
-	/* Ten seconds over from T0+40. Second s is judged at the tick of
-	 * s + 2 (delay 1 s): the third second over, T0+42, at T0+44. */
+	/* Ten seconds over from T0+40. Second s closes at the tick of s + 2
+	 * (delay 1 s), but a second whose records already pass the threshold
+	 * is known over before it closes: the third second over, T0+42,
+	 * counts at the tick of T0+43, once its records are in. */
 	run(d, T0 + 30, T0 + 40, NULL, NULL);
-	run(d, T0 + 40, T0 + 43, gen_flood, &f);
+	run(d, T0 + 40, T0 + 42, gen_flood, &f);
 	assert_int_equal(l->starts, 0);
-	run(d, T0 + 43, T0 + 44, gen_flood, &f);
+	gen_flood(d, T0 + 42, &f);
+	assert_int_equal(l->starts, 0);   /* nothing decides between ticks */
+	ddos_detector_tick(d, (T0 + 43) * 1000);
 	assert_int_equal(l->starts, 1);
+	assert_int_equal(ddos_detector_stats(d)->early, 1);
+	run(d, T0 + 43, T0 + 44, gen_flood, &f);
 	assert_int_equal(l->start[0].start, T0 + 40);
 	assert_string_equal(l->start[0].target_str, "203.0.113.20");
 	assert_int_equal(l->start[0].kind, DDOS_T_HOST);
@@ -848,6 +854,247 @@ static void test_trigger_cooldown(void **state)
 	assert_int_equal(l->starts, 2);
 	assert_true(l->start[1].id > l->start[0].id);
 	assert_int_equal(ddos_detector_stats(d)->started, 2);
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* ---- early decisions: a second still open that is already over ---- */
+
+/* Chunk k of n of second t: what a sampled exporter sends in that tenth
+ * of the second (records without duration, stamped on arrival). */
+static void add_chunk(struct ddos_detector *d, const char *dst, int64_t t, int k, int n, double pps,
+		      unsigned size)
+{
+	for (int i = 0; i < 4; i++) {
+		char src[32];
+		uint64_t p = (uint64_t)(pps / n / 4 + 0.5);
+		int64_t at = t * 1000 + k * 1000 / n;
+		struct flow_rec r;
+		snprintf(src, sizeof(src), "198.51.100.%d", 1 + i);
+		r = rec(src, dst, 17, 40000, p * size, p, at, at);
+		ddos_detector_add(d, &r);
+	}
+}
+
+/* Second t as ten chunks with a tick after each: the collector ticks ten
+ * times a second. Returns the tick (ms) that saw the first start, or 0. */
+static int64_t run_chunked(struct ddos_detector *d, struct log *l, const char *dst, int64_t t,
+			   double pps, unsigned size)
+{
+	int64_t seen = 0;
+
+	for (int k = 0; k < 10; k++) {
+		int before = l->starts;
+		if (pps > 0)
+			add_chunk(d, dst, t, k, 10, pps, size);
+		ddos_detector_tick(d, t * 1000 + (k + 1) * 100 - 1);
+		if (!seen && l->starts > before)
+			seen = t * 1000 + (k + 1) * 100 - 1;
+	}
+	return seen;
+}
+
+static const char *cfg_early =
+	"ddos:\n"
+	"  delay: 1s\n"
+	"  groups:\n"
+	"    - name: web\n"
+	"      prefixes: [203.0.113.0/24]\n"
+	"      trigger: 1s\n"
+	"      cooldown: 3s\n"
+	"      baseline: 0\n"
+	"      thresholds:\n"
+	"        total: { pps: 20k, bps: 0 }\n";
+
+/* 24 kpps against 20 kpps (1.2x), arriving through the second: the
+ * attack starts at the tick its second's traffic so far passes 20k (the
+ * ninth tenth), a second and a tenth before that second closes; the
+ * figures it starts with are that second's as they stood, and the second
+ * is counted once, when it closes. */
+static void test_early_start(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_early, l);
+	int64_t at;
+
+	(void)state;
+	run(d, T0, T0 + 10, NULL, NULL);
+	at = run_chunked(d, l, "203.0.113.5", T0 + 10, 24000, 1000);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(at, (T0 + 10) * 1000 + 899);   /* 21.6k after 9 tenths; 19.2k after 8 */
+	assert_int_equal(l->start[0].start, T0 + 10);
+	assert_string_equal(l->start[0].target_str, "203.0.113.5");
+	assert_true(fabs(l->start[0].peak_pps - 21600) < 10);
+	assert_true(fabs(l->start[0].packets - 21600) < 10);   /* so far; replaced at the close */
+	assert_non_null(strstr(l->start[0].trigger, "total pps"));
+	assert_int_equal(ddos_detector_stats(d)->early, 1);
+	for (int64_t t = T0 + 11; t < T0 + 15; t++)
+		run_chunked(d, l, "203.0.113.5", t, 24000, 1000);
+	for (int64_t t = T0 + 15; t < T0 + 22; t++)
+		run_chunked(d, l, "203.0.113.5", t, 0, 1000);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(l->ends, 1);
+	assert_int_equal(l->end[0].start, T0 + 10);
+	assert_int_equal(l->end[0].last, T0 + 14);
+	assert_true(fabs(l->end[0].peak_pps - 24000) < 10);
+	assert_true(fabs(l->end[0].packets - 5 * 24000) < 50);   /* T0+10 counted once */
+	assert_int_equal(l->last_np, 5 + 3);   /* five seconds over, three of cool-down */
+	assert_true(l->last_tl[0].t == T0 + 10);
+	ddos_detector_free(d);
+
+	/* 10x: two tenths of the second (one is exactly the threshold, which
+	 * is not over it). */
+	d = detector(cfg_early, l);
+	run(d, T0, T0 + 10, NULL, NULL);
+	at = run_chunked(d, l, "203.0.113.6", T0 + 10, 200000, 1000);
+	assert_int_equal(at, (T0 + 10) * 1000 + 199);
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* Bursts shorter than the trigger start nothing, early or not. */
+static void test_early_burst(void **state)
+{
+	static const char *y2 =
+		"ddos:\n"
+		"  delay: 1s\n"
+		"  groups:\n"
+		"    - name: web\n"
+		"      prefixes: [203.0.113.0/24]\n"
+		"      trigger: 2s\n"
+		"      cooldown: 3s\n"
+		"      baseline: 0\n"
+		"      thresholds:\n"
+		"        total: { pps: 20k, bps: 0 }\n";
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(y2, l);
+
+	(void)state;
+	/* Trigger 2 s: one second at 5x, then quiet; twice. */
+	run(d, T0, T0 + 10, NULL, NULL);
+	for (int rep = 0; rep < 2; rep++) {
+		run_chunked(d, l, "203.0.113.5", T0 + 10 + rep * 10, 100000, 1000);
+		for (int64_t t = T0 + 11 + rep * 10; t < T0 + 20 + rep * 10; t++)
+			run_chunked(d, l, "203.0.113.5", t, 0, 1000);
+	}
+	assert_int_equal(l->starts, 0);
+	/* Two seconds over: the second one decides before it closes. */
+	run_chunked(d, l, "203.0.113.5", T0 + 40, 30000, 1000);
+	assert_int_equal(l->starts, 0);
+	assert_true(run_chunked(d, l, "203.0.113.5", T0 + 41, 30000, 1000) != 0);
+	assert_int_equal(l->start[0].start, T0 + 40);
+	ddos_detector_free(d);
+
+	/* Trigger 1 s: 1.5x for half a second is 0.75x over the second. */
+	d = detector(cfg_early, l);
+	run(d, T0, T0 + 10, NULL, NULL);
+	for (int k = 0; k < 10; k++) {
+		if (k < 5)
+			add_chunk(d, "203.0.113.5", T0 + 10, k, 10, 30000, 1000);
+		ddos_detector_tick(d, (T0 + 10) * 1000 + (k + 1) * 100 - 1);
+	}
+	run(d, T0 + 11, T0 + 20, NULL, NULL);
+	assert_int_equal(l->starts, 0);
+	/* A router's 60-second records of a benign 5 kpps flow, against 10
+	 * kpps and a 1 s trigger: spread, never over. */
+	ddos_detector_free(d);
+	{
+		static const char *y1 =
+			"ddos:\n"
+			"  delay: 1s\n"
+			"  groups:\n"
+			"    - name: web\n"
+			"      prefixes: [203.0.113.0/24]\n"
+			"      trigger: 1s\n"
+			"      baseline: 0\n"
+			"      thresholds:\n"
+			"        total: { pps: 10k, bps: 0 }\n";
+		d = detector(y1, l);
+		run(d, T0, T0 + 300, gen_benign, NULL);
+		assert_int_equal(l->starts, 0);
+		ddos_detector_free(d);
+	}
+	free(l);
+}
+
+/* A carpet whose hosts pass their own threshold (1 kpps) before the /24
+ * passes its own (400 kpps) within the second: the hosts wait for the
+ * /24 to be judged, and it is one attack on the /24. */
+static void test_early_carpet(void **state)
+{
+	static const char *y =
+		"ddos:\n"
+		"  delay: 1s\n"
+		"  groups:\n"
+		"    - name: isp\n"
+		"      prefixes: [203.0.113.0/24]\n"
+		"      trigger: 1s\n"
+		"      cooldown: 3s\n"
+		"      baseline: 0\n"
+		"      thresholds:\n"
+		"        total: { pps: 1k, bps: 0 }\n"
+		"        amplification: { bps: 0 }\n"
+		"      prefix_thresholds:\n"
+		"        total: { pps: 400k, bps: 0 }\n"
+		"      group_thresholds:\n"
+		"        total: { pps: 0, bps: 0 }\n";
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(y, l);
+
+	(void)state;
+	for (int64_t t = T0; t < T0 + 6; t++)
+		for (int k = 0; k < 10; k++) {
+			for (int h = 1; h <= 254; h++) {
+				char dst[32];
+				struct flow_rec r;
+				int64_t at = t * 1000 + k * 100;
+				snprintf(dst, sizeof(dst), "203.0.113.%d", h);
+				r = rec("198.51.100.9", dst, 17, 53, 200 * 512, 200, at, at);
+				ddos_detector_add(d, &r);
+			}
+			ddos_detector_tick(d, t * 1000 + k * 100 + 99);
+		}
+	run(d, T0 + 6, T0 + 12, NULL, NULL);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(l->start[0].kind, DDOS_T_PREFIX);
+	assert_string_equal(l->start[0].target_str, "203.0.113.0/24");
+	assert_int_equal(ddos_detector_stats(d)->early, 0);
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* The baseline multiple decides early too. */
+static void test_early_baseline(void **state)
+{
+	static const char *y =
+		"ddos:\n"
+		"  delay: 1s\n"
+		"  baseline_window: 60s\n"
+		"  baseline_warmup: 60s\n"
+		"  groups:\n"
+		"    - name: web\n"
+		"      prefixes: [203.0.113.0/24]\n"
+		"      trigger: 1s\n"
+		"      baseline: 4\n"
+		"      baseline_floor_pps: 5k\n"
+		"      baseline_floor_bps: 1G\n"
+		"      thresholds:\n"
+		"        total: { pps: 150k, bps: 0 }\n";
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(y, l);
+	struct flood normal = { "203.0.113.30", 6, 0x18, 443, 0, 2000, 500, 5, 1 };
+	int64_t at;
+
+	(void)state;
+	run(d, T0, T0 + 120, gen_flood, &normal);
+	assert_int_equal(l->starts, 0);
+	/* 12 kpps: over 4 x 2k = 8k (and the 5k floor) at two thirds of the
+	 * second; under the static 150k. */
+	at = run_chunked(d, l, "203.0.113.30", T0 + 120, 12000, 500);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(at, (T0 + 120) * 1000 + 699);   /* 8.4k after 7 tenths */
+	assert_non_null(strstr(l->start[0].trigger, "baseline"));
+	assert_int_equal(l->start[0].start, T0 + 120);
 	ddos_detector_free(d);
 	free(l);
 }
@@ -1499,6 +1746,10 @@ int main(void)
 		cmocka_unit_test(test_spread_no_false_attack),
 		cmocka_unit_test(test_clamps),
 		cmocka_unit_test(test_trigger_cooldown),
+		cmocka_unit_test(test_early_start),
+		cmocka_unit_test(test_early_burst),
+		cmocka_unit_test(test_early_carpet),
+		cmocka_unit_test(test_early_baseline),
 		cmocka_unit_test(test_baseline),
 		cmocka_unit_test(test_carpet),
 		cmocka_unit_test(test_group_carpet),

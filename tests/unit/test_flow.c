@@ -8,6 +8,9 @@
  * counts. Every datagram is decoded from its own heap block of exactly
  * its size, so AddressSanitizer sees any read past the end; every prefix
  * of the valid datagrams and many random mutations are decoded too.
+ * Export sequence numbers per exporter and domain (gaps, the counter's
+ * wrap, reordering, duplicates, restarts, bounds) and template ageing on
+ * an injected receive clock close the file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1917,6 +1920,413 @@ static void test_mutations(void **state)
 		free(smp[i].b);
 }
 
+/* ---- export sequence numbers ---- */
+
+/* A NetFlow v9 datagram with no sets: only its header counts here. */
+static int nf9_seq(struct fx *f, const char *from, uint32_t srcid, uint32_t seq, uint32_t uptime)
+{
+	struct pb *b = calloc(1, sizeof(*b));
+	int rc;
+
+	assert_non_null(b);
+	nf9_hdr(b, uptime, T0, srcid);
+	patch32(b, 12, seq);
+	rc = dec_from(f, FLOW_FMT_AUTO, from, b->b, b->n);
+	free(b);
+	return rc;
+}
+
+struct seq_got {
+	struct flow_seq_stat s[8];
+	size_t n;
+};
+
+static void on_seq(void *arg, const struct flow_seq_stat *s)
+{
+	struct seq_got *g = arg;
+
+	if (g->n < 8)
+		g->s[g->n] = *s;
+	g->n++;
+}
+
+/* The sequence state of (exporter, domain); fails when there is none. */
+static struct flow_seq_stat seq_of(struct fx *f, const char *exporter, uint32_t domain)
+{
+	struct seq_got g = { .n = 0 };
+	struct flow_ip ip;
+
+	assert_int_equal(flow_ip_parse(&ip, exporter), 0);
+	flow_decoder_seq_foreach(f->d, on_seq, &g);
+	for (size_t i = 0; i < g.n && i < 8; i++)
+		if (g.s[i].domain == domain && memcmp(g.s[i].exporter.a, ip.a, 16) == 0)
+			return g.s[i];
+	fail_msg("no sequence state for %s/%u", exporter, domain);
+	return g.s[0];
+}
+
+static void test_seq_nf9(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct flow_seq_stat s;
+	uint32_t seq = 100, up = 5000000;
+
+	(void)state;
+	/* In order: nothing lost. */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(nf9_seq(f, "192.0.2.1", 7, seq++, up += 100), 0);
+	assert_int_equal(st(f)->seq_lost_datagrams, 0);
+	/* A gap of 3 counts once it has waited FLOW_SEQ_HOLD datagrams. */
+	seq += 3;
+	assert_int_equal(nf9_seq(f, "192.0.2.1", 7, seq++, up += 100), 0);
+	assert_int_equal(st(f)->seq_lost_datagrams, 0);
+	for (int i = 0; i < FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.1", 7, seq++, up += 100);
+	assert_int_equal(st(f)->seq_lost_datagrams, 3);
+	/* Reordered: 2 before 1, and 4 after 5 and 6: nothing lost. */
+	nf9_seq(f, "192.0.2.1", 7, seq + 1, up += 100);
+	nf9_seq(f, "192.0.2.1", 7, seq, up);
+	nf9_seq(f, "192.0.2.1", 7, seq + 3, up += 100);
+	nf9_seq(f, "192.0.2.1", 7, seq + 4, up += 100);
+	nf9_seq(f, "192.0.2.1", 7, seq + 2, up);
+	seq += 5;
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.1", 7, seq++, up += 100);
+	assert_int_equal(st(f)->seq_lost_datagrams, 3);
+	assert_int_equal(st(f)->seq_late, 2);
+	/* Another source id of the same exporter is a sequence of its own. */
+	nf9_seq(f, "192.0.2.1", 8, 1, up);
+	nf9_seq(f, "192.0.2.1", 8, 3, up);
+	for (int i = 0; i < FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.1", 7, seq++, up += 100);
+	for (uint32_t i = 4; i < 4 + FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.1", 8, i, up);
+	assert_int_equal(st(f)->seq_lost_datagrams, 4);
+	s = seq_of(f, "192.0.2.1", 7);
+	assert_int_equal(s.lost, 3);
+	assert_int_equal(s.late, 2);
+	assert_int_equal(s.resets, 0);
+	assert_int_equal(s.unit_records, 0);
+	assert_int_equal(s.format, FLOW_FMT_NF9);
+	assert_int_equal(s.last_ms, RECV_MS);
+	s = seq_of(f, "192.0.2.1", 8);
+	assert_int_equal(s.lost, 1);
+	assert_int_equal(s.datagrams, 2 + FLOW_SEQ_HOLD);
+	/* lost_interval starts afresh after each walk. */
+	assert_int_equal(seq_of(f, "192.0.2.1", 8).lost_interval, 0);
+	assert_int_equal(flow_decoder_seq_count(f->d), 2);
+	fx_free(f);
+}
+
+static void test_seq_wrap_restart(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	uint32_t seq = 0xfffffffcu, up = 90000000;
+
+	(void)state;
+	/* Through the wrap of the counter, one datagram missing at 0. */
+	for (int i = 0; i < 4; i++)
+		nf9_seq(f, "192.0.2.2", 1, seq++, up += 10);
+	assert_int_equal(seq, 0);
+	seq++;
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.2", 1, seq++, up += 10);
+	assert_int_equal(st(f)->seq_lost_datagrams, 1);
+	assert_int_equal(st(f)->seq_resets, 0);
+	/* The router reboots: uptime and sequence start again. Not a loss of
+	 * four billion. */
+	up = 40000;
+	seq = 0;
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.2", 1, seq++, up += 10);
+	assert_int_equal(st(f)->seq_lost_datagrams, 1);
+	assert_int_equal(st(f)->seq_resets, 1);
+	/* A jump far ahead (a restart with a random start, no uptime help):
+	 * counting starts over there. */
+	seq += 0x40000000u;
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++)
+		nf9_seq(f, "192.0.2.2", 1, seq++, up += 10);
+	assert_int_equal(st(f)->seq_lost_datagrams, 1);
+	assert_int_equal(st(f)->seq_resets, 2);
+	/* A duplicate of the last datagram: late, not a restart. */
+	nf9_seq(f, "192.0.2.2", 1, seq - 1, up);
+	nf9_seq(f, "192.0.2.2", 1, seq++, up += 10);
+	assert_int_equal(st(f)->seq_late, 1);
+	assert_int_equal(st(f)->seq_resets, 2);
+	fx_free(f);
+}
+
+/* An IPFIX message of n data records of template 300 (sent first). */
+static void ipfix_seq(struct fx *f, const char *from, uint32_t seq, unsigned n, int with_tmpl)
+{
+	struct pb *b = calloc(1, sizeof(*b));
+	size_t s;
+
+	assert_non_null(b);
+	ipfix_hdr(b, T0, 9);
+	patch32(b, 8, seq);
+	if (with_tmpl) {
+		s = set_begin(b, 2);
+		ipfix_tmpl_simple(b, 300);
+		set_end(b, s);
+	}
+	if (n) {
+		s = set_begin(b, 300);
+		for (unsigned i = 0; i < n; i++) {
+			pip(b, "198.51.100.1");
+			pip(b, "203.0.113.1");
+			p32(b, 100);
+		}
+		set_end(b, s);
+	}
+	ipfix_end(b);
+	assert_int_equal(dec_from(f, FLOW_FMT_AUTO, from, b->b, b->n), 0);
+	free(b);
+}
+
+static void test_seq_ipfix(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	uint32_t seq = 5000000;
+
+	(void)state;
+	/* The sequence counts data records: 3 per message here. */
+	ipfix_seq(f, "192.0.2.3", seq, 3, 1);
+	seq += 3;
+	for (int i = 0; i < 10; i++, seq += 3)
+		ipfix_seq(f, "192.0.2.3", seq, 3, 0);
+	assert_int_equal(st(f)->seq_lost_records, 0);
+	/* A message of 3 records lost; a template-only message adds none. */
+	seq += 3;
+	ipfix_seq(f, "192.0.2.3", seq, 0, 1);
+	for (int i = 0; i < FLOW_SEQ_HOLD + 1; i++, seq += 3)
+		ipfix_seq(f, "192.0.2.3", seq, 3, 0);
+	assert_int_equal(st(f)->seq_lost_records, 3);
+	/* Reordered by one message: nothing lost. */
+	ipfix_seq(f, "192.0.2.3", seq + 3, 3, 0);
+	ipfix_seq(f, "192.0.2.3", seq, 3, 0);
+	seq += 6;
+	for (int i = 0; i < FLOW_SEQ_HOLD + 1; i++, seq += 3)
+		ipfix_seq(f, "192.0.2.3", seq, 3, 0);
+	assert_int_equal(st(f)->seq_lost_records, 3);
+	assert_int_equal(st(f)->seq_late, 1);
+	/* The exporter restarts at 0 (IPFIX has no uptime): far behind, so
+	 * counting starts over. */
+	seq = 0;
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++, seq += 3)
+		ipfix_seq(f, "192.0.2.3", seq, 3, 0);
+	assert_int_equal(st(f)->seq_lost_records, 3);
+	assert_int_equal(st(f)->seq_resets, 1);
+	assert_int_equal(seq_of(f, "192.0.2.3", 9).unit_records, 1);
+	fx_free(f);
+}
+
+static void test_seq_ipfix_unknown_template(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct pb *b = calloc(1, sizeof(*b));
+	uint32_t seq = 10;
+	size_t s;
+
+	(void)state;
+	assert_non_null(b);
+	ipfix_seq(f, "192.0.2.4", seq, 2, 1);
+	seq += 2;
+	/* A data set of a template never sent: its records cannot be
+	 * counted, so the next message sets the count again. */
+	ipfix_hdr(b, T0, 9);
+	patch32(b, 8, seq);
+	s = set_begin(b, 301);
+	pzero(b, 24);
+	set_end(b, s);
+	ipfix_end(b);
+	assert_int_equal(dec_from(f, FLOW_FMT_AUTO, "192.0.2.4", b->b, b->n), 0);
+	seq += 5;   /* whatever it held */
+	for (int i = 0; i < 2 * FLOW_SEQ_HOLD; i++, seq += 2)
+		ipfix_seq(f, "192.0.2.4", seq, 2, 0);
+	assert_int_equal(st(f)->seq_lost_records, 0);
+	assert_int_equal(st(f)->seq_resets, 0);
+	free(b);
+	fx_free(f);
+}
+
+static void test_seq_nf5_sflow(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct pb *b = calloc(1, sizeof(*b));
+	uint32_t seq = 1000;
+
+	(void)state;
+	assert_non_null(b);
+	/* v5: flow_sequence counts flows; 4 per datagram here. */
+	for (int i = 0; i < 3 + FLOW_SEQ_HOLD; i++) {
+		build_nf5(b, 4, 4, 0);
+		patch32(b, 16, seq);
+		assert_int_equal(dec(f, FLOW_FMT_AUTO, b), 0);
+		seq += i == 1 ? 4 + 7 : 4;    /* 7 flows lost after the second */
+	}
+	assert_int_equal(st(f)->seq_lost_records, 7);
+	/* sFlow: the datagram sequence of each agent and sub-agent; the agent
+	 * in the datagram is the exporter, whatever the UDP source. */
+	for (uint32_t i = 0; i < 3 + FLOW_SEQ_HOLD; i++) {
+		sf_hdr(b, "198.51.100.99", 2, 0);
+		patch32(b, 16, i < 2 ? i : i + 2);   /* 2 and 3 lost */
+		assert_int_equal(dec_from(f, FLOW_FMT_SFLOW, i % 2 ? "192.0.2.5" : "192.0.2.6",
+					  b->b, b->n), 0);
+	}
+	assert_int_equal(st(f)->seq_lost_datagrams, 2);
+	assert_int_equal(seq_of(f, "198.51.100.99", 2).lost, 2);
+	assert_int_equal(seq_of(f, "198.51.100.99", 2).format, FLOW_FMT_SFLOW);
+	free(b);
+	fx_free(f);
+}
+
+static void test_seq_bounds(void **state)
+{
+	struct flow_cfg cfg = { .max_sources = 4 };
+	struct fx *f = fx_new(&cfg);
+	char from[24];
+
+	(void)state;
+	/* Spoofed exporters: the state stays bounded, the oldest go. */
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(from, sizeof(from), "10.0.%u.%u", i / 200, 1 + i % 200);
+		nf9_seq(f, from, 1, i * 7919u, 1000);
+		assert_true(flow_decoder_seq_count(f->d) <= 4);
+	}
+	assert_int_equal(flow_decoder_seq_count(f->d), 4);
+	assert_int_equal(st(f)->seq_evicted, 96);
+	assert_int_equal(st(f)->seq_lost_datagrams, 0);
+	fx_free(f);
+}
+
+/* ---- template ageing ---- */
+
+/* Decodes b from 192.0.2.9 received at recv_ms (the decoder's only clock). */
+static int dec_at(struct fx *f, int64_t recv_ms, const struct pb *b)
+{
+	struct flow_ip ip;
+	uint8_t *c = malloc(b->n ? b->n : 1);
+	int rc;
+
+	assert_non_null(c);
+	assert_int_equal(flow_ip_parse(&ip, "192.0.2.9"), 0);
+	memcpy(c, b->b, b->n);
+	f->g.n = 0;
+	rc = flow_decode(f->d, FLOW_FMT_AUTO, &ip, recv_ms, c, b->n);
+	free(c);
+	return rc;
+}
+
+static void nf9_data_only(struct pb *b, unsigned id)
+{
+	size_t s;
+
+	nf9_hdr(b, 3600000, T0, 5);
+	s = set_begin(b, id);
+	nf9_rec_v4(b, "198.51.100.1", "203.0.113.5", 55000, 443, 6, 0x12, 1500, 3,
+		   3590000, 3599000, 0);
+	set_end(b, s);
+}
+
+static void test_template_ageing(void **state)
+{
+	const int64_t min = 60000, t0 = RECV_MS;
+	struct flow_cfg cfg = { .template_timeout_ms = 30 * min };
+	struct fx *f = fx_new(&cfg);
+	struct pb *b = calloc(1, sizeof(*b));
+	size_t mem;
+
+	(void)state;
+	assert_non_null(b);
+	/* NetFlow v9: a template at t0, data up to the timeout decodes. */
+	nf9_hdr(b, 3600000, T0, 5);
+	nf9_tmpl_v4(b, 256);
+	assert_int_equal(dec_at(f, t0, b), 0);
+	nf9_data_only(b, 256);
+	assert_int_equal(dec_at(f, t0 + 30 * min, b), 0);
+	assert_int_equal(f->g.n, 1);
+	/* Using a template does not keep it alive; being sent again does. */
+	nf9_hdr(b, 3600000, T0, 5);
+	nf9_tmpl_v4(b, 256);
+	assert_int_equal(dec_at(f, t0 + 20 * min, b), 0);
+	assert_int_equal(st(f)->templates_refreshed, 1);
+	nf9_data_only(b, 256);
+	assert_int_equal(dec_at(f, t0 + 45 * min, b), 0);
+	assert_int_equal(f->g.n, 1);
+	assert_int_equal(st(f)->templates_expired, 0);
+	/* Past the timeout from its last sending: expired, data dropped and
+	 * counted, its memory given back, and it stays gone. */
+	mem = flow_decoder_memory(f->d);
+	assert_int_equal(dec_at(f, t0 + 50 * min + 1, b), 0);
+	assert_true(flow_decoder_memory(f->d) < mem);
+	assert_int_equal(f->g.n, 0);
+	assert_int_equal(st(f)->templates_expired, 1);
+	assert_int_equal(st(f)->no_template_sets, 1);
+	assert_int_equal(dec_at(f, t0 + 50 * min + 2, b), 0);
+	assert_int_equal(st(f)->templates_expired, 1);
+	assert_int_equal(st(f)->no_template_sets, 2);
+	/* Sent again: decodes again. */
+	nf9_hdr(b, 3600000, T0, 5);
+	nf9_tmpl_v4(b, 256);
+	assert_int_equal(dec_at(f, t0 + 60 * min, b), 0);
+	nf9_data_only(b, 256);
+	assert_int_equal(dec_at(f, t0 + 61 * min, b), 0);
+	assert_int_equal(f->g.n, 1);
+
+	/* IPFIX, and the sweep that frees what nobody looks up any more. */
+	ipfix_hdr(b, T0, 9);
+	{
+		size_t s = set_begin(b, 2);
+
+		ipfix_tmpl_simple(b, 300);
+		ipfix_tmpl_simple(b, 301);
+		set_end(b, s);
+	}
+	ipfix_end(b);
+	assert_int_equal(dec_at(f, t0 + 100 * min, b), 0);
+	ipfix_hdr(b, T0, 9);
+	ipfix_data_simple(b, 300, 7);
+	ipfix_end(b);
+	assert_int_equal(dec_at(f, t0 + 129 * min, b), 0);
+	assert_int_equal(f->g.n, 1);
+	/* The v9 template, last sent at 60 min, goes; then both IPFIX ones. */
+	assert_int_equal(flow_decoder_expire(f->d, t0 + 129 * min), 1);
+	mem = flow_decoder_memory(f->d);
+	assert_int_equal(flow_decoder_expire(f->d, t0 + 131 * min), 2);
+	assert_int_equal(st(f)->templates_expired, 4);
+	assert_true(flow_decoder_memory(f->d) < mem);
+	assert_int_equal(dec_at(f, t0 + 131 * min, b), 0);
+	assert_int_equal(f->g.n, 0);
+	fx_free(f);
+
+	/* A negative timeout: templates never expire. */
+	cfg.template_timeout_ms = -1;
+	f = fx_new(&cfg);
+	nf9_hdr(b, 3600000, T0, 5);
+	nf9_tmpl_v4(b, 256);
+	assert_int_equal(dec_at(f, t0, b), 0);
+	nf9_data_only(b, 256);
+	assert_int_equal(dec_at(f, t0 + 10000 * min, b), 0);
+	assert_int_equal(f->g.n, 1);
+	assert_int_equal(flow_decoder_expire(f->d, t0 + 10000 * min), 0);
+	fx_free(f);
+
+	/* The default is FLOW_DEF_TEMPLATE_TIMEOUT_MS. */
+	f = fx_new(NULL);
+	nf9_hdr(b, 3600000, T0, 5);
+	nf9_tmpl_v4(b, 256);
+	assert_int_equal(dec_at(f, t0, b), 0);
+	nf9_data_only(b, 256);
+	assert_int_equal(dec_at(f, t0 + FLOW_DEF_TEMPLATE_TIMEOUT_MS, b), 0);
+	assert_int_equal(f->g.n, 1);
+	assert_int_equal(dec_at(f, t0 + FLOW_DEF_TEMPLATE_TIMEOUT_MS + 1, b), 0);
+	assert_int_equal(f->g.n, 0);
+	assert_int_equal(st(f)->templates_expired, 1);
+	fx_free(f);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1942,6 +2352,13 @@ int main(void)
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_seq_nf9),
+		cmocka_unit_test(test_seq_wrap_restart),
+		cmocka_unit_test(test_seq_ipfix),
+		cmocka_unit_test(test_seq_ipfix_unknown_template),
+		cmocka_unit_test(test_seq_nf5_sflow),
+		cmocka_unit_test(test_seq_bounds),
+		cmocka_unit_test(test_template_ageing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

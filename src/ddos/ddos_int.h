@@ -51,7 +51,8 @@ struct ddos_detail {
 struct ddos_ent {
 	uint8_t flags;
 	uint16_t group;
-	uint16_t over, under;     /* consecutive seconds over / under (in attack) */
+	uint16_t over;            /* consecutive seconds over (saturates) */
+	uint32_t under;           /* consecutive seconds under, in attack (cooldown <= 86400) */
 	uint32_t detail;          /* 1 + index in det[]; 0 none */
 	uint32_t attack;          /* 1 + index in the detector's table; 0 none */
 	struct ddos_ring ring;

@@ -10,9 +10,12 @@ at random per run, so a second run of this test at the same time (the
 capture sees all of lo) neither collides on the source port nor counts
 towards this run's target.
 
-  - the attack is detected and named memcached amplification, and the
-    capture metrics count exactly the packets sent (the host's own outgoing
-    copies are filtered out in the kernel, so lo's packets count once);
+  - the attack is detected and, once its figures have settled (it has
+    ended and two reads agree: the first report holds only what was known
+    when it started), is named memcached amplification with the flood's
+    port and source on top; the capture metrics count exactly the packets
+    sent (the host's own outgoing copies are filtered out in the kernel, so
+    lo's packets count once);
   - with capture_sampling 4 about a quarter of the packets are counted, and
     the detector scales them back up;
   - with `user: nobody` the socket is opened before the privilege drop and
@@ -119,6 +122,36 @@ def wait_attack(m, target, timeout=30):
     raise TestFailure(f"no attack on {target} after {timeout}s: {attacks(m)}\n" + m.read_log())
 
 
+# What is compared between two reads of an attack.
+FIGURES = ("active", "summary", "vectors", "protocol", "peak_bps", "peak_pps", "bytes", "packets",
+           "top_sources", "top_ports")
+
+
+def settled_attack(m, target, timeout=60):
+    """The attack on target once its figures have settled. The first report
+    holds what was known the second it started (the vectors, top talkers
+    and sizes of the seconds so far); the floods here have stopped by the
+    time this is called, so the attack ends after its cool-down and its
+    row is then final. Re-reads it by id about every second, from ~2 s
+    after it appeared, until it has ended and two reads agree; the time
+    this takes is not checked, only bounded."""
+    aid = wait_attack(m, target)["id"]
+    deadline = time.time() + timeout
+    time.sleep(2)
+    last = None
+    while time.time() < deadline:
+        status, body = m.get(f"/api/v1/ddos/attacks/{aid}")
+        check(status == 200, f"attack {aid}: {status} {body[:200]!r}")
+        a = json.loads(body)
+        figures = [a.get(k) for k in FIGURES]
+        if not a["active"] and figures == last:
+            return a
+        last = figures
+        time.sleep(1)
+    raise TestFailure(f"attack {aid} on {target} still changing after {timeout}s: {last}\n"
+                      + m.read_log())
+
+
 def test_flood_detected_and_counted():
     target = NET + "77"
     m = Mamori(extra_config=config(target))
@@ -126,7 +159,7 @@ def test_flood_detected_and_counted():
         m.start()
         check("event=capturing interface=lo sampling=1" in m.read_log(), m.read_log())
         sent = flood(target, 6 * FLOOD_PPS)
-        a = wait_attack(m, target)
+        a = settled_attack(m, target)
         check(a["summary"] == "memcached amplification", f"vector: {a}")
         check(a["protocol"] == 17, f"protocol: {a}")
         check(any(p["port"] == 11211 for p in a["top_ports"]), f"top ports: {a['top_ports']}")
@@ -166,7 +199,7 @@ def test_sampling():
             time.sleep(0.3)
         sender.join()
         sent = done[0]
-        a = wait_attack(m, target)
+        a = settled_attack(m, target)
         check(a["summary"] == "memcached amplification", f"vector: {a}")
         counted = wait_metric(m, "mamori_ddos_records_counted_total", "", 4000)
         # Binomial(24000, 1/4): mean 6000, sd 67; 5200..6800 is 12 sd.
@@ -197,7 +230,7 @@ def test_privilege_drop_keeps_capture():
             uid = [ln.split()[1:] for ln in f if ln.startswith("Uid:")][0]
         check(all(int(x) == nobody.pw_uid for x in uid), f"runs as nobody: {uid}")
         sent = flood(target, 3 * FLOOD_PPS)
-        wait_attack(m, target)
+        settled_attack(m, target)
         counted = wait_metric(m, "mamori_ddos_records_counted_total", "", sent)
         check(counted == sent, f"counted {counted}, sent {sent}")
     finally:

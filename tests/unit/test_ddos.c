@@ -4,8 +4,9 @@
  * records, clamps), and the detector driven by an injected clock: trigger
  * and cool-down, the baseline alarm and its floor, carpet bombing as one
  * attack, the name of each vector, allow lists and tiers, IPv6 targets,
- * bounded memory under a flood of random addresses, timelines and the
- * exporter warning. No test depends on the machine's clock or speed.
+ * bounded memory under a flood of random addresses, a cool-down longer
+ * than 65535 s, timelines and the exporter warning. No test depends on
+ * the machine's clock or speed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1573,6 +1574,43 @@ static void test_bounded_memory(void **state)
 	free(l);
 }
 
+/* A cool-down past 65535 s ends (the count of seconds under is not
+ * 16 bits). */
+static void test_cooldown_long(void **state)
+{
+	static const char *y =
+		"ddos:\n"
+		"  delay: 1s\n"
+		"  baseline_warmup: 0\n"
+		"  groups:\n"
+		"    - name: web\n"
+		"      prefixes: [203.0.113.0/24]\n"
+		"      trigger: 3s\n"
+		"      cooldown: 70000s\n"
+		"      baseline: 0\n"
+		"      thresholds:\n"
+		"        total: { pps: 10k, bps: 0 }\n";
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(y, l);
+	struct flood f = { "203.0.113.20", 17, 0, 40000, 0, 20000, 100, 10, 1 };
+	const int64_t last = T0 + 9;
+
+	(void)state;
+	run(d, T0, T0 + 10, gen_flood, &f);
+	assert_int_equal(l->starts, 1);
+	/* Under from last + 1: the 70000th second under, last + 70000, is
+	 * judged at the tick of last + 70002. */
+	run(d, T0 + 10, last + 70001, NULL, NULL);
+	assert_int_equal(l->ends, 0);
+	assert_int_equal(ddos_detector_active(d), 1);
+	run(d, last + 70001, last + 70002, NULL, NULL);
+	assert_int_equal(l->ends, 1);
+	assert_int_equal(l->end[0].last, last);
+	assert_int_equal(ddos_detector_active(d), 0);
+	ddos_detector_free(d);
+	free(l);
+}
+
 /* A full attack table refuses, counts, and recovers. */
 static void test_attack_table_full(void **state)
 {
@@ -1758,6 +1796,7 @@ int main(void)
 		cmocka_unit_test(test_allow_and_tiers),
 		cmocka_unit_test(test_ipv6_host),
 		cmocka_unit_test(test_bounded_memory),
+		cmocka_unit_test(test_cooldown_long),
 		cmocka_unit_test(test_attack_table_full),
 		cmocka_unit_test(test_timeline),
 		cmocka_unit_test(test_exporter_warning),

@@ -928,8 +928,11 @@ static void agg_child(struct ddos_agg *a, uint32_t s, uint32_t u, uint32_t p)
 	if (a->mx_sec != s) {
 		a->mx_sec = s;
 		a->mx_u = a->mx_p = a->nchild = 0;
+		a->sum_u = a->sum_p = 0;
 	}
 	a->nchild++;
+	a->sum_u += u;
+	a->sum_p += p;
 	if (u > a->mx_u)
 		a->mx_u = u;
 	if (p > a->mx_p)

@@ -566,8 +566,15 @@ static int agg_spread(const struct ddos_cc *cc, const struct ddos_agg *a, uint32
 {
 	if (a->mx_sec != s)
 		return 1;   /* all of it went to children too many to track */
-	if (a->nchild < min)
-		return 0;
+	if (a->nchild < min) {
+		/* Few children, unless most of the traffic went to children a
+		 * full table could not track (they are many, then). */
+		double ub = a->e.ring.run_b > a->sum_u ? (double)(a->e.ring.run_b - a->sum_u) : 0;
+		double up = a->e.ring.run_p > a->sum_p ? (double)(a->e.ring.run_p - a->sum_p) : 0;
+
+		if (!(ub > 0.5 * a->e.ring.run_b && up > 0.5 * a->e.ring.run_p))
+			return 0;
+	}
 	return a->mx_u <= cc->carpet_share * a->e.ring.run_b &&
 	       a->mx_p <= cc->carpet_share * a->e.ring.run_p;
 }

@@ -79,6 +79,7 @@ struct ddos_agg {             /* a /24 (/48) aggregate, or a group */
 	uint32_t mx_sec;          /* second of the figures below */
 	uint32_t mx_u, mx_p;      /* the busiest child's units and packets */
 	uint32_t nchild;          /* children with traffic */
+	uint64_t sum_u, sum_p;    /* all children's units and packets */
 	struct ddos_ent e;
 };
 

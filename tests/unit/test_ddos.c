@@ -1238,6 +1238,47 @@ static void test_carpet(void **state)
 	free(l);
 }
 
+/* A carpet over more hosts than the host table holds: the few hosts it
+ * tracks are fewer than carpet_min_hosts, yet most of the /24's traffic
+ * went to hosts it could not track, so the traffic is spread. */
+static void test_carpet_table_full(void **state)
+{
+	static const char *y =
+		"ddos:\n"
+		"  delay: 1s\n"
+		"  max_hosts: 16\n"
+		"  carpet_min_hosts: 32\n"
+		"  groups:\n"
+		"    - name: isp\n"
+		"      prefixes: [203.0.113.0/24]\n"
+		"      trigger: 2s\n"
+		"      cooldown: 5s\n"
+		"      baseline: 0\n"
+		"      thresholds:\n"
+		"        total: { pps: 1k, bps: 0 }\n"
+		"        amplification: { bps: 0 }\n"
+		"      prefix_thresholds:\n"
+		"        total: { pps: 300k, bps: 0 }\n"
+		"      group_thresholds:\n"
+		"        total: { pps: 0, bps: 0 }\n";
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(y, l);
+	int prefix = 0;
+
+	(void)state;
+	run(d, T0, T0 + 20, gen_carpet, "203.0.113.");
+	assert_true(ddos_count_stats(ddos_detector_counters(d))->hosts_dropped > 0);
+	for (int i = 0; i < l->starts; i++)
+		if (l->start[i].kind == DDOS_T_PREFIX) {
+			prefix++;
+			assert_string_equal(l->start[i].target_str, "203.0.113.0/24");
+			assert_true(l->start[i].vectors & DDOS_V_CARPET);
+		}
+	assert_int_equal(prefix, 1);
+	ddos_detector_free(d);
+	free(l);
+}
+
 /* Carpet bombing of a whole group spread over several /24s. */
 static void gen_group_carpet(struct ddos_detector *d, int64_t t, void *arg)
 {
@@ -1790,6 +1831,7 @@ int main(void)
 		cmocka_unit_test(test_early_baseline),
 		cmocka_unit_test(test_baseline),
 		cmocka_unit_test(test_carpet),
+		cmocka_unit_test(test_carpet_table_full),
 		cmocka_unit_test(test_group_carpet),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_classify_pure),

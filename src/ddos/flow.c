@@ -229,8 +229,8 @@ void flow_decoder_free(struct flow_decoder *d)
 
 	if (!d)
 		return;
-	for (s = d->lru_head; s; s = nx) {
-		nx = s->next;
+	for (s = FLOW_LRU_OF(d->sources.head, struct flow_source); s; s = nx) {
+		nx = FLOW_LRU_OF(s->lru.next, struct flow_source);
 		source_free_templates(d, s);
 		free(s);
 	}
@@ -269,30 +269,6 @@ uint32_t flow_source_hash(const struct flow_ip *ip, uint32_t domain, uint8_t fmt
 	return (h ^ ip->family) * 16777619u;
 }
 
-static void lru_unlink(struct flow_decoder *d, struct flow_source *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		d->lru_head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		d->lru_tail = s->prev;
-	s->prev = s->next = NULL;
-}
-
-static void lru_push(struct flow_decoder *d, struct flow_source *s)
-{
-	s->prev = NULL;
-	s->next = d->lru_head;
-	if (d->lru_head)
-		d->lru_head->prev = s;
-	d->lru_head = s;
-	if (!d->lru_tail)
-		d->lru_tail = s;
-}
-
 static void source_evict(struct flow_decoder *d, struct flow_source *s)
 {
 	uint32_t b = flow_source_hash(&s->exporter, s->domain, s->fmt) & d->hmask;
@@ -302,7 +278,7 @@ static void source_evict(struct flow_decoder *d, struct flow_source *s)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = s->hnext;
-	lru_unlink(d, s);
+	flow_lru_unlink(&d->sources, &s->lru);
 	source_free_templates(d, s);
 	d->mem -= sizeof(*s);
 	d->nsources--;
@@ -313,10 +289,10 @@ static void source_evict(struct flow_decoder *d, struct flow_source *s)
 /* Evicts the least recently used source other than keep; 0 if none. */
 static int source_evict_lru(struct flow_decoder *d, const struct flow_source *keep)
 {
-	struct flow_source *s = d->lru_tail;
+	struct flow_source *s = FLOW_LRU_OF(d->sources.tail, struct flow_source);
 
-	if (s == keep)
-		s = s ? s->prev : NULL;
+	if (s && s == keep)
+		s = FLOW_LRU_OF(s->lru.prev, struct flow_source);
 	if (!s)
 		return 0;
 	source_evict(d, s);
@@ -336,10 +312,7 @@ struct flow_source *flow_source_get(struct flow_msg *m, int create)
 			break;
 	}
 	if (s) {
-		if (d->lru_head != s) {
-			lru_unlink(d, s);
-			lru_push(d, s);
-		}
+		flow_lru_touch(&d->sources, &s->lru);
 		return m->src = s;
 	}
 	if (!create)
@@ -358,7 +331,7 @@ struct flow_source *flow_source_get(struct flow_msg *m, int create)
 	s->fmt = m->fmt;
 	s->hnext = d->hash[b];
 	d->hash[b] = s;
-	lru_push(d, s);
+	flow_lru_push(&d->sources, &s->lru);
 	d->nsources++;
 	d->mem += sizeof(*s);
 	return m->src = s;
@@ -490,7 +463,8 @@ uint32_t flow_decoder_expire(struct flow_decoder *d, int64_t now_ms)
 {
 	uint32_t n = 0;
 
-	for (struct flow_source *s = d->lru_head; s; s = s->next) {
+	for (struct flow_source *s = FLOW_LRU_OF(d->sources.head, struct flow_source); s;
+	     s = FLOW_LRU_OF(s->lru.next, struct flow_source)) {
 		for (int b = 0; b < FLOW_TMPL_BUCKETS; b++) {
 			struct flow_tmpl *t = s->tmpl[b], *nx;
 

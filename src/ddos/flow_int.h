@@ -122,10 +122,58 @@ struct flow_sampler {
 	uint32_t rate;
 };
 
+/* An intrusive least-recently-used list, most recent first: the source
+ * table and the sequence table each keep their entries in one, and evict
+ * from its tail. */
+struct flow_lru_link {
+	struct flow_lru_link *prev, *next;
+};
+
+struct flow_lru {
+	struct flow_lru_link *head, *tail;
+};
+
+/* The entry of type T (whose link is its member `lru`) of link l; NULL for
+ * NULL. */
+#define FLOW_LRU_OF(l, T) ((l) ? (T *)(void *)((char *)(l) - offsetof(T, lru)) : (T *)NULL)
+
+static inline void flow_lru_unlink(struct flow_lru *l, struct flow_lru_link *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static inline void flow_lru_push(struct flow_lru *l, struct flow_lru_link *e)
+{
+	e->prev = NULL;
+	e->next = l->head;
+	if (l->head)
+		l->head->prev = e;
+	l->head = e;
+	if (!l->tail)
+		l->tail = e;
+}
+
+/* e was used: to the head. */
+static inline void flow_lru_touch(struct flow_lru *l, struct flow_lru_link *e)
+{
+	if (l->head != e) {
+		flow_lru_unlink(l, e);
+		flow_lru_push(l, e);
+	}
+}
+
 /* The state of one (exporter, domain) of one template-based format. */
 struct flow_source {
 	struct flow_source *hnext;        /* hash chain */
-	struct flow_source *prev, *next;  /* LRU list, most recent first */
+	struct flow_lru_link lru;         /* in flow_decoder.sources */
 	struct flow_ip exporter;
 	uint32_t domain;
 	uint8_t fmt;                      /* FLOW_FMT_NF9 or FLOW_FMT_IPFIX */
@@ -150,7 +198,7 @@ struct flow_seq_gap {
 
 struct flow_seq {
 	struct flow_seq *hnext;           /* hash chain */
-	struct flow_seq *prev, *next;     /* LRU list, most recent first */
+	struct flow_lru_link lru;         /* in flow_decoder.seqs */
 	struct flow_ip exporter;
 	uint32_t domain;
 	uint8_t fmt;
@@ -174,11 +222,11 @@ struct flow_decoder {
 	struct flow_source **hash;
 	uint32_t hmask;
 	uint32_t nsources;
-	struct flow_source *lru_head, *lru_tail;
+	struct flow_lru sources;          /* of struct flow_source */
 	size_t mem;
 	uint64_t stamp;
 	struct flow_seq **seq_hash;       /* as many buckets as hash */
-	struct flow_seq *seq_head, *seq_tail;
+	struct flow_lru seqs;             /* of struct flow_seq */
 	uint32_t nseq;
 };
 

@@ -39,30 +39,6 @@ static int unit_records(uint8_t fmt)
 	return fmt == FLOW_FMT_NF5 || fmt == FLOW_FMT_IPFIX;
 }
 
-static void lru_unlink(struct flow_decoder *d, struct flow_seq *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		d->seq_head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		d->seq_tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct flow_decoder *d, struct flow_seq *e)
-{
-	e->prev = NULL;
-	e->next = d->seq_head;
-	if (d->seq_head)
-		d->seq_head->prev = e;
-	d->seq_head = e;
-	if (!d->seq_tail)
-		d->seq_tail = e;
-}
-
 static void seq_evict(struct flow_decoder *d, struct flow_seq *e)
 {
 	uint32_t b = flow_source_hash(&e->exporter, e->domain, e->fmt) & d->hmask;
@@ -72,7 +48,7 @@ static void seq_evict(struct flow_decoder *d, struct flow_seq *e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
-	lru_unlink(d, e);
+	flow_lru_unlink(&d->seqs, &e->lru);
 	d->nseq--;
 	d->st.seq_evicted++;
 	free(e);
@@ -91,14 +67,11 @@ static struct flow_seq *seq_get(struct flow_msg *m)
 			break;
 	}
 	if (e) {
-		if (d->seq_head != e) {
-			lru_unlink(d, e);
-			lru_push(d, e);
-		}
+		flow_lru_touch(&d->seqs, &e->lru);
 		return e;
 	}
-	while (d->nseq >= d->cfg.max_sources && d->seq_tail)
-		seq_evict(d, d->seq_tail);
+	while (d->nseq >= d->cfg.max_sources && d->seqs.tail)
+		seq_evict(d, FLOW_LRU_OF(d->seqs.tail, struct flow_seq));
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
@@ -107,7 +80,7 @@ static struct flow_seq *seq_get(struct flow_msg *m)
 	e->fmt = m->fmt;
 	e->hnext = d->seq_hash[b];
 	d->seq_hash[b] = e;
-	lru_push(d, e);
+	flow_lru_push(&d->seqs, &e->lru);
 	d->nseq++;
 	return e;
 }
@@ -116,11 +89,11 @@ void flow_seq_free_all(struct flow_decoder *d)
 {
 	struct flow_seq *e, *nx;
 
-	for (e = d->seq_head; e; e = nx) {
-		nx = e->next;
+	for (e = FLOW_LRU_OF(d->seqs.head, struct flow_seq); e; e = nx) {
+		nx = FLOW_LRU_OF(e->lru.next, struct flow_seq);
 		free(e);
 	}
-	d->seq_head = d->seq_tail = NULL;
+	d->seqs.head = d->seqs.tail = NULL;
 	d->nseq = 0;
 }
 
@@ -243,7 +216,8 @@ out:
 
 void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg)
 {
-	for (struct flow_seq *e = d->seq_head; e; e = e->next) {
+	for (struct flow_seq *e = FLOW_LRU_OF(d->seqs.head, struct flow_seq); e;
+	     e = FLOW_LRU_OF(e->lru.next, struct flow_seq)) {
 		struct flow_seq_stat s;
 
 		memset(&s, 0, sizeof(s));

@@ -112,6 +112,23 @@ R_SF=$(free_port udp)
 PROM_PORT=$(free_port tcp)
 
 # ---- mamori ----
+# One host group per scenario prefix, all with FastNetMon's settings: the
+# 20 kpps / 1 Gbit/s host threshold alone, no baseline.
+ddos_group() { # name prefix
+	cat <<EOG
+    - name: $1
+      prefixes: [$2]
+      cooldown: 4s
+      baseline: 0
+      thresholds:
+        total: { bps: 1G, pps: 20k }
+        syn: { pps: off }
+        rst: { pps: off }
+        icmp: { pps: off }
+        fragment: { pps: off }
+        amplification: { bps: off }
+EOG
+}
 mkdir -p "$T/mamori"
 cat > "$T/mamori/mamori.yaml" <<EOF
 data_dir: $T/mamori/var
@@ -130,39 +147,9 @@ ddos:
   sflow: 127.0.0.1:$M_SF
   update_interval: 2s
   groups:
-    - name: customers
-      prefixes: [203.0.113.0/24]
-      cooldown: 4s
-      baseline: 0
-      thresholds:
-        total: { bps: 1G, pps: 20k }
-        syn: { pps: off }
-        rst: { pps: off }
-        icmp: { pps: off }
-        fragment: { pps: off }
-        amplification: { bps: off }
-    - name: office
-      prefixes: [192.0.2.0/24]
-      cooldown: 4s
-      baseline: 0
-      thresholds:
-        total: { bps: 1G, pps: 20k }
-        syn: { pps: off }
-        rst: { pps: off }
-        icmp: { pps: off }
-        fragment: { pps: off }
-        amplification: { bps: off }
-    - name: lab
-      prefixes: [198.18.0.0/15]
-      cooldown: 4s
-      baseline: 0
-      thresholds:
-        total: { bps: 1G, pps: 20k }
-        syn: { pps: off }
-        rst: { pps: off }
-        icmp: { pps: off }
-        fragment: { pps: off }
-        amplification: { bps: off }
+$(ddos_group customers 203.0.113.0/24)
+$(ddos_group office 192.0.2.0/24)
+$(ddos_group lab 198.18.0.0/15)
 EOF
 if ! "$B/mamori" check-config "$T/mamori/mamori.yaml" > "$T/mamori/check.out" 2>&1; then
 	echo "ddos_compare: mamori check-config refused $T/mamori/mamori.yaml:" >&2

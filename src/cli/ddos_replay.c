@@ -167,20 +167,13 @@ static void replay_packet(struct replay *r, const struct pcap_pkthdr *h, const u
 	}
 	/* The traffic itself: one packet, counted at its wire length. */
 	struct flow_rec rec;
-	memset(&rec, 0, sizeof(rec));
-	enum flow_link link = linktype == DLT_EN10MB ? FLOW_LINK_ETHERNET
-			      : (h->caplen > 0 && (p[0] >> 4) == 6) ? FLOW_LINK_IPV6
-								 : FLOW_LINK_IPV4;
 	if ((linktype != DLT_EN10MB && linktype != DLT_RAW && linktype != 101) ||
-	    flow_pkt_decode(p, h->caplen, link, &rec) != 0) {
+	    flow_pkt_record(p, h->caplen, linktype == DLT_EN10MB ? FLOW_LINK_ETHERNET : FLOW_LINK_IP,
+			    h->len, 1, ms, &rec) != 0) {
 		r->skipped++;
 		return;
 	}
 	r->raw++;
-	rec.bytes = h->len;
-	rec.packets = 1;
-	rec.sampling = 1;
-	rec.start_ms = rec.end_ms = ms;
 	on_rec(r, &rec);
 }
 

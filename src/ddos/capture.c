@@ -79,17 +79,16 @@ static void capture_packet(const struct ddos_capture_ctx *ctx, const struct tpac
 			   const uint8_t *p, size_t cap, struct ddos_capture_stats *st,
 			   flow_rec_fn fn, void *arg)
 {
-	enum flow_link link = FLOW_LINK_ETHERNET;
+	int64_t ms = (int64_t)h->tp_sec * 1000 + h->tp_nsec / 1000000;
 	struct flow_rec r;
-	int64_t ms;
 	int rc;
 
 	st->packets++;
 	st->bytes += h->tp_len;
-	if (!ctx->ethernet)
-		link = cap > 0 && p[0] >> 4 == 6 ? FLOW_LINK_IPV6 : FLOW_LINK_IPV4;
-	memset(&r, 0, sizeof(r));
-	rc = flow_pkt_decode(p, cap, link, &r);
+	if (ms > ctx->now_ms || ms <= ctx->now_ms - CAPTURE_MAX_AGE_MS)
+		ms = ctx->now_ms;
+	rc = flow_pkt_record(p, cap, ctx->ethernet ? FLOW_LINK_ETHERNET : FLOW_LINK_IP, h->tp_len,
+			     ctx->sampling, ms, &r);
 	if (rc == M_EUNSUPP) {
 		st->not_ip++;
 		return;
@@ -98,18 +97,11 @@ static void capture_packet(const struct ddos_capture_ctx *ctx, const struct tpac
 		st->short_pkts++;
 		return;
 	}
-	r.bytes = h->tp_len;
-	r.packets = 1;
-	r.sampling = ctx->sampling ? ctx->sampling : 1;
 	r.in_if = ctx->ifindex;
 	r.domain = ctx->ifindex;
 	/* The NIC took the tag off (VLAN offload): the kernel kept it. */
 	if (!r.vlan && (h->tp_status & TP_STATUS_VLAN_VALID))
 		r.vlan = h->hv1.tp_vlan_tci & 0x0fff;
-	ms = (int64_t)h->tp_sec * 1000 + h->tp_nsec / 1000000;
-	if (ms > ctx->now_ms || ms <= ctx->now_ms - CAPTURE_MAX_AGE_MS)
-		ms = ctx->now_ms;
-	r.start_ms = r.end_ms = ms;
 	st->records++;
 	fn(arg, &r);
 }

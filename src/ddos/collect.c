@@ -236,7 +236,6 @@ struct ddos_collector {
 	pthread_mutex_t ev_mu;     /* events from other threads (the mitigation observer) */
 	int events_open;
 
-	struct ddos_capture *cap;  /* borrowed from deps; NULL = no capture */
 	struct metric *m_cap_packets, *m_cap_bytes, *m_cap_records, *m_cap_drops,
 		*m_cap_kernel, *m_cap_skipped[3];
 
@@ -1121,11 +1120,11 @@ static void publish(struct ddos_collector *c)
 		metric_set(l->m_drops, l->ovfl);
 		records += st->records;
 	}
-	if (c->cap) {
+	if (c->deps.capture) {
 		const struct ddos_capture_stats *ks;
 
-		ddos_capture_poll_stats(c->cap);
-		ks = ddos_capture_stats(c->cap);
+		ddos_capture_poll_stats(c->deps.capture);
+		ks = ddos_capture_stats(c->deps.capture);
 		metric_set(c->m_cap_packets, ks->packets);
 		metric_set(c->m_cap_bytes, ks->bytes);
 		metric_set(c->m_cap_records, ks->records);
@@ -1181,9 +1180,9 @@ static void metrics_init(struct ddos_collector *c)
 						  "per listener", METRIC_COUNTER, lb);
 		}
 	}
-	if (c->cap) {
+	if (c->deps.capture) {
 		static const char *const skip[3] = { "not_ip", "short", "bad_block" };
-		const char *ifn = ddos_capture_ifname(c->cap);
+		const char *ifn = ddos_capture_ifname(c->deps.capture);
 
 		c->m_cap_drops = metric_get("mamori_ddos_kernel_drops_total", KERNEL_DROPS_HELP,
 					    METRIC_COUNTER, "listener=\"capture\"");
@@ -1266,7 +1265,7 @@ static void *collect_main(void *arg)
 				drain(c, &c->l[k]);
 			}
 		}
-		if (c->cap && ddos_capture_read(c->cap, now_ms(), on_rec, c))
+		if (c->deps.capture && ddos_capture_read(c->deps.capture, now_ms(), on_rec, c))
 			flush_recs(c);
 		mono = clock_mono_us();
 		if (mono >= next_tick) {
@@ -1368,7 +1367,6 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 	c->dc = dc;
 	if (deps)
 		c->deps = *deps;
-	c->cap = c->deps.capture;
 	c->events_open = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
@@ -1425,10 +1423,10 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 	ev.events = EPOLLIN;
 	ev.data.u32 = EV_WAKE;
 	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake, &ev);
-	if (c->cap) {
+	if (c->deps.capture) {
 		ev.events = EPOLLIN;
 		ev.data.u32 = EV_CAPTURE;
-		epoll_ctl(c->ep, EPOLL_CTL_ADD, ddos_capture_fd(c->cap), &ev);
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, ddos_capture_fd(c->deps.capture), &ev);
 	}
 	if (c->deps.pipe && !(c->in = pipeline_add_input(c->deps.pipe, "ddos", RAW_JSON))) {
 		buf_puts(err, "ddos: too many pipeline inputs");
@@ -1453,9 +1451,9 @@ int ddos_collector_start(struct ddos_collector *c)
 	for (int i = 0; i < c->nl; i++)
 		log_msg(LOG_INFO, "ddos", "event=listening listener=%s addr=%s port=%d", c->l[i].name,
 			c->l[i].addr, c->l[i].port);
-	if (c->cap)
+	if (c->deps.capture)
 		log_msg(LOG_INFO, "ddos", "event=capturing interface=%s sampling=%u",
-			ddos_capture_ifname(c->cap), ddos_capture_sampling(c->cap));
+			ddos_capture_ifname(c->deps.capture), ddos_capture_sampling(c->deps.capture));
 	return M_OK;
 }
 

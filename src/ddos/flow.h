@@ -242,6 +242,7 @@ enum flow_link {
 	FLOW_LINK_ETHERNET,
 	FLOW_LINK_IPV4,
 	FLOW_LINK_IPV6,
+	FLOW_LINK_IP,       /* raw IP of either version: IPv6 by its version nibble, else IPv4 */
 };
 
 /* Decodes a captured packet header (Ethernet with up to four VLAN tags and
@@ -252,6 +253,13 @@ enum flow_link {
  * M_EUNSUPP for a packet that is not IP, M_EPARSE when too short. */
 int flow_pkt_decode(const uint8_t *p, size_t n, enum flow_link link,
 		    struct flow_rec *r);
+
+/* A packet seen on the wire (a mirror port, a capture file) as one flow
+ * record: r cleared, its headers decoded (flow_pkt_decode), wire_len bytes,
+ * one packet taken 1 in sampling (0 = 1), at ms. Returns what
+ * flow_pkt_decode returned; r is meant to be used only on 0. */
+int flow_pkt_record(const uint8_t *p, size_t caplen, enum flow_link link, uint64_t wire_len,
+		    uint32_t sampling, int64_t ms, struct flow_rec *r);
 
 void flow_ip_v4(struct flow_ip *ip, const uint8_t v4[4]);
 void flow_ip_v6(struct flow_ip *ip, const uint8_t v6[16]);

@@ -137,6 +137,8 @@ int flow_pkt_decode(const uint8_t *p, size_t n, enum flow_link link,
 	size_t off = 12;
 	int tags = 0;
 
+	if (link == FLOW_LINK_IP)
+		link = n > 0 && p[0] >> 4 == 6 ? FLOW_LINK_IPV6 : FLOW_LINK_IPV4;
 	if (link == FLOW_LINK_IPV4)
 		return pkt_ipv4(p, n, r);
 	if (link == FLOW_LINK_IPV6)
@@ -174,4 +176,20 @@ int flow_pkt_decode(const uint8_t *p, size_t n, enum flow_link link,
 	default:
 		return M_EUNSUPP;
 	}
+}
+
+int flow_pkt_record(const uint8_t *p, size_t caplen, enum flow_link link, uint64_t wire_len,
+		    uint32_t sampling, int64_t ms, struct flow_rec *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = flow_pkt_decode(p, caplen, link, r);
+	if (rc != 0)
+		return rc;
+	r->bytes = wire_len;
+	r->packets = 1;
+	r->sampling = sampling ? sampling : 1;
+	r->start_ms = r->end_ms = ms;
+	return 0;
 }

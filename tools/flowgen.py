@@ -22,12 +22,17 @@ reflection from 53/123/11211/1900/389 spread over every host of a /24 or
 of the given prefix). IPv6 targets work with v9, IPFIX and sFlow.
 
 Datagrams go over UDP to a loopback address (--host 127.0.0.1, the only
-kind of address it sends to), paced in real time unless --fast, or to a
-file with --write: each datagram as a 2-byte big-endian length followed by
-its bytes (the format bench_flow and the flow fuzzers read). A summary of
-what was simulated (true packets and bytes per stream, what was exported)
-goes to stderr at the end, so a test can compare what a collector reports
-with the truth.
+kind of address it sends to; --bind picks the loopback source address, so
+several runs are several exporters), paced in real time unless --fast, or
+to a file with --write: each datagram as a 2-byte big-endian length
+followed by its bytes (the format bench_flow and the flow fuzzers read).
+--drop N,M,... leaves out the N-th, M-th ... datagram (counted from 1)
+after its sequence number was taken, as a lossy path would: a collector
+that follows export sequence numbers should count exactly what the summary
+says was dropped (flows for v5, data records for IPFIX, datagrams for v9
+and sFlow). A summary of what was simulated (true packets and bytes per
+stream, what was exported, sent and dropped) goes to stderr at the end, so
+a test can compare what a collector reports with the truth.
 
 Python 3 standard library only. Examples:
 
@@ -35,6 +40,7 @@ Python 3 standard library only. Examples:
       --target 203.0.113.10 --attack-pps 200000 --sampling 1000 --duration 60
   tools/flowgen.py --format sflow --write /tmp/carpet.flows --attack carpet \\
       --target 203.0.113.0/24 --attack-pps 508000 --duration 20
+  tools/flowgen.py --format ipfix --bind 127.0.0.2 --drop 5,9 --duration 10
 """
 
 import argparse
@@ -195,6 +201,9 @@ class V5:
     def __init__(self, args, boot_ms):
         self.boot_ms, self.seq, self.rate = boot_ms, 0, args.sampling
         self.engine = args.exporter_id & 0xffff
+        # Per datagram made: (flow records, what its sequence advanced by,
+        # whether it carries templates).
+        self.info = []
 
     def encode(self, flows, now_ms):
         flows = [f for f in flows if f["p"].src.version == 4]
@@ -208,6 +217,7 @@ class V5:
                               (0x4000 | min(self.rate, 0x3fff)) if self.rate > 1 else 0)
             body = b"".join(self.rec(f) for f in chunk)
             self.seq += len(chunk)
+            self.info.append((len(chunk), len(chunk), False))
             out.append(hdr + body)
         return out
 
@@ -234,15 +244,17 @@ class Templated:
         self.boot_ms, self.rate, self.domain = boot_ms, args.sampling, args.exporter_id
         self.seq = 0
         self.sent = 0
+        self.info = []      # per datagram, as V5.info
 
     def encode(self, flows, now_ms):
         """Datagrams for flows: templates and options data first when due,
         then data sets, each datagram at most MTU_PAYLOAD bytes of sets."""
-        out, sets, size, nrec, ndata = [], [], 0, 0, 0
+        out, sets, size, nrec, ndata, tmpl = [], [], 0, 0, 0, False
         if self.sent % TEMPLATE_EVERY == 0:
             sets = [self.template_set(), self.options_template_set(), self.options_data()]
             size = sum(len(s) for s in sets)
             nrec, ndata = 4, 1      # 2 templates, 1 options template, 1 options record
+            tmpl = True
         by_tid = {self.T4: [], self.T6: []}
         for f in flows:
             by_tid[self.T6 if f["p"].src.version == 6 else self.T4].append(f)
@@ -256,7 +268,8 @@ class Templated:
                         nrec += len(recs)
                         ndata += len(recs)
                     out.append(self.message(sets, nrec, ndata, now_ms))
-                    sets, size, nrec, ndata, recs, rlen = [], 0, 0, 0, [], 0
+                    self.info.append((ndata - tmpl, self.seq_units(ndata), tmpl))
+                    sets, size, nrec, ndata, recs, rlen, tmpl = [], 0, 0, 0, [], 0, False
                 recs.append(r)
                 rlen += len(r)
             if recs:
@@ -267,6 +280,7 @@ class Templated:
                 ndata += len(recs)
         if sets:
             out.append(self.message(sets, nrec, ndata, now_ms))
+            self.info.append((ndata - tmpl, self.seq_units(ndata), tmpl))
         return out
 
     @staticmethod
@@ -308,6 +322,10 @@ class V9(Templated):
                            185 if p.frag == 2 else 0, p.icmp)
         return ip_bytes(p.src) + ip_bytes(p.dst) + tail
 
+    @staticmethod
+    def seq_units(ndata):
+        return 1            # the sequence counts export packets
+
     def message(self, sets, nrec, ndata, now_ms):
         self.sent += 1
         self.seq += 1
@@ -338,6 +356,10 @@ class IPFIX(Templated):
     @staticmethod
     def set(sid, body):
         return struct.pack("!HH", sid, 4 + len(body)) + body
+
+    @staticmethod
+    def seq_units(ndata):
+        return ndata        # the sequence counts data records (options ones too)
 
     def record(self, f, v6):
         p = f["p"]
@@ -402,6 +424,7 @@ class SFlow:
         self.pool = 0
         self.counters = {IF_UPLINK: [0, 0], IF_CUSTOMER: [0, 0]}   # octets, packets
         self.last_counters = None
+        self.info = []      # per datagram, as V5.info
 
     def flow_sample(self, p):
         hdr, frame_len = packet_header(p)
@@ -425,8 +448,9 @@ class SFlow:
             struct.pack("!II", 1, len(rec)) + rec
         return struct.pack("!II", 2, len(body)) + body
 
-    def datagram(self, samples, now_ms):
+    def datagram(self, samples, now_ms, nflows):
         self.seq += 1
+        self.info.append((nflows, 1, False))
         if self.agent.version == 4:
             agent = struct.pack("!I4s", 1, self.agent.packed)
         else:
@@ -436,19 +460,20 @@ class SFlow:
                         len(samples)) + b"".join(samples)
 
     def encode_packets(self, pkts, now_ms, counters_due):
-        out, samples, size = [], [], 0
+        out, samples, size, nflows = [], [], 0, 0
         if counters_due:
             samples = [self.counter_sample(IF_UPLINK), self.counter_sample(IF_CUSTOMER)]
             size = sum(len(s) for s in samples)
         for p in pkts:
             s = self.flow_sample(p)
             if size + len(s) > MTU_PAYLOAD and samples:
-                out.append(self.datagram(samples, now_ms))
-                samples, size = [], 0
+                out.append(self.datagram(samples, now_ms, nflows))
+                samples, size, nflows = [], 0, 0
             samples.append(s)
             size += len(s)
+            nflows += 1
         if samples:
-            out.append(self.datagram(samples, now_ms))
+            out.append(self.datagram(samples, now_ms, nflows))
         return out
 
 
@@ -467,6 +492,11 @@ class Output:
             fam = socket.AF_INET6 if host.version == 6 else socket.AF_INET
             self.sock = socket.socket(fam, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            if args.bind:
+                src = ipaddress.ip_address(args.bind)
+                if not src.is_loopback or src.version != host.version:
+                    sys.exit("flowgen: --bind must be a loopback address of --host's family")
+                self.sock.bind((args.bind, 0))
             self.dest = (args.host, args.port)
 
     def send(self, d):
@@ -504,6 +534,8 @@ def run(args):
     cache = FlowCache(args.active_timeout, args.inactive_timeout) if fmt != "sflow" else None
     records = 0
     wall0 = time.monotonic()
+    made = 0                          # datagrams made, dropped or not
+    sent_recs = dropped = dropped_recs = dropped_units = dropped_tmpl = 0
 
     for sec in range(args.duration + 1):
         last = sec == args.duration
@@ -538,7 +570,16 @@ def run(args):
             records += len(sampled)
             dgs = enc.encode_packets([p for _, p in sampled], now_ms + 1000,
                                      sec % COUNTER_INTERVAL == 0)
-        for d in dgs:
+        info, enc.info = enc.info, []
+        for d, (nflows, units, tmpl) in zip(dgs, info):
+            made += 1
+            if made in args.drop:
+                dropped += 1
+                dropped_recs += nflows
+                dropped_units += units
+                dropped_tmpl += tmpl
+                continue
+            sent_recs += nflows
             out.send(d)
     out.close()
 
@@ -552,6 +593,12 @@ def run(args):
     print("  exported %d %s, %d datagrams, %d bytes" %
           (records, "samples" if fmt == "sflow" else "flow records", out.datagrams,
            out.bytes), file=sys.stderr)
+    print("  sent %d datagrams, %d flow records" % (out.datagrams, sent_recs), file=sys.stderr)
+    if args.drop:
+        print("  dropped %d datagrams, %d flow records, sequence loss %d %s, %d with templates" %
+              (dropped, dropped_recs, dropped_units,
+               "records" if fmt in ("v5", "ipfix") else "datagrams", dropped_tmpl),
+              file=sys.stderr)
 
 
 def main(argv=None):
@@ -586,7 +633,18 @@ def main(argv=None):
     ap.add_argument("--exporter-id", type=int, default=1,
                     help="v9 source id, IPFIX observation domain, v5 engine type/id")
     ap.add_argument("--agent", default="192.0.2.254", help="sFlow agent address")
+    ap.add_argument("--bind", default=None,
+                    help="loopback source address to send from (one exporter per address)")
+    ap.add_argument("--drop", default="",
+                    help="datagrams (counted from 1, comma-separated) to leave out after "
+                         "numbering them: a sequence gap")
     args = ap.parse_args(argv)
+    try:
+        args.drop = {int(x) for x in args.drop.split(",") if x.strip()}
+    except ValueError:
+        ap.error("--drop takes datagram numbers: 5,9")
+    if any(n < 1 for n in args.drop):
+        ap.error("--drop counts datagrams from 1")
     if args.port is None:
         args.port = 6343 if args.format == "sflow" else 2055
     if args.sampling < 1 or args.duration < 1 or args.sources < 1:

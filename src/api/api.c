@@ -98,6 +98,7 @@ enum api_route {
 	ROUTE_DDOS_ATTACKS,      /* /api/v1/ddos/attacks and .../{id} */
 	ROUTE_DDOS_TOP,          /* /api/v1/ddos/top */
 	ROUTE_DDOS_MITIGATIONS,  /* /api/v1/ddos/mitigations */
+	ROUTE_DDOS_EXPORTERS,    /* /api/v1/ddos/exporters */
 	ROUTE_MAIL_QUARANTINE,   /* /api/v1/mail/quarantine, .../{id}, .../{id}/release */
 	ROUTE_MAIL_HOLD,         /* /api/v1/mail/hold/{id}/cancel|send-now, no bearer token */
 	ROUTE_OTHER,      /* 404s and requests refused before routing */
@@ -107,7 +108,8 @@ enum api_route {
 static const char *const route_labels[ROUTE_COUNT] = {
 	"/api/v1/health", "/api/v1/events", "/metrics", "static",
 	"/api/v1/alerts", "/api/v1/incidents", "/api/v1/ddos/attacks", "/api/v1/ddos/top",
-	"/api/v1/ddos/mitigations", "/api/v1/mail/quarantine", "/api/v1/mail/hold", "other",
+	"/api/v1/ddos/mitigations", "/api/v1/ddos/exporters", "/api/v1/mail/quarantine",
+	"/api/v1/mail/hold", "other",
 };
 
 /* Every status the API answers with; anything else is counted as "other". */
@@ -449,7 +451,7 @@ static enum MHD_Result soc_param_cb(void *cls, enum MHD_ValueKind kind,
 static int is_ddos(enum api_route route)
 {
 	return route == ROUTE_DDOS_ATTACKS || route == ROUTE_DDOS_TOP ||
-	       route == ROUTE_DDOS_MITIGATIONS;
+	       route == ROUTE_DDOS_MITIGATIONS || route == ROUTE_DDOS_EXPORTERS;
 }
 
 static int is_mail(enum api_route route)
@@ -639,6 +641,8 @@ static enum api_route route_of(const char *url, struct api_soc_target *soc,
 		return ROUTE_DDOS_TOP;
 	case API_DDOS_MITIGATIONS:
 		return ROUTE_DDOS_MITIGATIONS;
+	case API_DDOS_EXPORTERS:
+		return ROUTE_DDOS_EXPORTERS;
 	default:
 		break;
 	}

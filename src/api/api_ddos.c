@@ -1,7 +1,7 @@
 /*
  * The DDoS routes of the HTTP API (api_ddos.h): attacks from the history,
- * top talkers from the collector, and manual mitigations through the
- * mitigation manager.
+ * top talkers and the exporters' telemetry health from the collector, and
+ * manual mitigations through the mitigation manager.
  *
  * Why it is a pure function of the request: the query string and the JSON
  * body are hostile input, read here without an HTTP library, as in
@@ -46,6 +46,8 @@ enum api_ddos_route api_ddos_match(const char *path, struct api_ddos_target *t)
 		return t->route = API_DDOS_TOP;
 	if (strcmp(rest, "mitigations") == 0)
 		return t->route = API_DDOS_MITIGATIONS;
+	if (strcmp(rest, "exporters") == 0)
+		return t->route = API_DDOS_EXPORTERS;
 	if (strncmp(rest, "attacks/", 8) == 0 && rest[8] && !strchr(rest + 8, '/')) {
 		t->id = api_parse_id(rest + 8, strnlen(rest + 8, 64));
 		return t->route = API_DDOS_ATTACK;
@@ -120,13 +122,13 @@ static void fail_rc(struct api_soc_answer *ans, int rc, const char *what)
 
 enum {
 	P_ACTIVE = 1, P_FROM = 2, P_TO = 4, P_TARGET = 8, P_GROUP = 16, P_LIMIT = 32,
-	P_OFFSET = 64, P_KEY = 128, P_ACTION = 256,
+	P_OFFSET = 64, P_KEY = 128, P_ACTION = 256, P_EXPORTER = 512,
 };
 
 static const struct api_param_name param_names[] = {
 	{ "active", P_ACTIVE }, { "from", P_FROM }, { "to", P_TO }, { "target", P_TARGET },
 	{ "group", P_GROUP }, { "limit", P_LIMIT }, { "offset", P_OFFSET }, { "key", P_KEY },
-	{ "action", P_ACTION },
+	{ "action", P_ACTION }, { "exporter", P_EXPORTER },
 };
 
 struct ddos_params {
@@ -137,6 +139,7 @@ struct ddos_params {
 	uint64_t offset;
 	char target[64];        /* normalised */
 	struct flow_ip ip;      /* the target as an address (top) */
+	struct flow_ip exporter;
 	struct mitig_prefix pfx;   /* the target as a prefix (withdraw) */
 	char group[128];
 	char key[MITIG_KEY_MAX];
@@ -150,6 +153,8 @@ static unsigned allowed_params(const struct api_ddos_request *rq)
 		return P_ACTIVE | P_FROM | P_TO | P_TARGET | P_GROUP | P_LIMIT | P_OFFSET;
 	case API_DDOS_TOP:
 		return P_TARGET;
+	case API_DDOS_EXPORTERS:
+		return P_EXPORTER | P_LIMIT | P_OFFSET;
 	case API_DDOS_MITIGATIONS:
 		return strcmp(rq->method, "DELETE") == 0 ? P_KEY | P_TARGET | P_ACTION : 0;
 	default:
@@ -249,6 +254,20 @@ static int one_param(struct ddos_params *dp, unsigned allowed, const struct api_
 		}
 		dp->offset = u;
 		return 0;
+	case P_EXPORTER: {
+		char s[FLOW_IP_STRLEN];
+		if (n >= sizeof(s)) {
+			bad_param(ans, p, "expected an IPv4 or IPv6 address");
+			return M_EINVAL;
+		}
+		memcpy(s, v, n);
+		s[n] = '\0';
+		if (flow_ip_parse(&dp->exporter, s) < 0) {
+			bad_param(ans, p, "expected an IPv4 or IPv6 address");
+			return M_EINVAL;
+		}
+		return 0;
+	}
 	case P_KEY:
 		if (n >= sizeof(dp->key)) {
 			bad_param(ans, p, "longer than a mitigation key can be");
@@ -425,6 +444,120 @@ static void do_top(const struct api_ddos_ctx *ctx, const struct ddos_params *dp,
 		ans->status = 200;
 out:
 	free(t);
+}
+
+/* ---- exporters ---- */
+
+/* "2026-11-26T02:57:36.125Z", or null for no time. */
+static int put_time_ms(struct buf *b, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char out[32];
+
+	if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm))
+		return buf_puts(b, "null");
+	return buf_printf(b, "\"%s.%03dZ\"", out, (int)(ms % 1000));
+}
+
+/* The export's own name of its domain: v5 engine, v9 source id, IPFIX
+ * observation domain, sFlow sub-agent. */
+static int put_domain(struct buf *b, const struct ddos_exporter_info *x)
+{
+	switch (x->format) {
+	case FLOW_FMT_NF5:
+		return buf_printf(b, ",\"engine_type\":%u,\"engine_id\":%u", (x->domain >> 8) & 0xff,
+				  x->domain & 0xff);
+	case FLOW_FMT_NF9:
+		return buf_printf(b, ",\"source_id\":%u", x->domain);
+	case FLOW_FMT_IPFIX:
+		return buf_printf(b, ",\"observation_domain\":%u", x->domain);
+	default:
+		return buf_printf(b, ",\"sub_agent\":%u", x->domain);
+	}
+}
+
+static int put_exporter(struct buf *b, const struct ddos_exporter_info *x)
+{
+	char ip[FLOW_IP_STRLEN], lost[24];
+	int rc;
+
+	snprintf(lost, sizeof(lost), "%llu", (unsigned long long)x->lost);
+	rc = buf_printf(b, "{\"exporter\":\"%s\",\"listener\":\"%s\",\"protocol\":\"%s\","
+			"\"domain\":%u", flow_ip_str(&x->exporter, ip, sizeof(ip)),
+			x->listener ? x->listener : "", ddos_exporter_protocol(x->format), x->domain);
+	rc = rc ? rc : put_domain(b, x);
+	rc = rc ? rc : buf_printf(b, ",\"datagrams\":%llu,\"records\":%llu,\"records_lost\":%s,"
+				  "\"datagrams_lost\":%s,\"datagrams_late\":%llu,"
+				  "\"sequence_resets\":%llu,\"last_seen\":",
+				  (unsigned long long)x->datagrams, (unsigned long long)x->records,
+				  x->lost_records ? lost : "null", x->lost_records ? "null" : lost,
+				  (unsigned long long)x->late, (unsigned long long)x->resets);
+	rc = rc ? rc : put_time_ms(b, x->last_ms);
+	if (rc == 0 && x->sampling)
+		rc = buf_printf(b, ",\"sampling\":%u,\"sampling_default\":%s", x->sampling,
+				x->sampling_default ? "true" : "false");
+	else if (rc == 0)
+		rc = buf_puts(b, ",\"sampling\":null,\"sampling_default\":null");
+	if (rc == 0 && x->templates >= 0)
+		rc = buf_printf(b, ",\"templates\":%d", x->templates);
+	else if (rc == 0)
+		rc = buf_puts(b, ",\"templates\":null");
+	if (rc == 0 && x->has_timing)
+		rc = buf_printf(b, ",\"longest_record_ms\":%lld,\"long_active_timeout\":%s,"
+				"\"records_moved\":%llu}", (long long)x->longest_record_ms,
+				x->long_timeout ? "true" : "false",
+				(unsigned long long)x->records_moved);
+	else if (rc == 0)
+		rc = buf_puts(b, ",\"longest_record_ms\":null,\"long_active_timeout\":null,"
+			      "\"records_moved\":null}");
+	return rc;
+}
+
+static int same_ip(const struct flow_ip *a, const struct flow_ip *b)
+{
+	return a->family == b->family && memcmp(a->a, b->a, 16) == 0;
+}
+
+static void do_exporters(const struct api_ddos_ctx *ctx, const struct ddos_params *dp,
+			 struct api_soc_answer *ans)
+{
+	struct ddos_exporter_info *v = NULL;
+	struct buf *b = &ans->body;
+	size_t n = 0, total = 0, shown = 0;
+	int rc;
+
+	if (!ctx->exporters) {
+		fail(ans, 503, "unavailable", NULL, "the DDoS collector is not running");
+		return;
+	}
+	rc = ctx->exporters(ctx->exporters_arg, &v, &n);
+	if (rc == M_ENOMEM) {
+		fail(ans, 503, "unavailable", NULL, "out of memory; try again");
+		return;
+	}
+	if (rc != 0) {
+		fail_rc(ans, rc, "");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		total += !(dp->seen & P_EXPORTER) || same_ip(&v[i].exporter, &dp->exporter);
+	rc = buf_printf(b, "{\"total\":%zu,\"limit\":%u,\"offset\":%llu,\"exporters\":[", total,
+			dp->limit, (unsigned long long)dp->offset);
+	for (size_t i = 0, k = 0; rc == 0 && i < n && shown < dp->limit; i++) {
+		if ((dp->seen & P_EXPORTER) && !same_ip(&v[i].exporter, &dp->exporter))
+			continue;
+		if (k++ < dp->offset)
+			continue;
+		rc = shown++ ? buf_putc(b, ',') : 0;
+		rc = rc ? rc : put_exporter(b, &v[i]);
+	}
+	rc = rc ? rc : buf_puts(b, "]}\n");
+	free(v);
+	if (rc != 0)
+		fail_rc(ans, M_EIO, "");
+	else
+		ans->status = 200;
 }
 
 /* ---- mitigations ---- */
@@ -757,6 +890,13 @@ void api_ddos_handle(const struct api_ddos_ctx *ctx, const struct api_ddos_reque
 			return;
 		}
 		do_top(ctx, &dp, ans);
+		return;
+	case API_DDOS_EXPORTERS:
+		if (!ctx) {
+			fail(ans, 503, "unavailable", NULL, "DDoS protection is not running");
+			return;
+		}
+		do_exporters(ctx, &dp, ans);
 		return;
 	case API_DDOS_MITIGATIONS:
 		if (!ctx || !ctx->mitig) {

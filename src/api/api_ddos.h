@@ -8,6 +8,7 @@
  *   GET    /api/v1/ddos/attacks          active and past attacks (filters, paging)
  *   GET    /api/v1/ddos/attacks/{id}     one attack with its timeline
  *   GET    /api/v1/ddos/top?target=IP    current traffic and top talkers of a protected address
+ *   GET    /api/v1/ddos/exporters        telemetry health of every flow exporter
  *   GET    /api/v1/ddos/mitigations      the desired mitigation state
  *   POST   /api/v1/ddos/mitigations      a manual mitigation
  *   DELETE /api/v1/ddos/mitigations?key=|target=   a manual withdrawal
@@ -31,6 +32,7 @@ enum api_ddos_route {
 	API_DDOS_ATTACK,        /* /api/v1/ddos/attacks/{id} */
 	API_DDOS_TOP,           /* /api/v1/ddos/top */
 	API_DDOS_MITIGATIONS,   /* /api/v1/ddos/mitigations */
+	API_DDOS_EXPORTERS,     /* /api/v1/ddos/exporters */
 };
 
 struct api_ddos_target {
@@ -50,6 +52,10 @@ int api_ddos_takes_body(enum api_ddos_route r, const char *method);
 /* Asks the collector for the top talkers of ip (ddos_collector_top). */
 typedef int (*api_ddos_top_fn)(void *arg, const struct flow_ip *ip, struct ddos_top *out);
 
+/* Asks the collector for its exporter list (ddos_collector_exporters):
+ * *out owned by the caller. */
+typedef int (*api_ddos_exporters_fn)(void *arg, struct ddos_exporter_info **out, size_t *n);
+
 /* What the routes read; a NULL member makes its routes answer 503.
  * Borrowed: each must outlive the API (or be unset before it goes). */
 struct api_ddos_ctx {
@@ -57,6 +63,8 @@ struct api_ddos_ctx {
 	struct mitig *mitig;
 	api_ddos_top_fn top;
 	void *top_arg;
+	api_ddos_exporters_fn exporters;
+	void *exporters_arg;
 };
 
 struct api_ddos_request {

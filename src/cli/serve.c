@@ -300,6 +300,11 @@ static int ddos_top(void *arg, const struct flow_ip *ip, struct ddos_top *out)
 	return ddos_collector_top(arg, ip, out, 2000);
 }
 
+static int ddos_exporters(void *arg, struct ddos_exporter_info **out, size_t *n)
+{
+	return ddos_collector_exporters(arg, out, n, 2000);
+}
+
 /* An attack left open by the last run: its automatic mitigations enter
  * their hold, so they are withdrawn unless it is seen again. */
 static void ddos_end_open(void *arg, const char *id_str)
@@ -373,6 +378,8 @@ static int ddos_start(struct ddos_runner *dr, const struct settings *s, struct p
 	dr->api.mitig = dr->mitig;
 	dr->api.top = ddos_top;
 	dr->api.top_arg = dr->col;
+	dr->api.exporters = ddos_exporters;
+	dr->api.exporters_arg = dr->col;
 	log_msg(LOG_INFO, "ddos", "event=started groups=%zu mitigation=%s dry_run=%d next_attack=%llu"
 		" interrupted_attacks=%zu", s->ddos.ngroups, s->mitigation.backend, deps.dry_run,
 		(unsigned long long)next, n);

@@ -49,6 +49,7 @@
 #include "core/pipeline.h"
 #include "ddos/attack_db.h"
 #include "ddos/capture.h"
+#include "ddos/exporters.h"
 #include "ddos/flow.h"
 #include "detect/notify.h"
 
@@ -60,7 +61,7 @@
 #define PUBLISH_US 1000000       /* metrics from the decoders and the detector */
 #define MINUTE_US (60 * 1000000LL)  /* sequence loss logged, expired templates freed */
 #define SEQ_LOG_MAX 16           /* exporters logged per report; the rest summed */
-#define TOP_SLOTS 8
+#define TOP_SLOTS 8              /* API requests (top talkers, exporters) at once */
 #define EVENT_BATCH_BYTES (16u << 10)
 #define ACTION_MAX 320
 #define EV_WAKE 2                /* epoll keys: 0 and 1 are the listeners */
@@ -186,12 +187,18 @@ struct listener {
 };
 
 enum { SLOT_FREE, SLOT_PENDING, SLOT_DONE, SLOT_ABANDONED };
+enum { ASK_TOP, ASK_EXPORTERS };
 
+/* One API request to the collector thread: the top talkers of ip, or the
+ * exporter list. The answer is written under the mutex, only while the
+ * slot is pending, and taken by the asker (the list's array with it). */
 struct top_slot {
 	int state;
+	int kind;                  /* ASK_* */
 	int rc;
 	struct flow_ip ip;
 	struct ddos_top ans;
+	struct ddos_exporter_list exp;
 };
 
 /* What the collector remembers of an attack in progress. */
@@ -228,7 +235,7 @@ struct ddos_collector {
 	struct live *live;
 	size_t nlive;
 
-	pthread_mutex_t mu;        /* the top-talker slots, closed */
+	pthread_mutex_t mu;        /* the request slots, closed */
 	pthread_cond_t cv;
 	struct top_slot slots[TOP_SLOTS];
 	int closed;
@@ -988,6 +995,25 @@ static int top_fill(struct ddos_collector *c, const struct flow_ip *ip, struct d
 	return t->has_host || t->has_prefix ? 0 : M_ENOTFOUND;
 }
 
+/* Every exporter the decoders keep a sequence for, with the counters'
+ * timing of its address, most recently heard from first (exporters.h). */
+static int exporters_fill(struct ddos_collector *c, struct ddos_exporter_list *l)
+{
+	int64_t now = now_ms();
+
+	memset(l, 0, sizeof(*l));
+	for (int i = 0; i < c->nl; i++) {
+		if (ddos_exporters_add(l, c->l[i].name, c->l[i].dec, now) < 0) {
+			ddos_exporter_list_fini(l);
+			return M_ENOMEM;
+		}
+	}
+	ddos_exporters_by_address(l);
+	ddos_count_exporters(ddos_detector_counters(c->det), ddos_exporters_timing, l);
+	ddos_exporters_by_recent(l);
+	return 0;
+}
+
 static void serve_top(struct ddos_collector *c)
 {
 	int any = 0;
@@ -997,7 +1023,10 @@ static void serve_top(struct ddos_collector *c)
 		struct top_slot *s = &c->slots[i];
 
 		if (s->state == SLOT_PENDING) {
-			s->rc = top_fill(c, &s->ip, &s->ans);
+			if (s->kind == ASK_EXPORTERS)
+				s->rc = exporters_fill(c, &s->exp);
+			else
+				s->rc = top_fill(c, &s->ip, &s->ans);
 			s->state = SLOT_DONE;
 			any = 1;
 		} else if (s->state == SLOT_ABANDONED) {
@@ -1017,8 +1046,10 @@ static void wake(struct ddos_collector *c)
 		log_msg(LOG_WARN, "ddos", "event=wake_failed err=\"%s\"", strerror(errno));
 }
 
-int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struct ddos_top *out,
-		       int timeout_ms)
+/* Asks the collector thread (a free slot, the eventfd) and waits for its
+ * answer: into top, or the list into exp (owned by the caller then). */
+static int ask(struct ddos_collector *c, int kind, const struct flow_ip *ip, int timeout_ms,
+	       struct ddos_top *top, struct ddos_exporter_list *exp)
 {
 	int64_t until = clock_now_us() + (int64_t)timeout_ms * 1000;
 	struct timespec ts = { (time_t)(until / 1000000), (long)(until % 1000000) * 1000 };
@@ -1040,7 +1071,9 @@ int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struc
 		return M_EAGAIN;
 	}
 	s->state = SLOT_PENDING;
-	s->ip = *ip;
+	s->kind = kind;
+	if (ip)
+		s->ip = *ip;
 	pthread_mutex_unlock(&c->mu);
 	wake(c);
 	pthread_mutex_lock(&c->mu);
@@ -1049,13 +1082,38 @@ int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struc
 			break;
 	if (s->state == SLOT_DONE) {
 		rc = s->rc;
-		*out = s->ans;
+		if (kind == ASK_TOP && top)
+			*top = s->ans;
+		if (kind == ASK_EXPORTERS && exp)
+			*exp = s->exp;
+		else
+			ddos_exporter_list_fini(&s->exp);
+		memset(&s->exp, 0, sizeof(s->exp));
 		s->state = SLOT_FREE;
 	} else {
 		rc = c->closed ? M_ECLOSED : M_EAGAIN;
 		s->state = c->closed ? SLOT_FREE : SLOT_ABANDONED;
 	}
 	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struct ddos_top *out,
+		       int timeout_ms)
+{
+	return ask(c, ASK_TOP, ip, timeout_ms, out, NULL);
+}
+
+int ddos_collector_exporters(struct ddos_collector *c, struct ddos_exporter_info **out, size_t *n,
+			     int timeout_ms)
+{
+	struct ddos_exporter_list l = { 0 };
+	int rc = ask(c, ASK_EXPORTERS, NULL, timeout_ms, NULL, &l);
+
+	*out = rc == 0 ? l.v : NULL;
+	*n = rc == 0 ? l.n : 0;
+	if (rc != 0)
+		ddos_exporter_list_fini(&l);
 	return rc;
 }
 
@@ -1499,6 +1557,8 @@ void ddos_collector_free(struct ddos_collector *c)
 	if (c->wake >= 0)
 		close(c->wake);
 	ddos_detector_free(c->det);
+	for (int i = 0; i < TOP_SLOTS; i++)
+		ddos_exporter_list_fini(&c->slots[i].exp);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->ev_mu);

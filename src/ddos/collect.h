@@ -15,9 +15,10 @@
  *   - a notification at the start, the end and an escalation;
  *   - a row in the attack history (attack_db.h) at every report.
  *
- * The detector is not thread-safe: the API's top talkers are asked of the
- * collector thread (a request slot, a condition variable, an eventfd that
- * wakes the thread) and answered with a copy.
+ * The detector and the decoders are not thread-safe: the API's top
+ * talkers and exporter list are asked of the collector thread (a request
+ * slot, a condition variable, an eventfd that wakes the thread) and
+ * answered with a copy.
  */
 #ifndef MAMORI_DDOS_COLLECT_H
 #define MAMORI_DDOS_COLLECT_H
@@ -30,6 +31,7 @@
 #include "ddos/ddos_conf.h"
 #include "ddos/ddos_count.h"
 #include "ddos/ddos_detect.h"
+#include "ddos/exporters.h"
 #include "ddos/mitig.h"
 
 struct pipeline;
@@ -130,6 +132,16 @@ struct ddos_top {
  * request slot is busy, M_ECLOSED when stopped. */
 int ddos_collector_top(struct ddos_collector *c, const struct flow_ip *ip, struct ddos_top *out,
 		       int timeout_ms);
+
+/* ---- exporters, for the API ---- */
+
+/* Every exporter's telemetry health (exporters.h), copied on the collector
+ * thread: *out (owner: the caller, free(); NULL when there is none) holds
+ * *n entries, most recently heard from first. Waits up to timeout_ms. 0,
+ * M_ENOMEM, M_EAGAIN on timeout or when every request slot is busy,
+ * M_ECLOSED when stopped. */
+int ddos_collector_exporters(struct ddos_collector *c, struct ddos_exporter_info **out, size_t *n,
+			     int timeout_ms);
 
 /* ---- pure pieces (the unit tests call them) ---- */
 

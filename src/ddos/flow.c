@@ -459,6 +459,27 @@ struct flow_tmpl *flow_tmpl_live(struct flow_msg *m, uint16_t id)
 	return t;
 }
 
+int flow_source_templates(const struct flow_decoder *d, const struct flow_ip *ip,
+			  uint32_t domain, uint8_t fmt, int64_t now_ms)
+{
+	uint32_t b = flow_source_hash(ip, domain, fmt) & d->hmask;
+	const struct flow_source *s;
+	int n = 0;
+
+	for (s = d->hash[b]; s; s = s->hnext)
+		if (s->domain == domain && s->fmt == fmt && s->exporter.family == ip->family &&
+		    memcmp(s->exporter.a, ip->a, 16) == 0)
+			break;
+	if (!s)
+		return 0;
+	if (now_ms < 0)
+		return (int)s->ntmpl;
+	for (int i = 0; i < FLOW_TMPL_BUCKETS; i++)
+		for (const struct flow_tmpl *t = s->tmpl[i]; t; t = t->next)
+			n += !tmpl_expired(d, t, now_ms);
+	return n;
+}
+
 uint32_t flow_decoder_expire(struct flow_decoder *d, int64_t now_ms)
 {
 	uint32_t n = 0;
@@ -588,6 +609,8 @@ void flow_emit(struct flow_decoder *d, struct flow_rec *r, uint64_t rate)
 		d->st.time_fixed++;
 	}
 	d->st.records++;
+	d->msg_rate = r->sampling;
+	d->msg_rate_default = !!(r->flags & FLOW_F_RATE_DEFAULT);
 	d->on_rec(d->arg, r);
 }
 
@@ -600,6 +623,7 @@ int flow_decode(struct flow_decoder *d, enum flow_format fmt,
 	static const struct flow_ip none;
 	struct flow_msg m;
 	enum flow_format got;
+	uint64_t records;
 	int rc;
 
 	if (!d || (!p && n))
@@ -622,6 +646,8 @@ int flow_decode(struct flow_decoder *d, enum flow_format fmt,
 		return M_EUNSUPP;
 	}
 	m.fmt = (uint8_t)fmt;
+	records = d->st.records;
+	d->msg_rate = 0;
 	switch (fmt) {
 	case FLOW_FMT_NF5:
 		rc = flow_nf5_decode(&m, p, n);
@@ -638,5 +664,14 @@ int flow_decode(struct flow_decoder *d, enum flow_format fmt,
 	}
 	if (rc == M_EPARSE)
 		d->st.bad_datagrams++;
+	/* What the exporter's records were and said, for its sequence state
+	 * (noted once per datagram, so still there). */
+	if (m.seq) {
+		m.seq->records += d->st.records - records;
+		if (d->msg_rate) {
+			m.seq->rate = d->msg_rate;
+			m.seq->rate_default = d->msg_rate_default;
+		}
+	}
 	return rc;
 }

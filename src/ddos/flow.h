@@ -214,14 +214,25 @@ struct flow_seq_stat {
 	uint64_t late;
 	uint64_t resets;
 	int64_t last_ms;          /* receive time of the last datagram */
+	uint64_t records;         /* flow records handed out (options records not) */
+	uint32_t sampling;        /* 1-in-N of the last record; 0 before any */
+	int sampling_default;     /* the last record had no announced rate: the
+				   * configured default applied */
+	int templates;            /* live v9/IPFIX templates (options ones too) of
+				   * the exporter and domain; -1 for v5 and sFlow */
 };
 
 typedef void (*flow_seq_fn)(void *arg, const struct flow_seq_stat *s);
 
 /* Calls fn for every exporter and domain with sequence state (at most
- * cfg max_sources, least recently heard from evicted first), then starts
- * every lost_interval afresh. */
+ * cfg max_sources, least recently heard from evicted first), most recently
+ * heard from first, then starts every lost_interval afresh. templates
+ * counts every template held. */
 void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg);
+/* The same walk for a reader that is not the periodic report (the API's
+ * exporter list): lost_interval is left alone, and templates counts only
+ * those not expired at now_ms (receive-time clock). */
+void flow_decoder_seq_visit(struct flow_decoder *d, int64_t now_ms, flow_seq_fn fn, void *arg);
 /* Exporters and domains with sequence state now. */
 uint32_t flow_decoder_seq_count(const struct flow_decoder *d);
 

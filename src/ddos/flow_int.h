@@ -211,6 +211,9 @@ struct flow_seq {
 	struct flow_seq_gap gaps[FLOW_SEQ_GAPS];
 	uint64_t datagrams, lost, lost_iv, late, resets;
 	int64_t last_ms;
+	uint64_t records;                 /* flow records of its datagrams */
+	uint32_t rate;                    /* sampling of the last record; 0 = none yet */
+	uint8_t rate_default;             /* ... and it was the configured default */
 };
 
 struct flow_decoder {
@@ -228,6 +231,8 @@ struct flow_decoder {
 	struct flow_seq **seq_hash;       /* as many buckets as hash */
 	struct flow_lru seqs;             /* of struct flow_seq */
 	uint32_t nseq;
+	uint32_t msg_rate;                /* sampling of the message's last record */
+	uint8_t msg_rate_default;
 };
 
 /* One message being decoded. */
@@ -243,6 +248,7 @@ struct flow_msg {
 	uint32_t uptime_ms;           /* v9 header sysUptime */
 	uint32_t nrecs;               /* data and options records decoded */
 	uint8_t recs_unknown;         /* a data set could not be counted */
+	struct flow_seq *seq;         /* its sequence state, once noted (may be NULL) */
 };
 
 /* flow.c */
@@ -255,6 +261,11 @@ struct flow_tmpl *flow_tmpl_find(struct flow_decoder *d, struct flow_source *s,
 struct flow_tmpl *flow_tmpl_live(struct flow_msg *m, uint16_t id);
 /* Takes ownership of t (frees it when refused). 0, or M_ELIMIT. */
 int flow_tmpl_put(struct flow_msg *m, struct flow_tmpl *t);
+/* Templates held for (exporter, domain, fmt): all of them when now_ms < 0,
+ * else those not expired at now_ms. Looks only (no LRU touch); 0 when the
+ * source has no state. */
+int flow_source_templates(const struct flow_decoder *d, const struct flow_ip *ip,
+			  uint32_t domain, uint8_t fmt, int64_t now_ms);
 void flow_tmpl_withdraw(struct flow_msg *m, uint16_t id, int options);
 void flow_tmpl_withdraw_all(struct flow_msg *m, int options);
 void flow_set_rate(struct flow_msg *m, int have_id, uint64_t sampler_id,

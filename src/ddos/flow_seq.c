@@ -22,7 +22,8 @@
  *
  * The state is bounded like the template state: at most max_sources
  * entries, the least recently heard from evicted first. It is made by any
- * datagram, spoofed ones included, so it holds nothing but counters.
+ * datagram, spoofed ones included, so it holds nothing but counters (and
+ * the last sampling rate, for the API's exporter list: exporters.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,7 @@ void flow_seq_note(struct flow_msg *m, uint32_t seq, uint32_t count, int count_k
 
 	if (!e)
 		return;
+	m->seq = e;
 	e->datagrams++;
 	e->last_ms = m->recv_ms;
 	if (has_up) {
@@ -214,11 +216,15 @@ out:
 	}
 }
 
-void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg)
+/* Every entry, most recently heard from first; reset: start lost_iv
+ * afresh (the periodic report); now_ms < 0: count every template held. */
+static void seq_walk(struct flow_decoder *d, int64_t now_ms, int reset, flow_seq_fn fn,
+		     void *arg)
 {
 	for (struct flow_seq *e = FLOW_LRU_OF(d->seqs.head, struct flow_seq); e;
 	     e = FLOW_LRU_OF(e->lru.next, struct flow_seq)) {
 		struct flow_seq_stat s;
+		int templated = e->fmt == FLOW_FMT_NF9 || e->fmt == FLOW_FMT_IPFIX;
 
 		memset(&s, 0, sizeof(s));
 		s.exporter = e->exporter;
@@ -231,9 +237,25 @@ void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg)
 		s.late = e->late;
 		s.resets = e->resets;
 		s.last_ms = e->last_ms;
+		s.records = e->records;
+		s.sampling = e->rate;
+		s.sampling_default = e->rate_default;
+		s.templates = templated ? flow_source_templates(d, &e->exporter, e->domain, e->fmt,
+								 now_ms) : -1;
 		fn(arg, &s);
-		e->lost_iv = 0;
+		if (reset)
+			e->lost_iv = 0;
 	}
+}
+
+void flow_decoder_seq_foreach(struct flow_decoder *d, flow_seq_fn fn, void *arg)
+{
+	seq_walk(d, -1, 1, fn, arg);
+}
+
+void flow_decoder_seq_visit(struct flow_decoder *d, int64_t now_ms, flow_seq_fn fn, void *arg)
+{
+	seq_walk(d, now_ms < 0 ? 0 : now_ms, 0, fn, arg);
 }
 
 uint32_t flow_decoder_seq_count(const struct flow_decoder *d)

@@ -3,9 +3,10 @@
  * needed: the API routes as pure functions (api_ddos_handle) against a real
  * attack history and a real mitigation manager (back-end none) in a fresh
  * temporary directory; what an attack's tier asks of the mitigation layer;
- * the attack event; the collector's keys in the ddos: section; and the
- * collector itself, fed one NetFlow v5 datagram over loopback and asked for
- * its top talkers across the thread handoff.
+ * the attack event; the collector's keys in the ddos: section; the
+ * exporter list (exporters.h) and its route; and the collector itself, fed
+ * one NetFlow v5 datagram over loopback and asked for its top talkers and
+ * exporters across the thread handoff.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +36,8 @@
 #include "ddos/attack_db.h"
 #include "ddos/collect.h"
 #include "ddos/ddos_conf.h"
+#include "ddos/exporters.h"
+#include "ddos/flow.h"
 #include "ddos/mitig.h"
 
 /* ---- helpers ---- */
@@ -162,6 +165,8 @@ static void test_route_match(void **state)
 		{ "/api/v1/ddos/top", API_DDOS_TOP, 0 },
 		{ "/api/v1/ddos/mitigations", API_DDOS_MITIGATIONS, 0 },
 		{ "/api/v1/ddos/mitigations/1", API_DDOS_NONE, 0 },
+		{ "/api/v1/ddos/exporters", API_DDOS_EXPORTERS, 0 },
+		{ "/api/v1/ddos/exporters/1", API_DDOS_NONE, 0 },
 		{ "/api/v1/ddos", API_DDOS_NONE, 0 },
 		{ "/api/v1/ddos/", API_DDOS_NONE, 0 },
 		{ "/api/v1/alerts", API_DDOS_NONE, 0 },
@@ -177,6 +182,9 @@ static void test_route_match(void **state)
 	assert_true(api_ddos_method_ok(API_DDOS_ATTACK, "HEAD"));
 	assert_false(api_ddos_method_ok(API_DDOS_ATTACKS, "POST"));
 	assert_false(api_ddos_method_ok(API_DDOS_TOP, "DELETE"));
+	assert_true(api_ddos_method_ok(API_DDOS_EXPORTERS, "GET"));
+	assert_false(api_ddos_method_ok(API_DDOS_EXPORTERS, "POST"));
+	assert_string_equal(api_ddos_allow(API_DDOS_EXPORTERS), "GET, HEAD");
 	assert_true(api_ddos_method_ok(API_DDOS_MITIGATIONS, "POST"));
 	assert_true(api_ddos_method_ok(API_DDOS_MITIGATIONS, "DELETE"));
 	assert_false(api_ddos_method_ok(API_DDOS_MITIGATIONS, "PATCH"));
@@ -495,6 +503,7 @@ struct fixture {
 	struct mitig *m;
 	struct api_ddos_ctx ctx;
 	int top_rc;
+	int exp_rc;
 };
 
 static int fake_top(void *arg, const struct flow_ip *ip, struct ddos_top *out)
@@ -528,6 +537,56 @@ static int fake_top(void *arg, const struct flow_ip *ip, struct ddos_top *out)
 	return 0;
 }
 
+/* Three exporters, as the collector would list them (most recent first). */
+static int fake_exporters(void *arg, struct ddos_exporter_info **out, size_t *n)
+{
+	struct fixture *f = arg;
+	struct ddos_exporter_info *v;
+
+	*out = NULL;
+	*n = 0;
+	if (f->exp_rc)
+		return f->exp_rc;
+	v = calloc(3, sizeof(*v));
+	assert_non_null(v);
+	flow_ip_parse(&v[0].exporter, "192.0.2.1");
+	v[0].listener = "netflow";
+	v[0].format = FLOW_FMT_IPFIX;
+	v[0].domain = 7;
+	v[0].datagrams = 120;
+	v[0].records = 3000;
+	v[0].lost = 57;
+	v[0].lost_records = 1;
+	v[0].late = 1;
+	v[0].last_ms = 1714564800123LL;
+	v[0].sampling = 1000;
+	v[0].templates = 3;
+	v[0].has_timing = 1;
+	v[0].longest_record_ms = 60000;
+	v[0].long_timeout = 1;
+	v[0].records_moved = 12;
+	flow_ip_parse(&v[1].exporter, "2001:db8::9");
+	v[1].listener = "sflow";
+	v[1].format = FLOW_FMT_SFLOW;
+	v[1].domain = 2;
+	v[1].datagrams = 50;
+	v[1].lost = 3;
+	v[1].last_ms = 1714564799000LL;
+	v[1].templates = -1;
+	flow_ip_parse(&v[2].exporter, "192.0.2.1");
+	v[2].listener = "netflow";
+	v[2].format = FLOW_FMT_NF5;
+	v[2].domain = 1 << 8 | 2;
+	v[2].lost_records = 1;
+	v[2].last_ms = 1714564000000LL;
+	v[2].sampling = 1;
+	v[2].sampling_default = 1;
+	v[2].templates = -1;
+	*out = v;
+	*n = 3;
+	return 0;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -554,7 +613,7 @@ static int setup(void **state)
 	a.last = a.start + 1;
 	assert_int_equal(attack_db_put(f->adb, &a, 0, "none"), 0);
 	assert_int_equal(attack_db_flush(f->adb, 5000), 0);
-	f->ctx = (struct api_ddos_ctx){ f->adb, f->m, fake_top, f };
+	f->ctx = (struct api_ddos_ctx){ f->adb, f->m, fake_top, f, fake_exporters, f };
 	*state = f;
 	return 0;
 }
@@ -714,6 +773,88 @@ static void test_api_top(void **state)
 	call(&no_top, "GET", "/api/v1/ddos/top", "target=203.0.113.10", NULL, 503, NULL);
 }
 
+static void test_api_exporters(void **state)
+{
+	struct fixture *f = *state;
+	struct api_ddos_ctx none = f->ctx;
+	struct api_soc_answer a;
+	json_t *j, *e;
+
+	j = call(&f->ctx, "GET", "/api/v1/ddos/exporters", NULL, NULL, 200, NULL);
+	assert_int_equal(jint(j, "total"), 3);
+	assert_int_equal(jint(j, "limit"), 100);
+	assert_int_equal(json_array_size(json_object_get(j, "exporters")), 3);
+	e = json_array_get(json_object_get(j, "exporters"), 0);
+	assert_string_equal(jstr(e, "exporter"), "192.0.2.1");
+	assert_string_equal(jstr(e, "listener"), "netflow");
+	assert_string_equal(jstr(e, "protocol"), "ipfix");
+	assert_int_equal(jint(e, "observation_domain"), 7);
+	assert_int_equal(jint(e, "domain"), 7);
+	assert_int_equal(jint(e, "datagrams"), 120);
+	assert_int_equal(jint(e, "records"), 3000);
+	assert_int_equal(jint(e, "records_lost"), 57);
+	assert_true(json_is_null(json_object_get(e, "datagrams_lost")));
+	assert_int_equal(jint(e, "datagrams_late"), 1);
+	assert_int_equal(jint(e, "sequence_resets"), 0);
+	assert_string_equal(jstr(e, "last_seen"), "2024-05-01T12:00:00.123Z");
+	assert_int_equal(jint(e, "sampling"), 1000);
+	assert_true(json_is_false(json_object_get(e, "sampling_default")));
+	assert_int_equal(jint(e, "templates"), 3);
+	assert_int_equal(jint(e, "longest_record_ms"), 60000);
+	assert_true(json_is_true(json_object_get(e, "long_active_timeout")));
+	assert_int_equal(jint(e, "records_moved"), 12);
+	e = json_array_get(json_object_get(j, "exporters"), 1);
+	assert_string_equal(jstr(e, "exporter"), "2001:db8::9");
+	assert_string_equal(jstr(e, "protocol"), "sflow");
+	assert_int_equal(jint(e, "sub_agent"), 2);
+	assert_int_equal(jint(e, "datagrams_lost"), 3);
+	assert_true(json_is_null(json_object_get(e, "records_lost")));
+	assert_true(json_is_null(json_object_get(e, "sampling")));
+	assert_true(json_is_null(json_object_get(e, "templates")));
+	assert_true(json_is_null(json_object_get(e, "long_active_timeout")));
+	e = json_array_get(json_object_get(j, "exporters"), 2);
+	assert_string_equal(jstr(e, "protocol"), "netflow5");
+	assert_int_equal(jint(e, "engine_type"), 1);
+	assert_int_equal(jint(e, "engine_id"), 2);
+	assert_true(json_is_true(json_object_get(e, "sampling_default")));
+	json_decref(j);
+	/* Paging and the address filter. */
+	j = call(&f->ctx, "GET", "/api/v1/ddos/exporters", "limit=1&offset=1", NULL, 200, NULL);
+	assert_int_equal(jint(j, "total"), 3);
+	assert_int_equal(json_array_size(json_object_get(j, "exporters")), 1);
+	assert_string_equal(jstr(json_array_get(json_object_get(j, "exporters"), 0), "protocol"),
+			    "sflow");
+	json_decref(j);
+	j = call(&f->ctx, "GET", "/api/v1/ddos/exporters", "exporter=192.0.2.1&offset=1", NULL, 200,
+		 NULL);
+	assert_int_equal(jint(j, "total"), 2);
+	assert_int_equal(json_array_size(json_object_get(j, "exporters")), 1);
+	assert_string_equal(jstr(json_array_get(json_object_get(j, "exporters"), 0), "protocol"),
+			    "netflow5");
+	json_decref(j);
+	j = call(&f->ctx, "GET", "/api/v1/ddos/exporters", "exporter=2001:DB8::9", NULL, 200, NULL);
+	assert_int_equal(jint(j, "total"), 1);
+	json_decref(j);
+	/* Refusals. */
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", "exporter=junk", NULL, 400, &a);
+	assert_string_equal(a.param, "exporter");
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", "exporter=192.0.2.0/24", NULL, 400, NULL);
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", "limit=0", NULL, 400, NULL);
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", "limit=1001", NULL, 400, NULL);
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", "target=192.0.2.1", NULL, 400, &a);
+	assert_string_equal(a.param, "target");
+	f->exp_rc = M_EAGAIN;
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", NULL, NULL, 503, NULL);
+	f->exp_rc = M_ECLOSED;
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", NULL, NULL, 503, NULL);
+	f->exp_rc = M_ENOMEM;
+	call(&f->ctx, "GET", "/api/v1/ddos/exporters", NULL, NULL, 503, NULL);
+	f->exp_rc = 0;
+	none.exporters = NULL;
+	call(&none, "GET", "/api/v1/ddos/exporters", NULL, NULL, 503, NULL);
+	call(NULL, "GET", "/api/v1/ddos/exporters", NULL, NULL, 503, NULL);
+}
+
 static void test_api_mitigations(void **state)
 {
 	struct fixture *f = *state;
@@ -855,6 +996,9 @@ static void test_collector(void **state)
 	struct ddos_collect_config cc;
 	struct ddos_collector *c;
 	struct ddos_top *top = calloc(1, sizeof(*top));
+	struct ddos_exporter_info *exp = NULL;
+	size_t nexp = 0;
+	char s[FLOW_IP_STRLEN];
 	struct sockaddr_in to = { 0 };
 	struct flow_ip ip;
 	struct conf_doc doc;
@@ -892,14 +1036,99 @@ static void test_collector(void **state)
 	assert_string_equal(top->prefix_str, "203.0.113.0/24");
 	assert_int_equal(flow_ip_parse(&ip, "198.51.100.1"), 0);
 	assert_int_equal(ddos_collector_top(c, &ip, top, 1000), M_ENOTFOUND);
+	/* The exporter, as the API lists it. */
+	assert_int_equal(ddos_collector_exporters(c, &exp, &nexp, 1000), 0);
+	assert_int_equal(nexp, 1);
+	assert_string_equal(flow_ip_str(&exp[0].exporter, s, sizeof(s)), "127.0.0.1");
+	assert_string_equal(exp[0].listener, "netflow");
+	assert_int_equal(exp[0].format, FLOW_FMT_NF5);
+	assert_int_equal(exp[0].datagrams, 1);
+	assert_int_equal(exp[0].records, 1);
+	assert_int_equal(exp[0].lost, 0);
+	assert_true(exp[0].has_timing);
+	assert_int_equal(exp[0].longest_record_ms, 500);
+	free(exp);
 	close(fd);
 	ddos_collector_stop(c);
 	assert_int_equal(ddos_collector_top(c, &ip, top, 1000), M_ECLOSED);
+	assert_int_equal(ddos_collector_exporters(c, &exp, &nexp, 1000), M_ECLOSED);
+	assert_null(exp);
 	ddos_collector_free(c);
 	ddos_collect_config_free(&cc);
 	ddos_config_free(&dc);
 	free(top);
 	buf_fini(&err);
+}
+
+static void rec_nop(void *arg, const struct flow_rec *r)
+{
+	(void)arg;
+	(void)r;
+}
+
+/* The exporter list from a decoder, joined with the counters' timing by
+ * address, most recently heard from first. */
+static void test_exporter_list(void **state)
+{
+	struct flow_decoder *d = flow_decoder_new(NULL, rec_nop, NULL, NULL);
+	struct ddos_exporter_list l = { 0 };
+	struct ddos_exporter_stat es;
+	struct flow_ip a, b;
+	uint8_t dg[72];
+	uint32_t seq = 0;
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(flow_ip_parse(&a, "192.0.2.1"), 0);
+	assert_int_equal(flow_ip_parse(&b, "192.0.2.2"), 0);
+	nf5(dg, "198.51.100.9", "203.0.113.7", 10, 1000);
+	/* a: twelve datagrams of one flow each; the flows 3 and 4 lost. */
+	for (int i = 0; i < 12; i++, seq++) {
+		if (i == 3)
+			seq += 2;
+		put32(dg + 16, seq);
+		assert_int_equal(flow_decode(d, FLOW_FMT_AUTO, &a, 1000 + i, dg, sizeof(dg)), 0);
+	}
+	/* b: one datagram, sampled 1 in 100, heard from last. */
+	put32(dg + 16, 0);
+	put16(dg + 22, 0x4000 | 100);
+	assert_int_equal(flow_decode(d, FLOW_FMT_AUTO, &b, 5000, dg, sizeof(dg)), 0);
+	assert_int_equal(ddos_exporters_add(&l, "netflow", d, 6000), 0);
+	assert_int_equal(l.n, 2);
+	ddos_exporters_by_address(&l);
+	memset(&es, 0, sizeof(es));
+	es.ip = b;
+	es.max_duration_ms = 61000;
+	es.long_timeout = 1;
+	es.late = 4;
+	ddos_exporters_timing(&l, &es);
+	assert_int_equal(flow_ip_parse(&es.ip, "10.0.0.1"), 0);
+	ddos_exporters_timing(&l, &es);
+	ddos_exporters_by_recent(&l);
+	assert_memory_equal(l.v[0].exporter.a, b.a, 16);
+	assert_string_equal(l.v[0].listener, "netflow");
+	assert_int_equal(l.v[0].format, FLOW_FMT_NF5);
+	assert_int_equal(l.v[0].records, 1);
+	assert_int_equal(l.v[0].sampling, 100);
+	assert_int_equal(l.v[0].sampling_default, 0);
+	assert_int_equal(l.v[0].templates, -1);
+	assert_int_equal(l.v[0].last_ms, 5000);
+	assert_true(l.v[0].has_timing);
+	assert_true(l.v[0].long_timeout);
+	assert_int_equal(l.v[0].longest_record_ms, 61000);
+	assert_int_equal(l.v[0].records_moved, 4);
+	assert_memory_equal(l.v[1].exporter.a, a.a, 16);
+	assert_int_equal(l.v[1].datagrams, 12);
+	assert_int_equal(l.v[1].records, 12);
+	assert_int_equal(l.v[1].lost, 2);
+	assert_true(l.v[1].lost_records);
+	assert_int_equal(l.v[1].sampling, 1);
+	assert_false(l.v[1].has_timing);
+	assert_string_equal(ddos_exporter_protocol(FLOW_FMT_NF9), "netflow9");
+	assert_string_equal(ddos_exporter_protocol(FLOW_FMT_AUTO), "unknown");
+	ddos_exporter_list_fini(&l);
+	ddos_exporter_list_fini(&l);
+	flow_decoder_free(d);
 }
 
 /* A port in use is named in the error. */
@@ -947,12 +1176,14 @@ int main(void)
 		cmocka_unit_test(test_event_json),
 		cmocka_unit_test(test_collect_config),
 		cmocka_unit_test(test_attack_db),
+		cmocka_unit_test(test_exporter_list),
 		cmocka_unit_test(test_collector),
 		cmocka_unit_test(test_collector_port_in_use),
 	};
 	const struct CMUnitTest routes[] = {
 		cmocka_unit_test(test_api_attacks),
 		cmocka_unit_test(test_api_top),
+		cmocka_unit_test(test_api_exporters),
 		cmocka_unit_test(test_api_mitigations),
 	};
 	int rc;

@@ -2181,6 +2181,52 @@ static void test_seq_nf5_sflow(void **state)
 	fx_free(f);
 }
 
+/* The exporter's view for the API (flow_decoder_seq_visit): records,
+ * the sampling of the last record, live templates; lost_interval is left
+ * to the periodic report. */
+static void test_seq_visit(void **state)
+{
+	struct flow_cfg cfg = { .template_timeout_ms = 1000, .default_rate = 64 };
+	struct fx *f = fx_new(&cfg);
+	struct seq_got g = { .n = 0 };
+	uint32_t seq = 100, up = 5000000;
+
+	(void)state;
+	ipfix_seq(f, "192.0.2.3", 0, 3, 1);
+	ipfix_seq(f, "192.0.2.3", 3, 2, 0);
+	flow_decoder_seq_visit(f->d, RECV_MS + 500, on_seq, &g);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.s[0].records, 5);
+	assert_int_equal(g.s[0].datagrams, 2);
+	assert_int_equal(g.s[0].sampling, 64);
+	assert_int_equal(g.s[0].sampling_default, 1);
+	assert_int_equal(g.s[0].templates, 1);
+	/* Past the template timeout the template is not live any more, though
+	 * still held until data asks for it or the sweep comes. */
+	g.n = 0;
+	flow_decoder_seq_visit(f->d, RECV_MS + 5000, on_seq, &g);
+	assert_int_equal(g.s[0].templates, 0);
+	assert_int_equal(seq_of(f, "192.0.2.3", 9).templates, 1);
+	/* v9 without data: no records, no rate yet; a loss stays in
+	 * lost_interval until the periodic walk. */
+	nf9_seq(f, "192.0.2.1", 7, seq++, up += 100);
+	seq += 2;
+	for (int i = 0; i < FLOW_SEQ_HOLD + 1; i++)
+		nf9_seq(f, "192.0.2.1", 7, seq++, up += 100);
+	g.n = 0;
+	flow_decoder_seq_visit(f->d, RECV_MS, on_seq, &g);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.s[0].format, FLOW_FMT_NF9);   /* most recent first */
+	assert_int_equal(g.s[0].lost, 2);
+	assert_int_equal(g.s[0].lost_interval, 2);
+	assert_int_equal(g.s[0].records, 0);
+	assert_int_equal(g.s[0].sampling, 0);
+	assert_int_equal(g.s[0].templates, 0);
+	assert_int_equal(seq_of(f, "192.0.2.1", 7).lost_interval, 2);
+	assert_int_equal(seq_of(f, "192.0.2.1", 7).lost_interval, 0);
+	fx_free(f);
+}
+
 static void test_seq_bounds(void **state)
 {
 	struct flow_cfg cfg = { .max_sources = 4 };
@@ -2357,6 +2403,7 @@ int main(void)
 		cmocka_unit_test(test_seq_ipfix),
 		cmocka_unit_test(test_seq_ipfix_unknown_template),
 		cmocka_unit_test(test_seq_nf5_sflow),
+		cmocka_unit_test(test_seq_visit),
 		cmocka_unit_test(test_seq_bounds),
 		cmocka_unit_test(test_template_ageing),
 	};

@@ -174,7 +174,14 @@ static void serve_usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every queue into the store and exit 0;\n"
 		"SIGHUP reloads the reloadable settings (log_level, api.tokens, the\n"
-		"detect rules, mappings and placeholders) and every intel feed now.\n"
+		"detect rules, mappings and placeholders), every intel feed now, and\n"
+		"DDoS protection: ddos.groups (prefixes, thresholds, baseline, trigger,\n"
+		"cooldown, tiers), the allow lists, the carpet and baseline settings,\n"
+		"and the mitigation policy (dry_run, hold_time, caps, communities, next\n"
+		"hops, allow). Counters, baselines and attacks in progress are kept.\n"
+		"Listener addresses, the capture, table sizes (ddos.max_*), the\n"
+		"mitigation back-end and other fixed settings need a restart: the log\n"
+		"names them (event=reload_needs_restart). A bad file changes nothing.\n"
 		"Exit status: 0 after a clean stop, 2 on a bad configuration, 1 on a\n"
 		"start-up failure (a port in use, an unwritable data directory).\n");
 }
@@ -520,11 +527,59 @@ static void intel_stop(struct intel_runner *ir)
 	ir->started = 0;
 }
 
+/* SIGHUP, the DDoS part: the mitigation policy first (what the detector
+ * asks for from now on is decided under it), then the detection
+ * configuration, compiled here and put in force by the collector thread
+ * between two ticks; counters, baselines and attacks in progress stay.
+ * s->ddos moves into the collector. A configuration the detector refuses
+ * leaves the running one. */
+static void reload_ddos(struct ddos_runner *dr, const struct settings *running,
+			struct settings *s, struct buf *err)
+{
+	struct ddos_reload_stats st = { 0 };
+	size_t nas = s->ddos.nallow_src, nad = s->ddos.nallow_dst, ntiers = 0;
+	int dry, r;
+
+	if (!dr->col)
+		return;
+	if (dr->mitig && mitig_reload(dr->mitig, &s->mitigation) < 0)
+		log_msg(LOG_ERROR, "serve", "event=mitigation_reload_failed error=\"out of memory\""
+			" hint=\"the running mitigation policy stays\"");
+	for (size_t i = 0; i < s->ddos.ngroups; i++) {
+		nas += s->ddos.groups[i].nallow_src;
+		nad += s->ddos.groups[i].nallow_dst;
+		ntiers += s->ddos.groups[i].ntiers;
+	}
+	/* The back-end stays as it runs, so "none" stays a dry run. */
+	dry = s->mitigation.dry_run || running->mitigation.kind == MITIG_BE_NONE;
+	buf_reset(err);
+	r = ddos_collector_reload(dr->col, &s->ddos, dry, &st, 5000, err);
+	if (r == M_EAGAIN) {
+		log_msg(LOG_WARN, "ddos", "event=ddos_reload_queued hint=\"the collector thread puts it in"
+			" force at its next turn\"");
+		return;
+	}
+	if (r < 0) {
+		buf_cstr(err);
+		log_msg(LOG_ERROR, "ddos", "event=ddos_reload_failed error=\"%s\" hint=\"the running ddos"
+			" configuration stays\"", err->p ? err->p : err_str(r));
+		return;
+	}
+	log_msg(LOG_INFO, "ddos", "event=ddos_reloaded groups=%zu prefixes=%zu tiers=%zu"
+		" allow_sources=%zu allow_destinations=%zu attacks_kept=%zu attacks_ended=%zu"
+		" hosts_moved=%zu hosts_forgotten=%zu allow_changed=%zu mitigation_dry_run=%d"
+		" hold_time=%lld", st.groups, st.prefixes, ntiers, nas, nad, st.attacks_kept,
+		st.attacks_ended, st.hosts_moved, st.hosts_dropped, st.allow_changed, dry,
+		(long long)s->mitigation.hold_time);
+}
+
 /* SIGHUP: re-reads the file and applies what can change while running:
  * the log level and the API tokens (the generated token and
- * MAMORI_API_TOKEN are resolved again). A bad file changes nothing. */
+ * MAMORI_API_TOKEN are resolved again), the detection rules, the feeds,
+ * and the DDoS detection and mitigation policy (reload_ddos). A bad file
+ * changes nothing. */
 static void reload(const char *path, const struct settings *running, struct api *api,
-		   struct detect *det, struct intel_runner *ir)
+		   struct detect *det, struct intel_runner *ir, struct ddos_runner *dr)
 {
 	const char *data_dir = running->g.data_dir;
 	struct settings s;
@@ -555,6 +610,7 @@ static void reload(const char *path, const struct settings *running, struct api 
 				err.p ? err.p : "?");
 	}
 	intel_kick(ir, 0);
+	reload_ddos(dr, running, &s, &err);
 	log_msg(LOG_INFO, "serve", "event=reloaded file=%s", path ? path : "(defaults)");
 out:
 	settings_free(&s);
@@ -769,7 +825,7 @@ int cli_serve_main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(path, &s, api, det, &intel);
+			reload(path, &s, api, det, &intel, &ddos);
 			continue;
 		}
 		log_msg(LOG_INFO, "serve", "event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");

@@ -167,22 +167,9 @@ int settings_changed_fixed(const struct settings *a, const struct settings *b,
 				    &b->ddos_collect, out)) < 0 ||
 	    (r = conf_changed_fixed("mail", mail_keywords, &a->mail, &b->mail, out)) < 0)
 		return r;
-	/* The detector is built once, at start: any change of its groups
-	 * needs a restart (compared coarsely). */
-	if (a->ddos.ngroups != b->ddos.ngroups || a->ddos.delay != b->ddos.delay ||
-	    a->ddos.max_hosts != b->ddos.max_hosts)
-		r = buf_printf(out, "%sddos", out->len ? "," : "");
-	for (size_t i = 0; r == 0 && i < a->ddos.ngroups && a->ddos.ngroups == b->ddos.ngroups; i++) {
-		const struct ddos_group_conf *x = &a->ddos.groups[i], *y = &b->ddos.groups[i];
-		if (strcmp(x->name, y->name) || x->nprefixes != y->nprefixes || x->ntiers != y->ntiers ||
-		    memcmp(&x->host, &y->host, sizeof(x->host)) ||
-		    (x->nprefixes && memcmp(x->prefixes, y->prefixes,
-					    x->nprefixes * sizeof(*x->prefixes)))) {
-			r = buf_printf(out, "%sddos.groups", out->len ? "," : "");
-			break;
-		}
-	}
-	if (r < 0)
+	/* The detector's groups, thresholds, tiers and allow lists reload
+	 * (serve.c, ddos_detector_reconfigure); its table sizes do not. */
+	if ((r = ddos_config_changed_fixed(&a->ddos, &b->ddos, out)) < 0)
 		return r;
 	/* The notifier and the feed manager are built once, at start. */
 	if (a->notify.nch != b->notify.nch ||

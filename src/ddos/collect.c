@@ -209,12 +209,24 @@ struct live {
 	char action[ACTION_MAX];
 };
 
+/* A reload handed to the collector thread (ddos_collector_reload). */
+struct reload_req {
+	struct ddos_detect_conf *nc;
+	struct ddos_config *dc;    /* moved in from the caller's settings */
+	int dry_run;
+	int done, abandoned;       /* under mu */
+	int replaced;              /* a later reload took its place before the thread did */
+	struct ddos_reload_stats st;
+};
+
 struct ddos_collector {
 	struct listener l[2];
 	int nl;
 	int ep, wake;
 	struct ddos_detector *det;
-	const struct ddos_config *dc;
+	const struct ddos_config *dc;   /* the caller's, then dc_own after a reload */
+	struct ddos_config *dc_own;
+	struct reload_req *reload;      /* pending, under mu */
 	struct ddos_collect_deps deps;
 	const struct input *in;
 	pthread_t th;
@@ -738,8 +750,23 @@ static void on_end(void *arg, const struct ddos_attack *a)
 	char action[ACTION_MAX];
 
 	snprintf(action, sizeof(action), "%s", lv ? lv->action : "");
-	if (lv && lv->posted && c->deps.mw && mitig_worker_post_end(c->deps.mw, a->id_str) < 0)
+	if (a->released) {
+		/* A reload put the target on an allow list or out of every
+		 * group: what was announced for it goes now, not after the
+		 * hold. */
+		size_t o = strlen(action);
+		snprintf(action + o, sizeof(action) - o, "%sended by a reload: the target is %s",
+			 o ? "; " : "", a->released == DDOS_RELEASED_ALLOWED ? "allow-listed" :
+			 "in no group");
+		if (lv && lv->posted) {
+			o = strlen(action);
+			snprintf(action + o, sizeof(action) - o, ", mitigation withdrawn");
+		}
+		if (lv && lv->posted && c->deps.mw && mitig_worker_post_release(c->deps.mw, a->id_str) < 0)
+			dropped(c, DROP_MITIG);
+	} else if (lv && lv->posted && c->deps.mw && mitig_worker_post_end(c->deps.mw, a->id_str) < 0) {
 		dropped(c, DROP_MITIG);
+	}
 	log_attack("end", a, action);
 	report_event(c, a, "end", action);
 	notify_attack(c, a, "end", action);
@@ -1117,6 +1144,133 @@ int ddos_collector_exporters(struct ddos_collector *c, struct ddos_exporter_info
 	return rc;
 }
 
+/* ---- reload ---- */
+
+static void reload_req_free(struct reload_req *q)
+{
+	if (!q)
+		return;
+	ddos_detect_conf_free(q->nc);
+	ddos_config_free(q->dc);
+	free(q->dc);
+	free(q);
+}
+
+/* On the collector thread, between ticks: the records received so far
+ * are counted under the running configuration, then the new one goes in. */
+static void apply_reload(struct ddos_collector *c)
+{
+	struct reload_req *q;
+	struct ddos_config *old;
+
+	pthread_mutex_lock(&c->mu);
+	q = c->reload;
+	c->reload = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (!q)
+		return;
+	flush_recs(c);
+	/* The running dc stays while the detector ends what must end: the
+	 * handlers of those attacks read their group's tiers in it. */
+	ddos_detector_reconfigure(c->det, q->nc, &q->st);
+	q->nc = NULL;
+	old = c->dc_own;
+	c->dc_own = q->dc;
+	c->dc = q->dc;
+	q->dc = NULL;
+	c->deps.dry_run = q->dry_run;
+	ddos_config_free(old);
+	free(old);
+	pthread_mutex_lock(&c->mu);
+	if (q->abandoned) {
+		log_msg(LOG_INFO, "ddos", "event=reload_applied groups=%zu attacks_kept=%zu attacks_ended=%zu",
+			q->st.groups, q->st.attacks_kept, q->st.attacks_ended);
+		reload_req_free(q);
+	} else {
+		q->done = 1;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+int ddos_collector_reload(struct ddos_collector *c, struct ddos_config *dc, int dry_run,
+			  struct ddos_reload_stats *st, int timeout_ms, struct buf *err)
+{
+	int64_t until = clock_now_us() + (int64_t)timeout_ms * 1000;
+	struct timespec ts = { (time_t)(until / 1000000), (long)(until % 1000000) * 1000 };
+	struct reload_req *q = calloc(1, sizeof(*q)), *prev;
+	int rc;
+
+	if (!q || !(q->dc = malloc(sizeof(*q->dc)))) {
+		free(q);
+		buf_puts(err, "ddos: out of memory");
+		buf_cstr(err);
+		return M_ENOMEM;
+	}
+	if (!(q->nc = ddos_detect_conf_new(dc, err))) {
+		free(q->dc);
+		free(q);
+		return M_EINVAL;
+	}
+	*q->dc = *dc;
+	memset(dc, 0, sizeof(*dc));
+	q->dry_run = dry_run;
+	pthread_mutex_lock(&c->mu);
+	if (c->closed || !c->started) {
+		pthread_mutex_unlock(&c->mu);
+		/* Not running: put in force here (no other thread has it). */
+		if (!c->started && !c->closed) {
+			c->reload = q;
+			apply_reload(c);
+			if (st)
+				*st = q->st;
+			reload_req_free(q);
+			return M_OK;
+		}
+		reload_req_free(q);
+		return M_ECLOSED;
+	}
+	/* One caller at a time (serve's main thread); an earlier request the
+	 * thread has not taken yet is replaced by this one. */
+	prev = c->reload;
+	c->reload = q;
+	if (prev && !prev->abandoned) {
+		prev->replaced = 1;
+		pthread_cond_broadcast(&c->cv);
+		prev = NULL;      /* its caller frees it */
+	}
+	pthread_mutex_unlock(&c->mu);
+	reload_req_free(prev);
+	wake(c);
+	pthread_mutex_lock(&c->mu);
+	while (!q->done && !q->replaced && !c->closed)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
+			break;
+	if (q->replaced) {
+		pthread_mutex_unlock(&c->mu);
+		reload_req_free(q);
+		return M_EAGAIN;
+	}
+	if (q->done) {
+		if (st)
+			*st = q->st;
+		rc = M_OK;
+		pthread_mutex_unlock(&c->mu);
+		reload_req_free(q);
+		return rc;
+	}
+	if (c->reload == q && c->closed) {
+		/* The thread stopped before taking it. */
+		c->reload = NULL;
+		pthread_mutex_unlock(&c->mu);
+		reload_req_free(q);
+		return M_ECLOSED;
+	}
+	q->abandoned = 1;     /* the thread frees it once applied */
+	pthread_mutex_unlock(&c->mu);
+	return M_EAGAIN;
+}
+
 /* ---- metrics ---- */
 
 struct seq_walk {
@@ -1331,6 +1485,7 @@ static void *collect_main(void *arg)
 			next_tick = mono + TICK_US;
 		}
 		serve_top(c);
+		apply_reload(c);
 		if (mono >= next_pub) {
 			publish(c);
 			next_pub = mono + PUBLISH_US;
@@ -1559,6 +1714,9 @@ void ddos_collector_free(struct ddos_collector *c)
 	ddos_detector_free(c->det);
 	for (int i = 0; i < TOP_SLOTS; i++)
 		ddos_exporter_list_fini(&c->slots[i].exp);
+	reload_req_free(c->reload);
+	ddos_config_free(c->dc_own);
+	free(c->dc_own);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->ev_mu);

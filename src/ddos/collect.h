@@ -82,7 +82,8 @@ struct ddos_collect_deps {
 struct ddos_collector;
 
 /* Binds the listeners and builds the detector. dc is borrowed and must
- * outlive the collector (the notifications read its tiers); next_id
+ * outlive the collector (the notifications read its tiers; after a
+ * ddos_collector_reload() the collector's own copy is read); next_id
  * continues attack numbering. NULL with a message in err (a port in use:
  * the address is named). Owner: the caller, ddos_collector_free(). */
 struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
@@ -97,6 +98,19 @@ void ddos_collector_stop(struct ddos_collector *c);
  * observer included): call before the pipeline drains. */
 void ddos_collector_close_events(struct ddos_collector *c);
 void ddos_collector_free(struct ddos_collector *c);
+/* SIGHUP: a new `ddos:` detection configuration (and the mitigation's
+ * dry-run flag) for the running collector. dc is compiled and checked
+ * here, on the caller's thread: when it is refused, err says why, the
+ * result is negative and nothing changes (dc stays the caller's). Else
+ * dc's contents move into the collector (*dc is left empty) and the
+ * collector thread puts it in force between two ticks
+ * (ddos_detector_reconfigure: counters, baselines and attacks kept;
+ * attacks on targets now allow-listed or unprotected end, and their
+ * mitigations are withdrawn at once). Waits up to timeout_ms for that:
+ * 0 with st filled, or M_EAGAIN when the thread has not got to it yet (it
+ * will). Listeners, capture and table sizes are restart-only. */
+int ddos_collector_reload(struct ddos_collector *c, struct ddos_config *dc, int dry_run,
+			  struct ddos_reload_stats *st, int timeout_ms, struct buf *err);
 /* The bound UDP port of a listener (0 when off): sflow 0 = NetFlow/IPFIX. */
 int ddos_collector_port(const struct ddos_collector *c, int sflow);
 

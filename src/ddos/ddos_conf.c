@@ -263,38 +263,38 @@ static const struct conf_keyword ddos_keywords[] = {
 	  "exporters with statistics (active timeout)" },
 	{ "timeline_points", CONF_INT, DC(timeline_points), 60, 86400, "3600", 0,
 	  "per-second points kept per attack; longer attacks are downsampled (peaks kept)" },
-	{ "update_interval", CONF_DURATION, DC(update_interval), 1, 3600, "10s", 0,
+	{ "update_interval", CONF_DURATION, DC(update_interval), 1, 3600, "10s", 1,
 	  "an ongoing attack is reported this often (and when it changes tier)" },
-	{ "exporter_warn", CONF_DURATION, DC(exporter_warn), 1, 3600, "15s", 0,
+	{ "exporter_warn", CONF_DURATION, DC(exporter_warn), 1, 3600, "15s", 1,
 	  "warn about exporters whose records span longer (their active timeout)" },
 	{ "prefix_v4", CONF_INT, DC(prefix_v4), 8, 32, "24", 0, "IPv4 aggregate for carpet bombing" },
 	{ "prefix_v6", CONF_INT, DC(prefix_v6), 16, 128, "48", 0, "IPv6 aggregate for carpet bombing" },
-	{ "carpet_max_share", CONF_INT, DC(carpet_max_share), 1, 100, "50", 0,
+	{ "carpet_max_share", CONF_INT, DC(carpet_max_share), 1, 100, "50", 1,
 	  "percent: an aggregate over its threshold is a carpet attack when no single host "
 	  "(or prefix, for a group) carries more than this share" },
-	{ "carpet_min_hosts", CONF_INT, DC(carpet_min_hosts), 2, 65536, "4", 0,
+	{ "carpet_min_hosts", CONF_INT, DC(carpet_min_hosts), 2, 65536, "4", 1,
 	  "hosts with traffic an aggregate needs to count as carpet bombing" },
-	{ "vector_share", CONF_INT, DC(vector_share), 1, 100, "20", 0,
+	{ "vector_share", CONF_INT, DC(vector_share), 1, 100, "20", 1,
 	  "percent of an attack's traffic a vector needs to be named" },
-	{ "baseline_window", CONF_DURATION, DC(baseline_window), 60, 2592000, "10m", 0,
+	{ "baseline_window", CONF_DURATION, DC(baseline_window), 60, 2592000, "10m", 1,
 	  "time constant of the per-host baseline (EWMA of normal traffic)" },
-	{ "baseline_warmup", CONF_DURATION, DC(baseline_warmup), 0, 2592000, "5m", 0,
+	{ "baseline_warmup", CONF_DURATION, DC(baseline_warmup), 0, 2592000, "5m", 1,
 	  "seconds a host is watched before its baseline can raise an alarm" },
 	CONF_END
 };
 
 static const struct conf_keyword group_keywords[] = {
-	{ "name", CONF_STR, GC(name), 0, 0, "", 0, "group name (letters, digits, '_', '-', '.')" },
-	{ "trigger", CONF_DURATION, GC(trigger), 1, 3600, "1s", 0,
+	{ "name", CONF_STR, GC(name), 0, 0, "", 1, "group name (letters, digits, '_', '-', '.')" },
+	{ "trigger", CONF_DURATION, GC(trigger), 1, 3600, "1s", 1,
 	  "seconds a threshold must hold before an attack starts (a second counts as soon as "
 	  "its traffic so far passes it)" },
-	{ "cooldown", CONF_DURATION, GC(cooldown), 1, 86400, "60s", 0,
+	{ "cooldown", CONF_DURATION, GC(cooldown), 1, 86400, "60s", 1,
 	  "seconds under every threshold before an attack ends" },
-	{ "baseline", CONF_STR, GC(baseline_s), 0, 0, "5", 0,
+	{ "baseline", CONF_STR, GC(baseline_s), 0, 0, "5", 1,
 	  "alarm when a host passes this multiple of its learnt baseline; 0 = off" },
-	{ "baseline_floor_bps", CONF_STR, GC(floor_bps_s), 0, 0, "100M", 0,
+	{ "baseline_floor_bps", CONF_STR, GC(floor_bps_s), 0, 0, "100M", 1,
 	  "the baseline alarm never fires below this rate" },
-	{ "baseline_floor_pps", CONF_STR, GC(floor_pps_s), 0, 0, "20k", 0,
+	{ "baseline_floor_pps", CONF_STR, GC(floor_pps_s), 0, 0, "20k", 1,
 	  "the baseline alarm never fires below this rate" },
 	CONF_END
 };
@@ -690,6 +690,14 @@ void ddos_config_free(struct ddos_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+int ddos_config_changed_fixed(const struct ddos_config *a, const struct ddos_config *b,
+			      struct buf *out)
+{
+	/* Groups, their thresholds and tiers and the allow lists are all
+	 * reloadable: only the scalars can need a restart. */
+	return conf_changed_fixed("ddos", ddos_keywords, a, b, out);
+}
+
 int ddos_config_describe(struct buf *out)
 {
 	struct ddos_thresholds h, p, g;
@@ -697,7 +705,8 @@ int ddos_config_describe(struct buf *out)
 	int r;
 
 	if ((r = conf_describe("ddos", ddos_keywords, out)) < 0 ||
-	    (r = buf_puts(out, "  # allow_sources: prefixes whose traffic is never counted "
+	    (r = buf_puts(out, "  # groups, allow_sources and allow_destinations are reloadable (SIGHUP)\n"
+			  "  # allow_sources: prefixes whose traffic is never counted "
 			  "(speed tests, scanners you run)\n"
 			  "  # allow_destinations: prefixes that are watched but never mitigated\n"
 			  "  # groups: a list; without it one group \"default\" protects nothing. "

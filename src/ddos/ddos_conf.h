@@ -137,6 +137,12 @@ struct ddos_config {
  * left for ddos_config_free. cfg is owned by the caller. */
 int ddos_config_load(const struct conf_doc *doc, struct ddos_config *cfg, struct buf *err);
 void ddos_config_free(struct ddos_config *cfg);
+/* Names (comma-separated, appended to out) of the settings that differ
+ * between a and b and need a restart: delay, the max_* table sizes,
+ * timeline_points, prefix_v4, prefix_v6. Everything else is reloadable
+ * (ddos_detector_reconfigure). */
+int ddos_config_changed_fixed(const struct ddos_config *a, const struct ddos_config *b,
+			      struct buf *out);
 /* The section as documented YAML, for `mamori --defaults`. */
 int ddos_config_describe(struct buf *out);
 /* Default thresholds (hosts, /24 and /48 aggregates, groups). */

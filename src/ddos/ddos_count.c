@@ -478,16 +478,22 @@ static int pfx_slot(struct ddos_counters *c, uint32_t *idx)
 	return M_OK;
 }
 
+static uint8_t allow_flag_cc(const struct ddos_cc *cc, uint16_t g, const uint8_t a[16],
+			     unsigned plen)
+{
+	const struct ddos_gc *gc = &cc->g[g];
+
+	if (plen >= 128)
+		return (ddos_lpm_lookup(cc->allow_dst, a) != DDOS_LPM_NONE ||
+			ddos_lpm_lookup(gc->allow_dst, a) != DDOS_LPM_NONE) ? ENT_ALLOW : 0;
+	return (ddos_lpm_overlaps(cc->allow_dst, a, plen) ||
+		ddos_lpm_overlaps(gc->allow_dst, a, plen)) ? ENT_ALLOW : 0;
+}
+
 static uint8_t allow_flag(const struct ddos_counters *c, uint16_t g, const uint8_t a[16],
 			  unsigned plen)
 {
-	const struct ddos_gc *gc = &c->cc.g[g];
-
-	if (plen >= 128)
-		return (ddos_lpm_lookup(c->cc.allow_dst, a) != DDOS_LPM_NONE ||
-			ddos_lpm_lookup(gc->allow_dst, a) != DDOS_LPM_NONE) ? ENT_ALLOW : 0;
-	return (ddos_lpm_overlaps(c->cc.allow_dst, a, plen) ||
-		ddos_lpm_overlaps(gc->allow_dst, a, plen)) ? ENT_ALLOW : 0;
+	return allow_flag_cc(&c->cc, g, a, plen);
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -1014,6 +1020,167 @@ int ddos_count_step(struct ddos_counters *c, int64_t *sec)
 	c->st.seconds++;
 	*sec = s;
 	return 1;
+}
+
+/* ---- reload ---- */
+
+void ddos_cc_group_map(const struct ddos_cc *old, const struct ddos_cc *ncc, int32_t *gmap)
+{
+	for (size_t i = 0; i < old->ng; i++) {
+		gmap[i] = -1;
+		for (size_t j = 0; j < ncc->ng; j++)
+			if (!strcmp(old->g[i].name, ncc->g[j].name)) {
+				gmap[i] = (int32_t)j;
+				break;
+			}
+	}
+}
+
+int ddos_cc_fate(const struct ddos_counters *c, const struct ddos_cc *ncc, const int32_t *gmap,
+		 int kind, uint32_t idx, uint16_t *group, uint8_t *allow)
+{
+	uint8_t a[16];
+	unsigned plen;
+	uint32_t g;
+
+	if (kind == DDOS_T_GROUP) {
+		if (gmap[idx] < 0)
+			return M_ENOTFOUND;
+		*group = (uint16_t)gmap[idx];
+		*allow = ncc->g[*group].allow_any ? ENT_ALLOW : 0;
+		return M_OK;
+	}
+	if (kind == DDOS_T_HOST) {
+		put_be64(a, c->host[idx].hi);
+		put_be64(a + 8, c->host[idx].lo);
+		plen = 128;
+		/* A host goes where its address now belongs. */
+		g = ddos_lpm_lookup(ncc->groups, a);
+	} else {
+		put_be64(a, c->pfx[idx].hi);
+		put_be64(a + 8, c->pfx[idx].lo);
+		plen = c->pfx[idx].plen;
+		/* An aggregate is keyed by its group: it follows the name. */
+		g = gmap[c->pfx[idx].e.group] < 0 ? DDOS_LPM_NONE : (uint32_t)gmap[c->pfx[idx].e.group];
+	}
+	if (g == DDOS_LPM_NONE)
+		return M_ENOTFOUND;
+	*group = (uint16_t)g;
+	*allow = allow_flag_cc(ncc, (uint16_t)g, a, plen);
+	return M_OK;
+}
+
+static void set_allow(struct ddos_ent *e, uint8_t allow, struct ddos_count_reload *st)
+{
+	if ((e->flags & ENT_ALLOW) != allow)
+		st->allow_changed++;
+	e->flags = (uint8_t)((e->flags & ~ENT_ALLOW) | allow);
+}
+
+void ddos_count_reconfigure(struct ddos_counters *c, struct ddos_cc *ncc, struct ddos_agg *grp,
+			    struct ddos_count_reload *st)
+{
+	int32_t gmap[DDOS_MAX_GROUPS], inv[DDOS_MAX_GROUPS];
+	struct ddos_cc old = c->cc;
+	uint16_t g;
+	uint8_t allow;
+
+	memset(st, 0, sizeof(*st));
+	/* What the tables were sized for, and the aggregates' keys, stay. */
+	ncc->delay = old.delay;
+	ncc->timeline_points = old.timeline_points;
+	ncc->max_hosts = old.max_hosts;
+	ncc->max_prefixes = old.max_prefixes;
+	ncc->max_detail = old.max_detail;
+	ncc->max_attacks = old.max_attacks;
+	ncc->max_exporters = old.max_exporters;
+	ncc->prefix_v4 = old.prefix_v4;
+	ncc->prefix_v6 = old.prefix_v6;
+	ddos_cc_group_map(&old, ncc, gmap);
+	for (size_t j = 0; j < ncc->ng; j++)
+		inv[j] = -1;
+	for (size_t i = 0; i < old.ng; i++)
+		if (gmap[i] >= 0)
+			inv[gmap[i]] = (int32_t)i;
+
+	/* Hosts first: one that moves leaves its aggregate (the next record
+	 * finds the one of its new group), so aggregates of a group that is
+	 * gone are referenced by no host when their turn comes. */
+	for (uint32_t i = 0; i < c->host_hw; i++) {
+		struct ddos_host *h = &c->host[i];
+		if (!(h->e.flags & ENT_USED))
+			continue;
+		if (ddos_cc_fate(c, ncc, gmap, DDOS_T_HOST, i, &g, &allow) < 0) {
+			if (h->e.detail)
+				detail_release(c, &h->e);
+			host_remove(c, i);
+			st->hosts_dropped++;
+			continue;
+		}
+		if (gmap[h->e.group] != (int32_t)g) {
+			if (h->prefix)
+				c->pfx[h->prefix - 1].refs--;
+			h->prefix = 0;
+			st->hosts_moved++;
+		}
+		h->e.group = g;
+		set_allow(&h->e, allow, st);
+	}
+	/* Aggregates: their bucket depends on the group's index, so the
+	 * chains are built again. */
+	memset(c->pbkt, 0, ((size_t)c->pmask + 1) * sizeof(*c->pbkt));
+	c->pfx_n = 0;
+	for (uint32_t i = 0; i < c->pfx_hw; i++) {
+		struct ddos_agg *p = &c->pfx[i];
+		uint32_t b;
+		if (!(p->e.flags & ENT_USED))
+			continue;
+		if (ddos_cc_fate(c, ncc, gmap, DDOS_T_PREFIX, i, &g, &allow) < 0) {
+			if (p->e.detail)
+				detail_release(c, &p->e);
+			/* No host points here by now (they moved or went): a
+			 * stale reference would be worse than a slow loop. */
+			for (uint32_t k = 0; p->refs && k < c->host_hw; k++)
+				if (c->host[k].prefix == i + 1) {
+					c->host[k].prefix = 0;
+					p->refs--;
+				}
+			p->e.flags = 0;
+			st->prefixes_dropped++;
+			continue;
+		}
+		p->e.group = g;
+		set_allow(&p->e, allow, st);
+		b = (uint32_t)(ddos_hash2(p->hi, p->lo ^ g, c->seed) & c->pmask);
+		p->next = c->pbkt[b];
+		c->pbkt[b] = i + 1;
+		c->pfx_n++;
+	}
+	/* Groups: by name; a new one starts empty, a removed one is gone. */
+	for (size_t i = 0; i < old.ng; i++)
+		if (gmap[i] < 0 && c->grp[i].e.detail)
+			detail_release(c, &c->grp[i].e);
+	for (size_t j = 0; j < ncc->ng; j++) {
+		struct ddos_agg *a = &grp[j];
+		if (inv[j] >= 0) {
+			*a = c->grp[inv[j]];
+			if (a->e.detail)
+				c->det[a->e.detail - 1].owner = (uint32_t)j;
+		} else {
+			memset(a, 0, sizeof(*a));
+		}
+		a->e.group = (uint16_t)j;
+		a->e.flags |= ENT_USED;
+		set_allow(&a->e, ncc->g[j].allow_any ? ENT_ALLOW : 0, st);
+		a->hi = ddos_be64(ncc->g[j].first.a);
+		a->lo = ddos_be64(ncc->g[j].first.a + 8);
+		a->plen = ncc->g[j].first.len;
+	}
+	free(c->grp);
+	c->grp = grp;
+	c->cc = *ncc;
+	memset(ncc, 0, sizeof(*ncc));
+	ddos_cc_free(&old);
 }
 
 /* ---- reading ---- */

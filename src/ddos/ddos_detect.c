@@ -720,6 +720,116 @@ static void exporters_check(struct ddos_detector *d)
 	}
 }
 
+/* ---- reload ---- */
+
+struct ddos_detect_conf {
+	struct ddos_cc cc;
+	struct ddos_agg *grp;      /* one per group, zeroed: allocated here, not on the
+				    * detector's thread */
+};
+
+struct ddos_detect_conf *ddos_detect_conf_new(const struct ddos_config *cfg, struct buf *err)
+{
+	struct ddos_detect_conf *nc = calloc(1, sizeof(*nc));
+	size_t len = err->len;
+
+	if (!nc)
+		goto nomem;
+	if (ddos_cc_build(&nc->cc, cfg, err) < 0)
+		goto fail;
+	if (!(nc->grp = calloc(nc->cc.ng, sizeof(*nc->grp))))
+		goto nomem;
+	return nc;
+nomem:
+	buf_printf(err, "ddos: out of memory for the new configuration");
+	buf_cstr(err);
+fail:
+	if (err->len == len) {
+		buf_printf(err, "ddos: the configuration cannot be compiled");
+		buf_cstr(err);
+	}
+	ddos_detect_conf_free(nc);
+	return NULL;
+}
+
+void ddos_detect_conf_free(struct ddos_detect_conf *nc)
+{
+	if (!nc)
+		return;
+	ddos_cc_free(&nc->cc);
+	free(nc->grp);
+	free(nc);
+}
+
+static struct ddos_ent *att_ent(struct ddos_detector *d, const struct att *t)
+{
+	switch (t->kind) {
+	case DDOS_T_HOST: return &d->c->host[t->owner].e;
+	case DDOS_T_PREFIX: return &d->c->pfx[t->owner].e;
+	default: return &d->c->grp[t->owner].e;
+	}
+}
+
+void ddos_detector_reconfigure(struct ddos_detector *d, struct ddos_detect_conf *nc,
+			       struct ddos_reload_stats *st)
+{
+	struct ddos_counters *c = d->c;
+	struct ddos_reload_stats dummy;
+	struct ddos_count_reload cr;
+	int32_t gmap[DDOS_MAX_GROUPS];
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	ddos_cc_group_map(&c->cc, &nc->cc, gmap);
+	/* Attacks that must not go on end first, reported as the running
+	 * configuration saw them (its group, its tiers). */
+	for (uint32_t i = 0; i < c->cc.max_attacks; i++) {
+		struct att *t = &d->att[i];
+		uint16_t g;
+		uint8_t allow;
+		int why = 0;
+		if (!t->used)
+			continue;
+		if (ddos_cc_fate(c, &nc->cc, gmap, t->kind, t->owner, &g, &allow) < 0)
+			why = DDOS_RELEASED_UNPROTECTED;
+		else if (allow && !t->a.allowlisted)
+			why = DDOS_RELEASED_ALLOWED;
+		if (!why)
+			continue;
+		t->a.released = why;
+		att_end(d, t, att_ent(d, t));
+		st->attacks_ended++;
+	}
+	ddos_count_reconfigure(c, &nc->cc, nc->grp, &cr);
+	nc->grp = NULL;
+	ddos_detect_conf_free(nc);
+	/* The others go on under their group as it is now: its name (the old
+	 * string is gone), its tiers, the allow flag; an update is due at the
+	 * next judged second, so a stronger tier is asked for at once. */
+	for (uint32_t i = 0; i < c->cc.max_attacks; i++) {
+		struct att *t = &d->att[i];
+		const struct ddos_ent *e;
+		if (!t->used)
+			continue;
+		if (t->kind == DDOS_T_GROUP)
+			t->owner = (uint32_t)gmap[t->owner];   /* >= 0: ended above otherwise */
+		e = att_ent(d, t);
+		t->a.group = c->cc.g[e->group].name;
+		t->a.allowlisted = (e->flags & ENT_ALLOW) != 0;
+		att_tier(&c->cc.g[e->group], t);
+		t->next_update = 0;
+		st->attacks_kept++;
+	}
+	st->groups = c->cc.ng;
+	for (size_t i = 0; i < c->cc.ng; i++)
+		st->prefixes += c->cc.g[i].nprefixes;
+	st->hosts_moved = cr.hosts_moved;
+	st->hosts_dropped = cr.hosts_dropped;
+	st->prefixes_dropped = cr.prefixes_dropped;
+	st->allow_changed = cr.allow_changed;
+}
+
 /* ---- API ---- */
 
 struct ddos_detector *ddos_detector_new(const struct ddos_config *cfg, const struct ddos_handlers *h,

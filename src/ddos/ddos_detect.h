@@ -75,10 +75,16 @@ struct ddos_attack {
 	int tier;                       /* 1-based index of the group's tiers; 0 none */
 	const char *tier_name;          /* NULL when tier is 0 */
 	int allowlisted;                /* on a destination allow list: never mitigate */
+	int released;                   /* on_end only: DDOS_RELEASED_* when a reload
+					 * ended it; its mitigation goes at once */
 	const struct ddos_point *timeline;
 	size_t npoints;
 	uint32_t step;                  /* seconds per point (grows as it is downsampled) */
 };
+
+/* Why a reload ended an attack (struct ddos_attack.released). */
+#define DDOS_RELEASED_ALLOWED 1       /* its target is now on an allow list */
+#define DDOS_RELEASED_UNPROTECTED 2   /* its target is in no group any more */
 
 struct ddos_handlers {
 	void (*on_start)(void *arg, const struct ddos_attack *a);
@@ -128,6 +134,42 @@ struct ddos_counters *ddos_detector_counters(struct ddos_detector *d);
 const struct ddos_detect_stats *ddos_detector_stats(const struct ddos_detector *d);
 /* Bytes held: the counters plus the attack table and timelines. */
 size_t ddos_detector_memory(const struct ddos_detector *d);
+
+/* ---- reload: a new configuration without losing what was learnt ---- */
+
+/* A configuration compiled aside (on any thread) for a running detector. */
+struct ddos_detect_conf;
+
+/* Compiles and checks cfg (copied: cfg may be freed afterwards). NULL
+ * with the reason in err; the running detector is not touched. Owner:
+ * the caller, until given to ddos_detector_reconfigure(). */
+struct ddos_detect_conf *ddos_detect_conf_new(const struct ddos_config *cfg, struct buf *err);
+void ddos_detect_conf_free(struct ddos_detect_conf *nc);
+
+struct ddos_reload_stats {
+	size_t groups, prefixes;        /* of the new configuration */
+	size_t attacks_kept, attacks_ended;
+	size_t hosts_moved;             /* now in another group */
+	size_t hosts_dropped;           /* in no group any more: forgotten */
+	size_t prefixes_dropped;        /* aggregates of groups that are gone */
+	size_t allow_changed;           /* targets on or off an allow list */
+};
+
+/* Puts nc in force between two ticks, on the detector's thread; takes
+ * nc, never fails. Kept: every target's counters, baseline and detail,
+ * the seconds it has been over (its trigger), and attacks in progress,
+ * which from the next judged second follow their (new) group's
+ * thresholds, cool-down and tiers and are reported once (on_update).
+ * Groups are matched by name; a host follows its address, so one whose
+ * prefix moved to another group goes on in that group, attack and all.
+ * Ended now, with on_end and .released set: attacks on a target that is
+ * now on a destination allow list (it is still watched; a new attack on
+ * it is allowlisted, never mitigated), and on one that left every group
+ * (a removed group, or a prefix no longer listed: it is forgotten).
+ * Restart-only, kept as they run: delay, the max_* table sizes,
+ * timeline_points, prefix_v4 and prefix_v6. st may be NULL. */
+void ddos_detector_reconfigure(struct ddos_detector *d, struct ddos_detect_conf *nc,
+			       struct ddos_reload_stats *st);
 
 /* Names an attack from its traffic by class (bytes and packets over the
  * attack, indexed by enum ddos_class): every vector with at least `share`

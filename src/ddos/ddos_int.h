@@ -191,4 +191,33 @@ int ddos_ent_detail(struct ddos_counters *c, struct ddos_ent *e, int kind, uint3
 int ddos_cc_build(struct ddos_cc *cc, const struct ddos_config *cfg, struct buf *err);
 void ddos_cc_free(struct ddos_cc *cc);
 
+/* ---- reload (ddos_count.c) ---- */
+
+/* What a reload does to one target (DDOS_T_*, index in its table): its
+ * group in the new configuration ncc, and the allow flag it gets there.
+ * gmap maps the running groups to ncc's (by name; -1 = gone). 0 when the
+ * target stays protected, M_ENOTFOUND when it leaves every group. */
+int ddos_cc_fate(const struct ddos_counters *c, const struct ddos_cc *ncc, const int32_t *gmap,
+		 int kind, uint32_t idx, uint16_t *group, uint8_t *allow);
+/* gmap[i] for each running group i: ncc's group of the same name, or -1. */
+void ddos_cc_group_map(const struct ddos_cc *old, const struct ddos_cc *ncc, int32_t *gmap);
+
+struct ddos_count_reload {
+	size_t hosts_moved;        /* to another group */
+	size_t hosts_dropped;      /* in no group any more: forgotten */
+	size_t prefixes_dropped;   /* aggregates of a group that is gone */
+	size_t allow_changed;      /* targets whose allow flag changed */
+};
+
+/* Puts ncc (and grp, ncc->ng zeroed aggregates) in place of the running
+ * compiled configuration, keeping every target's counters, baseline and
+ * detail: hosts follow their address to its new group (their aggregate
+ * is looked up again), aggregates and groups follow their group's name;
+ * targets that leave every group are forgotten. The table sizes, the
+ * delay and the aggregate lengths stay as they run (restart-only). Takes
+ * ncc's contents and grp; never fails. The caller (the detector) has
+ * already ended the attacks of targets that leave. */
+void ddos_count_reconfigure(struct ddos_counters *c, struct ddos_cc *ncc, struct ddos_agg *grp,
+			    struct ddos_count_reload *st);
+
 #endif

@@ -459,7 +459,8 @@ static int expire_locked(struct mitig *m, int64_t now)
 	return rc;
 }
 
-static int end_where(struct mitig *m, const char *where, const char *arg, int64_t now, size_t *count)
+static int end_where(struct mitig *m, const char *where, const char *arg, int64_t now, int hold,
+		     size_t *count)
 {
 	struct mitig_entry *e = NULL;
 	size_t n = 0;
@@ -473,13 +474,13 @@ static int end_where(struct mitig *m, const char *where, const char *arg, int64_
 	rc = mitig_db_select(m->db, where, 0, arg, &e, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		e[i].state = MITIG_HOLD;
-		e[i].expires = now + m->cfg.hold_time;
+		e[i].expires = now + (hold ? m->cfg.hold_time : 0);
 		e[i].updated = now;
 		rc = mitig_db_put(m->db, &e[i]);
 		if (rc == 0)
-			tell(m, LOG_INFO, "hold", &e[i], NULL);
+			tell(m, LOG_INFO, "hold", &e[i], hold ? NULL : "released: withdrawn without a hold");
 	}
-	if (rc == 0 && m->cfg.hold_time == 0)
+	if (rc == 0 && (!hold || m->cfg.hold_time == 0))
 		rc = expire_locked(m, now);
 	if (rc == 0)
 		rc = mitig_db_commit(m->db);
@@ -497,13 +498,64 @@ int mitig_end(struct mitig *m, const char *attack_id, int64_t now, size_t *n)
 {
 	if (!attack_id || !attack_id[0])
 		return M_EINVAL;
-	return end_where(m, "attack_id = ?2 AND manual = 0 AND state = 0", attack_id, now, n);
+	return end_where(m, "attack_id = ?2 AND manual = 0 AND state = 0", attack_id, now, 1, n);
+}
+
+int mitig_release(struct mitig *m, const char *attack_id, int64_t now, size_t *n)
+{
+	if (!attack_id || !attack_id[0])
+		return M_EINVAL;
+	/* Held ones too: a release means the target must not be mitigated. */
+	return end_where(m, "attack_id = ?2 AND manual = 0", attack_id, now, 0, n);
+}
+
+int mitig_reload(struct mitig *m, const struct mitig_config *cfg)
+{
+	struct mitig_config nc;
+
+	if (mitig_config_copy(&nc, cfg) < 0)
+		return M_ENOMEM;
+	/* Only the reloadable keys and what is resolved from them change
+	 * hands: the back-end, how it is reached and the worker's timing
+	 * stay as they run (restart-only), and nothing else is written
+	 * while other threads read them. nc leaves with the old values. */
+	pthread_mutex_lock(&m->lock);
+	for (const struct conf_keyword *k = mitig_keywords; k->name; k++) {
+		char tmp[sizeof(struct conf_list)];
+		size_t sz;
+		if (!k->reloadable)
+			continue;
+		switch (k->type) {
+		case CONF_STR:
+		case CONF_ADDR: sz = sizeof(char *); break;
+		case CONF_BOOL: sz = sizeof(int); break;
+		case CONF_STRLIST: sz = sizeof(struct conf_list); break;
+		default: sz = sizeof(int64_t); break;
+		}
+		memcpy(tmp, (char *)&m->cfg + k->offset, sz);
+		memcpy((char *)&m->cfg + k->offset, (char *)&nc + k->offset, sz);
+		memcpy((char *)&nc + k->offset, tmp, sz);
+	}
+	{
+		struct mitig_config t = m->cfg;
+		memcpy(m->cfg.comm, nc.comm, sizeof(nc.comm));
+		m->cfg.ncomm = nc.ncomm;
+		m->cfg.nh4 = nc.nh4;
+		m->cfg.nh6 = nc.nh6;
+		m->cfg.allow_p = nc.allow_p;
+		m->cfg.nallow = nc.nallow;
+		nc.allow_p = t.allow_p;
+		nc.nallow = t.nallow;
+	}
+	pthread_mutex_unlock(&m->lock);
+	mitig_config_free(&nc);
+	return M_OK;
 }
 
 int mitig_end_key(struct mitig *m, const char *key, int64_t now)
 {
 	size_t n = 0;
-	int rc = end_where(m, "key = ?2 AND manual = 0 AND state = 0", key, now, &n);
+	int rc = end_where(m, "key = ?2 AND manual = 0 AND state = 0", key, now, 1, &n);
 
 	return rc < 0 ? rc : n ? M_OK : M_ENOTFOUND;
 }

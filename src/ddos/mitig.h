@@ -277,6 +277,21 @@ int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
  * withdrawn hold_time later (unless it starts again). Sets *n (may be NULL)
  * to how many entered the hold. */
 int mitig_end(struct mitig *m, const char *attack_id, int64_t now, size_t *n);
+/* The attack's target must not be mitigated any more (a reload put it on
+ * an allow list, or out of every group): its automatic mitigations,
+ * active or held, are withdrawn now, without the hold. */
+int mitig_release(struct mitig *m, const char *attack_id, int64_t now, size_t *n);
+/* SIGHUP: takes the reloadable keys of cfg (mitig_keywords marked
+ * reloadable: dry_run, hold_time, the caps, blackhole widths, communities,
+ * next hops, allow) and what is resolved from them. The back-end, its
+ * addresses and commands, command_timeout and reconcile_interval stay as
+ * they run. What is announced stays: a new hold time applies to attacks
+ * that end from now on, changed communities or next hops are put right by
+ * the next reconciliation, a prefix newly on the allow list refuses new
+ * mitigations only; switching dry_run on sends nothing more (what is
+ * announced stays until its attack ends), switching it off lets the next
+ * reconciliation announce what is due. */
+int mitig_reload(struct mitig *m, const struct mitig_config *cfg);
 /* As mitig_end, for one mitigation by key (a tier that is no longer needed). */
 int mitig_end_key(struct mitig *m, const char *key, int64_t now);
 /* Withdraws now, whatever its state: the mitigation whose key is key, or
@@ -308,6 +323,8 @@ int mitig_worker_start(struct mitig_worker *w);
 /* Copies the request; never waits. M_EAGAIN when the queue is full. */
 int mitig_worker_post_start(struct mitig_worker *w, const struct mitig_request *req);
 int mitig_worker_post_end(struct mitig_worker *w, const char *attack_id);
+/* mitig_release() on the worker. */
+int mitig_worker_post_release(struct mitig_worker *w, const char *attack_id);
 /* Stops the thread after the queued requests, and frees. */
 void mitig_worker_free(struct mitig_worker *w);
 

@@ -18,7 +18,7 @@
 
 #define WORKER_QUEUE 4096
 
-enum { JOB_START, JOB_END };
+enum { JOB_START, JOB_END, JOB_RELEASE };
 
 struct job {
 	int kind;
@@ -73,6 +73,8 @@ static void *worker_main(void *arg)
 			if (j->kind == JOB_START) {
 				struct mitig_result res;
 				mitig_start(w->m, &j->req, now_s(), &res);
+			} else if (j->kind == JOB_RELEASE) {
+				mitig_release(w->m, j->req.attack_id, now_s(), NULL);
 			} else {
 				mitig_end(w->m, j->req.attack_id, now_s(), NULL);
 			}
@@ -123,15 +125,25 @@ int mitig_worker_post_start(struct mitig_worker *w, const struct mitig_request *
 	return post(w, j);
 }
 
-int mitig_worker_post_end(struct mitig_worker *w, const char *attack_id)
+static int post_id(struct mitig_worker *w, int kind, const char *attack_id)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return M_ENOMEM;
-	j->kind = JOB_END;
+	j->kind = kind;
 	snprintf(j->req.attack_id, sizeof(j->req.attack_id), "%s", attack_id ? attack_id : "");
 	return post(w, j);
+}
+
+int mitig_worker_post_end(struct mitig_worker *w, const char *attack_id)
+{
+	return post_id(w, JOB_END, attack_id);
+}
+
+int mitig_worker_post_release(struct mitig_worker *w, const char *attack_id)
+{
+	return post_id(w, JOB_RELEASE, attack_id);
 }
 
 void mitig_worker_free(struct mitig_worker *w)

@@ -760,6 +760,61 @@ static void test_hold_and_hysteresis(void **state)
 	lab_free(l);
 }
 
+/* SIGHUP: the policy changes, what is announced stays (nothing is sent
+ * again); the back-end stays as it runs. A release withdraws at once,
+ * held or active, without the hold. */
+static void test_reload_and_release(void **state)
+{
+	struct lab *l = lab_new(NULL);
+	struct mitig_result res;
+	struct mitig_request a = req_of(rule(MITIG_BLACKHOLE, "10.1.9.9", 0, NULL, 0, 0, 0), "A1");
+	struct mitig_request b = req_of(rule(MITIG_BLACKHOLE, "10.1.9.10", 0, NULL, 0, 0, 0), "A2");
+	struct mitig_request c = req_of(rule(MITIG_BLACKHOLE, "10.2.0.1", 0, NULL, 0, 0, 0), "A3");
+	struct mitig_config nc;
+	struct buf err;
+	struct mitig_entry e;
+	size_t n;
+	const int64_t t = 1000000;
+	char yaml[2048];
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(mitig_start(l->m, &a, t, &res), 0);
+	assert_int_equal(mitig_start(l->m, &b, t, &res), 0);
+	assert_true(announced(l, "route 10.1.9.9/32 blackhole"));
+	/* A new hold time, allow list and back-end address; the back-end
+	 * itself (bird, its include file) stays. */
+	snprintf(yaml, sizeof(yaml),
+		 "mitigation:\n  backend: bird\n  bird_include: /nonexistent/other.conf\n"
+		 "  birdc_command: %s\n  hold_time: 20s\n  allow: [10.2.0.0/16]\n", l->birdc);
+	assert_int_equal(load(yaml, &nc, &err), 0);
+	unlink(l->include);
+	assert_int_equal(mitig_reload(l->m, &nc), 0);
+	mitig_config_free(&nc);
+	assert_false(announced(l, "10.1.9.9"));   /* nothing re-sent */
+	assert_int_equal(count(l), 2);
+	/* The new allow list refuses; the old one (198.51.100.7) is gone. */
+	assert_int_equal(mitig_start(l->m, &c, t, &res), M_EINVAL);
+	assert_int_equal(res.outcome, MITIG_O_REFUSED);
+	/* The new hold time. */
+	assert_int_equal(mitig_end(l->m, "A1", t + 10, &n), 0);
+	e = get(l, "blackhole 10.1.9.9/32");
+	assert_int_equal(e.expires, t + 30);
+	/* Released: the held one and the active one go now, written to the
+	 * include file the manager started with. */
+	assert_int_equal(mitig_release(l->m, "A1", t + 11, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(mitig_release(l->m, "A2", t + 11, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count(l), 0);
+	assert_true(announced(l, "protocol static mamori_rtbh4"));
+	assert_false(announced(l, "10.1.9."));
+	assert_int_equal(mitig_release(l->m, "nope", t, &n), 0);
+	assert_int_equal(n, 0);
+	buf_fini(&err);
+	lab_free(l);
+}
+
 static void test_hold_zero_and_manual(void **state)
 {
 	struct lab *l = lab_new("  hold_time: 0\n");
@@ -1053,6 +1108,7 @@ int main(void)
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_exec),
 		cmocka_unit_test(test_hold_and_hysteresis),
+		cmocka_unit_test(test_reload_and_release),
 		cmocka_unit_test(test_hold_zero_and_manual),
 		cmocka_unit_test(test_caps_and_allow_list),
 		cmocka_unit_test(test_dry_run),

@@ -40,13 +40,18 @@ unit: build
 integration: build
 	@ctest --test-dir $(BUILD) -L integration --output-on-failure
 
-# Packages only the benchmarks' comparisons need (rspamd).
+# Packages only the benchmarks' comparisons need (rspamd, FastNetMon).
 bench-deps:
 	@sh scripts/deps.sh --bench
 
 bench: build bench-deps
 	@sh bench/run.sh
 	@sh bench/mail_compare.sh 5000 100
+	@echo "== detection: the SigmaHQ corpus (bench_detect)"; $(BUILD)/bench_detect
+	@echo "== indicator lookups (bench_intel)"; $(BUILD)/bench_intel
+	@echo "== flow decoding (bench_flow)"; $(BUILD)/bench_flow
+	@echo "== DDoS counters and detector (bench_ddos)"; $(BUILD)/bench_ddos
+	@BUILD=$(BUILD) sh bench/ddos_compare.sh
 
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DMAMORI_FUZZ=ON >/dev/null

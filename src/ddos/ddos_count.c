@@ -287,6 +287,9 @@ static int hh_cmp(const void *x, const void *y)
 _Static_assert(sizeof(struct ddos_host) % 64 == 0, "hosts are whole cache lines");
 _Static_assert(offsetof(struct ddos_host, e.ring.cur_f) + 4 <= 64,
 	       "a host's key and what is judged every second fit its first cache line");
+_Static_assert(offsetof(struct ddos_host, e.ring.busy) >= 64 &&
+		       offsetof(struct ddos_host, e.ring.fl) + sizeof(((struct ddos_ring *)0)->fl) <= 128,
+	       "a record's and a step's bookkeeping fit the host's second cache line");
 
 /* The host index: open addressing over 64-bit entries, the low 32 bits
  * of the hash above 1 + the host's index. Probing compares hashes in the
@@ -989,8 +992,10 @@ int ddos_count_step(struct ddos_counters *c, int64_t *sec)
 	for (uint32_t i = 0; i < c->host_hw; i++) {
 		struct ddos_host *h = &c->host[i];
 		if (i + 8 < c->host_hw) {
-			/* 384-byte strides through tens of megabytes: ask ahead. */
+			/* 384-byte strides through tens of megabytes: ask ahead
+			 * (the head, the bookkeeping line, this second's slot). */
 			__builtin_prefetch(&c->host[i + 8], 1);
+			__builtin_prefetch((const char *)&c->host[i + 8] + 64, 1);
 			__builtin_prefetch(&c->host[i + 8].e.ring.near[s % DDOS_NEAR], 1);
 		}
 		if (!(h->e.flags & ENT_USED))

@@ -48,27 +48,37 @@ struct ddos_detail {
 #define ENT_OVER 0x08      /* this second: over a threshold */
 #define ENT_NODETAIL 0x10  /* a detail slot was refused this second */
 
+/* Ordered for the host's first cache line (struct ddos_host): what the
+ * per-second judging reads comes first; `under` counts only during an
+ * attack and sits after the ring. */
 struct ddos_ent {
-	uint8_t flags;
 	uint16_t group;
 	uint16_t over;            /* consecutive seconds over (saturates) */
-	uint32_t under;           /* consecutive seconds under, in attack (cooldown <= 86400) */
+	uint8_t flags;
 	uint32_t detail;          /* 1 + index in det[]; 0 none */
 	uint32_t attack;          /* 1 + index in the detector's table; 0 none */
 	struct ddos_ring ring;
+	uint32_t under;           /* consecutive seconds under, in attack (cooldown <= 86400) */
 };
 
-/* The key and the entity's head share the first cache line:
- * a lookup, the per-record bookkeeping and the per-second judging of an
- * idle host touch only it. */
+/* Six cache lines, laid out for the three passes over them:
+ *  - line 0: the baseline, the key, the aggregate and the entity's head
+ *    up to the ring's closed second (run_b, run_p, cur_f): judging a host
+ *    each second (ddos_detect.c) reads only this line;
+ *  - line 1: the ring's bookkeeping (busy, carry, arrivals, flow counts)
+ *    and its first near slot: a record and the step of a second touch it,
+ *    plus one or two near slots (lines 1-3) and, every fourth second or
+ *    for a long record, a far slot (lines 3-5);
+ *  - the attack's `under` at the end.
+ * Before, the baseline was in the last line: judging touched two lines
+ * per host a second instead of one. */
 struct ddos_host {
-	uint64_t hi, lo;
-	uint32_t pad;
-	uint32_t prefix;          /* 1 + index in pfx[]; 0 none */
-	struct ddos_ent e;
 	float base_u, base_p;     /* baseline: units and packets per second */
 	uint32_t base_sec;        /* last second the baseline moved */
 	uint32_t base_n;          /* seconds learnt */
+	uint64_t hi, lo;
+	uint32_t prefix;          /* 1 + index in pfx[]; 0 none */
+	struct ddos_ent e;
 };
 
 struct ddos_agg {             /* a /24 (/48) aggregate, or a group */

@@ -45,13 +45,14 @@ struct ddos_slot {
 	uint32_t b, p;            /* differences of units and packets */
 };
 
-/* Laid out for the cache: the head is read every second for every
- * target; a record writes the carry, one flow counter and one or two
- * adjacent near slots (bytes and packets side by side). */
+/* Laid out for the cache: the closed second's amounts come first (a
+ * host's judging reads them with its first cache line); a record writes
+ * busy, the carry, one flow counter and one or two adjacent near slots
+ * (bytes and packets side by side), the step of a second the same. */
 struct ddos_ring {
-	uint32_t busy;            /* last second a difference lands on */
 	uint32_t run_b, run_p;    /* units and packets of the last closed second */
 	uint32_t cur_f;           /* flow records of the last closed second */
+	uint32_t busy;            /* last second a difference lands on */
 	uint32_t rem;             /* bytes below one unit, carried */
 	uint32_t arr_sec;         /* the second of the arrivals below */
 	uint32_t arr_u, arr_p, arr_f;   /* arrived in arr_sec, unspread (promotion) */

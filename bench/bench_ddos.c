@@ -23,6 +23,7 @@
  *              [single: one record per call instead of batches of 30]
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "ddos/ddos_detect.h"
+#include "ddos/ddos_int.h"   /* the host's layout, printed with the memory figures */
 
 #define POOL (1u << 18)
 #define T0 1700000000LL
@@ -537,6 +539,14 @@ int main(int argc, char **argv)
 	ddos_detector_free(d);
 	free(pool);
 	printf("== memory and evaluation by tracked hosts (a record to each host every second)\n");
+	printf("  a tracked host: %zu bytes: head %zu (baseline, key, aggregate, entity, closed second), "
+	       "ring bookkeeping %zu (busy, carry, arrivals, %zu of flow counts), near slots %zu, "
+	       "far slots %zu, attack's run under %zu, padding %zu\n",
+	       sizeof(struct ddos_host), offsetof(struct ddos_host, e.ring.busy),
+	       offsetof(struct ddos_host, e.ring.near) - offsetof(struct ddos_host, e.ring.busy),
+	       sizeof(((struct ddos_ring *)0)->fl), sizeof(((struct ddos_ring *)0)->near),
+	       sizeof(((struct ddos_ring *)0)->far), sizeof(uint32_t),
+	       sizeof(struct ddos_host) - offsetof(struct ddos_host, e.under) - sizeof(uint32_t));
 	memory_for(131072);
 	memory_for(1000000);
 	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "

@@ -540,13 +540,14 @@ int main(int argc, char **argv)
 	free(pool);
 	printf("== memory and evaluation by tracked hosts (a record to each host every second)\n");
 	printf("  a tracked host: %zu bytes: head %zu (baseline, key, aggregate, entity, closed second), "
-	       "ring bookkeeping %zu (busy, carry, arrivals, %zu of flow counts), near slots %zu, "
-	       "far slots %zu, attack's run under %zu, padding %zu\n",
+	       "ring bookkeeping %zu (busy, carry, arrivals, %zu of flow counts, 16-bit bound), "
+	       "16-bit slots %zu, padding %zu; %zu more, lent, while a second could pass 32,768 units "
+	       "or packets\n",
 	       sizeof(struct ddos_host), offsetof(struct ddos_host, e.ring.busy),
-	       offsetof(struct ddos_host, e.ring.near) - offsetof(struct ddos_host, e.ring.busy),
-	       sizeof(((struct ddos_ring *)0)->fl), sizeof(((struct ddos_ring *)0)->near),
-	       sizeof(((struct ddos_ring *)0)->far), sizeof(uint32_t),
-	       sizeof(struct ddos_host) - offsetof(struct ddos_host, e.under) - sizeof(uint32_t));
+	       offsetof(struct ddos_host, sl) - offsetof(struct ddos_host, e.ring.busy),
+	       sizeof(((struct ddos_ring *)0)->fl), sizeof(struct ddos_nslots),
+	       sizeof(struct ddos_host) - offsetof(struct ddos_host, sl) - sizeof(struct ddos_nslots),
+	       sizeof(struct ddos_slots));
 	memory_for(131072);
 	memory_for(1000000);
 	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "

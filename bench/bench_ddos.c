@@ -23,6 +23,7 @@
  *              [single: one record per call instead of batches of 30]
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "ddos/ddos_detect.h"
+#include "ddos/ddos_int.h"   /* the host's layout, printed with the memory figures */
 
 #define POOL (1u << 18)
 #define T0 1700000000LL
@@ -537,6 +539,15 @@ int main(int argc, char **argv)
 	ddos_detector_free(d);
 	free(pool);
 	printf("== memory and evaluation by tracked hosts (a record to each host every second)\n");
+	printf("  a tracked host: %zu bytes: head %zu (baseline, key, aggregate, entity, closed second), "
+	       "ring bookkeeping %zu (busy, carry, arrivals, %zu of flow counts, 16-bit bound), "
+	       "16-bit slots %zu, padding %zu; %zu more, lent, while a second could pass 32,768 units "
+	       "or packets\n",
+	       sizeof(struct ddos_host), offsetof(struct ddos_host, e.ring.busy),
+	       offsetof(struct ddos_host, sl) - offsetof(struct ddos_host, e.ring.busy),
+	       sizeof(((struct ddos_ring *)0)->fl), sizeof(struct ddos_nslots),
+	       sizeof(struct ddos_host) - offsetof(struct ddos_host, sl) - sizeof(struct ddos_nslots),
+	       sizeof(struct ddos_slots));
 	memory_for(131072);
 	memory_for(1000000);
 	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "

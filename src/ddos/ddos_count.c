@@ -214,12 +214,13 @@ struct ddos_counters *ddos_count_new(const struct ddos_config *cfg, struct buf *
 	c->exp_mask = pow2_at_least(c->cc.max_exporters * 2) - 1;
 	c->host = big_alloc((size_t)c->host_cap * sizeof(*c->host));
 	c->htab = big_alloc(((size_t)c->hmask + 1) * sizeof(*c->htab));
+	c->wide = big_alloc((size_t)c->host_cap * sizeof(*c->wide));
 	c->pfx = big_alloc((size_t)c->pfx_cap * sizeof(*c->pfx));
 	c->pbkt = calloc((size_t)c->pmask + 1, sizeof(*c->pbkt));
 	c->grp = calloc(c->cc.ng, sizeof(*c->grp));
 	c->det = big_alloc((size_t)c->det_cap * sizeof(*c->det));
 	c->exp = calloc((size_t)c->exp_mask + 1, sizeof(*c->exp));
-	if (!c->host || !c->htab || !c->pfx || !c->pbkt || !c->grp || !c->det || !c->exp) {
+	if (!c->host || !c->htab || !c->wide || !c->pfx || !c->pbkt || !c->grp || !c->det || !c->exp) {
 		buf_printf(err, "ddos: out of memory for the counter tables");
 		buf_cstr(err);
 		goto fail;
@@ -245,6 +246,7 @@ void ddos_count_free(struct ddos_counters *c)
 	ddos_cc_free(&c->cc);
 	big_free(c->host, (size_t)c->host_cap * sizeof(*c->host));
 	big_free(c->htab, ((size_t)c->hmask + 1) * sizeof(*c->htab));
+	big_free(c->wide, (size_t)c->host_cap * sizeof(*c->wide));
 	big_free(c->pfx, (size_t)c->pfx_cap * sizeof(*c->pfx));
 	free(c->pbkt);
 	free(c->grp);
@@ -287,6 +289,154 @@ static int hh_cmp(const void *x, const void *y)
 _Static_assert(sizeof(struct ddos_host) % 64 == 0, "hosts are whole cache lines");
 _Static_assert(offsetof(struct ddos_host, e.ring.cur_f) + 4 <= 64,
 	       "a host's key and what is judged every second fit its first cache line");
+_Static_assert(offsetof(struct ddos_host, e.ring.busy) >= 64 &&
+		       offsetof(struct ddos_host, e.ring.pk_p) + 2 <= 128,
+	       "a record's and a step's bookkeeping fit the host's second cache line");
+
+/* ---- a host's slots: 16 bits, or 32 lent while it is busy ---- */
+
+/* A host's ring stays on its own 16-bit slots while no second can reach
+ * WIDE_AT units or packets (then differences modulo 2^16 are exact: every
+ * second is under 65,536); past that it borrows 32-bit slots. Half the
+ * range, so that the exact maximum is recomputed at most once per 32,768
+ * units or packets added. */
+#define WIDE_AT 32768u
+
+static void wide_release(struct ddos_counters *c, struct ddos_ring *r)
+{
+	struct ddos_slots *w = &c->wide[r->wide - 1];
+
+	memset(w, 0, sizeof(*w));
+	w->near[0].b = c->wide_free;
+	c->wide_free = r->wide;
+	c->wide_n--;
+	r->wide = 0;
+	r->pk_b = r->pk_p = 0;
+}
+
+/* The largest amounts of the ring's open seconds [H, busy], exact. */
+static void nring_max(const struct ddos_ring *r, const struct ddos_nslots *sl, uint32_t H,
+		      uint32_t *mb, uint32_t *mp)
+{
+	uint16_t vb = (uint16_t)r->run_b, vp = (uint16_t)r->run_p;
+
+	*mb = *mp = 0;
+	for (uint32_t k = H; k <= r->busy && k - H < DDOS_SPAN; k++) {
+		if (k - H < DDOS_NEAR) {
+			vb = (uint16_t)(vb + sl->near[k % DDOS_NEAR].b);
+			vp = (uint16_t)(vp + sl->near[k % DDOS_NEAR].p);
+		}
+		if (k % DDOS_GRID == 0) {
+			vb = (uint16_t)(vb + sl->far[(k / DDOS_GRID) % DDOS_FAR].b);
+			vp = (uint16_t)(vp + sl->far[(k / DDOS_GRID) % DDOS_FAR].p);
+		}
+		if (vb > *mb)
+			*mb = vb;
+		if (vp > *mp)
+			*mp = vp;
+	}
+}
+
+/* Moves h's ring to 32-bit slots: the exact amount of every open second
+ * is rebuilt as differences, those of the near window in near slots, the
+ * later ones (which change only on the grid) in far slots. */
+static void host_widen(struct ddos_counters *c, struct ddos_host *h)
+{
+	struct ddos_ring *r = &h->e.ring;
+	struct ddos_slots *w;
+	uint32_t idx, H = c->H;
+	uint16_t vb = (uint16_t)r->run_b, vp = (uint16_t)r->run_p;
+	uint32_t pb = vb, pp = vp;
+
+	if (c->wide_free) {
+		idx = c->wide_free - 1;
+		c->wide_free = c->wide[idx].near[0].b;
+	} else {
+		idx = c->wide_hw++;
+	}
+	w = &c->wide[idx];
+	memset(w, 0, sizeof(*w));
+	for (uint32_t k = H; k <= r->busy && k - H < DDOS_SPAN; k++) {
+		int in_near = k - H < DDOS_NEAR;
+		if (in_near) {
+			vb = (uint16_t)(vb + h->sl.near[k % DDOS_NEAR].b);
+			vp = (uint16_t)(vp + h->sl.near[k % DDOS_NEAR].p);
+		}
+		if (k % DDOS_GRID == 0) {
+			vb = (uint16_t)(vb + h->sl.far[(k / DDOS_GRID) % DDOS_FAR].b);
+			vp = (uint16_t)(vp + h->sl.far[(k / DDOS_GRID) % DDOS_FAR].p);
+		}
+		if (in_near) {
+			w->near[k % DDOS_NEAR].b = (uint32_t)vb - pb;
+			w->near[k % DDOS_NEAR].p = (uint32_t)vp - pp;
+		} else if (k % DDOS_GRID == 0) {
+			w->far[(k / DDOS_GRID) % DDOS_FAR].b = (uint32_t)vb - pb;
+			w->far[(k / DDOS_GRID) % DDOS_FAR].p = (uint32_t)vp - pp;
+		}
+		pb = vb;
+		pp = vp;
+	}
+	memset(&h->sl, 0, sizeof(h->sl));
+	r->wide = idx + 1;
+	r->pk_b = r->pk_p = 0;
+	c->wide_n++;
+	c->st.hosts_widened++;
+}
+
+static inline uint32_t max3(const struct ddos_amounts *a)
+{
+	uint32_t m = a->a0 > a->q ? a->a0 : a->q;
+
+	return m > a->al ? m : a->al;
+}
+
+static inline void host_ring_add(struct ddos_counters *c, struct ddos_host *h,
+				 const struct ddos_span *sp, uint64_t bytes, uint64_t pkts)
+{
+	struct ddos_ring *r = &h->e.ring;
+	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &r->rem));
+	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+
+	if (!r->wide) {
+		uint32_t mb = max3(&ab), mp = max3(&ap);
+		if ((uint64_t)r->pk_b + mb >= WIDE_AT || (uint64_t)r->pk_p + mp >= WIDE_AT) {
+			uint32_t xb, xp;
+			nring_max(r, &h->sl, c->H, &xb, &xp);
+			if ((uint64_t)xb + mb >= WIDE_AT || (uint64_t)xp + mp >= WIDE_AT) {
+				host_widen(c, h);
+			} else {
+				r->pk_b = (uint16_t)xb;
+				r->pk_p = (uint16_t)xp;
+			}
+		}
+		if (!r->wide) {
+			ddos_nspread(&h->sl.near[0].b, &h->sl.near[0].p, &h->sl.far[0].b, &h->sl.far[0].p,
+				     2, sp, &ab, &ap);
+			r->pk_b = (uint16_t)(r->pk_b + mb);
+			r->pk_p = (uint16_t)(r->pk_p + mp);
+		}
+	}
+	if (r->wide) {
+		struct ddos_slots *w = &c->wide[r->wide - 1];
+		ddos_spread(&w->near[0].b, &w->near[0].p, &w->far[0].b, &w->far[0].p, 2, sp, &ab, &ap);
+	}
+	r->fl[sp->s0 % DDOS_FLOWS]++;
+	if (sp->stop > r->busy)
+		r->busy = sp->stop;
+}
+
+static void host_step(struct ddos_counters *c, struct ddos_host *h, uint32_t s)
+{
+	struct ddos_ring *r = &h->e.ring;
+
+	if (!r->wide) {
+		ddos_nring_step(r, &h->sl, s);
+		return;
+	}
+	ddos_ring_step(r, &c->wide[r->wide - 1], s);
+	if (r->busy <= s)
+		wide_release(c, r);   /* nothing in flight: back to its own slots */
+}
 
 /* The host index: open addressing over 64-bit entries, the low 32 bits
  * of the hash above 1 + the host's index. Probing compares hashes in the
@@ -392,6 +542,8 @@ static void host_remove(struct ddos_counters *c, uint32_t idx)
 	struct ddos_host *h = &c->host[idx];
 
 	ht_delete(c, ddos_hash2(h->hi, h->lo, c->seed), idx);
+	if (h->e.ring.wide)
+		wide_release(c, &h->e.ring);
 	if (h->prefix)
 		c->pfx[h->prefix - 1].refs--;
 	h->e.flags = 0;
@@ -716,7 +868,11 @@ struct rec_ctx {
 static inline void ent_add(struct ddos_counters *c, struct ddos_ent *e, int kind, uint32_t idx,
 			   const struct rec_ctx *x)
 {
-	ddos_ring_add(&e->ring, &x->sp, x->bytes, x->pkts);
+	if (kind == DDOS_T_HOST)
+		host_ring_add(c, &c->host[idx], &x->sp, x->bytes, x->pkts);
+	else
+		ddos_ring_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl, &x->sp,
+			      x->bytes, x->pkts);
 	if (e->ring.arr_sec != c->now_s) {
 		e->ring.arr_sec = c->now_s;
 		e->ring.arr_u = e->ring.arr_p = e->ring.arr_f = 0;
@@ -872,7 +1028,7 @@ void ddos_count_add_batch(struct ddos_counters *c, const struct flow_rec *r, siz
 				s0 = s0 < c->H ? c->H : s0 > c->H + DDOS_LEAD ? c->H + DDOS_LEAD : s0;
 				__builtin_prefetch(h, 1);
 				__builtin_prefetch((const char *)h + 64, 1);
-				__builtin_prefetch(&h->e.ring.near[(uint32_t)s0 % DDOS_NEAR], 1);
+				__builtin_prefetch(&h->sl.near[(uint32_t)s0 % DDOS_NEAR], 1);
 			}
 		}
 		if (i >= PF_FAR) {
@@ -886,12 +1042,20 @@ void ddos_count_add_batch(struct ddos_counters *c, const struct flow_rec *r, siz
 
 static void clear_all(struct ddos_counters *c)
 {
-	for (uint32_t i = 0; i < c->host_hw; i++)
+	for (uint32_t i = 0; i < c->host_hw; i++) {
+		if (c->host[i].e.ring.wide)
+			wide_release(c, &c->host[i].e.ring);
 		ddos_ring_clear(&c->host[i].e.ring);
-	for (uint32_t i = 0; i < c->pfx_hw; i++)
+		memset(&c->host[i].sl, 0, sizeof(c->host[i].sl));
+	}
+	for (uint32_t i = 0; i < c->pfx_hw; i++) {
 		ddos_ring_clear(&c->pfx[i].e.ring);
-	for (size_t i = 0; i < c->cc.ng; i++)
+		memset(&c->pfx[i].sl, 0, sizeof(c->pfx[i].sl));
+	}
+	for (size_t i = 0; i < c->cc.ng; i++) {
 		ddos_ring_clear(&c->grp[i].e.ring);
+		memset(&c->grp[i].sl, 0, sizeof(c->grp[i].sl));
+	}
 	for (uint32_t i = 0; i < c->det_hw; i++)
 		memset(&c->det[i].r, 0, sizeof(c->det[i].r));
 }
@@ -989,13 +1153,15 @@ int ddos_count_step(struct ddos_counters *c, int64_t *sec)
 	for (uint32_t i = 0; i < c->host_hw; i++) {
 		struct ddos_host *h = &c->host[i];
 		if (i + 8 < c->host_hw) {
-			/* 384-byte strides through tens of megabytes: ask ahead. */
+			/* 256-byte strides through tens of megabytes: ask ahead
+			 * (the head, the bookkeeping line, this second's slot). */
 			__builtin_prefetch(&c->host[i + 8], 1);
-			__builtin_prefetch(&c->host[i + 8].e.ring.near[s % DDOS_NEAR], 1);
+			__builtin_prefetch((const char *)&c->host[i + 8] + 64, 1);
+			__builtin_prefetch(&c->host[i + 8].sl.near[s % DDOS_NEAR], 1);
 		}
 		if (!(h->e.flags & ENT_USED))
 			continue;
-		ddos_ring_step(&h->e.ring, s);
+		host_step(c, h, s);
 		if (h->prefix && (h->e.ring.run_b || h->e.ring.run_p))
 			agg_child(&c->pfx[h->prefix - 1], s, h->e.ring.run_b, h->e.ring.run_p);
 		if (h->e.detail)
@@ -1005,14 +1171,14 @@ int ddos_count_step(struct ddos_counters *c, int64_t *sec)
 		struct ddos_agg *p = &c->pfx[i];
 		if (!(p->e.flags & ENT_USED))
 			continue;
-		ddos_ring_step(&p->e.ring, s);
+		ddos_ring_step(&p->e.ring, &p->sl, s);
 		if (p->e.ring.run_b || p->e.ring.run_p)
 			agg_child(&c->grp[p->e.group], s, p->e.ring.run_b, p->e.ring.run_p);
 		if (p->e.detail)
 			detail_tick(c, &p->e, DDOS_T_PREFIX, s);
 	}
 	for (size_t i = 0; i < c->cc.ng; i++) {
-		ddos_ring_step(&c->grp[i].e.ring, s);
+		ddos_ring_step(&c->grp[i].e.ring, &c->grp[i].sl, s);
 		if (c->grp[i].e.detail)
 			detail_tick(c, &c->grp[i].e, DDOS_T_GROUP, s);
 	}
@@ -1244,7 +1410,19 @@ void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint
 	const struct ddos_detail *d = e->detail ? &c->det[e->detail - 1] : NULL;
 	uint32_t db[DD_N] = { 0 }, dp[DD_N] = { 0 }, df[DD_N] = { 0 };
 
-	ddos_ring_peek(&e->ring, c->H, s, &tot[0], &tot[1], &tot[2]);
+	const struct ddos_slots *sl = NULL;
+	const struct ddos_nslots *nsl = NULL;
+
+	/* The slots beside e in its owner, or those lent to a host. */
+	if (e->ring.wide) {
+		sl = &c->wide[e->ring.wide - 1];
+	} else if ((const char *)e >= (const char *)c->host &&
+		   (const char *)e < (const char *)(c->host + c->host_cap)) {
+		nsl = &((const struct ddos_host *)((const char *)e - offsetof(struct ddos_host, e)))->sl;
+	} else {
+		sl = &((const struct ddos_agg *)((const char *)e - offsetof(struct ddos_agg, e)))->sl;
+	}
+	ddos_ring_peek(&e->ring, sl, nsl, c->H, s, &tot[0], &tot[1], &tot[2]);
 	if (d)
 		ddos_dring_peek(&d->r, c->H, s, db, dp, df);
 	rates_from(d, tot[0], tot[1], tot[2], db, dp, df, out);
@@ -1375,6 +1553,7 @@ size_t ddos_count_memory(const struct ddos_counters *c)
 	size_t m = sizeof(*c);
 
 	m += (size_t)c->host_cap * sizeof(*c->host) + ((size_t)c->hmask + 1) * sizeof(uint64_t);
+	m += (size_t)c->host_cap * sizeof(*c->wide);
 	m += (size_t)c->pfx_cap * sizeof(*c->pfx) + ((size_t)c->pmask + 1) * sizeof(uint32_t);
 	m += c->cc.ng * (sizeof(*c->grp) + sizeof(*c->cc.g));
 	m += (size_t)c->det_cap * sizeof(*c->det);

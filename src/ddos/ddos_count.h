@@ -58,6 +58,7 @@ struct ddos_count_stats {
 	uint64_t future;           /* started too far ahead: moved back */
 	uint64_t truncated;        /* longer than the ring: the tail dropped */
 	uint64_t hosts_new, hosts_evicted, hosts_dropped;
+	uint64_t hosts_widened;    /* given 32-bit slots: a second could pass 32,768 units or packets */
 	uint64_t prefixes_new, prefixes_evicted, prefixes_dropped;
 	uint64_t detail_promoted, detail_released, detail_evicted, detail_refused;
 	uint64_t exporters_dropped;  /* records of exporters past max_exporters */

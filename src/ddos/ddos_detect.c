@@ -28,6 +28,7 @@ struct att {
 	struct ddos_point *tl;
 	size_t tl_cap;
 	struct ddos_point part;    /* the point being filled */
+	uint32_t under;            /* consecutive seconds under (cooldown <= 86400) */
 	uint32_t part_n;
 	int64_t next_update;
 	int detailed;              /* any second had class detail */
@@ -371,7 +372,7 @@ static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uin
 	att_refresh(d, t, e);
 	t->next_update = s + c->cc.update_interval;
 	e->attack = i + 1;
-	e->under = 0;
+	t->under = 0;
 	d->natt++;
 	d->st.started++;
 	if (d->h.on_start)
@@ -390,7 +391,7 @@ static void att_end(struct ddos_detector *d, struct att *t, struct ddos_ent *e)
 	if (d->h.on_end)
 		d->h.on_end(d->arg, &t->a);
 	e->attack = 0;
-	e->over = e->under = 0;
+	e->over = 0;
 	free(t->tl);
 	memset(t, 0, sizeof(*t));
 	d->natt--;
@@ -531,8 +532,8 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		if (over) {
 			if ((int64_t)s > t->a.last)
 				t->a.last = s;
-			e->under = 0;
-		} else if (++e->under >= g->cooldown) {
+			t->under = 0;
+		} else if (++t->under >= g->cooldown) {
 			att_end(d, t, e);
 			return;
 		}

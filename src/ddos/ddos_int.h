@@ -48,27 +48,37 @@ struct ddos_detail {
 #define ENT_OVER 0x08      /* this second: over a threshold */
 #define ENT_NODETAIL 0x10  /* a detail slot was refused this second */
 
+/* Ordered for the host's first cache line (struct ddos_host): what the
+ * per-second judging reads comes first. The ring's slots follow the
+ * entity in its owner. */
 struct ddos_ent {
-	uint8_t flags;
 	uint16_t group;
 	uint16_t over;            /* consecutive seconds over (saturates) */
-	uint32_t under;           /* consecutive seconds under, in attack (cooldown <= 86400) */
+	uint8_t flags;
 	uint32_t detail;          /* 1 + index in det[]; 0 none */
 	uint32_t attack;          /* 1 + index in the detector's table; 0 none */
 	struct ddos_ring ring;
 };
 
-/* The key and the entity's head share the first cache line:
- * a lookup, the per-record bookkeeping and the per-second judging of an
- * idle host touch only it. */
+/* Four cache lines, laid out for the three passes over them:
+ *  - line 0: the baseline, the key, the aggregate and the entity's head
+ *    up to the ring's closed second (run_b, run_p, cur_f): judging a host
+ *    each second (ddos_detect.c) reads only this line;
+ *  - line 1: the ring's bookkeeping (busy, carry, arrivals, flow counts,
+ *    the 16-bit bound): a record and the step of a second touch it, plus
+ *    one near slot (lines 2-3) and, every fourth second or for a long
+ *    record, a far slot (line 3);
+ *  - lines 2-3: the ring's 16-bit slots; a host whose seconds could pass
+ *    32,768 units or packets uses 32-bit slots lent from c->wide instead
+ *    (ring.wide) until it has nothing in flight. */
 struct ddos_host {
-	uint64_t hi, lo;
-	uint32_t pad;
-	uint32_t prefix;          /* 1 + index in pfx[]; 0 none */
-	struct ddos_ent e;
 	float base_u, base_p;     /* baseline: units and packets per second */
 	uint32_t base_sec;        /* last second the baseline moved */
 	uint32_t base_n;          /* seconds learnt */
+	uint64_t hi, lo;
+	uint32_t prefix;          /* 1 + index in pfx[]; 0 none */
+	struct ddos_ent e;
+	struct ddos_nslots sl;
 };
 
 struct ddos_agg {             /* a /24 (/48) aggregate, or a group */
@@ -81,6 +91,7 @@ struct ddos_agg {             /* a /24 (/48) aggregate, or a group */
 	uint32_t nchild;          /* children with traffic */
 	uint64_t sum_u, sum_p;    /* all children's units and packets */
 	struct ddos_ent e;
+	struct ddos_slots sl;
 };
 
 /* ---- compiled configuration ---- */
@@ -141,6 +152,8 @@ struct ddos_counters {
 	uint32_t host_cap, host_hw, host_n, host_hand;
 	uint64_t *htab;           /* open addressing: hash << 32 | 1 + index */
 	uint32_t hmask;
+	struct ddos_slots *wide;  /* 32-bit slots lent to busy hosts, one per host at most */
+	uint32_t wide_hw, wide_free, wide_n;   /* wide_free: 1 + index, chained through near[0].b */
 
 	struct ddos_agg *pfx;
 	uint32_t pfx_cap, pfx_hw, pfx_n, pfx_hand;

@@ -14,9 +14,11 @@
  * wraps), with the remainder carried so that nothing is lost to rounding;
  * all arithmetic is modulo 2^32, which is exact for differences.
  *
- * Two shapes: struct ddos_ring, one quantity pair per target, and struct
- * ddos_dring, every traffic class of a hot target side by side per second
- * (a record counts in two or three classes; they share cache lines).
+ * Two shapes: struct ddos_ring, one quantity pair per target (its head;
+ * the slots, struct ddos_slots of 32 bits or a host's ddos_nslots of 16,
+ * lie beside it in the owner), and struct ddos_dring, every traffic class
+ * of a hot target side by side per second (a record counts in two or
+ * three classes; they share cache lines).
  */
 #ifndef MAMORI_DDOS_RING_H
 #define MAMORI_DDOS_RING_H
@@ -45,19 +47,41 @@ struct ddos_slot {
 	uint32_t b, p;            /* differences of units and packets */
 };
 
-/* Laid out for the cache: the head is read every second for every
- * target; a record writes the carry, one flow counter and one or two
- * adjacent near slots (bytes and packets side by side). */
+/* A host's slots: 16 bits each. Differences modulo 2^16 sum to the exact
+ * amount of a second as long as every second stays under 65,536 units
+ * (33 Mbit/s) and packets: the counters (ddos_count.c) keep an upper
+ * bound of the ring's largest second in pk_b, pk_p and give a host that
+ * would pass half that range 32-bit slots from a side table. */
+struct ddos_nslot {
+	uint16_t b, p;
+};
+
+struct ddos_slots {           /* 32-bit: aggregates, groups, busy hosts */
+	struct ddos_slot near[DDOS_NEAR];
+	struct ddos_slot far[DDOS_FAR];
+};
+
+struct ddos_nslots {          /* 16-bit: a host's own */
+	struct ddos_nslot near[DDOS_NEAR];
+	struct ddos_nslot far[DDOS_FAR];
+};
+
+/* The head of a ring; its slots are beside it in the owner (struct
+ * ddos_slots or ddos_nslots). Laid out for the cache: the closed second's
+ * amounts come first (a host's judging reads them with its first cache
+ * line); a record writes busy, the carry, one flow counter and one or
+ * two adjacent near slots (bytes and packets side by side), the step of
+ * a second the same. */
 struct ddos_ring {
-	uint32_t busy;            /* last second a difference lands on */
 	uint32_t run_b, run_p;    /* units and packets of the last closed second */
 	uint32_t cur_f;           /* flow records of the last closed second */
+	uint32_t busy;            /* last second a difference lands on */
 	uint32_t rem;             /* bytes below one unit, carried */
 	uint32_t arr_sec;         /* the second of the arrivals below */
 	uint32_t arr_u, arr_p, arr_f;   /* arrived in arr_sec, unspread (promotion) */
 	uint32_t fl[DDOS_FLOWS];  /* flow records per second (not spread) */
-	struct ddos_slot near[DDOS_NEAR];
-	struct ddos_slot far[DDOS_FAR];
+	uint32_t wide;            /* hosts: 1 + index of 32-bit slots lent; 0 = its own 16-bit */
+	uint16_t pk_b, pk_p;      /* hosts on 16 bits: no open second exceeds these */
 };
 
 struct ddos_dslot {
@@ -239,6 +263,41 @@ static inline void ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t 
 	}
 }
 
+/* ddos_spread on 16-bit slots (modulo 2^16). */
+static inline void ddos_nspread(uint16_t *b, uint16_t *p, uint16_t *bf, uint16_t *pf, unsigned stride,
+			       const struct ddos_span *sp, const struct ddos_amounts *ab,
+			       const struct ddos_amounts *ap)
+{
+	unsigned i0 = (sp->s0 % DDOS_NEAR) * stride, i1 = ((sp->s0 + 1) % DDOS_NEAR) * stride;
+
+	if (sp->kind == SP_ONE) {
+		b[i0] = (uint16_t)(b[i0] + (ab->a0));
+		p[i0] = (uint16_t)(p[i0] + (ap->a0));
+		b[i1] = (uint16_t)(b[i1] - (ab->a0));
+		p[i1] = (uint16_t)(p[i1] - (ap->a0));
+		return;
+	}
+	b[i0] = (uint16_t)(b[i0] + (ab->a0));
+	p[i0] = (uint16_t)(p[i0] + (ap->a0));
+	b[i1] = (uint16_t)(b[i1] + (ab->q - ab->a0));
+	p[i1] = (uint16_t)(p[i1] + (ap->q - ap->a0));
+	if (sp->kind == SP_NEAR) {
+		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
+		b[il] = (uint16_t)(b[il] + (ab->al - ab->q));
+		p[il] = (uint16_t)(p[il] + (ap->al - ap->q));
+		b[ie] = (uint16_t)(b[ie] - (ab->al));
+		p[ie] = (uint16_t)(p[ie] - (ap->al));
+	} else if (sp->far) {
+		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
+		bf[ie] = (uint16_t)(bf[ie] - (ab->q));
+		pf[ie] = (uint16_t)(pf[ie] - (ap->q));
+	} else {
+		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
+		b[ie] = (uint16_t)(b[ie] - (ab->q));
+		p[ie] = (uint16_t)(p[ie] - (ap->q));
+	}
+}
+
 static inline uint32_t ddos_units(uint64_t bytes, uint32_t *rem)
 {
 	uint64_t b = bytes + *rem, u = b >> DDOS_USHIFT;
@@ -247,22 +306,22 @@ static inline uint32_t ddos_units(uint64_t bytes, uint32_t *rem)
 	return u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 }
 
-static inline void ddos_ring_add(struct ddos_ring *r, const struct ddos_span *sp, uint64_t bytes,
-				 uint64_t pkts)
+static inline void ddos_ring_add(struct ddos_ring *r, struct ddos_slots *sl,
+				 const struct ddos_span *sp, uint64_t bytes, uint64_t pkts)
 {
 	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &r->rem));
 	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
 
-	ddos_spread(&r->near[0].b, &r->near[0].p, &r->far[0].b, &r->far[0].p, 2, sp, &ab, &ap);
+	ddos_spread(&sl->near[0].b, &sl->near[0].p, &sl->far[0].b, &sl->far[0].p, 2, sp, &ab, &ap);
 	r->fl[sp->s0 % DDOS_FLOWS]++;
 	if (sp->stop > r->busy)
 		r->busy = sp->stop;
 }
 
 /* Moves r to second s: its amounts become s's. */
-static inline void ddos_ring_step(struct ddos_ring *r, uint32_t s)
+static inline void ddos_ring_step(struct ddos_ring *r, struct ddos_slots *sl, uint32_t s)
 {
-	struct ddos_slot *n = &r->near[s % DDOS_NEAR];
+	struct ddos_slot *n = &sl->near[s % DDOS_NEAR];
 
 	if (r->busy < s) {
 		r->run_b = r->run_p = r->cur_f = 0;
@@ -272,7 +331,7 @@ static inline void ddos_ring_step(struct ddos_ring *r, uint32_t s)
 	r->run_p += n->p;
 	n->b = n->p = 0;
 	if (s % DDOS_GRID == 0) {
-		struct ddos_slot *f = &r->far[(s / DDOS_GRID) % DDOS_FAR];
+		struct ddos_slot *f = &sl->far[(s / DDOS_GRID) % DDOS_FAR];
 		r->run_b += f->b;
 		r->run_p += f->p;
 		f->b = f->p = 0;
@@ -283,12 +342,40 @@ static inline void ddos_ring_step(struct ddos_ring *r, uint32_t s)
 		r->run_b = r->run_p = 0;   /* every difference applied: nothing left */
 }
 
+/* The same for 16-bit slots: sums modulo 2^16, exact while every second
+ * is under 65,536 (the caller's bound). */
+static inline void ddos_nring_step(struct ddos_ring *r, struct ddos_nslots *sl, uint32_t s)
+{
+	struct ddos_nslot *n = &sl->near[s % DDOS_NEAR];
+
+	if (r->busy < s) {
+		r->run_b = r->run_p = r->cur_f = 0;
+		r->pk_b = r->pk_p = 0;
+		return;
+	}
+	r->run_b = (uint16_t)(r->run_b + n->b);
+	r->run_p = (uint16_t)(r->run_p + n->p);
+	n->b = n->p = 0;
+	if (s % DDOS_GRID == 0) {
+		struct ddos_nslot *f = &sl->far[(s / DDOS_GRID) % DDOS_FAR];
+		r->run_b = (uint16_t)(r->run_b + f->b);
+		r->run_p = (uint16_t)(r->run_p + f->p);
+		f->b = f->p = 0;
+	}
+	r->cur_f = r->fl[s % DDOS_FLOWS];
+	r->fl[s % DDOS_FLOWS] = 0;
+	if (s == r->busy)
+		r->run_b = r->run_p = 0;
+}
+
 /* What open second s (H <= s, within the near window) holds so far,
  * without closing anything: the last closed second's amounts plus the
  * differences up to s, as ddos_ring_step would find them. Every record
  * lands on seconds >= H with amounts >= 0, so this only grows until s
- * closes: a second already over a threshold will be over when judged. */
-static inline void ddos_ring_peek(const struct ddos_ring *r, uint32_t H, uint32_t s, uint32_t *b,
+ * closes: a second already over a threshold will be over when judged.
+ * Either sl (32-bit) or nsl (16-bit) is given. */
+static inline void ddos_ring_peek(const struct ddos_ring *r, const struct ddos_slots *sl,
+				  const struct ddos_nslots *nsl, uint32_t H, uint32_t s, uint32_t *b,
 				  uint32_t *p, uint32_t *f)
 {
 	uint32_t vb = r->run_b, vp = r->run_p;
@@ -300,15 +387,16 @@ static inline void ddos_ring_peek(const struct ddos_ring *r, uint32_t H, uint32_
 	if (r->busy == s)
 		return;   /* every difference applied: nothing left */
 	for (uint32_t k = H; k <= s; k++) {
-		vb += r->near[k % DDOS_NEAR].b;
-		vp += r->near[k % DDOS_NEAR].p;
+		unsigned i = k % DDOS_NEAR, g = (k / DDOS_GRID) % DDOS_FAR;
+		vb += sl ? sl->near[i].b : nsl->near[i].b;
+		vp += sl ? sl->near[i].p : nsl->near[i].p;
 		if (k % DDOS_GRID == 0) {
-			vb += r->far[(k / DDOS_GRID) % DDOS_FAR].b;
-			vp += r->far[(k / DDOS_GRID) % DDOS_FAR].p;
+			vb += sl ? sl->far[g].b : nsl->far[g].b;
+			vp += sl ? sl->far[g].p : nsl->far[g].p;
 		}
 	}
-	*b = vb;
-	*p = vp;
+	*b = sl ? vb : (uint16_t)vb;   /* 16-bit slots: the sum modulo 2^16 */
+	*p = sl ? vp : (uint16_t)vp;
 }
 
 static inline void ddos_ring_clear(struct ddos_ring *r)

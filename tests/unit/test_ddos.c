@@ -601,6 +601,84 @@ static void test_spread_exact(void **state)
 	free(l);
 }
 
+/* A host's ring is 16 bits a slot until one of its seconds could pass
+ * 32,768 units or packets; then it borrows 32-bit slots (its open
+ * seconds rebuilt exactly) and gives them back once nothing is in
+ * flight. The group, alone with the host here, counts the same records
+ * on 32-bit slots: every second must read the same on both. */
+static void same_as_group(struct ddos_detector *d, int64_t t)
+{
+	struct ddos_counters *c = ddos_detector_counters(d);
+	struct ddos_target_view vh, vg;
+
+	ddos_detector_tick(d, (t + 2) * 1000);
+	assert_int_equal(ddos_count_host(c, (struct flow_ip[]){ ip("203.0.113.9") }, &vh), 0);
+	assert_int_equal(ddos_count_group(c, "web", &vg), 0);
+	assert_int_equal(vh.second, t);
+	assert_true(vh.cls[DDOS_C_TOTAL].pps == vg.cls[DDOS_C_TOTAL].pps);
+	assert_true(vh.cls[DDOS_C_TOTAL].bps == vg.cls[DDOS_C_TOTAL].bps);
+	assert_true(vh.cls[DDOS_C_TOTAL].fps == vg.cls[DDOS_C_TOTAL].fps);
+}
+
+static void test_host_wide(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_basic, l);
+	struct ddos_counters *c = ddos_detector_counters(d);
+	struct ddos_target_view v;
+	struct flow_rec r;
+	int64_t t = T0 + 1;
+
+	(void)state;
+	ddos_detector_tick(d, (t + 1) * 1000);
+	/* Ten 60-second records in flight (about 1,000 pps and 0.8 Mbit/s
+	 * each, ends all over the far grid): on 16 bits. */
+	for (int i = 0; i < 10; i++) {
+		r = rec("198.51.100.1", "203.0.113.9", 6, 443, 60000 * 100, 60000,
+			t * 1000 + i * 37, t * 1000 + i * 37 + 59999 - i * 1000);
+		ddos_detector_add(d, &r);
+	}
+	for (int k = 0; k < 3; k++, t++)
+		same_as_group(d, t);
+	assert_int_equal(ddos_count_stats(c)->hosts_widened, 0);
+	/* Forty one-second records of 800 packets in forty seconds: the
+	 * bound passes 32,768, the exact maximum does not: still 16 bits. */
+	for (int k = 0; k < 40; k++, t++) {
+		r = rec("198.51.100.2", "203.0.113.9", 17, 53, 800 * 60, 800, (t + 1) * 1000,
+			(t + 1) * 1000 + 999);
+		ddos_detector_add(d, &r);
+		same_as_group(d, t);
+	}
+	assert_int_equal(ddos_count_stats(c)->hosts_widened, 0);
+	/* 70,000 packets and 700 Mbit/s in one second, more than 16 bits
+	 * hold, over the long records still in flight: 32-bit slots. */
+	r = rec("198.51.100.3", "203.0.113.9", 17, 11211, 70000ull * 1250, 70000, (t + 1) * 1000,
+		(t + 1) * 1000 + 999);
+	ddos_detector_add(d, &r);
+	r = rec("198.51.100.4", "203.0.113.9", 6, 443, 30000ull * 40 * 100, 30000 * 40, (t + 1) * 1000,
+		(t + 41) * 1000 - 1);
+	ddos_detector_add(d, &r);
+	assert_int_equal(ddos_count_stats(c)->hosts_widened, 1);
+	for (int k = 0; k < 3; k++, t++)
+		same_as_group(d, t);
+	assert_int_equal(ddos_count_host(c, (struct flow_ip[]){ ip("203.0.113.9") }, &v), 0);
+	assert_true(v.cls[DDOS_C_TOTAL].pps >= 30000);   /* and what is left of the long records */
+	/* Until nothing is in flight, then back to 16 bits; the next burst
+	 * borrows again. */
+	for (int k = 0; k < 80; k++, t++)
+		same_as_group(d, t);
+	assert_int_equal(ddos_count_host(c, (struct flow_ip[]){ ip("203.0.113.9") }, &v), 0);
+	assert_true(v.cls[DDOS_C_TOTAL].pps == 0);
+	r = rec("198.51.100.3", "203.0.113.9", 17, 11211, 70000ull * 1250, 70000, (t + 1) * 1000,
+		(t + 1) * 1000 + 999);
+	ddos_detector_add(d, &r);
+	assert_int_equal(ddos_count_stats(c)->hosts_widened, 2);
+	for (int k = 0; k < 4; k++, t++)
+		same_as_group(d, t);
+	ddos_detector_free(d);
+	free(l);
+}
+
 /* The split of an amount over a span equals exact integer division
  * (it is computed with reciprocals), and conserves the amount. */
 static void test_split_exact(void **state)
@@ -1822,6 +1900,7 @@ int main(void)
 		cmocka_unit_test(test_split_exact),
 		cmocka_unit_test(test_spread_exact),
 		cmocka_unit_test(test_spread_60s),
+		cmocka_unit_test(test_host_wide),
 		cmocka_unit_test(test_spread_no_false_attack),
 		cmocka_unit_test(test_clamps),
 		cmocka_unit_test(test_trigger_cooldown),

@@ -7,9 +7,14 @@
  * syslog, proxy, DNS and firewall events; most of them benign, plus the
  * SigmaHQ regression events), then measures matching alone on one thread
  * and on every core, and prints the load time, the rates, the match count
- * and the peak memory. It never passes or fails.
+ * and the peak memory, then the rate of each source alone (where the time
+ * of the mix goes). It never passes or fails.
  *
  *   bench_detect [conformance dir (../shared)] [seconds per run (3)]
+ *
+ * BENCH_HS_CACHE=DIR keeps the compiled databases in DIR between runs (a
+ * profile of matching then starts in seconds); BENCH_KIND=0..5 makes the
+ * mix of one source only (the order of the by-source line).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -198,7 +203,7 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static void run(unsigned threads)
+static double run(unsigned threads, int quiet)
 {
 	struct worker *w = calloc(threads, sizeof(*w));
 	uint64_t done = 0, matches = 0, lookups = 0, hits = 0;
@@ -216,6 +221,9 @@ static void run(unsigned threads)
 		if (w[i].secs > secs)
 			secs = w[i].secs;
 	}
+	free(w);
+	if (quiet)
+		return cpu > 0 ? (double)done / cpu : 0.0;
 	printf("detect %u thread%s: %.0f events/s (%.0f per core), %.4f matches per event\n",
 	       threads, threads > 1 ? "s" : "", done / secs, done / secs / threads,
 	       (double)matches / (double)done);
@@ -223,7 +231,7 @@ static void run(unsigned threads)
 	       cpu > 0 ? (double)done / cpu : 0.0);
 	printf("   scanned-value cache: %.1f%% of %.2f lookups per event answered without a scan\n",
 	       lookups ? 100.0 * (double)hits / (double)lookups : 0.0, (double)lookups / (double)done);
-	free(w);
+	return cpu > 0 ? (double)done / cpu : 0.0;
 }
 
 /* The regression events (concatenated JSON objects) as extra malicious
@@ -283,6 +291,43 @@ static size_t add_regression(const char *dir, struct arena *a, size_t at, size_t
 	return at;
 }
 
+static const char *const kind_names[] = { "process creation", "other Sysmon", "Linux syslog",
+					   "proxy", "DNS", "firewall" };
+
+/* Fills events[n_events..B_EVENTS) with generated events: the mix, or one
+ * kind only (only >= 0). Returns how many were made. */
+static size_t generate(struct arena *a, int only)
+{
+	static const unsigned weights[] = { 40, 15, 15, 10, 10, 10 };
+	char rec[4096], *copy;
+	size_t start = n_events;
+
+	for (unsigned i = 0; n_events < B_EVENTS; i++) {
+		unsigned r = (unsigned)(rng() % 100), kind = 0, acc = 0;
+		int len;
+
+		for (kind = 0; kind < 6; kind++) {
+			acc += weights[kind];
+			if (r < acc)
+				break;
+		}
+		if (only >= 0)
+			kind = (unsigned)only;
+		len = gen(rec, sizeof(rec), kind, i);
+		if (len <= 0 || (size_t)len >= sizeof(rec))
+			continue;
+		event_clear(&events[n_events]);
+		copy = arena_strndup(a, rec, (size_t)len);
+		pipeline_parse_record(rec[0] == '{' ? RAW_JSON : RAW_SYSLOG,
+				      copy, (size_t)len, &events[n_events], a);
+		/* As serve's default (keep_original: true) keeps it. */
+		event_set(&events[n_events], F_EVENT_ORIGINAL, str_make(copy, (size_t)len));
+		events[n_events].ts_us = 1764064800000000ll + (int64_t)i * 1000;
+		n_events++;
+	}
+	return n_events - start;
+}
+
 int main(int argc, char **argv)
 {
 	const char *shared = argc > 1 ? argv[1] : getenv("MAMORI_CONFORMANCE_DIR");
@@ -291,7 +336,7 @@ int main(int argc, char **argv)
 					    "rules-compliance" };
 	struct sigma_builder *b;
 	struct sigma_ruleset *rs2;
-	char cache_dir[] = "/tmp/mamori-bench-hs-XXXXXX";
+	char cache_dir[256] = "/tmp/mamori-bench-hs-XXXXXX";
 	struct buf err;
 	struct arena a;
 	struct rusage ru;
@@ -299,6 +344,7 @@ int main(int argc, char **argv)
 	char path[4096];
 	int64_t t0;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int only = -1;
 
 	if (!shared)
 		shared = "../shared";
@@ -306,7 +352,9 @@ int main(int argc, char **argv)
 		run_seconds = atof(argv[2]);
 	b = sigma_builder_new();
 	buf_init(&err, 1 << 16);
-	if (!mkdtemp(cache_dir))
+	if (getenv("BENCH_HS_CACHE"))
+		snprintf(cache_dir, sizeof(cache_dir), "%s", getenv("BENCH_HS_CACHE"));
+	else if (!mkdtemp(cache_dir))
 		cache_dir[0] = '\0';
 	t0 = clock_mono_us();
 	sigma_builder_add_builtin(b, 1, NULL, NULL, &err);
@@ -348,7 +396,7 @@ int main(int argc, char **argv)
 			       (double)(clock_mono_us() - t0) / 1e6, hits, hits + misses);
 			sigma_ruleset_unref(rs2);
 		}
-		{
+		if (!getenv("BENCH_HS_CACHE")) {
 			DIR *d = opendir(cache_dir);
 			struct dirent *e;
 
@@ -366,40 +414,30 @@ int main(int argc, char **argv)
 	events = calloc(B_EVENTS, sizeof(*events));
 	arena_init(&a, 1 << 20, 0);
 	snprintf(path, sizeof(path), "%s/sigma/regression", shared);
-	n_events = add_regression(path, &a, 0, 400);
+	if (getenv("BENCH_KIND"))
+		only = atoi(getenv("BENCH_KIND")) % 6;
+	n_events = only < 0 ? add_regression(path, &a, 0, 400) : 0;
 	printf("mix: %zu regression events (malicious) + ", n_events);
-	{
-		static const unsigned weights[] = { 40, 15, 15, 10, 10, 10 };
-		char rec[4096], *copy;
-		size_t start = n_events;
-
-		for (unsigned i = 0; n_events < B_EVENTS; i++) {
-			unsigned r = (unsigned)(rng() % 100), kind = 0, acc = 0;
-			int len;
-
-			for (kind = 0; kind < 6; kind++) {
-				acc += weights[kind];
-				if (r < acc)
-					break;
-			}
-			len = gen(rec, sizeof(rec), kind, i);
-			if (len <= 0 || (size_t)len >= sizeof(rec))
-				continue;
-			event_clear(&events[n_events]);
-			copy = arena_strndup(&a, rec, (size_t)len);
-			pipeline_parse_record(rec[0] == '{' ? RAW_JSON : RAW_SYSLOG,
-					      copy, (size_t)len, &events[n_events], &a);
-			/* As serve's default (keep_original: true) keeps it. */
-			event_set(&events[n_events], F_EVENT_ORIGINAL, str_make(copy, (size_t)len));
-			events[n_events].ts_us = 1764064800000000ll + (int64_t)i * 1000;
-			n_events++;
-		}
+	if (only < 0)
 		printf("%zu generated (40%% Sysmon process creation, 15%% other Sysmon, 15%% Linux syslog,\n"
-		       "     10%% proxy, 10%% DNS, 10%% firewall)\n", n_events - start);
-	}
-	run(1);
+		       "     10%% proxy, 10%% DNS, 10%% firewall)\n", generate(&a, -1));
+	else
+		printf("%zu generated, %s only (BENCH_KIND)\n", generate(&a, only), kind_names[only]);
+	run(1, 0);
 	if (cores > 1)
-		run((unsigned)cores);
+		run((unsigned)cores, 0);
+	/* Each source alone: where the time of the mix goes. */
+	if (only < 0) {
+		printf("by source, one thread, events per CPU-second:");
+		if (run_seconds > 1)
+			run_seconds = 1;
+		for (int k = 0; k < 6; k++) {
+			n_events = 0;
+			generate(&a, k);
+			printf("%s %s %.0f", k ? "," : "", kind_names[k], run(1, 1));
+		}
+		printf("\n");
+	}
 	getrusage(RUSAGE_SELF, &ru);
 	printf("peak memory: %.0f MiB\n", ru.ru_maxrss / 1024.0);
 	sigma_corr_state_free(corr);

@@ -575,6 +575,66 @@ int sigma_cond_eval(const struct sigma_cond *c, const uint8_t *matched)
 	return sp == 1 ? st[0] : M_EINVAL;
 }
 
+/* Kleene's three values: 0 false, 1 true, 2 unknown. */
+static uint8_t k_not(uint8_t a)
+{
+	return a == 2 ? 2 : (uint8_t)!a;
+}
+
+static uint8_t k_and(uint8_t a, uint8_t b)
+{
+	return (a == 0 || b == 0) ? 0 : (a == 1 && b == 1) ? 1 : 2;
+}
+
+static uint8_t k_or(uint8_t a, uint8_t b)
+{
+	return (a == 1 || b == 1) ? 1 : (a == 0 && b == 0) ? 0 : 2;
+}
+
+int sigma_cond_eval3(const struct sigma_cond *c, const uint8_t *v)
+{
+	uint8_t st[SIGMA_COND_MAX_NODES];
+	size_t sp = 0, i, j;
+
+	if (!c || (!v && c->n_names))
+		return M_EINVAL;
+	for (i = 0; i < c->n_prog; i++) {
+		const struct sc_inst *in = &c->prog[i];
+		uint8_t x;
+
+		switch (in->op) {
+		case SC_IDENT:
+			st[sp++] = v[in->arg] > 1 ? 2 : v[in->arg];
+			break;
+		case SC_ANY:
+		case SC_ALL:
+			x = in->op == SC_ALL;
+			for (j = 0; j < in->n; j++) {
+				uint8_t e = v[c->pool[in->arg + j]];
+
+				e = e > 1 ? 2 : e;
+				x = in->op == SC_ALL ? k_and(x, e) : k_or(x, e);
+			}
+			st[sp++] = x;
+			break;
+		case SC_NOT:
+			st[sp - 1] = k_not(st[sp - 1]);
+			break;
+		case SC_AND:
+		case SC_OR:
+			x = in->op == SC_AND;
+			for (j = 0; j < in->n; j++)
+				x = in->op == SC_AND ? k_and(x, st[sp - 1 - j]) : k_or(x, st[sp - 1 - j]);
+			sp -= in->n;
+			st[sp++] = x;
+			break;
+		default:
+			return M_EINVAL;
+		}
+	}
+	return sp == 1 ? st[0] : M_EINVAL;
+}
+
 /* Recursion bounded by the tree depth (see sc_emit). */
 static int sc_describe(const struct sigma_cond *c, int id, struct buf *out)
 {

@@ -36,6 +36,12 @@ int sigma_cond_parse(const char *text, size_t len, const char *const *names,
  * matched; n_names entries), 0 when not, a negative m_err on bad input. */
 int sigma_cond_eval(const struct sigma_cond *c, const uint8_t *matched);
 
+/* The same in Kleene's three-valued logic: v[i] is 0 (false), 1 (true) or
+ * 2 (unknown); returns 0 or 1 when that much of v decides the condition
+ * whatever the unknowns are, 2 when it may not, a negative m_err on bad
+ * input. Sound, not complete: a condition such as `a or not a` stays 2. */
+int sigma_cond_eval3(const struct sigma_cond *c, const uint8_t *v);
+
 /* Appends the normalised, fully parenthesised expression to out. */
 int sigma_cond_describe(const struct sigma_cond *c, struct buf *out);
 

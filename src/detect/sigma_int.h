@@ -100,9 +100,10 @@ struct sigma_rule {
 	uint32_t n_kids;
 	uint32_t *ident_root;         /* per detection identifier */
 	uint32_t n_idents;
-	/* Identifiers the condition needs true (`selection` of `selection and
+	/* Identifiers that decide the rule alone (`selection` of `selection and
 	 * not filter`): evaluated first, and a false one ends the rule without
-	 * evaluating the others (often long filter lists). is_must per ident. */
+	 * evaluating the others (often long filter lists). is_must per ident:
+	 * 1 must be true, 2 must be false (`not known and ...`), 0 neither. */
 	uint8_t *is_must;
 	uint32_t n_must;
 	struct sigma_cond *cond;
@@ -121,6 +122,7 @@ struct sigma_rule {
 struct sigma_fdb {
 	uint32_t field;
 	hs_database_t *db;
+	hs_database_t *db2;       /* the regexes, when split off (compile_fdb) */
 	uint32_t *pred_ids;       /* hs id -> predicate */
 	uint32_t n;
 	uint32_t *rule_off;       /* per hs id: rules using it (CSR) */

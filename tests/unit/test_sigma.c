@@ -141,6 +141,12 @@ static const struct mcase mcases[] = {
 	{ "  sel_a:\n    a: x\n  sel_b:\n    b: y\n  condition: all of them",
 	  "{\"a\":\"x\",\"b\":\"y\"}", 1 },
 	{ "  sel:\n    a: x\n  condition: not sel", "{\"a\":\"q\"}", 1 },
+	/* a rule vetoed by one identifier (`not known and ...`, 15 of them):
+	 * known decides alone; with it false the filters still do */
+	{ "  known:\n    img|endswith: .exe\n  filter_00:\n    f0: v0\n  filter_01:\n    f1: v1\n  filter_02:\n    f2: v2\n  filter_03:\n    f3: v3\n  filter_04:\n    f4: v4\n  filter_05:\n    f5: v5\n  filter_06:\n    f6: v6\n  filter_07:\n    f7: v7\n  filter_08:\n    f8: v8\n  filter_09:\n    f9: v9\n  filter_10:\n    f10: v10\n  filter_11:\n    f11: v11\n  filter_12:\n    f12: v12\n  filter_13:\n    f13: v13\n  condition: not known and not 1 of filter_*", "{\"img\":\"a.exe\"}", 0 },
+	{ "  known:\n    img|endswith: .exe\n  filter_00:\n    f0: v0\n  filter_01:\n    f1: v1\n  filter_02:\n    f2: v2\n  filter_03:\n    f3: v3\n  filter_04:\n    f4: v4\n  filter_05:\n    f5: v5\n  filter_06:\n    f6: v6\n  filter_07:\n    f7: v7\n  filter_08:\n    f8: v8\n  filter_09:\n    f9: v9\n  filter_10:\n    f10: v10\n  filter_11:\n    f11: v11\n  filter_12:\n    f12: v12\n  filter_13:\n    f13: v13\n  condition: not known and not 1 of filter_*", "{\"img\":\"a.dat\"}", 1 },
+	{ "  known:\n    img|endswith: .exe\n  filter_00:\n    f0: v0\n  filter_01:\n    f1: v1\n  filter_02:\n    f2: v2\n  filter_03:\n    f3: v3\n  filter_04:\n    f4: v4\n  filter_05:\n    f5: v5\n  filter_06:\n    f6: v6\n  filter_07:\n    f7: v7\n  filter_08:\n    f8: v8\n  filter_09:\n    f9: v9\n  filter_10:\n    f10: v10\n  filter_11:\n    f11: v11\n  filter_12:\n    f12: v12\n  filter_13:\n    f13: v13\n  condition: not known and not 1 of filter_*", "{\"img\":\"a.dat\",\"f13\":\"v13\"}", 0 },
+	{ "  known:\n    img|endswith: .exe\n  filter_00:\n    f0: v0\n  filter_01:\n    f1: v1\n  filter_02:\n    f2: v2\n  filter_03:\n    f3: v3\n  filter_04:\n    f4: v4\n  filter_05:\n    f5: v5\n  filter_06:\n    f6: v6\n  filter_07:\n    f7: v7\n  filter_08:\n    f8: v8\n  filter_09:\n    f9: v9\n  filter_10:\n    f10: v10\n  filter_11:\n    f11: v11\n  filter_12:\n    f12: v12\n  filter_13:\n    f13: v13\n  condition: not known and not 1 of filter_*", "{\"img\":\"a.exe\",\"f13\":\"v13\"}", 0 },
 	{ "  sel:\n    a: x\n  condition:\n    - sel\n    - not sel", "{\"a\":\"q\"}", 1 },
 	/* a value containing regex metacharacters is literal */
 	{ "  sel:\n    a|contains: '(.+)[x]$'\n  condition: sel", "{\"a\":\"z(.+)[x]$z\"}", 1 },

@@ -141,6 +141,65 @@ static void test_truth(void **state)
 	}
 }
 
+/* Kleene evaluation: every answer it gives (0 or 1) holds for every
+ * completion of the unknowns, over all 3^n inputs of the truth cases; and
+ * it decides what rule_eval relies on. */
+static void test_three_valued(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(truth_cases) / sizeof(truth_cases[0]); i++) {
+		const struct truth_case *tc = &truth_cases[i];
+		size_t n = count_names(tc->names), n3 = 1;
+		struct sigma_cond *c = NULL;
+
+		assert_int_equal(sigma_cond_parse(tc->cond, strlen(tc->cond),
+						  tc->names, n, &c, NULL), 0);
+		for (size_t k = 0; k < n; k++)
+			n3 *= 3;
+		for (size_t row = 0; row < n3; row++) {
+			uint8_t v[MAX_T_NAMES] = { 0 };
+			size_t x = row;
+			int got;
+
+			for (size_t k = 0; k < n; k++, x /= 3)
+				v[k] = (uint8_t)(x % 3);
+			got = sigma_cond_eval3(c, v);
+			assert_true(got >= 0 && got <= 2);
+			if (got == 2)
+				continue;
+			for (size_t bits = 0; bits < ((size_t)1 << n); bits++) {
+				uint8_t m[MAX_T_NAMES];
+				int ok = 1;
+
+				for (size_t k = 0; k < n; k++) {
+					m[k] = (uint8_t)((bits >> k) & 1);
+					if (v[k] != 2 && v[k] != m[k])
+						ok = 0;
+				}
+				if (ok && sigma_cond_eval(c, m) != got)
+					fail_msg("'%s' input %zu: three-valued %d, a completion differs",
+						 tc->cond, row, got);
+			}
+		}
+		sigma_cond_free(c);
+	}
+	{
+		static const char *const names[] = { "known", "filter_a", "filter_b", "sel" };
+		struct sigma_cond *c = NULL;
+		uint8_t v[4] = { 1, 2, 2, 2 };
+
+		assert_int_equal(sigma_cond_parse("not known and not 1 of filter_* and sel",
+						  39, names, 4, &c, NULL), 0);
+		assert_int_equal(sigma_cond_eval3(c, v), 0);   /* known vetoes the rule */
+		v[0] = 0;
+		assert_int_equal(sigma_cond_eval3(c, v), 2);   /* the filters still decide */
+		sigma_cond_free(c);
+		assert_int_equal(sigma_cond_parse("sel or not sel", 14, names, 4, &c, NULL), 0);
+		assert_int_equal(sigma_cond_eval3(c, v), 2);   /* sound, not complete */
+		sigma_cond_free(c);
+	}
+}
+
 struct err_case {
 	const char *cond;
 	int rc;
@@ -491,6 +550,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_truth),
+		cmocka_unit_test(test_three_valued),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_them_only_hidden),
 		cmocka_unit_test(test_bounds),

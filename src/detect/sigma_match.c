@@ -1265,12 +1265,12 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	c->md = pcre2_match_data_create(1, NULL);
 	c->vc = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc));
 	c->vc_seen = calloc(SIGMA_VC_SEEN, sizeof(*c->vc_seen));
-	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
-	c->grp_stamp = calloc(rs->n_groups + 1, sizeof(uint32_t));
+	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(*c->pred_stamp));
+	c->grp_stamp = calloc(rs->n_groups + 1, sizeof(*c->grp_stamp));
 	c->rs = rs;
-	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(uint32_t));
+	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(*c->lazy_stamp));
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
-	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(uint32_t));
+	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(*c->rule_stamp));
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
 	    !c->rule_stamp || !c->todo ||
@@ -1579,10 +1579,10 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 
 	*n = 0;
 	if (++c->stamp == 0) {
-		memset(c->pred_stamp, 0, rs->n_preds * sizeof(uint32_t));
-		memset(c->grp_stamp, 0, rs->n_groups * sizeof(uint32_t));
-		memset(c->lazy_stamp, 0, rs->n_preds * sizeof(uint32_t));
-		memset(c->rule_stamp, 0, rs->n_rules * sizeof(uint32_t));
+		memset(c->pred_stamp, 0, (rs->n_preds + 1) * sizeof(*c->pred_stamp));
+		memset(c->grp_stamp, 0, (rs->n_groups + 1) * sizeof(*c->grp_stamp));
+		memset(c->lazy_stamp, 0, (rs->n_preds + 1) * sizeof(*c->lazy_stamp));
+		memset(c->rule_stamp, 0, (rs->n_rules + 1) * sizeof(*c->rule_stamp));
 		c->stamp = 1;
 	}
 	c->ev = ev;

@@ -305,6 +305,56 @@ static void test_value_cache(void **state)
 	buf_fini(&err);
 }
 
+/* Per-event marks are 16-bit generations: past 65,535 events on one
+ * context they start again from cleared arrays. A predicate hit only in
+ * the first 65,535 events keeps the last generation it was marked with;
+ * the last event of the next 65,535 has that generation again, and a mark
+ * left standing would veto its match. */
+static void test_stamp_wrap(void **state)
+{
+	static const char rules[] =
+		"title: bravo not alpha\nid: 22222222-2222-4222-8222-222222222222\n"
+		"detection:\n  sel:\n    cmd|contains: 'bravo'\n  filter:\n    cmd|contains: 'alpha'\n"
+		"  condition: sel and not filter\n"
+		"---\n"
+		"title: charlie\nid: 33333333-3333-4333-8333-333333333333\n"
+		"detection:\n  sel:\n    cmd|contains: 'charlie'\n  condition: sel\n";
+	static const char *const json[2] = { "{\"cmd\":\"alpha charlie\"}",
+					     "{\"cmd\":\"bravo\"}" };
+	struct event *ev = calloc(2, sizeof(*ev));
+	enum sigma_file_status st;
+	struct sigma_ruleset *rs;
+	struct sigma_ctx *c;
+	struct arena a;
+	struct buf why;
+
+	(void)state;
+	buf_init(&why, 256);
+	rs = build_one(rules, 0, &st, &why);
+	assert_non_null(rs);
+	assert_non_null(ev);
+	arena_init(&a, 0, 0);
+	for (int k = 0; k < 2; k++) {
+		event_clear(&ev[k]);
+		pipeline_parse_record(RAW_JSON, json[k], strlen(json[k]), &ev[k], &a);
+	}
+	c = sigma_ctx_get(rs);
+	assert_non_null(c);
+	for (uint32_t i = 0; i < 2 * 65535u; i++) {
+		uint32_t out[4];
+		size_t n = 0;
+
+		assert_int_equal(sigma_match(rs, c, &ev[i >= 65535u], out, 4, &n), 0);
+		if (n != 1)
+			fail_msg("event %u: %zu matches", i, n);
+	}
+	sigma_ctx_put(rs, c);
+	sigma_ruleset_unref(rs);
+	arena_fini(&a);
+	free(ev);
+	buf_fini(&why);
+}
+
 /* Compiled databases kept on disk: a second build of the same rules takes
  * every database from the cache and matches the same; a pattern Hyperscan
  * refuses stays with PCRE2 after a cached build; a damaged file is a miss;
@@ -1033,6 +1083,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),
+		cmocka_unit_test(test_stamp_wrap),
 		cmocka_unit_test(test_hs_cache),
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),

@@ -52,6 +52,7 @@ bench: build bench-deps
 	@echo "== flow decoding (bench_flow)"; $(BUILD)/bench_flow
 	@echo "== DDoS counters and detector (bench_ddos)"; $(BUILD)/bench_ddos
 	@BUILD=$(BUILD) sh bench/ddos_compare.sh
+	@echo "== DDoS time to mitigate: decision -> route at the BGP peer, e-mail (ddos_mitigate.py)"; BUILD=$(BUILD) python3 bench/ddos_mitigate.py 20
 
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DMAMORI_FUZZ=ON >/dev/null

@@ -84,6 +84,7 @@ enum sn_type { SN_PRED = 1, SN_AND, SN_OR, SN_TRUE, SN_FALSE };
 
 struct sigma_node {
 	uint8_t type;
+	uint8_t hs;   /* SN_PRED in a Hyperscan database: its truth is its mark */
 	uint32_t a;   /* SN_PRED: predicate id; AND/OR: first index into kids */
 	uint32_t n;   /* AND/OR: number of kids */
 	uint32_t grp; /* OR of Hyperscan predicates only: its hit group + 1 */

@@ -52,7 +52,7 @@ int sigma_node_add(struct sigma_rule_build *rb, uint8_t type, uint32_t a,
 		r->nodes = nn;
 		rb->nodes_cap = cap;
 	}
-	r->nodes[r->n_nodes] = (struct sigma_node){ type, a, n, 0 };
+	r->nodes[r->n_nodes] = (struct sigma_node){ .type = type, .a = a, .n = n };
 	*out = r->n_nodes++;
 	return 0;
 }

@@ -264,6 +264,8 @@ static int node_eval(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		return 0;
 	switch (n->type) {
 	case SN_PRED:
+		if (n->hs && !direct)
+			return c->pred_stamp[n->a] == c->stamp;
 		return pred_value(rs, c, n->a, direct);
 	case SN_TRUE:
 		return 1;
@@ -1140,6 +1142,15 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		}
 	if (rs->hs_cache_dir)
 		sigma_hscache_prune(rs->hs_cache_dir, 30 * 86400);
+	/* A node reads its predicate's mark without the predicate (a cold
+	 * line of a large array) when Hyperscan decides it. */
+	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
+		struct sigma_rule *ru = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+		for (uint32_t k = 0; k < ru->n_nodes; k++)
+			if (ru->nodes[k].type == SN_PRED)
+				ru->nodes[k].hs = rs->preds[ru->nodes[k].a].in_hs;
+	}
 	return build_groups(rs);
 }
 

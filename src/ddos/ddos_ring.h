@@ -451,13 +451,42 @@ static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x
 	const struct ddos_span *sp = x->sp;
 	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &d->rem));
 	const struct ddos_amounts ap = x->ap;
-	const unsigned stride = sizeof(struct ddos_dslot) / sizeof(uint32_t);
+	/* ddos_spread's writes, worked out once for every class: up to four
+	 * (slot, units, packets), added in any order (sums modulo 2^32). */
+	struct {
+		struct ddos_dslot *s;
+		uint32_t b, p;
+	} w[4];
+	uint32_t *fl = d->fl[sp->s0 % DDOS_FLOWS];
+	unsigned nw = 2;
 
+	w[0].s = &d->near[sp->s0 % DDOS_NEAR];
+	w[0].b = ab.a0;
+	w[0].p = ap.a0;
+	w[1].s = &d->near[(sp->s0 + 1) % DDOS_NEAR];
+	w[1].b = ab.q - ab.a0;   /* SP_ONE: q is 0 */
+	w[1].p = ap.q - ap.a0;
+	if (sp->kind == SP_NEAR) {
+		w[2].s = &d->near[(sp->stop - 1) % DDOS_NEAR];
+		w[2].b = ab.al - ab.q;
+		w[2].p = ap.al - ap.q;
+		w[3].s = &d->near[sp->stop % DDOS_NEAR];
+		w[3].b = -ab.al;
+		w[3].p = -ap.al;
+		nw = 4;
+	} else if (sp->kind == SP_FAR) {
+		w[2].s = sp->far ? &d->far[(sp->stop / DDOS_GRID) % DDOS_FAR] : &d->near[sp->stop % DDOS_NEAR];
+		w[2].b = -ab.q;
+		w[2].p = -ap.q;
+		nw = 3;
+	}
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k], stride,
-			    sp, &ab, &ap);
-		d->fl[sp->s0 % DDOS_FLOWS][k]++;
+		for (unsigned j = 0; j < nw; j++) {
+			w[j].s->b[k] += w[j].b;
+			w[j].s->p[k] += w[j].p;
+		}
+		fl[k]++;
 	}
 	if (sp->stop > d->busy)
 		d->busy = sp->stop;

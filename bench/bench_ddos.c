@@ -20,7 +20,12 @@
  * passes or fails.
  *
  *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
- *              [single: one record per call instead of batches of 30]
+ *              [single: one record per call instead of batches of 30 |
+ *               flood: every record into one /24 (198.18.196.0/24), the mix
+ *               bench_flowsend sends: SYN flood from spoofed sources, UDP
+ *               reflection, web, ICMP; records up to 2 s long ending up to
+ *               1 s before the clock; the hot /24, group and hosts are what
+ *               the collector's counting costs under attack]
  */
 #include <math.h>
 #include <stddef.h>
@@ -109,6 +114,49 @@ static void host_ip(uint32_t i, uint32_t hosts, struct flow_ip *ip)
 		ip->a[5] = (uint8_t)(i >> 8);
 		ip->a[15] = (uint8_t)i;
 		ip->family = FLOW_IPV6;
+	}
+}
+
+/* The flood mode's records: destinations in one /24, sources spoofed. */
+static void make_flood(struct pool_rec *p, uint32_t hosts)
+{
+	for (uint32_t k = 0; k < POOL; k++) {
+		struct flow_rec *r = &p[k].r;
+		double kind = unif();
+		uint64_t x = rng();
+		memset(r, 0, sizeof(*r));
+		r->exporter.family = FLOW_IPV4;
+		r->exporter.a[10] = r->exporter.a[11] = 0xff;
+		r->exporter.a[12] = 192;
+		host_ip(196 * 256 + (uint32_t)(x & 255), hosts, &r->dst);
+		r->src.family = FLOW_IPV4;
+		r->src.a[10] = r->src.a[11] = 0xff;
+		memcpy(r->src.a + 12, &x, 4);
+		r->sampling = 1;
+		r->dport = kind < 0.7 ? 80 : (uint16_t)(x >> 32);
+		r->packets = 1 + (x >> 48) % 4;
+		if (kind < 0.5) {           /* SYN flood */
+			r->proto = 6;
+			r->tcp_flags = 0x02;
+			r->sport = (uint16_t)(1024 + (x >> 40) % 60000);
+			r->bytes = r->packets * 60;
+		} else if (kind < 0.75) {   /* reflection */
+			static const uint16_t ports[] = { 53, 123, 11211, 1900, 389 };
+			r->proto = 17;
+			r->sport = ports[(x >> 40) % 5];
+			r->flags = (x >> 44) % 8 == 0 ? FLOW_F_FRAGMENT : 0;
+			r->bytes = r->packets * 1200;
+		} else if (kind < 0.95) {   /* web */
+			r->proto = 6;
+			r->tcp_flags = 0x18;
+			r->sport = (uint16_t)(1024 + (x >> 40) % 60000);
+			r->bytes = r->packets * 900;
+		} else {                    /* echo */
+			r->proto = 1;
+			r->bytes = r->packets * 84;
+		}
+		p[k].dur_ms = (int32_t)(unif() * 2000);
+		p[k].off_ms = 999 - (int32_t)(unif() * 1000) - p[k].dur_ms;
 	}
 }
 
@@ -469,6 +517,7 @@ int main(int argc, char **argv)
 	long rate = argc > 2 ? atol(argv[2]) : 1000000;
 	uint32_t hosts = argc > 3 ? (uint32_t)atol(argv[3]) : 100000;
 	int single = argc > 4 && !strcmp(argv[4], "single");
+	int flood = argc > 4 && !strcmp(argv[4], "flood");
 	struct pool_rec *pool = calloc(POOL, sizeof(*pool));
 	struct buf err;
 	struct ddos_detector *d;
@@ -482,7 +531,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	buf_init(&err, 0);
-	make_pool(pool, hosts);
+	if (flood)
+		make_flood(pool, hosts);
+	else
+		make_pool(pool, hosts);
 	rss0 = rss_now();
 	d = make(131072, NULL, 0, &err);
 	if (!d) {
@@ -518,8 +570,8 @@ int main(int argc, char **argv)
 		total += (uint64_t)rate;
 	}
 	st = ddos_count_stats(ddos_detector_counters(d));
-	printf("== ddos counters + detector, one thread: %d s x %ld records, %u protected hosts in use\n",
-	       seconds, rate, hosts);
+	printf("== ddos counters + detector, one thread: %d s x %ld records, %u protected hosts in use%s\n",
+	       seconds, rate, flood ? 256 : hosts, flood ? " (flood into one /24)" : "");
 	printf("  counting:   %.2f M records/s of CPU time (%.0f ns/record)\n", total / (double)add_us,
 	       add_us * 1000.0 / (double)total);
 	printf("  with ticks: %.2f M records/s\n", total / (double)(add_us + tick_us));
@@ -538,6 +590,10 @@ int main(int argc, char **argv)
 	       (rss_now() - rss0) / 1048576.0);
 	ddos_detector_free(d);
 	free(pool);
+	if (flood) {   /* the rest measures the usual stream */
+		buf_fini(&err);
+		return 0;
+	}
 	printf("== memory and evaluation by tracked hosts (a record to each host every second)\n");
 	printf("  a tracked host: %zu bytes: head %zu (baseline, key, aggregate, entity, closed second), "
 	       "ring bookkeeping %zu (busy, carry, arrivals, %zu of flow counts, 16-bit bound), "

@@ -257,18 +257,25 @@ void ddos_count_free(struct ddos_counters *c)
 
 /* ---- space-saving sketches ---- */
 
+/* Two passes: the key (the low half first: an IPv4 source's high half is
+ * always the same), then, only when it is not there, the smallest
+ * counter; under a flood from spoofed sources nearly every record is a
+ * miss, and the passes are shorter than one that does both. */
 static inline void hh_add(struct ddos_hh *t, unsigned k, uint64_t hi, uint64_t lo, uint64_t w)
 {
 	unsigned mi = 0;
+	uint64_t mn = t[0].n;
 
-	for (unsigned i = 0; i < k; i++) {
-		if (t[i].hi == hi && t[i].lo == lo && t[i].n) {
+	for (unsigned i = 0; i < k; i++)
+		if (t[i].lo == lo && t[i].hi == hi && t[i].n) {
 			t[i].n += w;
 			return;
 		}
-		if (t[i].n < t[mi].n)
+	for (unsigned i = 1; i < k; i++)
+		if (t[i].n < mn) {
+			mn = t[i].n;
 			mi = i;
-	}
+		}
 	/* Not there: take the smallest counter's place and its count (the
 	 * space-saving rule that keeps every heavy hitter's estimate an upper
 	 * bound). */
@@ -391,11 +398,12 @@ static inline uint32_t max3(const struct ddos_amounts *a)
 }
 
 static inline void host_ring_add(struct ddos_counters *c, struct ddos_host *h,
-				 const struct ddos_span *sp, uint64_t bytes, uint64_t pkts)
+				 struct ddos_rec_split *x, uint64_t bytes)
 {
 	struct ddos_ring *r = &h->e.ring;
-	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &r->rem));
-	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	const struct ddos_span *sp = x->sp;
+	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &r->rem));
+	const struct ddos_amounts ap = x->ap;
 
 	if (!r->wide) {
 		uint32_t mb = max3(&ab), mp = max3(&ap);
@@ -791,12 +799,12 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
  * DDOS_SKETCH_SAMPLE, weighted, of the others: top talkers of a busy host
  * for the API, at a sixteenth of the cost. */
 static inline void detail_add(struct ddos_detail *d, const struct ddos_ent *e,
-			      const struct ddos_span *sp, uint64_t bytes, uint64_t pkts, unsigned mask,
+			      struct ddos_rec_split *rs, uint64_t bytes, uint64_t pkts, unsigned mask,
 			      int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
 {
 	uint64_t w = bytes;
 
-	ddos_dring_add(&d->r, sp, bytes, pkts, mask);
+	ddos_dring_add(&d->r, rs, bytes, mask);
 	if (vec >= 0) {
 		d->vb[vec] += (float)bytes;
 		d->vp[vec] += (float)pkts;
@@ -858,6 +866,7 @@ static inline uint32_t sat_add(uint32_t a, uint64_t b)
 
 struct rec_ctx {
 	struct ddos_span sp;
+	struct ddos_rec_split rs;   /* sp's amounts, shared by the rings */
 	uint64_t bytes, pkts;
 	unsigned mask;
 	int vec;
@@ -865,14 +874,17 @@ struct rec_ctx {
 	uint32_t pkey;
 };
 
-static inline void ent_add(struct ddos_counters *c, struct ddos_ent *e, int kind, uint32_t idx,
-			   const struct rec_ctx *x)
+/* Inlined into add_one's three calls, each with its kind known: the
+ * compiler keeps one target's branch and no call's register saving. */
+static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *c,
+							   struct ddos_ent *e, int kind,
+							   uint32_t idx, struct rec_ctx *x)
 {
 	if (kind == DDOS_T_HOST)
-		host_ring_add(c, &c->host[idx], &x->sp, x->bytes, x->pkts);
+		host_ring_add(c, &c->host[idx], &x->rs, x->bytes);
 	else
-		ddos_ring_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl, &x->sp,
-			      x->bytes, x->pkts);
+		ddos_ring_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl, &x->rs,
+			      x->bytes);
 	if (e->ring.arr_sec != c->now_s) {
 		e->ring.arr_sec = c->now_s;
 		e->ring.arr_u = e->ring.arr_p = e->ring.arr_f = 0;
@@ -888,7 +900,7 @@ static inline void ent_add(struct ddos_counters *c, struct ddos_ent *e, int kind
 			e->flags |= ENT_NODETAIL;
 	}
 	if (e->detail)
-		detail_add(&c->det[e->detail - 1], e, &x->sp, x->bytes, x->pkts, x->mask, x->vec,
+		detail_add(&c->det[e->detail - 1], e, &x->rs, x->bytes, x->pkts, x->mask, x->vec,
 			   x->shi, x->slo, x->pkey);
 }
 
@@ -936,6 +948,7 @@ static inline void add_one(struct ddos_counters *c, const struct flow_rec *r, ui
 	mult = (r->flags & FLOW_F_SCALED) || r->sampling == 0 ? 1 : r->sampling;
 	x.bytes = scale(r->bytes, mult);
 	x.pkts = scale(r->packets, mult);
+	ddos_rec_split_init(&x.rs, &x.sp, x.pkts);
 	x.mask = 1u << DD_ALL;
 	x.vec = -1;
 	x.pkey = 0;

@@ -226,6 +226,46 @@ static inline struct ddos_amounts ddos_split(const struct ddos_span *sp, uint64_
 	return a;
 }
 
+/* One record's amounts for every ring it counts in (a host, its /24, its
+ * group and their detail rings: up to six). The packets are the same in
+ * each; the units differ only by the ring's carry, so by at most one. The
+ * split of a spread record costs a few multiplications per value: made
+ * once per distinct value instead of once per ring, with the same results
+ * (ddos_split is a function of the span and the value). */
+struct ddos_rec_split {
+	const struct ddos_span *sp;
+	struct ddos_amounts ap;       /* the packets' */
+	uint32_t un[2];               /* units values split so far ... */
+	struct ddos_amounts au[2];    /* ... and their amounts */
+	unsigned nu;
+};
+
+static inline void ddos_rec_split_init(struct ddos_rec_split *x, const struct ddos_span *sp,
+				       uint64_t pkts)
+{
+	x->sp = sp;
+	x->ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	x->nu = 0;
+}
+
+/* ddos_split(x->sp, u), remembered for the record's other rings. */
+static inline struct ddos_amounts ddos_rec_units(struct ddos_rec_split *x, uint32_t u)
+{
+	struct ddos_amounts a = { u, 0, 0 };
+
+	if (x->sp->kind == SP_ONE)
+		return a;   /* one second: nothing to split */
+	for (unsigned i = 0; i < x->nu; i++)
+		if (x->un[i] == u)
+			return x->au[i];
+	a = ddos_split(x->sp, u);
+	x->un[x->nu & 1] = u;
+	x->au[x->nu & 1] = a;
+	if (x->nu < 2)
+		x->nu++;
+	return a;
+}
+
 /* Differences of one (units, packets) pair: b and p point at slot 0 of
  * the near window, bf and pf at slot 0 of the far grid; stride is the
  * distance between two slots in uint32_t. */
@@ -307,12 +347,12 @@ static inline uint32_t ddos_units(uint64_t bytes, uint32_t *rem)
 }
 
 static inline void ddos_ring_add(struct ddos_ring *r, struct ddos_slots *sl,
-				 const struct ddos_span *sp, uint64_t bytes, uint64_t pkts)
+				 struct ddos_rec_split *x, uint64_t bytes)
 {
-	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &r->rem));
-	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	const struct ddos_span *sp = x->sp;
+	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &r->rem));
 
-	ddos_spread(&sl->near[0].b, &sl->near[0].p, &sl->far[0].b, &sl->far[0].p, 2, sp, &ab, &ap);
+	ddos_spread(&sl->near[0].b, &sl->near[0].p, &sl->far[0].b, &sl->far[0].p, 2, sp, &ab, &x->ap);
 	r->fl[sp->s0 % DDOS_FLOWS]++;
 	if (sp->stop > r->busy)
 		r->busy = sp->stop;
@@ -405,18 +445,48 @@ static inline void ddos_ring_clear(struct ddos_ring *r)
 }
 
 /* A record in each class of mask (bits of DD_*): the same amounts. */
-static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_span *sp, uint64_t bytes,
-				  uint64_t pkts, unsigned mask)
+static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x, uint64_t bytes,
+				  unsigned mask)
 {
-	struct ddos_amounts ab = ddos_split(sp, ddos_units(bytes, &d->rem));
-	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
-	const unsigned stride = sizeof(struct ddos_dslot) / sizeof(uint32_t);
+	const struct ddos_span *sp = x->sp;
+	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &d->rem));
+	const struct ddos_amounts ap = x->ap;
+	/* ddos_spread's writes, worked out once for every class: up to four
+	 * (slot, units, packets), added in any order (sums modulo 2^32). */
+	struct {
+		struct ddos_dslot *s;
+		uint32_t b, p;
+	} w[4];
+	uint32_t *fl = d->fl[sp->s0 % DDOS_FLOWS];
+	unsigned nw = 2;
 
+	w[0].s = &d->near[sp->s0 % DDOS_NEAR];
+	w[0].b = ab.a0;
+	w[0].p = ap.a0;
+	w[1].s = &d->near[(sp->s0 + 1) % DDOS_NEAR];
+	w[1].b = ab.q - ab.a0;   /* SP_ONE: q is 0 */
+	w[1].p = ap.q - ap.a0;
+	if (sp->kind == SP_NEAR) {
+		w[2].s = &d->near[(sp->stop - 1) % DDOS_NEAR];
+		w[2].b = ab.al - ab.q;
+		w[2].p = ap.al - ap.q;
+		w[3].s = &d->near[sp->stop % DDOS_NEAR];
+		w[3].b = -ab.al;
+		w[3].p = -ap.al;
+		nw = 4;
+	} else if (sp->kind == SP_FAR) {
+		w[2].s = sp->far ? &d->far[(sp->stop / DDOS_GRID) % DDOS_FAR] : &d->near[sp->stop % DDOS_NEAR];
+		w[2].b = -ab.q;
+		w[2].p = -ap.q;
+		nw = 3;
+	}
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k], stride,
-			    sp, &ab, &ap);
-		d->fl[sp->s0 % DDOS_FLOWS][k]++;
+		for (unsigned j = 0; j < nw; j++) {
+			w[j].s->b[k] += w[j].b;
+			w[j].s->p[k] += w[j].p;
+		}
+		fl[k]++;
 	}
 	if (sp->stop > d->busy)
 		d->busy = sp->stop;

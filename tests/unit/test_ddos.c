@@ -721,6 +721,46 @@ static void test_split_exact(void **state)
 	}
 }
 
+/* A record's split shared by its rings (ddos_rec_units) gives what
+ * ddos_split gives each ring alone: for a record within one second, one
+ * spanning a few seconds, one reaching the far grid, one longer than the
+ * ring; for the units of rings whose carries differ (u and u + 1, in any
+ * order), and for a third value, which takes a remembered one's place. */
+static void test_rec_split(void **state)
+{
+	static const struct {
+		int64_t start, dur;
+		uint8_t kind;
+	} span[] = {
+		{ 0, 0, SP_ONE }, { 250, 749, SP_ONE }, { 999, 0, SP_ONE }, { 999, 1, SP_NEAR },
+		{ 300, 2000, SP_NEAR }, { 0, 14999, SP_NEAR }, { 500, 40000, SP_FAR },
+		{ -3000, 5000, SP_NEAR }, { 100, 86400000, SP_FAR },
+	};
+	const uint32_t H = 1700000000u;
+	struct ddos_span sp;
+	struct ddos_rec_split x;
+	struct ddos_amounts a, w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(span) / sizeof(span[0]); i++)
+		for (int k = 0; k < 200; k++) {
+			uint64_t r = rng_next(), pkts = k == 0 ? 0 : k == 1 ? UINT32_MAX + 5ull : r % 100000;
+			uint32_t u = k == 2 ? UINT32_MAX - 1 : (uint32_t)(r >> 20) % 5000000;
+			const uint32_t us[] = { u, u + 1, u, u + 1, u + 1, u + 2 < u ? 0 : u + 2, u, u + 1 };
+			int64_t t0 = (int64_t)H * 1000 + span[i].start;
+			ddos_span_make(H, t0, t0 + span[i].dur, &sp);
+			assert_int_equal(sp.kind, span[i].kind);
+			ddos_rec_split_init(&x, &sp, pkts);
+			w = ddos_split(&sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+			assert_memory_equal(&x.ap, &w, sizeof(w));
+			for (size_t j = 0; j < sizeof(us) / sizeof(us[0]); j++) {
+				a = ddos_rec_units(&x, us[j]);
+				w = ddos_split(&sp, us[j]);
+				assert_memory_equal(&a, &w, sizeof(w));
+			}
+		}
+}
+
 /* A steady 1 Gbit/s flow exported as 60-second records (active timeout
  * 60 s): each record arrives when it ends, so all but its last second
  * were judged already. Spread, it reads about 1 Gbit/s in every second,
@@ -1898,6 +1938,7 @@ int main(void)
 		cmocka_unit_test(test_counters_sampling),
 		cmocka_unit_test(test_spread_short),
 		cmocka_unit_test(test_split_exact),
+		cmocka_unit_test(test_rec_split),
 		cmocka_unit_test(test_spread_exact),
 		cmocka_unit_test(test_spread_60s),
 		cmocka_unit_test(test_host_wide),

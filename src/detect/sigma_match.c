@@ -828,9 +828,8 @@ static int collect_preds(const struct sigma_rule *r, uint32_t idx, int depth,
 	return 0;
 }
 
-/* Eight bytes at a time: every event hashes the names of its overflow
- * fields (Windows events carry a score of long winlog.event_data.* names),
- * and a byte-at-a-time hash was a tenth of the matching time. Never 0. */
+/* A name or key of any length, eight bytes at a time (the field tables,
+ * predicate keys, logsource signatures, correlation keys). Never 0. */
 uint64_t sigma_name_hash(const char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull), w;
@@ -850,6 +849,31 @@ uint64_t sigma_name_hash(const char *p, size_t n)
 	h ^= h >> 32;
 	h *= 0x94d049bb133111ebull;
 	h ^= h >> 29;
+	return h | 1;
+}
+
+/* The hash a bucket's field index is keyed by: the length and three
+ * 8-byte samples (head, middle, tail) instead of every byte. Every event
+ * hashes the names of its overflow fields (a score of long
+ * winlog.event_data.* names), and a probe compares the name anyway, so a
+ * collision costs a compare, never a wrong field. Never 0. */
+static inline uint64_t field_hash(const char *p, size_t n)
+{
+	uint64_t a = 0, b = 0, m = 0, h;
+
+	if (n >= 8) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + n - 8, 8);
+		if (n >= 16)
+			memcpy(&m, p + n / 2 - 4, 8);
+	} else if (n) {
+		memcpy(&a, p, n);
+	}
+	h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc4ceb9fe1a85ec53ull) ^
+	    (m * 0xff51afd7ed558ccdull) ^ ((uint64_t)n * 0x94d049bb133111ebull);
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
 	return h | 1;
 }
 
@@ -891,9 +915,9 @@ static int index_fields(const struct sigma_ruleset *rs, struct sigma_bucket *bk)
 			bk->kfdbs[bk->n_kfdbs++] = f;
 			continue;
 		}
-		xput(bk, sigma_name_hash(fl->name, fl->nlen), f);
+		xput(bk, field_hash(fl->name, fl->nlen), f);
 		if (fl->alt)
-			xput(bk, sigma_name_hash(rs->fields[fl->alt].name,
+			xput(bk, field_hash(rs->fields[fl->alt].name,
 						 rs->fields[fl->alt].nlen), f);
 	}
 	return 0;
@@ -1601,7 +1625,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	le = buckets_of(rs, c, &ls);
 	n_b = le ? le->n : rs->n_buckets;
 	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
-		c->xh[i] = sigma_name_hash(ev->extra[i].name.p, ev->extra[i].name.n);
+		c->xh[i] = field_hash(ev->extra[i].name.p, ev->extra[i].name.n);
 	for (uint32_t bi = 0; bi < n_b; bi++) {
 		const struct sigma_bucket *bk = &rs->buckets[le ? le->b[bi] : bi];
 

@@ -217,6 +217,7 @@ struct sigma_builder {
 	uint32_t pred_hash_mask;
 	char **pred_keys;
 	uint32_t *pred_klen;
+	uint32_t pred_cap;          /* entries of preds, pred_keys, pred_klen */
 	uint32_t *field_hash;
 	uint32_t field_hash_mask;
 	size_t loaded, unsupported, errors;

@@ -219,30 +219,31 @@ int sigma_pred_intern(struct sigma_builder *b, const struct sigma_pred *p,
 		r = M_ELIMIT;
 		goto out;
 	}
-	{
-		struct sigma_pred *np = realloc(rs->preds, (rs->n_preds + 1) * sizeof(*np));
-		char **nk;
+	if (rs->n_preds >= b->pred_cap) {
+		/* Doubling: a corpus interns tens of thousands of predicates. */
+		uint32_t cap = b->pred_cap ? b->pred_cap * 2 : 256;
+		struct sigma_pred *gp = realloc(rs->preds, cap * sizeof(*gp));
+		char **gk;
+		uint32_t *gl;
 
-		if (!np) {
+		if (gp)
+			rs->preds = gp;
+		gk = gp ? realloc(b->pred_keys, cap * sizeof(*gk)) : NULL;
+		if (gk)
+			b->pred_keys = gk;
+		gl = gk ? realloc(b->pred_klen, cap * sizeof(*gl)) : NULL;
+		if (!gl) {
 			r = M_ENOMEM;
 			goto out;
 		}
-		rs->preds = np;
-		nk = realloc(b->pred_keys, (rs->n_preds + 1) * sizeof(*nk));
-		if (!nk) {
-			r = M_ENOMEM;
-			goto out;
-		}
-		b->pred_keys = nk;
-		{
-			uint32_t *nl = realloc(b->pred_klen, (rs->n_preds + 1) * sizeof(*nl));
-			if (!nl) {
-				r = M_ENOMEM;
-				goto out;
-			}
-			b->pred_klen = nl;
-			nl[rs->n_preds] = (uint32_t)k.len;
-		}
+		b->pred_klen = gl;
+		b->pred_cap = cap;
+	}
+	{
+		struct sigma_pred *np = rs->preds;
+		char **nk = b->pred_keys;
+
+		b->pred_klen[rs->n_preds] = (uint32_t)k.len;
 		np[rs->n_preds] = *p;
 		np[rs->n_preds].re = xstrdup(p->re);
 		np[rs->n_preds].pc = NULL;

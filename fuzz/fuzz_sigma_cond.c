@@ -2,7 +2,9 @@
  * libFuzzer target for sigma_cond_parse(): rule files come from users and
  * from feeds, so the condition compiler gets its own fuzzer. The input is
  * "condition text NUL names separated by newlines"; a condition that
- * compiles is described and evaluated against a few match bitmaps.
+ * compiles is described and evaluated against a few match bitmaps, and
+ * in three-valued logic: whatever that decides, both completions of the
+ * unknowns (all false, all true) must agree with.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +67,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < sizeof(matched); i++)
 			matched[i] = (uint8_t)(i & 1);
 		(void)sigma_cond_eval(c, matched);
+		for (unsigned seed = 0; seed < 4; seed++) {
+			uint8_t v3[SIGMA_COND_MAX_NAMES + 4], lo[sizeof(v3)], hi[sizeof(v3)];
+			int r3;
+
+			for (i = 0; i < sizeof(v3); i++) {
+				v3[i] = (uint8_t)(((i + seed) * 2654435761u >> 9) % 3);
+				lo[i] = v3[i] == 1;
+				hi[i] = v3[i] != 0;
+			}
+			r3 = sigma_cond_eval3(c, v3);
+			if ((r3 == 0 || r3 == 1) &&
+			    (sigma_cond_eval(c, lo) != r3 || sigma_cond_eval(c, hi) != r3))
+				__builtin_trap();
+		}
 	}
 	sigma_cond_free(c);
 	buf_fini(&err);

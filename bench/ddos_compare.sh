@@ -80,7 +80,8 @@
 #        bench/ddos_compare.sh loss     (only the no-loss step, ~4 minutes,
 #                                        ~8 with FastNetMon)
 # Environment: BUILD (default build), KEEP=1 keeps the temp dir (configs,
-# logs, ban script lines, flowgen summaries), DDOS_LOSS_SECONDS (3, per
+# logs, ban script lines, flowgen summaries, mamori's /proc/PID/smaps
+# before and after step e), DDOS_LOSS_SECONDS (3, per
 # step), DDOS_LOSS_CORE (the last core: the collectors), DDOS_SENDER_CORE
 # (0: bench_flowsend), DDOS_LOSS_FORMATS ("v5 v9 ipfix sflow"),
 # DDOS_LOSS_TRIES (2: tries of a step that lost).
@@ -476,6 +477,15 @@ def rss(pid):
         pass
     return out
 
+def keep_smaps(pid, logdir, when):
+    """mamori's /proc/PID/smaps beside the logs (KEEP=1 keeps them): what
+    its resident set is made of, mapping by mapping."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f, open(os.path.join(logdir, "mamori-smaps-%s" % when), "w") as o:
+            o.write(f.read())
+    except (OSError, TypeError):
+        pass
+
 def scenarios(api_port, token, fnm_dir, r_nf, r_sf, have_fnm, prom_port, ports, pids):
     w = Watch(api_port, token, fnm_dir)
     m_sf, f_sf = ports[1], ports[3]
@@ -549,6 +559,7 @@ def scenarios(api_port, token, fnm_dir, r_nf, r_sf, have_fnm, prom_port, ports, 
     # e: memory with 131,072 hosts (198.18.0.0/15) seen at once: a carpet
     # of 2.6 samples per host on average (93 % of the hosts).
     rss0 = {k: rss(p) for k, p in pids.items()}
+    keep_smaps(pids.get("m"), logdir, "before-e")
     e = Gen("e-131072-hosts", "sflow", r_sf, ["--attack", "carpet", "--target", "198.18.0.0/15",
             "--attack-pps", "17000000", "--sampling", "100", "--attack-start", "0", "--attack-duration", "2",
             "--duration", "2", "--background-pps", "0", "--seed", "51"], logdir)
@@ -560,6 +571,7 @@ def scenarios(api_port, token, fnm_dir, r_nf, r_sf, have_fnm, prom_port, ports, 
         if open(os.path.join(logdir, "relay.counts")).read().split()[-1] == "0":
             break
     w.sleep(2)
+    keep_smaps(pids.get("m"), logdir, "after-e")
     mm = mamori_metrics(api_port, token)
     fm = prom(prom_port) if have_fnm else {}
     mem = {"before": rss0, "after": {k: rss(p) for k, p in pids.items()},

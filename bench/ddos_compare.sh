@@ -146,6 +146,26 @@ PROM_PORT=$(free_port tcp)
 # ---- mamori ----
 # One host group per scenario prefix, all with FastNetMon's settings: the
 # 20 kpps / 1 Gbit/s host threshold alone, no baseline.
+mamori_head() { # dir api-port netflow-port sflow-port: a serve config up to its groups
+	cat <<EOH
+data_dir: $1/var
+log_level: info
+api:
+  listen: 127.0.0.1:$2
+  tokens: [$TOKEN]
+ingest:
+  syslog_udp: 127.0.0.1:$(free_port udp)
+  syslog_tcp: 127.0.0.1:$(free_port tcp)
+  json_tcp: 127.0.0.1:$(free_port tcp)
+mail:
+  milter: 127.0.0.1:$(free_port tcp)
+ddos:
+  netflow: 127.0.0.1:$3
+  sflow: 127.0.0.1:$4
+  update_interval: 2s
+  groups:
+EOH
+}
 ddos_group() { # name prefix
 	cat <<EOG
     - name: $1
@@ -163,22 +183,7 @@ EOG
 }
 mkdir -p "$T/mamori"
 cat > "$T/mamori/mamori.yaml" <<EOF
-data_dir: $T/mamori/var
-log_level: info
-api:
-  listen: 127.0.0.1:$API_PORT
-  tokens: [$TOKEN]
-ingest:
-  syslog_udp: 127.0.0.1:$(free_port udp)
-  syslog_tcp: 127.0.0.1:$(free_port tcp)
-  json_tcp: 127.0.0.1:$(free_port tcp)
-mail:
-  milter: 127.0.0.1:$(free_port tcp)
-ddos:
-  netflow: 127.0.0.1:$M_NF
-  sflow: 127.0.0.1:$M_SF
-  update_interval: 2s
-  groups:
+$(mamori_head "$T/mamori" "$API_PORT" "$M_NF" "$M_SF")
 $(ddos_group customers 203.0.113.0/24)
 $(ddos_group office 192.0.2.0/24)
 $(ddos_group lab 198.18.0.0/15)
@@ -922,22 +927,7 @@ if [ "$MODE" = loss ] || [ "${DDOS_COMPARE_LOSS:-1}" = 1 ]; then
 	L_SF=$(free_port udp)
 	mkdir -p "$T/loss"
 	cat > "$T/loss/mamori.yaml" <<EOL
-data_dir: $T/loss/var
-log_level: info
-api:
-  listen: 127.0.0.1:$L_API
-  tokens: [$TOKEN]
-ingest:
-  syslog_udp: 127.0.0.1:$(free_port udp)
-  syslog_tcp: 127.0.0.1:$(free_port tcp)
-  json_tcp: 127.0.0.1:$(free_port tcp)
-mail:
-  milter: 127.0.0.1:$(free_port tcp)
-ddos:
-  netflow: 127.0.0.1:$L_NF
-  sflow: 127.0.0.1:$L_SF
-  update_interval: 2s
-  groups:
+$(mamori_head "$T/loss" "$L_API" "$L_NF" "$L_SF")
 $(ddos_group customers 203.0.113.0/24)
 EOL
 	${LOSS_CORE:+taskset -c "$LOSS_CORE"} "$B/mamori" serve -c "$T/loss/mamori.yaml" > "$T/loss/serve.log" 2>&1 &

@@ -21,40 +21,26 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mamori_test import SRC, Mamori, TestFailure, check, free_port, run  # noqa: E402
+import mamori_test  # noqa: E402
+from mamori_test import Mamori, TestFailure, check, free_port, run  # noqa: E402
 
-FLOWGEN = os.path.join(SRC, "tools", "flowgen.py")
 DURATION = 10
 
 
-class Flowgen:
+class Flowgen(mamori_test.Flowgen):
     """One flowgen run in the background, paced in real time; its stderr
     summary says what was sent and what was left out."""
 
     def __init__(self, fmt, port, *args):
-        self.out = tempfile.NamedTemporaryFile(prefix="flowgen-", suffix=".log", delete=False)
-        argv = [sys.executable, FLOWGEN, "--format", fmt, "--port", str(port),
-                "--duration", str(DURATION), "--background-pps", "2000"] + [str(a) for a in args]
-        self.p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT)
+        super().__init__(["--format", fmt, "--port", port, "--duration", DURATION,
+                          "--background-pps", "2000", *args])
 
     def wait(self, timeout=120):
-        try:
-            self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            raise TestFailure("flowgen did not finish")
-        self.out.close()
-        with open(self.out.name) as f:
-            text = f.read()
-        os.unlink(self.out.name)
-        check(self.p.returncode == 0, f"flowgen failed: {text}")
+        text = super().wait(timeout)
         m = re.search(r"sent (\d+) datagrams, (\d+) flow records", text)
         check(m, f"no summary from flowgen: {text}")
         self.sent_datagrams, self.sent_records = int(m.group(1)), int(m.group(2))

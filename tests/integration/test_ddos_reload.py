@@ -36,6 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mamori_test import SRC, Mamori, TestFailure, check, free_port, run  # noqa: E402
+from peers import wait_for  # noqa: E402
 
 FLOWGEN = os.path.join(SRC, "tools", "flowgen.py")
 TARGET = "203.0.113.10"
@@ -142,14 +143,7 @@ def mitigations(e):
 
 
 def wait_until(what, fn, timeout=20):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise TestFailure(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    return wait_for(what, fn, timeout=timeout, interval=0.2)
 
 
 E = None

@@ -39,12 +39,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mamori_test import SRC, Mamori, TestFailure, check, free_port, run  # noqa: E402
+import mamori_test  # noqa: E402
+from mamori_test import Mamori, TestFailure, check, free_port, run  # noqa: E402
 from peers import BgpLab, Hooks, Proc, need, wait_for  # noqa: E402
 
 # bird, birdc and softflowd live in sbin, which CI's PATH may lack.
 os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
-FLOWGEN = os.path.join(SRC, "tools", "flowgen.py")
 COMM = "(65535,666)"
 
 
@@ -56,31 +56,16 @@ def figure(name, value):
     print(f"FIGURE {name}: {value}", flush=True)
 
 
-class Flowgen:
-    """One flowgen run in the background; its stderr summary is parsed."""
+class Flowgen(mamori_test.Flowgen):
+    """One flowgen run in the background (ahead of other work, as a router
+    is); its stderr summary is parsed."""
 
     def __init__(self, fmt, port, *args):
-        self.out = tempfile.NamedTemporaryFile(prefix="flowgen-", suffix=".log", delete=False)
-        argv = [sys.executable, FLOWGEN, "--format", fmt, "--port", str(port), "--sampling", "1000",
-                "--active-timeout", "60"] + [str(a) for a in args]
-        self.started = time.time()
-        # The generator stands in for a router, which the collector's
-        # neighbours do not slow down: it runs ahead of other work here.
-        self.p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT,
-                                  preexec_fn=lambda: os.nice(-10) if os.geteuid() == 0 else None)
+        super().__init__(["--format", fmt, "--port", port, "--sampling", "1000",
+                          "--active-timeout", "60", *args], nice=True)
 
     def wait(self, timeout=180):
-        try:
-            self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            raise TestFailure("flowgen did not finish")
-        self.out.close()
-        with open(self.out.name) as f:
-            self.text = f.read()
-        os.unlink(self.out.name)
-        check(self.p.returncode == 0, f"flowgen failed: {self.text}")
+        super().wait(timeout)
         return self
 
     def stream(self, name):

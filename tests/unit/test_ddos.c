@@ -28,31 +28,11 @@
 #include "ddos/ddos_lpm.h"
 #include "ddos/ddos_ring.h"
 
+#include "ddos_test.h"
+
 #define T0 1700000000LL   /* a second on the grid (T0 % 4 == 0) */
 
 /* ---- helpers ---- */
-
-static int load(const char *yaml, struct ddos_config *cfg, struct buf *err)
-{
-	struct conf_doc doc = { 0 };
-	int r;
-
-	buf_reset(err);
-	r = conf_parse("t.yaml", yaml, strlen(yaml), &doc, err);
-	if (r == 0)
-		r = ddos_config_load(&doc, cfg, err);
-	conf_doc_fini(&doc);
-	buf_cstr(err);
-	return r;
-}
-
-static struct flow_ip ip(const char *s)
-{
-	struct flow_ip a;
-
-	assert_int_equal(flow_ip_parse(&a, s), 0);
-	return a;
-}
 
 static struct flow_rec rec(const char *src, const char *dst, uint8_t proto, uint16_t sport,
 			   uint64_t bytes, uint64_t pkts, int64_t start_ms, int64_t end_ms)

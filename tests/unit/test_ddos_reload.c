@@ -26,29 +26,9 @@
 #include "ddos/ddos_count.h"
 #include "ddos/ddos_detect.h"
 
+#include "ddos_test.h"
+
 #define T0 1700000000LL
-
-static int load(const char *yaml, struct ddos_config *cfg, struct buf *err)
-{
-	struct conf_doc doc = { 0 };
-	int r;
-
-	buf_reset(err);
-	r = conf_parse("t.yaml", yaml, strlen(yaml), &doc, err);
-	if (r == 0)
-		r = ddos_config_load(&doc, cfg, err);
-	conf_doc_fini(&doc);
-	buf_cstr(err);
-	return r;
-}
-
-static struct flow_ip ip(const char *s)
-{
-	struct flow_ip a;
-
-	assert_int_equal(flow_ip_parse(&a, s), 0);
-	return a;
-}
 
 #define LOG_MAX 64
 struct log {

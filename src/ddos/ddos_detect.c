@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "ddos/ddos_detect.h"
 #include "ddos/ddos_int.h"
+#include "ddos/ddos_shard_int.h"
 
 #define EXP_WARNED 0x1
 
@@ -48,6 +49,18 @@ struct ddos_detector {
 	uint64_t next_id;
 	uint8_t *exp_warned;       /* per exporter slot */
 	struct ddos_detect_stats st;
+
+	/* One shard of several (ddos_shard.h); gs is NULL for a detector
+	 * that judges everything itself. */
+	struct ddos_gsync *gs;
+	unsigned shard;
+	uint32_t gen;              /* configurations put in force: the merge's generation */
+	int pending;               /* a closed second published, not judged yet */
+	uint32_t pending_s;
+	uint32_t applied;          /* the last verdict's second applied */
+	uint8_t *gflags;           /* DDOS_MAX_GROUPS: the groups' verdict bits in force */
+	uint8_t *gdec;             /* shard 0: the verdict being made */
+	struct ddos_gview *gv;     /* shard 0: each group's last second, summed */
 };
 
 /* ---- classification ---- */
@@ -261,7 +274,16 @@ static void att_refresh(struct ddos_detector *d, struct att *t, const struct ddo
 		else if (t->cp[DDOS_C_ICMP] >= 0.8 * tp)
 			t->a.proto = t->a.target.family == FLOW_IPV6 ? 58 : 1;
 	}
-	if (e->detail) {
+	if (t->kind == DDOS_T_GROUP && d->gv) {
+		/* The group's top talkers over every shard. */
+		const struct ddos_gview *v = &d->gv[t->owner];
+		if (v->nsrc || v->nport) {
+			t->a.nsrc = v->nsrc;
+			t->a.nport = v->nport;
+			memcpy(t->a.src, v->src, v->nsrc * sizeof(v->src[0]));
+			memcpy(t->a.port, v->port, v->nport * sizeof(v->port[0]));
+		}
+	} else if (e->detail) {
 		t->a.nsrc = ddos_ent_top_src(c, e, t->a.src, DDOS_TOP_SRC);
 		t->a.nport = ddos_ent_top_port(c, e, t->a.port, DDOS_TOP_PORT);
 	}
@@ -277,7 +299,11 @@ static void att_second(struct ddos_detector *d, struct att *t, const struct ddos
 	t->a.cur_pps = tot->pps;
 	t->a.cur_fps = tot->fps;
 	if (tot->bps > t->a.peak_bps || tot->pps > t->a.peak_pps) {
-		if (t->kind != DDOS_T_HOST) {
+		if (t->kind == DDOS_T_GROUP && d->gv) {
+			const struct ddos_gview *v = &d->gv[t->owner];
+			if (v->has_mx && v->sec == (uint32_t)s)
+				t->a.hosts = v->nchild;
+		} else if (t->kind != DDOS_T_HOST) {
 			const struct ddos_agg *a = t->kind == DDOS_T_PREFIX ? &d->c->pfx[t->owner] :
 				&d->c->grp[t->owner];
 			if (a->mx_sec == (uint32_t)s)
@@ -332,7 +358,7 @@ static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uin
 	t->used = 1;
 	t->kind = kind;
 	t->owner = owner;
-	t->a.id = d->next_id++;
+	t->a.id = d->gs ? ddos_gsync_next_id(d->gs) : d->next_id++;
 	snprintf(t->a.id_str, sizeof(t->a.id_str), "ddos-%llu", (unsigned long long)t->a.id);
 	t->a.kind = (enum ddos_target_kind)kind;
 	target_of(d, e, kind, owner, &t->a);
@@ -493,20 +519,25 @@ static void att_maybe_update(struct ddos_detector *d, struct att *t, const struc
 		d->h.on_update(d->arg, &t->a);
 }
 
+/* Judges target e on second s. gv, for a group of several shards: its
+ * figures summed over them (ddos_shard.h), instead of e's own part. */
 static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_t owner,
-		  uint32_t s, int covered, int spread)
+		  uint32_t s, int covered, int spread, const struct ddos_gview *gv)
 {
 	struct ddos_counters *c = d->c;
 	const struct ddos_gc *g = &c->cc.g[e->group];
 	struct ddos_rates rbuf[DDOS_C_N], *r = rbuf;
 	struct ddos_host *h = kind == DDOS_T_HOST ? &c->host[owner] : NULL;
 	char reason[128];
-	int over, detailed = e->detail != 0;
+	int over, detailed = gv ? gv->detailed : e->detail != 0;
 
 	e->flags &= (uint8_t)~(ENT_OVER | ENT_CARPET);
-	if (!e->ring.run_b && !e->ring.run_p && !e->ring.cur_f && !e->attack && !e->over)
+	if (gv ? !gv->u && !gv->p && !gv->f && !e->attack && !e->over :
+	    !e->ring.run_b && !e->ring.run_p && !e->ring.cur_f && !e->attack && !e->over)
 		return;
-	if (detailed)
+	if (gv)
+		memcpy(r, gv->cls, sizeof(rbuf));
+	else if (detailed)
 		ddos_ent_rates(c, e, r);
 	else
 		r[DDOS_C_TOTAL] = (struct ddos_rates){ e->ring.run_b * DDOS_UNIT_BITS, e->ring.run_p,
@@ -541,8 +572,11 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		return;
 	}
 	if (over && !covered && spread) {
-		if (e->over == 0)
+		if (e->over == 0) {
 			ddos_ent_sketch_reset(c, e);
+			if (gv && d->gdec)
+				d->gdec[owner] |= DDOS_GV_RESET;   /* the other shards' too */
+		}
 		if (e->over < UINT16_MAX)
 			e->over++;
 		if (!e->detail)
@@ -563,37 +597,70 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 
 /* Is an aggregate's traffic spread over its children (carpet), rather
  * than one child's attack seen from above? */
-static int agg_spread(const struct ddos_cc *cc, const struct ddos_agg *a, uint32_t s, uint32_t min)
+struct spread_in {
+	int has_mx;                /* the children's figures are of this second */
+	uint32_t nchild, mx_u, mx_p;
+	uint64_t sum_u, sum_p;     /* the children's */
+	uint64_t run_b, run_p;     /* the aggregate's own */
+};
+
+static int spread_of(const struct ddos_cc *cc, const struct spread_in *a, uint32_t min)
 {
-	if (a->mx_sec != s)
+	if (!a->has_mx)
 		return 1;   /* all of it went to children too many to track */
 	if (a->nchild < min) {
 		/* Few children, unless most of the traffic went to children a
 		 * full table could not track (they are many, then). */
-		double ub = a->e.ring.run_b > a->sum_u ? (double)(a->e.ring.run_b - a->sum_u) : 0;
-		double up = a->e.ring.run_p > a->sum_p ? (double)(a->e.ring.run_p - a->sum_p) : 0;
+		double ub = a->run_b > a->sum_u ? (double)(a->run_b - a->sum_u) : 0;
+		double up = a->run_p > a->sum_p ? (double)(a->run_p - a->sum_p) : 0;
 
-		if (!(ub > 0.5 * a->e.ring.run_b && up > 0.5 * a->e.ring.run_p))
+		if (!(ub > 0.5 * (double)a->run_b && up > 0.5 * (double)a->run_p))
 			return 0;
 	}
-	return a->mx_u <= cc->carpet_share * a->e.ring.run_b &&
-	       a->mx_p <= cc->carpet_share * a->e.ring.run_p;
+	return a->mx_u <= cc->carpet_share * (double)a->run_b &&
+	       a->mx_p <= cc->carpet_share * (double)a->run_p;
 }
 
-static void judge_second(struct ddos_detector *d, uint32_t s)
+static int agg_spread(const struct ddos_cc *cc, const struct ddos_agg *a, uint32_t s, uint32_t min)
+{
+	struct spread_in in = { a->mx_sec == s, a->nchild, a->mx_u, a->mx_p, a->sum_u, a->sum_p,
+				a->e.ring.run_b, a->e.ring.run_p };
+
+	return spread_of(cc, &in, min);
+}
+
+static int gview_spread(const struct ddos_cc *cc, const struct ddos_gview *v)
+{
+	struct spread_in in = { v->has_mx, v->nchild, v->mx_u, v->mx_p, v->sum_u, v->sum_p, v->u, v->p };
+
+	return spread_of(cc, &in, 2);
+}
+
+static void judge_groups(struct ddos_detector *d, uint32_t s)
 {
 	struct ddos_counters *c = d->c;
 
 	for (size_t i = 0; i < c->cc.ng; i++) {
 		struct ddos_agg *a = &c->grp[i];
-		judge(d, &a->e, DDOS_T_GROUP, (uint32_t)i, s, 0, agg_spread(&c->cc, a, s, 2));
+		if (d->gv)
+			judge(d, &a->e, DDOS_T_GROUP, (uint32_t)i, s, 0, gview_spread(&c->cc, &d->gv[i]),
+			      &d->gv[i]);
+		else
+			judge(d, &a->e, DDOS_T_GROUP, (uint32_t)i, s, 0, agg_spread(&c->cc, a, s, 2), NULL);
 	}
+}
+
+/* Aggregates, then hosts, of second s: the groups' carpet flags are set. */
+static void judge_rest(struct ddos_detector *d, uint32_t s)
+{
+	struct ddos_counters *c = d->c;
+
 	for (uint32_t i = 0; i < c->pfx_hw; i++) {
 		struct ddos_agg *a = &c->pfx[i];
 		if (!(a->e.flags & ENT_USED))
 			continue;
 		judge(d, &a->e, DDOS_T_PREFIX, i, s, (c->grp[a->e.group].e.flags & ENT_CARPET) != 0,
-		      agg_spread(&c->cc, a, s, c->cc.carpet_min_hosts));
+		      agg_spread(&c->cc, a, s, c->cc.carpet_min_hosts), NULL);
 	}
 	for (uint32_t i = 0; i < c->host_hw; i++) {
 		struct ddos_host *h = &c->host[i];
@@ -604,9 +671,15 @@ static void judge_second(struct ddos_detector *d, uint32_t s)
 			continue;
 		covered = (c->grp[h->e.group].e.flags & ENT_CARPET) ||
 			  (h->prefix && (c->pfx[h->prefix - 1].e.flags & ENT_CARPET));
-		judge(d, &h->e, DDOS_T_HOST, i, s, covered, 1);
+		judge(d, &h->e, DDOS_T_HOST, i, s, covered, 1, NULL);
 	}
 	d->st.seconds++;
+}
+
+static void judge_second(struct ddos_detector *d, uint32_t s)
+{
+	judge_groups(d, s);
+	judge_rest(d, s);
 }
 
 /* ---- early decisions ---- */
@@ -629,6 +702,10 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
 		return 1;   /* a carpet now: it covers its children */
 	if (!ts->n)
 		return 0;
+	if (kind == DDOS_T_GROUP && d->gs)
+		/* Spread over the shards: what the last verdict said of it
+		 * (over half a threshold) stands for its open seconds. */
+		return (d->gflags[a->group] & (DDOS_GV_CARPET | DDOS_GV_HALF)) != 0;
 	ddos_ent_peek(c, a, s, tot, r);
 	if (!over_check(ts, r, a->detail != 0, 0.5, reason, sizeof(reason)))
 		return 0;
@@ -802,6 +879,22 @@ void ddos_detector_reconfigure(struct ddos_detector *d, struct ddos_detect_conf 
 		att_end(d, t, att_ent(d, t));
 		st->attacks_ended++;
 	}
+	if (d->gv) {
+		/* The merged figures follow their group to its new number. */
+		struct ddos_gview *ngv = calloc(DDOS_MAX_GROUPS, sizeof(*ngv));
+		for (size_t i = 0; ngv && i < c->cc.ng; i++)
+			if (gmap[i] >= 0)
+				ngv[gmap[i]] = d->gv[i];
+		if (ngv) {
+			free(d->gv);
+			d->gv = ngv;
+		} else {
+			memset(d->gv, 0, DDOS_MAX_GROUPS * sizeof(*d->gv));
+		}
+	}
+	if (d->gflags)
+		memset(d->gflags, 0, DDOS_MAX_GROUPS);
+	d->gen++;
 	ddos_count_reconfigure(c, &nc->cc, nc->grp, &cr);
 	nc->grp = NULL;
 	ddos_detect_conf_free(nc);
@@ -868,6 +961,9 @@ void ddos_detector_free(struct ddos_detector *d)
 			free(d->att[i].tl);
 	free(d->att);
 	free(d->exp_warned);
+	free(d->gflags);
+	free(d->gdec);
+	free(d->gv);
 	ddos_count_free(d->c);
 	free(d);
 }
@@ -882,12 +978,119 @@ void ddos_detector_add_batch(struct ddos_detector *d, const struct flow_rec *r, 
 	ddos_count_add_batch(d->c, r, n);
 }
 
+/* ---- shards ---- */
+
+int ddos_detector_shard(struct ddos_detector *d, struct ddos_gsync *g, unsigned k)
+{
+	if (!g || k >= ddos_gsync_shards(g))
+		return M_EINVAL;
+	if (!(d->gflags = calloc(DDOS_MAX_GROUPS, 1)))
+		return M_ENOMEM;
+	if (k == 0 && (!(d->gdec = calloc(DDOS_MAX_GROUPS, 1)) ||
+		       !(d->gv = calloc(DDOS_MAX_GROUPS, sizeof(*d->gv)))))
+		return M_ENOMEM;
+	d->gs = g;
+	d->shard = k;
+	return M_OK;
+}
+
+/* Shard 0: once every shard has published, the groups are judged on
+ * their sums and the verdict goes out. */
+static void coordinate(struct ddos_detector *d)
+{
+	struct ddos_counters *c = d->c;
+	uint32_t s;
+
+	if (!ddos_gsync_gather(d->gs, d->gen, c->cc.ng, &s, d->gv))
+		return;
+	memset(d->gdec, 0, c->cc.ng);
+	judge_groups(d, s);
+	for (size_t i = 0; i < c->cc.ng; i++) {
+		const struct ddos_ent *e = &c->grp[i].e;
+		const struct ddos_tset *ts = &c->cc.g[i].t[DDOS_T_GROUP];
+		char reason[8];
+		if (e->flags & ENT_CARPET)
+			d->gdec[i] |= DDOS_GV_CARPET;
+		if (e->over || e->attack)
+			d->gdec[i] |= DDOS_GV_HOT;
+		if (ts->n && over_check(ts, d->gv[i].cls, d->gv[i].detailed, 0.5, reason, sizeof(reason)))
+			d->gdec[i] |= DDOS_GV_HALF;
+	}
+	ddos_gsync_decide(d->gs, s, d->gen, d->gdec, c->cc.ng);
+}
+
+/* The verdict on the pending second: the groups' bits go into this
+ * shard's group entities (shard 0 set its own by judging), then its
+ * aggregates and hosts are judged. 0 while the verdict is not in. */
+static int shard_release(struct ddos_detector *d)
+{
+	struct ddos_counters *c = d->c;
+	uint32_t vs;
+
+	if (!ddos_gsync_verdict(d->gs, d->pending_s, d->gen, d->gflags, c->cc.ng, &vs))
+		return 0;
+	for (size_t i = 0; d->shard && i < c->cc.ng; i++) {
+		struct ddos_ent *e = &c->grp[i].e;
+		uint8_t f = d->gflags[i];
+		e->flags &= (uint8_t)~(ENT_OVER | ENT_CARPET);
+		if (f & DDOS_GV_CARPET)
+			e->flags |= ENT_CARPET;
+		/* over keeps the part's detail slot (classes, top talkers). */
+		e->over = (f & DDOS_GV_HOT) ? 1 : 0;
+		if ((f & DDOS_GV_HOT) && !e->detail)
+			ddos_ent_detail(c, e, DDOS_T_GROUP, (uint32_t)i);
+		if ((f & DDOS_GV_RESET) && vs != d->applied)
+			ddos_ent_sketch_reset(c, e);
+	}
+	d->applied = vs;
+	judge_rest(d, d->pending_s);
+	d->pending = 0;
+	return 1;
+}
+
+/* tick() of one shard: close a second, publish the groups' parts, judge
+ * the rest once the verdict is in; never waits for it. */
+static int shard_tick(struct ddos_detector *d)
+{
+	int n = 0;
+
+	for (;;) {
+		int64_t sec, t0 = clock_mono_us(), dt;
+		if (d->pending) {
+			if (d->shard == 0)
+				coordinate(d);
+			if (!shard_release(d))
+				break;
+			n++;
+		} else {
+			if (!ddos_count_step(d->c, &sec))
+				break;
+			ddos_gsync_publish(d->gs, d->shard, d->c, (uint32_t)sec, d->gen);
+			d->pending = 1;
+			d->pending_s = (uint32_t)sec;
+			continue;
+		}
+		dt = clock_mono_us() - t0;
+		d->st.eval_us_last = dt;
+		if (dt > d->st.eval_us_max)
+			d->st.eval_us_max = dt;
+	}
+	return n;
+}
+
 int ddos_detector_tick(struct ddos_detector *d, int64_t now_ms)
 {
 	int64_t sec;
 	int n = 0;
 
 	ddos_count_advance(d->c, now_ms);
+	if (d->gs) {
+		n = shard_tick(d);
+		if (n)
+			exporters_check(d);
+		early_pass(d);
+		return n;
+	}
 	for (;;) {
 		int64_t t0 = clock_mono_us(), dt;
 		if (!ddos_count_step(d->c, &sec))
@@ -920,6 +1123,32 @@ size_t ddos_detector_active(const struct ddos_detector *d)
 void ddos_detector_set_next_id(struct ddos_detector *d, uint64_t id)
 {
 	d->next_id = id ? id : 1;
+	if (d->gs)
+		ddos_gsync_set_next_id(d->gs, d->next_id);
+}
+
+int ddos_detector_group_view(const struct ddos_detector *d, const char *name,
+			     struct ddos_target_view *out)
+{
+	const struct ddos_counters *c = d->c;
+	size_t i;
+	int rc = ddos_count_group(c, name, out);
+
+	if (rc < 0 || !d->gv)
+		return rc;
+	for (i = 0; i < c->cc.ng && strcmp(c->cc.g[i].name, name); i++)
+		;
+	if (i == c->cc.ng)
+		return M_ENOTFOUND;
+	/* Shard 0 of several: the group over every shard. */
+	memcpy(out->cls, d->gv[i].cls, sizeof(out->cls));
+	out->second = d->gv[i].sec ? (int64_t)d->gv[i].sec : out->second;
+	out->detailed = d->gv[i].detailed;
+	out->nsrc = d->gv[i].nsrc;
+	out->nport = d->gv[i].nport;
+	memcpy(out->src, d->gv[i].src, sizeof(out->src));
+	memcpy(out->port, d->gv[i].port, sizeof(out->port));
+	return M_OK;
 }
 
 struct ddos_counters *ddos_detector_counters(struct ddos_detector *d)

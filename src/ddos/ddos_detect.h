@@ -130,6 +130,23 @@ size_t ddos_detector_active(const struct ddos_detector *d);
 /* The next attack id (to continue numbering after a restart). */
 void ddos_detector_set_next_id(struct ddos_detector *d, uint64_t id);
 
+/* ---- shards (ddos_shard.h) ---- */
+
+struct ddos_gsync;
+
+/* Makes d shard k of the detectors sharing g, before its first tick:
+ * from then on tick() publishes its groups' part of each closed second
+ * and judges its aggregates and hosts once shard 0 has judged the groups
+ * over every shard (never waiting: a later tick finishes the second).
+ * Shard 0 holds the group attacks; attack ids come from g. Every record
+ * given to shard k must belong to it (ddos_shard_of). 0, M_EINVAL or
+ * M_ENOMEM. */
+int ddos_detector_shard(struct ddos_detector *d, struct ddos_gsync *g, unsigned k);
+/* The group's last closed second as ddos_count_group() gives it; on shard
+ * 0 of several, summed over the shards (rates, classes, top talkers). */
+int ddos_detector_group_view(const struct ddos_detector *d, const char *name,
+			     struct ddos_target_view *out);
+
 struct ddos_counters *ddos_detector_counters(struct ddos_detector *d);
 const struct ddos_detect_stats *ddos_detector_stats(const struct ddos_detector *d);
 /* Bytes held: the counters plus the attack table and timelines. */

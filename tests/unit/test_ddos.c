@@ -34,26 +34,6 @@
 
 /* ---- helpers ---- */
 
-static struct flow_rec rec(const char *src, const char *dst, uint8_t proto, uint16_t sport,
-			   uint64_t bytes, uint64_t pkts, int64_t start_ms, int64_t end_ms)
-{
-	struct flow_rec r;
-
-	memset(&r, 0, sizeof(r));
-	r.exporter = ip("192.0.2.1");
-	r.src = ip(src);
-	r.dst = ip(dst);
-	r.proto = proto;
-	r.sport = sport;
-	r.dport = 40000;
-	r.sampling = 1;
-	r.bytes = bytes;
-	r.packets = pkts;
-	r.start_ms = start_ms;
-	r.end_ms = end_ms;
-	return r;
-}
-
 /* What the handlers saw. */
 #define LOG_MAX 512
 struct log {
@@ -1260,19 +1240,14 @@ static void test_baseline(void **state)
 
 /* 254 hosts of 203.0.113.0/24 at 2 kpps each: one attack on the /24,
  * none on the hosts (each over its own 1 kpps threshold). */
+static void add_to(void *d, const struct flow_rec *r)
+{
+	ddos_detector_add(d, r);
+}
+
 static void gen_carpet(struct ddos_detector *d, int64_t t, void *arg)
 {
-	const char *net = arg;
-	int v6 = strchr(net, ':') != NULL;
-
-	for (int h = 1; h <= 254; h++) {
-		char dst[64], src[64];
-		struct flow_rec r;
-		snprintf(dst, sizeof(dst), v6 ? "%s%x" : "%s%d", net, h);
-		snprintf(src, sizeof(src), "198.51.100.%d", 1 + (h * 7 + (int)t) % 250);
-		r = rec(src, dst, 17, 53, 2000 * 512, 2000, t * 1000, t * 1000 + 999);
-		ddos_detector_add(d, &r);
-	}
+	ddos_test_carpet(arg, t, add_to, d);
 }
 
 static const char *cfg_carpet =
@@ -1381,15 +1356,7 @@ static void test_carpet_table_full(void **state)
 static void gen_group_carpet(struct ddos_detector *d, int64_t t, void *arg)
 {
 	(void)arg;
-	for (int n = 0; n < 8; n++)
-		for (int h = 1; h <= 50; h++) {
-			char dst[32];
-			struct flow_rec r;
-			snprintf(dst, sizeof(dst), "198.18.%d.%d", n, h);
-			r = rec("192.0.2.9", dst, 6, 1234, 500 * 60, 500, t * 1000, t * 1000 + 999);
-			r.tcp_flags = 0x02;
-			ddos_detector_add(d, &r);
-		}
+	ddos_test_group_carpet(t, add_to, d);
 }
 
 static void test_group_carpet(void **state)

@@ -13,16 +13,35 @@
  * bytes) and also prints what a collector would count from them: records,
  * sampling-corrected packets and bytes, errors.
  *
+ * With "shards" it measures the collector's whole path on N threads, as
+ * `mamori serve` with ddos.threads: N: each thread decodes its own
+ * exporter's datagrams (NetFlow v9, then sFlow; destinations spread over
+ * the 512 /24s of 198.18.0.0/15), hands each record to the thread that
+ * owns its destination's /24 (ddos_handoff) and counts its own and the
+ * others' records in its shard's detector, ticked ten times a second (the
+ * groups merged each second). Runs alternate between 1 and N threads, best
+ * of each is printed: records counted per second in all, and per thread.
+ * No sockets: the kernel's share (recvmmsg) is not in it.
+ *
  * Usage: bench_flow [records-per-format]   (default 20,000,000)
  *        bench_flow FILE...
+ *        bench_flow shards [threads [seconds [rounds]]]   (default 2 3 3)
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
 #include "core/err.h"
+#include "ddos/ddos_conf.h"
+#include "ddos/ddos_detect.h"
+#include "ddos/ddos_shard.h"
 #include "ddos/flow.h"
 
 #define DISTINCT 1024          /* distinct datagrams per format */
@@ -61,7 +80,8 @@ static void w8(struct dg *d, unsigned v) { d->b[d->n++] = (uint8_t)v; }
 static void w16(struct dg *d, unsigned v) { w8(d, v >> 8); w8(d, v); }
 static void w32(struct dg *d, uint32_t v) { w16(d, v >> 16); w16(d, v & 0xffff); }
 static void w64(struct dg *d, uint64_t v) { w32(d, (uint32_t)(v >> 32)); w32(d, (uint32_t)v); }
-static void wip(struct dg *d) { w32(d, 0xcb007100u | rnd(256)); }   /* 203.0.113.x */
+static uint32_t dst_base = 0xcb007100u, dst_span = 256;   /* 203.0.113.x */
+static void wip(struct dg *d) { w32(d, dst_base | rnd(dst_span)); }
 static void wsrc(struct dg *d) { w32(d, 0x64400000u | rnd(1u << 22)); }   /* 100.64/10 */
 static void patch16(struct dg *d, size_t at, size_t v)
 {
@@ -317,10 +337,208 @@ static int bench_file(const char *path)
 	return 0;
 }
 
+/* ---- the collector's path on N threads ---- */
+
+struct shard_run {
+	unsigned k, n;
+	struct ddos_detector *det;
+	struct ddos_handoff ho;
+	const struct dg *dgs;
+	size_t ndg;
+	atomic_int *stop;
+	uint64_t decoded;
+	double cpu;                /* the thread's CPU seconds */
+};
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *shard_thread(void *arg)
+{
+	struct shard_run *r = arg;
+	struct flow_decoder *dec = flow_decoder_new(NULL, ddos_handoff_rec, NULL, &r->ho);
+	struct flow_ip from;
+	int64_t next_tick = 0;
+	size_t i = (r->ndg / r->n) * r->k;
+	char ip[32];
+	double cpu0 = thread_cpu_s();
+
+	if (!dec)
+		return NULL;
+	/* One exporter per thread, as SO_REUSEPORT steering gives. */
+	snprintf(ip, sizeof(ip), "192.0.2.%u", r->k + 1);
+	flow_ip_parse(&from, ip);
+	while (!atomic_load_explicit(r->stop, memory_order_relaxed)) {
+		int64_t mono;
+		/* A recvmmsg's worth, then what a collector thread does. */
+		for (int b = 0; b < 64; b++, i = (i + 1) % r->ndg)
+			(void)flow_decode(dec, FLOW_FMT_AUTO, &from, clock_now_us() / 1000, r->dgs[i].b,
+					  r->dgs[i].n);
+		ddos_handoff_flush(&r->ho);
+		ddos_handoff_take(&r->ho, 65536);
+		mono = clock_mono_us();
+		if (mono >= next_tick) {
+			ddos_detector_tick(r->det, clock_now_us() / 1000);
+			next_tick = mono + (ddos_detector_pending(r->det) ? 10000 : 100000);
+		}
+	}
+	ddos_handoff_flush(&r->ho);
+	r->cpu = thread_cpu_s() - cpu0;
+	r->decoded = flow_decoder_stats(dec)->records;
+	flow_decoder_free(dec);
+	return NULL;
+}
+
+/* Records counted per second by n threads over `seconds`; *per_cpu: per
+ * CPU second of the threads (what a free core would give). */
+static double shard_once(const char *yaml, unsigned n, const struct dg *dgs, size_t ndg,
+			 double seconds, uint64_t *drops, double *per_cpu)
+{
+	double cpu = 0;
+	struct shard_run r[DDOS_SHARDS_MAX];
+	pthread_t th[DDOS_SHARDS_MAX];
+	struct ddos_spsc *ring = NULL;
+	struct ddos_gsync *gs = n > 1 ? ddos_gsync_new(n) : NULL;
+	atomic_int stop = 0;
+	struct conf_doc doc = { 0 };
+	struct ddos_config cfg;
+	struct buf err;
+	double t0, t, total = 0;
+
+	buf_init(&err, 0);
+	if (conf_parse("bench.yaml", yaml, strlen(yaml), &doc, &err) < 0 ||
+	    ddos_config_load(&doc, &cfg, &err) < 0) {
+		fprintf(stderr, "bench_flow: %s\n", err.p ? err.p : "config");
+		exit(1);
+	}
+	conf_doc_fini(&doc);
+	if (n > 1) {
+		ring = aligned_alloc(64, (size_t)n * n * sizeof(*ring));
+		memset(ring, 0, (size_t)n * n * sizeof(*ring));
+		for (unsigned i = 0; i < n * n; i++)
+			if (i / n != i % n)
+				ddos_spsc_init(&ring[i], 16384);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		r[k] = (struct shard_run){ k, n, ddos_detector_new(&cfg, NULL, NULL, &err), { 0 }, dgs,
+					   ndg, &stop, 0, 0 };
+		if (!r[k].det || (gs && ddos_detector_shard(r[k].det, gs, k) < 0) ||
+		    ddos_handoff_init(&r[k].ho, k, n, ring, r[k].det, 24, 48) < 0) {
+			fprintf(stderr, "bench_flow: %s\n", err.p ? err.p : "out of memory");
+			exit(1);
+		}
+		ddos_detector_tick(r[k].det, clock_now_us() / 1000);
+	}
+	t0 = now_s();
+	for (unsigned k = 0; k < n; k++)
+		pthread_create(&th[k], NULL, shard_thread, &r[k]);
+	while (now_s() - t0 < seconds) {
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&stop, 1);
+	for (unsigned k = 0; k < n; k++)
+		pthread_join(th[k], NULL);
+	t = now_s() - t0;
+	*drops = 0;
+	for (unsigned k = 0; k < n; k++) {
+		/* What is still in the rings was decoded, not counted: left out. */
+		total += (double)ddos_count_stats(ddos_detector_counters(r[k].det))->records;
+		*drops += r[k].ho.drops;
+		cpu += r[k].cpu;
+		ddos_handoff_fini(&r[k].ho);
+		ddos_detector_free(r[k].det);
+	}
+	for (unsigned i = 0; ring && i < n * n; i++)
+		ddos_spsc_fini(&ring[i]);
+	free(ring);
+	ddos_gsync_free(gs);
+	ddos_config_free(&cfg);
+	buf_fini(&err);
+	*per_cpu = cpu > 0 ? total / cpu : 0;
+	return total / t;
+}
+
+static int bench_shards(unsigned n, double seconds, int rounds)
+{
+	static const char *yaml =
+		"ddos:\n"
+		"  groups:\n"
+		"    - name: bench\n"
+		"      prefixes: [198.18.0.0/15]\n"
+		"      baseline: 0\n"
+		"      thresholds:\n"
+		"        total: { bps: 0, pps: 0 }\n"
+		"        syn: { pps: 0 }\n"
+		"        rst: { pps: 0 }\n"
+		"        icmp: { pps: 0 }\n"
+		"        fragment: { pps: 0 }\n"
+		"        amplification: { bps: 0 }\n"
+		"      prefix_thresholds:\n"
+		"        total: { bps: 0, pps: 0 }\n"
+		"      group_thresholds:\n"
+		"        total: { bps: 0, pps: 0 }\n";
+	struct dg *dgs = calloc(DISTINCT, sizeof(*dgs));
+	static const char *const names[2] = { "netflow9", "sflow" };
+
+	if (!dgs || n < 2 || n > DDOS_SHARDS_MAX)
+		return 1;
+	dst_base = 0xc6120000u;   /* 198.18.0.0/16: 256 /24s, 65,536 hosts */
+	dst_span = 1u << 16;
+	printf("collector path (decode, hand-off by destination /24, count, tick), %.0f s runs,"
+	       " best of %d, 1 and %u threads alternating\n", seconds, rounds, n);
+	for (int f = 0; f < 2; f++) {
+		double best[2] = { 0, 0 }, best_cpu[2] = { 0, 0 };
+		uint64_t drops[2] = { 0, 0 };
+
+		for (size_t i = 0; i < DISTINCT; i++) {
+			if (f == 0)
+				gen_templated(&dgs[i], 0, i % 20 == 0);
+			else
+				gen_sflow(&dgs[i]);
+		}
+		for (int round = 0; round < rounds; round++)
+			for (int w = 0; w < 2; w++) {
+				uint64_t d;
+				double pc, v = shard_once(yaml, w ? n : 1, dgs, DISTINCT, seconds, &d, &pc);
+				printf("  %-8s %u thread%s %12.0f records/s %12.0f per CPU second\n", names[f],
+				       w ? n : 1, w ? "s" : " ", v, pc);
+				fflush(stdout);
+				if (v > best[w]) {
+					best[w] = v;
+					drops[w] = d;
+				}
+				if (pc > best_cpu[w])
+					best_cpu[w] = pc;
+			}
+		printf("%-8s wall: 1 thread %.0f records/s, %u threads %.0f (%.2fx); per CPU second:"
+		       " %.0f and %.0f (%.2f of one thread's: %.2fxN on N free cores);"
+		       " hand-off drops %llu\n", names[f], best[0], n, best[1],
+		       best[0] > 0 ? best[1] / best[0] : 0, best_cpu[0], best_cpu[1],
+		       best_cpu[0] > 0 ? best_cpu[1] / best_cpu[0] : 0,
+		       best_cpu[0] > 0 ? best_cpu[1] / best_cpu[0] : 0, (unsigned long long)drops[1]);
+	}
+	free(dgs);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t want = 20000000;
 	int rc = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "shards")) {
+		unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 2;
+		double secs = argc > 3 ? strtod(argv[3], NULL) : 3;
+		int rounds = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 3;
+
+		return bench_shards(n, secs > 0 ? secs : 3, rounds > 0 ? rounds : 3);
+	}
 
 	if (argc > 1 && argv[1][0] >= '0' && argv[1][0] <= '9') {
 		char *end;

@@ -15,8 +15,10 @@
  *   - a notification at the start, the end and an escalation;
  *   - a row in the attack history (attack_db.h) at every report.
  *
- * The detector and the decoders are not thread-safe: the API's top
- * talkers and exporter list are asked of the collector thread (a request
+ * ddos.threads runs N such threads, each with its own sockets (SO_REUSEPORT),
+ * decoders and detector for a shard of the protected space (ddos_shard.h).
+ * The detectors and the decoders are not thread-safe: the API's top
+ * talkers and exporter list are asked of the collector threads (a request
  * slot, a condition variable, an eventfd that wakes the thread) and
  * answered with a copy.
  */
@@ -53,6 +55,7 @@ struct ddos_collect_config {
 	char *attacks_db;         /* "" = <data_dir>/ddos.db */
 	int64_t attack_retention; /* seconds; 0 = keep */
 	int64_t attack_history;   /* ended attacks kept at most */
+	int64_t threads;          /* collector threads, each a shard (ddos_shard.h) */
 };
 
 extern const struct conf_keyword ddos_collect_keywords[];

@@ -304,7 +304,7 @@ static const char *const ddos_skip[] = {
 	"groups", "allow_sources", "allow_destinations",
 	"netflow", "sflow", "udp_rcvbuf", "default_sampling", "receive_clock", "attacks_db",
 	"attack_retention", "attack_history", "capture_interface", "capture_sampling",
-	"capture_ring", "template_timeout", NULL
+	"capture_ring", "template_timeout", "threads", NULL
 };
 static const char *const group_skip[] = {
 	"prefixes", "allow_sources", "allow_destinations", "thresholds", "prefix_thresholds",

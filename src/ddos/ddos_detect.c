@@ -1151,6 +1151,11 @@ int ddos_detector_group_view(const struct ddos_detector *d, const char *name,
 	return M_OK;
 }
 
+int ddos_detector_pending(const struct ddos_detector *d)
+{
+	return d->pending;
+}
+
 struct ddos_counters *ddos_detector_counters(struct ddos_detector *d)
 {
 	return d->c;

@@ -142,6 +142,8 @@ struct ddos_gsync;
  * given to shard k must belong to it (ddos_shard_of). 0, M_EINVAL or
  * M_ENOMEM. */
 int ddos_detector_shard(struct ddos_detector *d, struct ddos_gsync *g, unsigned k);
+/* 1 while a closed second waits for the groups' verdict: tick soon. */
+int ddos_detector_pending(const struct ddos_detector *d);
 /* The group's last closed second as ddos_count_group() gives it; on shard
  * 0 of several, summed over the shards (rates, classes, top talkers). */
 int ddos_detector_group_view(const struct ddos_detector *d, const char *name,

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "ddos/ddos_detect.h"
 #include "ddos/ddos_int.h"
 #include "ddos/ddos_shard_int.h"
 
@@ -59,6 +60,110 @@ void ddos_spsc_fini(struct ddos_spsc *q)
 	q->v = NULL;
 }
 
+/* ---- the hand-off ---- */
+
+int ddos_handoff_init(struct ddos_handoff *h, unsigned k, unsigned n, struct ddos_spsc *ring,
+		      struct ddos_detector *det, unsigned plen_v4, unsigned plen_v6)
+{
+	memset(h, 0, sizeof(*h));
+	h->k = k;
+	h->n = n ? n : 1;
+	h->ring = ring;
+	h->det = det;
+	h->plen_v4 = plen_v4;
+	h->plen_v6 = plen_v6;
+	h->recs = malloc(DDOS_HANDOFF_BATCH * sizeof(*h->recs));
+	if (h->n > 1) {
+		h->out = malloc((size_t)h->n * DDOS_HANDOFF_STAGE * sizeof(*h->out));
+		h->nout = calloc(h->n, sizeof(*h->nout));
+	}
+	return h->recs && (h->n == 1 || (h->out && h->nout)) ? M_OK : M_ENOMEM;
+}
+
+void ddos_handoff_fini(struct ddos_handoff *h)
+{
+	if (!h)
+		return;
+	free(h->recs);
+	free(h->out);
+	free(h->nout);
+	h->recs = h->out = NULL;
+	h->nout = NULL;
+}
+
+static void flush_own(struct ddos_handoff *h)
+{
+	if (h->nrecs) {
+		ddos_detector_add_batch(h->det, h->recs, h->nrecs);
+		h->nrecs = 0;
+	}
+}
+
+static void push_out(struct ddos_handoff *h, unsigned to)
+{
+	size_t n = h->nout[to], got;
+
+	got = ddos_spsc_push(&h->ring[h->k * h->n + to], &h->out[(size_t)to * DDOS_HANDOFF_STAGE], n);
+	h->drops += n - got;
+	h->nout[to] = 0;
+	if (got && h->pushed)
+		h->pushed(h->arg, to);
+}
+
+void ddos_handoff_rec(void *arg, const struct flow_rec *r)
+{
+	struct ddos_handoff *h = arg;
+	unsigned to = h->n > 1 ? ddos_shard_of(&r->dst, h->plen_v4, h->plen_v6, h->n) : h->k;
+
+	if (to == h->k) {
+		h->recs[h->nrecs++] = *r;
+		if (h->nrecs == DDOS_HANDOFF_BATCH)
+			flush_own(h);
+		return;
+	}
+	h->out[(size_t)to * DDOS_HANDOFF_STAGE + h->nout[to]++] = *r;
+	if (h->nout[to] == DDOS_HANDOFF_STAGE)
+		push_out(h, to);
+}
+
+void ddos_handoff_flush(struct ddos_handoff *h)
+{
+	flush_own(h);
+	for (unsigned j = 0; h->n > 1 && j < h->n; j++)
+		if (h->nout[j])
+			push_out(h, j);
+}
+
+size_t ddos_handoff_take(struct ddos_handoff *h, size_t max)
+{
+	size_t total = 0;
+
+	for (unsigned j = 0; h->n > 1 && j < h->n; j++) {
+		struct ddos_spsc *q = &h->ring[j * h->n + h->k];
+		const struct flow_rec *r;
+		size_t n, got = 0;
+
+		if (j == h->k)
+			continue;
+		/* Straight from the ring's memory: no copy. */
+		while (got < max && (n = ddos_spsc_peek(q, &r, DDOS_HANDOFF_BATCH)) > 0) {
+			ddos_detector_add_batch(h->det, r, n);
+			ddos_spsc_done(q, n);
+			got += n;
+		}
+		total += got;
+	}
+	return total;
+}
+
+int ddos_handoff_idle(struct ddos_handoff *h)
+{
+	for (unsigned j = 0; h->n > 1 && j < h->n; j++)
+		if (j != h->k && !ddos_spsc_empty(&h->ring[j * h->n + h->k]))
+			return 0;
+	return 1;
+}
+
 /* ---- the group merge ---- */
 
 struct gs_shard {
@@ -81,8 +186,9 @@ struct ddos_gsync *ddos_gsync_new(unsigned n)
 
 	if (n < 1 || n > DDOS_SHARDS_MAX)
 		return NULL;
-	if (!(g = calloc(1, sizeof(*g))))
+	if (!(g = aligned_alloc(_Alignof(struct ddos_gsync), sizeof(*g))))
 		return NULL;
+	memset(g, 0, sizeof(*g));
 	g->n = n;
 	atomic_init(&g->next_id, 1);
 	for (unsigned k = 0; k < n; k++)

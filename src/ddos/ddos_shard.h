@@ -119,6 +119,46 @@ static inline int ddos_spsc_empty(struct ddos_spsc *q)
 	       atomic_load_explicit(&q->head, memory_order_acquire);
 }
 
+/* ---- one thread's side of the hand-off ---- */
+
+struct ddos_detector;
+
+/* Thread k of n: records whose destination it owns go to its detector in
+ * batches; the others are staged per owner and pushed into ring[k * n +
+ * owner] (shared by the n threads: ring[from * n + to]). With n = 1 it is
+ * only the batch. pushed(arg, to) runs after records went towards thread
+ * to (to wake it). */
+struct ddos_handoff {
+	unsigned k, n;
+	unsigned plen_v4, plen_v6;   /* the partition (ddos_shard_of) */
+	struct ddos_spsc *ring;
+	struct ddos_detector *det;
+	struct flow_rec *recs;       /* DDOS_HANDOFF_BATCH, this shard's */
+	size_t nrecs;
+	struct flow_rec *out;        /* [n][DDOS_HANDOFF_STAGE], staged for the others */
+	size_t *nout;
+	uint64_t drops;              /* records a full ring refused */
+	void (*pushed)(void *arg, unsigned to);
+	void *arg;
+};
+
+#define DDOS_HANDOFF_BATCH 1024
+#define DDOS_HANDOFF_STAGE 64
+
+/* 0 or M_ENOMEM; ddos_handoff_fini() in every case. */
+int ddos_handoff_init(struct ddos_handoff *h, unsigned k, unsigned n, struct ddos_spsc *ring,
+		      struct ddos_detector *det, unsigned plen_v4, unsigned plen_v6);
+void ddos_handoff_fini(struct ddos_handoff *h);
+/* One decoded record (a flow_rec_fn with h as arg). */
+void ddos_handoff_rec(void *h, const struct flow_rec *r);
+/* The batch into the detector, what is staged into the rings. */
+void ddos_handoff_flush(struct ddos_handoff *h);
+/* What the other threads handed over, into the detector (at most about
+ * max records per ring); how many. */
+size_t ddos_handoff_take(struct ddos_handoff *h, size_t max);
+/* Nothing waits in the rings towards this thread. */
+int ddos_handoff_idle(struct ddos_handoff *h);
+
 /* ---- the group merge ---- */
 
 struct ddos_gsync;

@@ -102,11 +102,55 @@ void ddos_exporters_timing(void *arg, const struct ddos_exporter_stat *e)
 	for (; lo < l->n && cmp_addr(&l->v[lo].exporter, &e->ip) == 0; lo++) {
 		struct ddos_exporter_info *x = &l->v[lo];
 
+		/* Several shards may each know part of the exporter's records:
+		 * the longest, either's warning, the moved ones summed. */
 		x->has_timing = 1;
-		x->longest_record_ms = e->max_duration_ms;
-		x->long_timeout = e->long_timeout;
-		x->records_moved = e->late;
+		if (e->max_duration_ms > x->longest_record_ms)
+			x->longest_record_ms = e->max_duration_ms;
+		x->long_timeout |= e->long_timeout;
+		x->records_moved += e->late;
 	}
+}
+
+/* Same exporter, listener, format and domain. */
+static int same_source(const struct ddos_exporter_info *a, const struct ddos_exporter_info *b)
+{
+	return cmp_addr(&a->exporter, &b->exporter) == 0 && a->format == b->format &&
+	       a->domain == b->domain &&
+	       strcmp(a->listener ? a->listener : "", b->listener ? b->listener : "") == 0;
+}
+
+void ddos_exporters_join(struct ddos_exporter_list *l)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct ddos_exporter_info *x = NULL;
+
+		/* Entries of one address are adjacent; few per address. */
+		for (size_t j = o; j-- > 0 && cmp_addr(&l->v[j].exporter, &l->v[i].exporter) == 0;)
+			if (same_source(&l->v[j], &l->v[i])) {
+				x = &l->v[j];
+				break;
+			}
+		if (!x) {
+			l->v[o++] = l->v[i];
+			continue;
+		}
+		x->datagrams += l->v[i].datagrams;
+		x->records += l->v[i].records;
+		x->lost += l->v[i].lost;
+		x->late += l->v[i].late;
+		x->resets += l->v[i].resets;
+		if (l->v[i].templates > x->templates)
+			x->templates = l->v[i].templates;
+		if (l->v[i].last_ms > x->last_ms) {
+			x->last_ms = l->v[i].last_ms;
+			x->sampling = l->v[i].sampling;
+			x->sampling_default = l->v[i].sampling_default;
+		}
+	}
+	l->n = o;
 }
 
 static int cmp_by_recent(const void *pa, const void *pb)

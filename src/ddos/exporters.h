@@ -52,8 +52,15 @@ int ddos_exporters_add(struct ddos_exporter_list *l, const char *listener,
 		       struct flow_decoder *dec, int64_t now_ms);
 /* Sorts by address, ready for ddos_exporters_timing(). */
 void ddos_exporters_by_address(struct ddos_exporter_list *l);
-/* A ddos_exporter_fn (arg: the list, sorted by address): copies the
- * counters' figures for e's address into every entry of that address. */
+/* Several collector threads each decode their own exporters; an exporter
+ * whose datagrams reached two of them has an entry from each: joined into
+ * one (sums, the latest datagram's sampling). The list must be sorted by
+ * address. */
+void ddos_exporters_join(struct ddos_exporter_list *l);
+/* A ddos_exporter_fn (arg: the list, sorted by address): adds the
+ * counters' figures for e's address to every entry of that address (the
+ * longest record, the warning, the records moved: called once per shard's
+ * counters, it joins them). */
 void ddos_exporters_timing(void *arg, const struct ddos_exporter_stat *e);
 /* The order the API answers in: most recently heard from first, then by
  * address, listener, format and domain (a total order, so paging is

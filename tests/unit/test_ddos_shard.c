@@ -176,6 +176,13 @@ static void test_partition(void **state)
 		struct flow_ip x = ip("10.1.2.3"), y = ip("10.1.200.3");
 		assert_int_equal(ddos_shard_of(&x, 16, 48, 4), ddos_shard_of(&y, 16, 48, 4));
 	}
+	/* Pinned: tests/integration/test_ddos_threads.py relies on them. */
+	{
+		struct flow_ip x = ip("198.18.10.10"), y = ip("198.18.11.1"), z = ip("203.0.113.1");
+		assert_int_equal(ddos_shard_of(&x, 24, 48, 2), 1);
+		assert_int_equal(ddos_shard_of(&y, 24, 48, 2), 1);
+		assert_int_equal(ddos_shard_of(&z, 24, 48, 2), 0);
+	}
 	/* 4,096 /24s over 4 shards: each gets a fair share. */
 	for (unsigned i = 0; i < 4096; i++) {
 		char s[32];

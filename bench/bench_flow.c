@@ -422,7 +422,7 @@ static double shard_once(const char *yaml, unsigned n, const struct dg *dgs, siz
 		memset(ring, 0, (size_t)n * n * sizeof(*ring));
 		for (unsigned i = 0; i < n * n; i++)
 			if (i / n != i % n)
-				ddos_spsc_init(&ring[i], 16384);
+				ddos_spsc_init(&ring[i], ddos_handoff_ring_size(n));
 	}
 	for (unsigned k = 0; k < n; k++) {
 		r[k] = (struct shard_run){ k, n, ddos_detector_new(&cfg, NULL, NULL, &err), { 0 }, dgs,

@@ -1216,7 +1216,7 @@ struct ddos_collector *ddos_collector_new(const struct ddos_collect_config *cc,
 		if (!c->gs || !c->ring)
 			goto nomem;
 		for (unsigned i = 0; i < n * n; i++)
-			if (i / n != i % n && ddos_spsc_init(&c->ring[i], RING_RECS) < 0)
+			if (i / n != i % n && ddos_spsc_init(&c->ring[i], ddos_handoff_ring_size(n)) < 0)
 				goto nomem;
 	}
 	for (unsigned k = 0; k < n; k++)

@@ -19,7 +19,6 @@
 
 #define RECV_BATCH 64            /* datagrams per recvmmsg() */
 #define MAX_DGRAM 65536
-#define RING_RECS 16384          /* records per hand-off ring: 10 ms at 1.6 M/s */
 #define TOP_SLOTS 8              /* API requests (top talkers, exporters) at once */
 #define ACTION_MAX 320
 #define EVENT_BATCH_BYTES (16u << 10)

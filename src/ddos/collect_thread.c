@@ -359,7 +359,7 @@ void ddos_collect_metrics_init(struct ddos_collector *c)
 		{ "mamori_ddos_attacks_active", "Attacks in progress", METRIC_GAUGE },
 		{ "mamori_ddos_hosts_tracked", "Protected addresses tracked", METRIC_GAUGE },
 		{ "mamori_ddos_detector_bytes", "Memory of the counters and attacks", METRIC_GAUGE },
-		{ "mamori_ddos_eval_microseconds", "Time to judge the last second (all threads)",
+		{ "mamori_ddos_eval_microseconds", "Time to judge the last second",
 		  METRIC_GAUGE },
 		{ "mamori_ddos_handoff_drops_total",
 		  "Flow records dropped on a full hand-off ring between collector threads",

@@ -62,6 +62,15 @@ void ddos_spsc_fini(struct ddos_spsc *q)
 
 /* ---- the hand-off ---- */
 
+size_t ddos_handoff_ring_size(unsigned n)
+{
+	size_t want = n > 1 ? ((size_t)16 << 20) / sizeof(struct flow_rec) / (n - 1) : 0, c = 8192;
+
+	while (c * 2 <= want && c < 65536)
+		c *= 2;
+	return c;
+}
+
 int ddos_handoff_init(struct ddos_handoff *h, unsigned k, unsigned n, struct ddos_spsc *ring,
 		      struct ddos_detector *det, unsigned plen_v4, unsigned plen_v6)
 {

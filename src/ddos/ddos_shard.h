@@ -145,6 +145,11 @@ struct ddos_handoff {
 #define DDOS_HANDOFF_BATCH 1024
 #define DDOS_HANDOFF_STAGE 64
 
+/* Records a ring between two of n threads holds: 16 MiB of rings
+ * towards each thread, 8,192 to 65,536 records a ring (at 3 M records/s,
+ * 22 ms with two threads: a consumer descheduled for a time slice does not
+ * make its producers drop). */
+size_t ddos_handoff_ring_size(unsigned n);
 /* 0 or M_ENOMEM; ddos_handoff_fini() in every case. */
 int ddos_handoff_init(struct ddos_handoff *h, unsigned k, unsigned n, struct ddos_spsc *ring,
 		      struct ddos_detector *det, unsigned plen_v4, unsigned plen_v6);

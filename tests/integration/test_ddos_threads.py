@@ -226,6 +226,8 @@ def test_two_threads():
         got = sorted((e["exporter"], e["protocol"]) for e in ex)
         check(got == [("127.0.0.2", "netflow9"), ("127.0.0.3", "ipfix"),
                       ("192.0.2.254", "sflow")], f"exporters {got}")
+        rc = m.stop()
+        check(rc == 0, f"serve exited with {rc} after SIGTERM\n" + full_log(m)[-3000:])
     finally:
         for x in gens:
             try:

@@ -81,6 +81,11 @@ static void test_spsc_basic(void **state)
 	assert_true(ddos_spsc_empty(&q));
 	ddos_spsc_fini(&q);
 	ddos_spsc_fini(NULL);
+	/* Ring sizes: 16 MiB towards a thread, within bounds. */
+	assert_int_equal(ddos_handoff_ring_size(2), 65536);
+	assert_int_equal(ddos_handoff_ring_size(3), 65536);
+	assert_int_equal(ddos_handoff_ring_size(4), 32768);
+	assert_int_equal(ddos_handoff_ring_size(64), 8192);
 }
 
 #define THREAD_RECS 2000000

@@ -83,6 +83,7 @@ struct ddos_cthread {
 		struct cmsghdr align;
 	} ctrl[RECV_BATCH];
 
+	struct metric *m_dgrams;   /* with several threads: datagrams this one received */
 	uint64_t pub[PUB_N];       /* as last added */
 	long long log_last;
 	int64_t next_minute;       /* monotonic µs */

@@ -201,6 +201,8 @@ static void drain(struct ddos_cthread *t, struct listener *l)
 			return;
 		}
 		recv_ms = now_ms();
+		if (t->m_dgrams)
+			metric_add(t->m_dgrams, (uint64_t)n);
 		for (int i = 0; i < n; i++)
 			take(t, l, i, recv_ms);
 		ddos_cthread_flush(t);
@@ -367,9 +369,17 @@ void ddos_collect_metrics_init(struct ddos_collector *c)
 	};
 	char lb[128];
 
-	for (unsigned k = 0; k < c->nthreads; k++)
+	for (unsigned k = 0; k < c->nthreads; k++) {
 		for (int i = 0; i < c->t[k].nl; i++)
 			listener_metrics(&c->t[k].l[i]);
+		if (c->nthreads > 1) {
+			/* How the kernel's steering spreads the exporters. */
+			snprintf(lb, sizeof(lb), "thread=\"%u\"", k);
+			c->t[k].m_dgrams = metric_get("mamori_ddos_thread_datagrams_total",
+						      "Flow datagrams received, per collector thread",
+						      METRIC_COUNTER, lb);
+		}
+	}
 	if (c->deps.capture) {
 		static const char *const skip[3] = { "not_ip", "short", "bad_block" };
 		const char *ifn = ddos_capture_ifname(c->deps.capture);

@@ -69,7 +69,7 @@ class Flowgen(mamori_test.Flowgen):
         text = super().wait(timeout)
         m = re.search(r"sent (\d+) datagrams, (\d+) flow records", text)
         check(m, f"no summary from flowgen: {text}")
-        self.sent_records = int(m.group(2))
+        self.sent_datagrams, self.sent_records = int(m.group(1)), int(m.group(2))
         print("  " + text.strip().replace("\n", "\n  "), flush=True)
         return self
 
@@ -90,6 +90,21 @@ def metric(m, name):
         if mm:
             total += int(mm.group(2))
     return total
+
+
+def steered(ip, n):
+    """The thread the kernel gives an IPv4 exporter (the reuseport BPF
+    program in src/ddos/collect_thread.c)."""
+    v = int(ipaddress.IPv4Address(ip))
+    return (v ^ (v >> 16)) % n
+
+
+def metric_labels(m, name, labels):
+    st, body = m.get("/metrics")
+    check(st == 200, "metrics")
+    text = body.decode() if isinstance(body, bytes) else body
+    mm = re.search(r"^%s\{%s\} (\d+)" % (re.escape(name), re.escape(labels)), text, re.M)
+    return int(mm.group(1)) if mm else 0
 
 
 def ddos_section(nf, sf, group_pps="400k"):
@@ -192,8 +207,9 @@ def test_two_threads():
                 raise TestFailure("no reload\n" + full_log(m)[mark:])
             time.sleep(0.2)
 
-        sent = sum(x.wait().sent_records for x in gens)
+        v9, ipfix, sflow = [x.wait() for x in gens]
         gens = []
+        sent = v9.sent_records + ipfix.sent_records + sflow.sent_records
         # Every record through one detector exactly once (flowgen sends
         # part of its background outside the protected /24s), none lost
         # between the threads.
@@ -208,6 +224,14 @@ def test_two_threads():
                 raise TestFailure(f"decoded, counted, unprotected {got} of {sent} records sent")
             time.sleep(0.3)
         check(metric(m, "mamori_ddos_handoff_drops_total") == 0, "hand-off drops")
+        # Each exporter on one thread, the one the steering program picks.
+        per = [0, 0]
+        for x, ip in ((v9, "127.0.0.2"), (ipfix, "127.0.0.3"), (sflow, "127.0.0.4")):
+            per[steered(ip, 2)] += x.sent_datagrams
+        dg = [metric_labels(m, "mamori_ddos_thread_datagrams_total", f'thread="{k}"')
+              for k in (0, 1)]
+        check(dg == per and per[0] and per[1], f"datagrams per thread {dg}, expected {per}")
+        check("reuseport_steering_failed" not in full_log(m), "steering refused")
         print(f"  {sent} records sent and decoded: {got[1]} counted, {got[2]} unprotected",
               flush=True)
 

@@ -23,6 +23,9 @@ thread) and the attacked /24's is about the attack's; a SIGHUP reload
 during the attack keeps it; every record sent goes through one detector
 exactly once (counted + unprotected = decoded = sent, no hand-off drops);
 each exporter is listed once.
+
+Then a carpet over two /24s of a group, one on each thread, each under the
+group's threshold and the whole over it: one attack, on the group.
 Loopback only; serve is stopped by its own process id.
 """
 import ipaddress
@@ -124,6 +127,17 @@ def ddos_section(nf, sf, group_pps="400k"):
 def full_log(m):
     with open(m.log_path, "rb") as f:
         return f.read().decode("utf-8", "replace")
+
+
+def finish(m, gens):
+    """Lets flowgen runs still going end, then stops serve."""
+    for x in gens:
+        try:
+            x.wait()
+        except TestFailure:
+            pass
+    m.stop()
+    m.cleanup()
 
 
 def within(got, want, share):
@@ -253,14 +267,58 @@ def test_two_threads():
         rc = m.stop()
         check(rc == 0, f"serve exited with {rc} after SIGTERM\n" + full_log(m)[-3000:])
     finally:
+        finish(m, gens)
+
+
+def test_group_carpet_over_threads():
+    """A carpet over two /24s of one group, one on each thread, each /24
+    at 80 kpps: each thread's part of the group (80k) is under the group's
+    120 kpps, the whole (160k) over it, and spread (carpet_max_share 70 %):
+    one attack, on the group, named a carpet, from thread 0; no /24 or
+    host attack."""
+    check(shard_of("198.18.10.1", 2) != shard_of("203.0.113.1", 2), "the /24s' threads")
+    sf = free_port(socket.SOCK_DGRAM)
+    m = Mamori(extra_config=f"""ddos:
+  netflow: ""
+  sflow: 127.0.0.1:{sf}
+  threads: 2
+  carpet_max_share: 70
+  groups:
+    - name: customers
+      prefixes: [198.18.10.0/24, 203.0.113.0/24]
+      cooldown: 3s
+      group_thresholds:
+        total: {{ pps: 120k, bps: 0 }}
+""")
+    gens = []
+    try:
+        m.start()
+        gens = [Flowgen("sflow", sf, "--bind", ip, "--agent", agent, "--protected", net,
+                        "--attack", "carpet", "--target", net, "--attack-pps", 80000,
+                        "--attack-start", 2, "--attack-duration", 10, "--background-pps", 0,
+                        "--seed", seed)
+                for ip, agent, net, seed in (("127.0.0.2", "192.0.2.1", "198.18.10.0/24", 31),
+                                             ("127.0.0.3", "192.0.2.2", "203.0.113.0/24", 32))]
         for x in gens:
-            try:
-                x.wait()
-            except TestFailure:
-                pass
-        m.stop()
-        m.cleanup()
+            x.wait()
+        gens = []
+        deadline = time.time() + 20
+        while metric(m, "mamori_ddos_attacks_ended_total") < 1:
+            if time.time() > deadline:
+                raise TestFailure("no group attack ended\n" + full_log(m)[-3000:])
+            time.sleep(0.3)
+        a = api(m, "/api/v1/ddos/attacks")["attacks"]
+        print(f"  attacks: {[(x['target'], x['summary'], x['peak_pps']) for x in a]}", flush=True)
+        check(len(a) == 1, f"one attack: {a}")
+        check(a[0]["kind"] == "group" and a[0]["group"] == "customers", f"kind {a[0]['kind']}")
+        check("carpet bombing of group customers" in a[0]["summary"], a[0]["summary"])
+        check(within(a[0]["peak_pps"], 160000, 0.3), f"peak {a[0]['peak_pps']}")
+        check(metric(m, "mamori_ddos_attacks_started_total") == 1, "one attack started")
+        rc = m.stop()
+        check(rc == 0, f"serve exited with {rc}")
+    finally:
+        finish(m, gens)
 
 
 if __name__ == "__main__":
-    run([test_two_threads])
+    run([test_two_threads, test_group_carpet_over_threads])

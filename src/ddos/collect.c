@@ -665,11 +665,29 @@ static void on_end(void *arg, const struct ddos_attack *a)
 		lv->id = 0;
 }
 
+/* With several threads each shard warns of the exporters whose records
+ * it counted: the first warning of an address is logged, the others not
+ * (bounded: past WARNED_MAX addresses every warning is logged). */
+static int first_warning(struct ddos_collector *c, const struct flow_ip *ip)
+{
+	int first = 1;
+
+	pthread_mutex_lock(&c->ev_mu);
+	for (size_t i = 0; i < c->nwarned && first; i++)
+		first = memcmp(&c->warned[i], ip, sizeof(*ip)) != 0;
+	if (first && c->nwarned < WARNED_MAX)
+		c->warned[c->nwarned++] = *ip;
+	pthread_mutex_unlock(&c->ev_mu);
+	return first;
+}
+
 static void on_exporter(void *arg, const struct ddos_exporter_stat *e)
 {
+	struct ddos_cthread *t = arg;
 	char ip[FLOW_IP_STRLEN];
 
-	(void)arg;
+	if (t->c->nthreads > 1 && !first_warning(t->c, &e->ip))
+		return;
 	log_msg(LOG_WARN, "ddos", "event=exporter_long_timeout exporter=%s longest_record_ms=%lld"
 		" late_records=%llu hint=\"set the router's active timeout to 10-15 s: attacks in"
 		" long flows are seen only when they are exported\"",

@@ -22,6 +22,7 @@
 #define TOP_SLOTS 8              /* API requests (top talkers, exporters) at once */
 #define ACTION_MAX 320
 #define EVENT_BATCH_BYTES (16u << 10)
+#define WARNED_MAX 1024          /* exporters whose long-timeout warning is told once */
 
 enum { ERR_PARSE, ERR_UNSUPP, ERR_LIMIT, ERR_OTHER, ERR_N };
 
@@ -145,8 +146,10 @@ struct ddos_collector {
 	struct top_slot slots[TOP_SLOTS];
 	int closed;
 
-	pthread_mutex_t ev_mu;     /* events from other threads (the mitigation observer) */
+	pthread_mutex_t ev_mu;     /* events from other threads (the mitigation observer), warned */
 	int events_open;
+	struct flow_ip warned[WARNED_MAX];   /* exporters warned of (several threads) */
+	size_t nwarned;
 
 	struct metric *m_cap_packets, *m_cap_bytes, *m_cap_records, *m_cap_drops,
 		*m_cap_kernel, *m_cap_skipped[3];

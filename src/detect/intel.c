@@ -294,6 +294,13 @@ static inline uint64_t intel_eq(uint64_t x, unsigned c)
 	return ~(((y & ~INTEL_HIGHS) + ~INTEL_HIGHS) | y | ~INTEL_HIGHS);
 }
 
+/* An IPv4 address in network order as a number. */
+static inline uint32_t intel_rd_be32(const uint8_t *a)
+{
+	return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) |
+	       ((uint32_t)a[2] << 8) | a[3];
+}
+
 /* Eight bytes at p, the first the least significant. */
 static inline uint64_t intel_le64(const unsigned char *p)
 {
@@ -319,9 +326,9 @@ static inline unsigned intel_pack8(uint64_t m)
  * lane byte 3, the bytes before it cleared. */
 static inline uint64_t intel_v4_part(uint64_t w, unsigned end, unsigned len)
 {
-	uint64_t lane = (w << ((8 * (8 - end)) & 63)) >> 32;
+	static const uint32_t keep[4] = {0, 0xff000000, 0xffff0000, 0xffffff00};
 
-	return lane & (0xffffffffull << ((8 * (4 - len)) & 63)) & 0xffffffffull;
+	return ((w << ((8 * (8 - end)) & 63)) >> 32) & keep[len & 3];
 }
 
 /* Four parts of up to three digits, right-aligned in the 4-byte lanes of
@@ -340,7 +347,7 @@ static inline uint64_t intel_v4_lanes(uint64_t x)
  * classed as digit or dot eight at a time, the dots give the parts, and
  * each part is shifted into a 4-byte lane: parts 0 and 1 lie in the first
  * eight bytes (they end by byte 7), parts 2 and 3 in the last eight. */
-static int intel_parse_v4(const char *s, size_t n, uint8_t out[4])
+static int intel_parse_v4(const char *s, size_t n, uint32_t *out)
 {
 	static const uint16_t least[4] = {0, 0, 10, 100};
 	const unsigned char *u = (const unsigned char *)s;
@@ -383,13 +390,15 @@ static int intel_parse_v4(const char *s, size_t n, uint8_t out[4])
 	x = intel_v4_lanes(x);
 	y = intel_v4_lanes(y);
 	bad |= ((x | y) & 0x0000ff000000ff00ull) != 0;      /* over 255 */
-	/* a leading zero: fewer digits in the value than in the text */
-	bad |= ((x & 0xffff) < least[l0 & 3]) | ((x >> 32) < least[l1 & 3]) |
-	       ((y & 0xffff) < least[l2 & 3]) | ((y >> 32) < least[l3 & 3]);
-	out[0] = (uint8_t)x;
-	out[1] = (uint8_t)(x >> 32);
-	out[2] = (uint8_t)y;
-	out[3] = (uint8_t)(y >> 32);
+	/* a leading zero: a value below the least of its digit count (bit
+	 * 16 of each lane is borrowed from when it is) */
+	bad |= ((((x | 0x0001000000010000ull) -
+		  (least[l0 & 3] | (uint64_t)least[l1 & 3] << 32)) &
+		 ((y | 0x0001000000010000ull) -
+		  (least[l2 & 3] | (uint64_t)least[l3 & 3] << 32)) &
+		 0x0001000000010000ull) != 0x0001000000010000ull);
+	*out = (uint32_t)(((x << 8 | x >> 32) & 0xffff) << 16 |
+			  ((y << 8 | y >> 32) & 0xffff));
 	return bad ? M_EINVAL : 0;
 }
 
@@ -418,6 +427,7 @@ static int intel_parse_ip(const char *s, size_t n, int with_prefix,
 	char tmp[64];
 	size_t alen = n, i;
 	unsigned p = 0, maxp;
+	uint32_t a4;
 	int has_p = 0;
 
 	if (n == 0 || n >= sizeof(tmp))
@@ -440,7 +450,11 @@ static int intel_parse_ip(const char *s, size_t n, int with_prefix,
 			break;
 		}
 	memset(addr, 0, 16);
-	if (intel_parse_v4(s, alen, addr) == 0) {
+	if (intel_parse_v4(s, alen, &a4) == 0) {
+		addr[0] = (uint8_t)(a4 >> 24);
+		addr[1] = (uint8_t)(a4 >> 16);
+		addr[2] = (uint8_t)(a4 >> 8);
+		addr[3] = (uint8_t)a4;
 		*fam = 4;
 		maxp = 32;
 	} else {
@@ -794,10 +808,7 @@ static uint64_t intel_ind_hash(const struct intel_set *s,
 	uint64_t h;
 
 	if (ind->type == INTEL_IP && ind->family == 4) {
-		*k = intel_v4_key(((uint32_t)ind->addr[0] << 24) |
-				  ((uint32_t)ind->addr[1] << 16) |
-				  ((uint32_t)ind->addr[2] << 8) | ind->addr[3],
-				  ind->prefix_len);
+		*k = intel_v4_key(intel_rd_be32(ind->addr), ind->prefix_len);
 		return intel_v4_hash(s, *k);
 	}
 	key = intel_ind_key(ind, &kn);
@@ -818,12 +829,6 @@ static uint32_t intel_exp32(int64_t vu)
 	if (vu / 1000000 >= (int64_t)UINT32_MAX)
 		return UINT32_MAX;
 	return (uint32_t)(vu / 1000000);
-}
-
-static inline uint32_t intel_rd_be32(const uint8_t *a)
-{
-	return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) |
-	       ((uint32_t)a[2] << 8) | a[3];
 }
 
 #define INTEL_V4_SPREAD 2
@@ -1175,16 +1180,15 @@ static void intel_prep_ip(struct intel_group *g, const char *text,
 	const struct intel_set *s = g->s;
 	uint8_t addr[16];
 	unsigned fam = 4, plen, w;
+	uint32_t a;
 
 	/* Dotted quads, most of them, skip the general parser. */
-	if (intel_parse_v4(text, len, addr) < 0 &&
-	    intel_parse_ip(text, len, 0, &fam, &plen, addr) < 0)
-		return;
+	if (intel_parse_v4(text, len, &a) < 0) {
+		if (intel_parse_ip(text, len, 0, &fam, &plen, addr) < 0)
+			return;
+		a = intel_rd_be32(addr);
+	}
 	if (fam == 4) {
-		uint32_t a = ((uint32_t)addr[0] << 24) |
-			     ((uint32_t)addr[1] << 16) |
-			     ((uint32_t)addr[2] << 8) | addr[3];
-
 		__builtin_prefetch(&g->v4_lens[a >> g->v4_shift]);
 		g->v4[g->nq] = a;
 		g->v4_wait |= 1u << g->nq;

@@ -6,7 +6,9 @@
  * non-members are not. Batches (one type or mixed) must answer exactly as
  * single lookups and as a slow reference matcher do, across expiry edges
  * and the pipeline's internal bounds; the URL fast check must never call
- * a URL normal that the normaliser would change.
+ * a URL normal that the normaliser would change. The dotted-quad parser
+ * must agree with inet_pton, and longest-prefix match over more IPv4
+ * prefixes than /16 blocks with a scan of the prefixes.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -855,22 +855,32 @@ static unsigned intel_v4_shift(const struct intel_builder *b)
 }
 
 /* Sets the length of an IPv4 prefix in every block of lens (by a >>
- * shift) that it covers. */
-static void intel_mark_v4(struct intel_set *s, uint32_t *lens, unsigned shift,
+ * shift) that it covers: at most 2^(32 - shift) blocks for each length,
+ * since there are no more distinct prefixes of a length than that. */
+static void intel_mark_v4(uint32_t *lens, unsigned shift,
 			  const struct intel_indicator *ind)
 {
 	unsigned p = ind->prefix_len, bits = 32 - shift;
 	size_t first = intel_rd_be32(ind->addr) >> shift;
 	size_t count = p >= bits ? 1 : (size_t)1 << (bits - p), i;
 
-	for (i = 0; i < count; i++) {
-		unsigned c;
-
+	for (i = 0; i < count; i++)
 		lens[first + i] |= 1u << (p - 1);
-		c = (unsigned)__builtin_popcount(lens[first + i]);
-		if (c > s->v4_max)
-			s->v4_max = c;
+}
+
+/* The most candidates an IPv4 address can have: a block of the finer
+ * bitmap holds only lengths of prefixes that overlap it, which overlap
+ * its /16 too, so the /16 bitmap bounds both. */
+static unsigned intel_v4_most(const struct intel_set *s)
+{
+	unsigned most = 0, c;
+	size_t i;
+
+	for (i = 0; i < 65536; i++) {
+		c = (unsigned)__builtin_popcount(s->v4_lens16[i]);
+		most = c > most ? c : most;
 	}
+	return most + (unsigned)s->v4_default;
 }
 
 static void intel_mark_lengths(struct intel_set *s,
@@ -894,8 +904,8 @@ static void intel_mark_lengths(struct intel_set *s,
 	} else if (p == 0) {
 		s->v4_default = 1;
 	} else {
-		intel_mark_v4(s, s->v4_lens, s->v4_shift, ind);
-		intel_mark_v4(s, s->v4_lens16, 16, ind);
+		intel_mark_v4(s->v4_lens, s->v4_shift, ind);
+		intel_mark_v4(s->v4_lens16, 16, ind);
 	}
 }
 
@@ -1037,7 +1047,7 @@ struct intel_set *intel_builder_finish(struct intel_builder *b)
 		intel_insert(s, b, i);
 	if (intel_compact(s, b) < 0)
 		goto fail;
-	s->v4_max += (unsigned)s->v4_default;
+	s->v4_max = intel_v4_most(s);
 	atomic_init(&s->refs, 1);
 	s->names = b->names;
 	arena_init(&b->names, 0, 0);

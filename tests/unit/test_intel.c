@@ -6,7 +6,9 @@
  * non-members are not. Batches (one type or mixed) must answer exactly as
  * single lookups and as a slow reference matcher do, across expiry edges
  * and the pipeline's internal bounds; the URL fast check must never call
- * a URL normal that the normaliser would change.
+ * a URL normal that the normaliser would change. The dotted-quad parser
+ * must agree with inet_pton, and longest-prefix match over more IPv4
+ * prefixes than /16 blocks with a scan of the prefixes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1021,6 +1023,313 @@ static void test_intel_expiry_edges(void **state)
 	}
 }
 
+/* Dotted quads: the parser that lookups use classes all bytes at once and
+ * must agree with inet_pton (strict: four parts, no leading zeros) on every
+ * text, valid or not, and give the same address. With 0.0.0.0/0 in the set
+ * every valid IPv4 text matches; a member /32 gives its address back. */
+static void test_intel_parse_v4(void **state)
+{
+	static const struct {
+		const char *q;
+		int ok;
+	} cases[] = {
+		{"1.2.3.4", 1}, {"0.0.0.0", 1}, {"255.255.255.255", 1},
+		{"100.200.250.199", 1}, {"9.99.199.249", 1}, {"10.0.0.1", 1},
+		{"256.1.1.1", 0}, {"1.2.3.256", 0}, {"1.2.300.4", 0},
+		{"1.2.3", 0}, {"1.2.3.4.5", 0}, {"01.2.3.4", 0}, {"1.2.3.04", 0},
+		{"1.2.00.4", 0}, {"1..3.4", 0}, {".1.2.3", 0}, {"1.2.3.", 0},
+		{"1.2.3.4 ", 0}, {" 1.2.3.4", 0}, {"1234.1.1.1", 0},
+		{"1.2.3.1000", 0}, {"1.2.3.-1", 0}, {"1.2.3.a", 0},
+		{"1.2.3.\xd9\xa1", 0}, {"1.2.3.4/32", 0}, {"1.2.3.4/0", 0},
+		{"1.2.3.4\n", 0}, {"1.2.3.4:80", 0}, {"1.2.3", 0},
+		{"1.2.3.4.", 0}, {"1.2.3..4", 0}, {"255.255.255.2555", 0},
+		{"", 0}, {"1", 0}, {"1.2.3.44444", 0}, {"....", 0},
+		{".......", 0}, {"000.0.0.0", 0}, {"0.0.0.00", 0},
+	};
+	static const char alphabet[] = "0123456789..0125.";
+	struct intel_builder *b = intel_builder_new();
+	struct intel_set *s;
+	uint32_t addrs[512];
+	char v[32], z[32];
+	size_t i, j, n;
+
+	assert_int_equal(add(b, INTEL_IP, "0.0.0.0/0", "any", 0), 0);
+	for (i = 0; i < 512; i++) {
+		addrs[i] = (uint32_t)rng();
+		fmt_value(0, addrs[i], v, sizeof(v));
+		assert_int_equal(add(b, INTEL_IP, v, "one", 0), 0);
+	}
+	s = intel_builder_finish(b);
+	assert_non_null(s);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct intel_indicator *r =
+			intel_lookup_ip(s, cases[i].q, strlen(cases[i].q), 0);
+
+		if ((r != NULL) != cases[i].ok)
+			fail_msg("'%s': %s", cases[i].q, r ? "parsed" : "refused");
+	}
+	/* each member, alone and in a batch, at every text length */
+	for (i = 0; i < 512; i++) {
+		const struct intel_indicator *r;
+		struct intel_query q;
+		uint8_t want[4];
+
+		fmt_value(0, addrs[i], v, sizeof(v));
+		r = intel_lookup_ip(s, v, strlen(v), 0);
+		assert_non_null(r);
+		assert_int_equal(r->prefix_len, 32);
+		assert_int_equal(inet_pton(AF_INET, v, want), 1);
+		assert_memory_equal(r->addr, want, 4);
+		q.p = v;
+		q.len = strlen(v);
+		assert_int_equal(intel_lookup_many(s, INTEL_IP, &q, 1, &r, 0), 0);
+		assert_non_null(r);
+		assert_memory_equal(r->addr, want, 4);
+	}
+	/* random texts of digits and dots, in a buffer of their own length
+	 * (ASan sees a read past the end) */
+	for (i = 0; i < 200000; i++) {
+		const struct intel_indicator *r;
+		uint8_t want[4];
+		char *h;
+		int ok;
+
+		if (i % 2 == 0) {
+			n = (size_t)(rng() % 18);
+			for (j = 0; j < n; j++)
+				v[j] = alphabet[rng() % (sizeof(alphabet) - 1)];
+		} else {
+			/* a valid address with one byte changed, added or cut */
+			size_t at;
+
+			fmt_value(0, rng(), v, sizeof(v));
+			n = strlen(v);
+			at = (size_t)(rng() % n);
+			if (i % 6 == 1)
+				v[at] = alphabet[rng() % (sizeof(alphabet) - 1)];
+			else if (i % 6 == 3 && n < 17)
+				memmove(v + at + 1, v + at, n++ - at);
+			else
+				memmove(v + at, v + at + 1, n-- - at - 1);
+		}
+		memcpy(z, v, n);
+		z[n] = '\0';
+		ok = inet_pton(AF_INET, z, want) == 1;
+		h = malloc(n + 1);
+		assert_non_null(h);
+		memcpy(h, v, n);
+		r = intel_lookup_ip(s, h, n, 0);
+		free(h);
+		if ((r != NULL) != ok)
+			fail_msg("'%s': %s, inet_pton %s", z, r ? "parsed" : "refused",
+				 ok ? "parses" : "refuses");
+		if (r != NULL && r->prefix_len == 32)
+			assert_memory_equal(r->addr, want, 4);
+	}
+	intel_set_unref(s);
+}
+
+/* Longest-prefix match over a set with more IPv4 prefixes than /16 blocks
+ * (so batches read the finer length bitmap, single lookups the /16 one),
+ * with overlapping prefixes, /0, /1, /31, /32, expiring longer prefixes
+ * and a rebuild without them, checked against a scan of the prefixes. */
+#define LPM_HOSTS 50000
+#define LPM_RANGES 400
+
+struct lpm_pfx {
+	uint32_t net;
+	unsigned plen;
+	int64_t valid_until;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The expected match of a: the longest live range or host. */
+static int lpm_ref(const struct lpm_pfx *p, size_t np, const uint32_t *hosts,
+		   uint32_t a, int64_t now, struct lpm_pfx *out)
+{
+	int found = 0;
+	size_t i;
+
+	if (bsearch(&a, hosts, LPM_HOSTS, sizeof(*hosts), cmp_u32) != NULL) {
+		out->net = a;
+		out->plen = 32;
+		return 1;
+	}
+	for (i = 0; i < np; i++) {
+		uint32_t mask = p[i].plen ? 0xffffffffu << (32 - p[i].plen) : 0;
+
+		if ((a & mask) != p[i].net ||
+		    (now > 0 && p[i].valid_until != 0 && p[i].valid_until < now) ||
+		    (found && out->plen >= p[i].plen))
+			continue;
+		*out = p[i];
+		found = 1;
+	}
+	return found;
+}
+
+static void lpm_check(const struct intel_set *s, const struct lpm_pfx *p,
+		      size_t np, const uint32_t *hosts, int64_t now)
+{
+	enum { Q = 4000 };
+	static char text[Q][16];
+	static struct intel_query q[Q];
+	static const struct intel_indicator *out[Q];
+	uint32_t a[Q];
+	size_t i;
+
+	for (i = 0; i < Q; i++) {
+		const struct lpm_pfx *r = &p[rng() % np];
+		uint32_t span = r->plen ? ~(0xffffffffu << (32 - r->plen)) : ~0u;
+
+		switch (i % 5) {
+		case 0:
+			a[i] = (uint32_t)rng();
+			break;
+		case 1:
+			a[i] = hosts[rng() % LPM_HOSTS];
+			break;
+		case 2:
+			a[i] = r->net;                  /* first address */
+			break;
+		case 3:
+			a[i] = r->net | span;           /* last, and beyond */
+			a[i] += (uint32_t)(rng() & 1);
+			break;
+		default:
+			a[i] = r->net | ((uint32_t)rng() & span);
+			break;
+		}
+		fmt_value(0, a[i], text[i], sizeof(text[i]));
+		q[i].p = text[i];
+		q[i].len = strlen(text[i]);
+	}
+	assert_int_equal(intel_lookup_many(s, INTEL_IP, q, Q, out, now), 0);
+	for (i = 0; i < Q; i++) {
+		const struct intel_indicator *single =
+			intel_lookup_ip(s, q[i].p, q[i].len, now);
+		struct lpm_pfx want = {0, 0, 0};
+		int found = lpm_ref(p, np, hosts, a[i], now, &want);
+		uint8_t net[4] = {(uint8_t)(want.net >> 24), (uint8_t)(want.net >> 16),
+				  (uint8_t)(want.net >> 8), (uint8_t)want.net};
+
+		if (single != out[i])
+			fail_msg("%s now %lld: single %s, batch %s", text[i],
+				 (long long)now, single ? single->value : "-",
+				 out[i] ? out[i]->value : "-");
+		if (!found) {
+			if (single != NULL)
+				fail_msg("%s now %lld: %s, want none", text[i],
+					 (long long)now, single->value);
+			continue;
+		}
+		if (single == NULL)
+			fail_msg("%s now %lld: none, want /%u", text[i],
+				 (long long)now, want.plen);
+		if (single->prefix_len != want.plen || single->family != 4 ||
+		    memcmp(single->addr, net, 4) != 0)
+			fail_msg("%s now %lld: %s, want /%u", text[i],
+				 (long long)now, single->value, want.plen);
+	}
+}
+
+static void test_intel_v4_lpm(void **state)
+{
+	/* nested and overlapping, some expiring at 5 s or 7 s */
+	static const struct {
+		const char *v;
+		int64_t valid_until;
+	} fixed[] = {
+		{"0.0.0.0/0", 7000000}, {"128.0.0.0/1", 0}, {"10.0.0.0/8", 0},
+		{"10.1.0.0/16", 0}, {"10.1.2.0/24", 5000000},
+		{"10.1.2.128/25", 0}, {"10.1.2.4/31", 7000000},
+		{"10.1.2.5/32", 5000000}, {"10.1.2.6/32", 0},
+		{"192.0.2.0/24", 0}, {"192.0.2.0/23", 0}, {"192.0.0.0/22", 5000000},
+		{"203.0.113.0/28", 0}, {"203.0.113.16/28", 7000000},
+		{"::/0", 0}, {"2001:db8::1/128", 0}, {"::ffff:0:0/96", 5000000},
+	};
+	static const int64_t nows[] = {0, 1, 5000000, 5000001, 7000001};
+	uint32_t *hosts = malloc(LPM_HOSTS * sizeof(*hosts));
+	struct lpm_pfx p[LPM_RANGES + 32];
+	struct intel_builder *b;
+	struct intel_set *s;
+	size_t np = 0, i, pass;
+	char v[64];
+
+	assert_non_null(hosts);
+	for (pass = 0; pass < 2; pass++) {
+		/* pass 1: rebuilt without the prefixes that expire, as a feed
+		 * that drops them would */
+		rng_state = 0x2545f4914f6cdd1dull;
+		b = intel_builder_new();
+		np = 0;
+		for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+			unsigned fam, plen;
+			uint8_t addr[16];
+			const char *slash = strchr(fixed[i].v, '/');
+
+			if (pass == 1 && fixed[i].valid_until != 0)
+				continue;
+			assert_int_equal(add(b, INTEL_IP, fixed[i].v, "f",
+					     fixed[i].valid_until), 0);
+			/* "::ffff:0:0/96" is IPv4 0.0.0.0/0 */
+			fam = strchr(fixed[i].v, ':') ? 6 : 4;
+			if (strcmp(fixed[i].v, "::ffff:0:0/96") == 0)
+				fam = 4, memset(addr, 0, 4);
+			else if (fam == 4) {
+				memcpy(v, fixed[i].v, (size_t)(slash - fixed[i].v));
+				v[slash - fixed[i].v] = '\0';
+				assert_int_equal(inet_pton(AF_INET, v, addr), 1);
+			}
+			if (fam == 6)
+				continue;
+			plen = (unsigned)strtoul(slash + 1, NULL, 10);
+			if (plen == 96)
+				plen = 0;
+			p[np].net = ((uint32_t)addr[0] << 24) | ((uint32_t)addr[1] << 16) |
+				    ((uint32_t)addr[2] << 8) | addr[3];
+			p[np].plen = plen;
+			p[np].valid_until = fixed[i].valid_until;
+			np++;
+		}
+		for (i = 0; i < LPM_RANGES; i++) {
+			unsigned plen = 1 + (unsigned)(rng() % 31);
+			uint32_t net = (uint32_t)rng() & (0xffffffffu << (32 - plen));
+
+			p[np].net = net;
+			p[np].plen = plen;
+			p[np].valid_until = 0;
+			snprintf(v, sizeof(v), "%u.%u.%u.%u/%u", net >> 24,
+				 (net >> 16) & 255, (net >> 8) & 255, net & 255, plen);
+			assert_int_equal(add(b, INTEL_IP, v, "r", 0), 0);
+			np++;
+		}
+		for (i = 0; i < LPM_HOSTS; i++) {
+			hosts[i] = (uint32_t)rng();
+			fmt_value(0, hosts[i], v, sizeof(v));
+			assert_int_equal(add(b, INTEL_IP, v, "h", 0), 0);
+		}
+		qsort(hosts, LPM_HOSTS, sizeof(*hosts), cmp_u32);
+		s = intel_builder_finish(b);
+		assert_non_null(s);
+		for (i = 0; i < sizeof(nows) / sizeof(nows[0]); i++)
+			lpm_check(s, p, np, hosts, nows[i]);
+		/* IPv6 beside: ::/0 never answers an IPv4 address */
+		assert_string_equal(intel_lookup_ip(s, "2001:db8::1", 11, 0)->value,
+				    "2001:db8::1/128");
+		assert_string_equal(intel_lookup_ip(s, "2001:db8::2", 11, 0)->value,
+				    "::/0");
+		intel_set_unref(s);
+	}
+	free(hosts);
+}
+
 /* The fast check never says "normal" for a URL the normaliser changes. */
 static void test_intel_url_is_normal(void **state)
 {
@@ -1105,6 +1414,8 @@ int main(void)
 		cmocka_unit_test(test_intel_batch_bounds),
 		cmocka_unit_test(test_intel_expiry_edges),
 		cmocka_unit_test(test_intel_url_is_normal),
+		cmocka_unit_test(test_intel_parse_v4),
+		cmocka_unit_test(test_intel_v4_lpm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

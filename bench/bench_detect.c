@@ -14,7 +14,9 @@
  *
  * BENCH_HS_CACHE=DIR keeps the compiled databases in DIR between runs (a
  * profile of matching then starts in seconds); BENCH_KIND=0..5 makes the
- * mix of one source only (the order of the by-source line).
+ * mix of one source only (the order of the by-source line); BENCH_EVENTS=N
+ * matches N events (a multiple of 1,000) on one thread and stops, for
+ * instruction counts: valgrind --tool=callgrind --toggle-collect=work.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -152,6 +154,7 @@ static size_t n_events;
 static struct sigma_ruleset *rs;
 static struct sigma_corr_state *corr;
 static double run_seconds = 3;
+static uint64_t fixed_events;   /* BENCH_EVENTS: a count instead of a time */
 
 struct worker {
 	pthread_t t;
@@ -178,7 +181,7 @@ static void *work(void *arg)
 
 	sigma_ctx_cache_stats(c, &l0, &h0);
 
-	while (clock_mono_us() < end) {
+	while (fixed_events ? w->done < fixed_events : clock_mono_us() < end) {
 		for (int k = 0; k < 1000; k++) {
 			uint32_t out[64];
 			size_t n = 0;
@@ -423,7 +426,16 @@ int main(int argc, char **argv)
 		       "     10%% proxy, 10%% DNS, 10%% firewall)\n", generate(&a, -1));
 	else
 		printf("%zu generated, %s only (BENCH_KIND)\n", generate(&a, only), kind_names[only]);
-	run(1, 0);
+	if (getenv("BENCH_EVENTS")) {
+		/* For instruction counts (callgrind --toggle-collect=work):
+		 * that many events on one thread, nothing else. */
+		fixed_events = strtoull(getenv("BENCH_EVENTS"), NULL, 10);
+		run(1, 0);
+		only = 0;
+		cores = 1;
+	} else {
+		run(1, 0);
+	}
 	if (cores > 1)
 		run((unsigned)cores, 0);
 	/* Each source alone: where the time of the mix goes. */

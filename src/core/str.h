@@ -16,6 +16,18 @@ struct str {
 
 #define STR_LIT(s) ((struct str){ (s), (uint32_t)(sizeof(s) - 1) })
 
+/* The value of a hexadecimal digit, -1 for any other byte. */
+static inline int str_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static inline struct str str_make(const char *p, size_t n)
 {
 	return (struct str){ p, (uint32_t)n };

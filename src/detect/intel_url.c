@@ -10,18 +10,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/str.h"
 #include "detect/intel.h"
-
-static int url_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int url_unreserved(unsigned char c)
 {
@@ -46,10 +36,10 @@ static int url_copy_pct(const char *in, size_t n, char *out, size_t cap,
 		unsigned char c = (unsigned char)in[i];
 
 		if (c == '%' && i + 2 < n &&
-		    url_hexval((unsigned char)in[i + 1]) >= 0 &&
-		    url_hexval((unsigned char)in[i + 2]) >= 0) {
-			int v = url_hexval((unsigned char)in[i + 1]) * 16 +
-				url_hexval((unsigned char)in[i + 2]);
+		    str_hexval((unsigned char)in[i + 1]) >= 0 &&
+		    str_hexval((unsigned char)in[i + 2]) >= 0) {
+			int v = str_hexval((unsigned char)in[i + 1]) * 16 +
+				str_hexval((unsigned char)in[i + 2]);
 
 			if (url_unreserved((unsigned char)v)) {
 				if (*o >= cap)

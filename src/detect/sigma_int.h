@@ -51,6 +51,10 @@ enum sp_kind {
 
 enum { SP_LT = 1, SP_LTE, SP_GT, SP_GTE };
 
+/* A string predicate that is a plain string tests without a regex engine
+ * (sigma_lit.c): contains, starts with, ends with, equals. */
+enum { SPL_CONTAINS = 1, SPL_STARTS, SPL_ENDS, SPL_EQ };
+
 #define SPF_CASELESS 0x1u
 #define SPF_DOTALL 0x2u
 #define SPF_MULTILINE 0x4u
@@ -69,6 +73,10 @@ struct sigma_pred {
 	double num;
 	uint8_t addr[16];
 	uint8_t in_hs;        /* matched by the bucket databases */
+	uint8_t lit;          /* SPK_STR a plain string: SPL_*, else 0 */
+	uint16_t min_width;   /* SPK_STR: the shortest match (Hyperscan) */
+	uint32_t lit_len;
+	char *lit_s;          /* its bytes (lower case when caseless) */
 };
 
 /* A field as rules name it after mapping: a known ECS field or an
@@ -262,6 +270,8 @@ struct sigma_ctx {
 	uint16_t *lazy_stamp;        /* == stamp: lazy result cached */
 	uint8_t *lazy_val;
 	uint16_t *rule_stamp;        /* == stamp: rule already queued */
+	uint16_t *fv_stamp;          /* == stamp: fv[field] is the event's */
+	struct str *fv;              /* per field: its value (direct tests) */
 	uint32_t *todo;              /* rules to evaluate */
 	uint32_t n_todo;
 	const struct event *ev;
@@ -323,7 +333,15 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err);
 int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 			   const struct sigma_pred *p, const struct event *ev,
 			   pcre2_match_data *md);
+int sigma_pred_eval_value(const struct sigma_ruleset *rs,
+			  const struct sigma_pred *p, struct str v,
+			  const struct event *ev, pcre2_match_data *md);
 uint64_t sigma_name_hash(const char *p, size_t n);
+
+/* sigma_lit.c: sets p->lit (0 when the expression is not a plain string);
+ * M_ENOMEM. */
+int sigma_lit_prepare(struct sigma_pred *p);
+int sigma_lit_match(const struct sigma_pred *p, const char *v, size_t n);
 
 /* sigma_hscache.c: compiled databases on disk, by a key of their patterns. */
 void sigma_hscache_key(const char *const *exprs, const unsigned *flags,

@@ -123,6 +123,8 @@ static int pred_test(const struct sigma_ruleset *rs, const struct sigma_pred *p,
 
 	switch (p->kind) {
 	case SPK_STR:
+		if (p->lit)
+			return v.p && sigma_lit_match(p, v.p, v.n);
 		return str_match_pc(p, v, md);
 	case SPK_NUM: {
 		double x;
@@ -209,6 +211,15 @@ int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 		return 0;
 	}
 	v = sigma_field_value(rs, p->field, ev);
+	return sigma_pred_eval_value(rs, p, v, ev, md);
+}
+
+/* As sigma_pred_eval_direct, with the value of the (not keyword) field
+ * already read. */
+int sigma_pred_eval_value(const struct sigma_ruleset *rs,
+			  const struct sigma_pred *p, struct str v,
+			  const struct event *ev, pcre2_match_data *md)
+{
 	if (p->kind == SPK_NULL)
 		return v.p == NULL || v.n == 0;
 	if (p->kind == SPK_EXISTS)
@@ -248,8 +259,17 @@ static int pred_value(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		return c->lazy_val[id];
 	if (p->in_hs && c->pred_stamp[id] == c->stamp) {
 		c->lazy_val[id] = 1;
-	} else {
+	} else if (p->field == SIGMA_FIELD_KEYWORDS || p->kind == SPK_FALSE) {
 		c->lazy_val[id] = (uint8_t)sigma_pred_eval_direct(rs, p, c->ev, c->md);
+	} else {
+		/* A field's value is looked up once per event (an overflow
+		 * field by name), however many predicates read it. */
+		if (c->fv_stamp[p->field] != c->stamp) {
+			c->fv[p->field] = sigma_field_value(rs, p->field, c->ev);
+			c->fv_stamp[p->field] = c->stamp;
+		}
+		c->lazy_val[id] = (uint8_t)sigma_pred_eval_value(rs, p, c->fv[p->field],
+								 c->ev, c->md);
 	}
 	c->lazy_stamp[id] = c->stamp;
 	return c->lazy_val[id];
@@ -1083,8 +1103,69 @@ static int pred_check_hs(struct sigma_pred *p)
 	/* Patterns that can match the empty string match every present
 	 * value; Hyperscan refuses them without HS_FLAG_ALLOWEMPTY. */
 	int ok = info->min_width > 0;
+
+	p->min_width = info->min_width > 0xffff ? 0xffff : (uint16_t)info->min_width;
 	free(info);
 	return ok;
+}
+
+/* Short patterns that queue no rule leave the databases. Why: a database
+ * reports every occurrence of every pattern, and most occurrences on a
+ * Windows command line are of short, common strings (` -`, `.exe`, single
+ * letters) that only matter once a rarer pattern of the same rule has
+ * queued it: 85% of the CommandLine database's hits on the bench's events
+ * queued nothing, and each costs a callback and marks. Such a predicate is
+ * tested on its own (sigma_lit.c for plain strings, else PCRE2; once per
+ * event at most, lazy_stamp) when a queued rule reads it. Only short ones
+ * (DEMOTE_MAX_WIDTH bytes at least in a match): the filter lists of queued
+ * rules read longer ones by the dozen, and testing those one by one cost
+ * more than their hits (callgrind, process creation events: 33,650
+ * instructions an event keeping all, 26,500 demoting up to 3 bytes, 27,700
+ * up to 6, 43,700 all). Kept in the databases: every trigger, and the
+ * patterns of rules without triggers (read on every event of their
+ * logsource); a pattern neither sigma_lit.c nor PCRE2 takes stays too. */
+#define DEMOTE_MAX_WIDTH 3u
+
+static int demote_idle_preds(struct sigma_ruleset *rs, const uint32_t *uses)
+{
+	uint8_t *keep;
+	uint32_t *tmp = NULL, n_tmp = 0;
+	int r = 0;
+
+	if (rs->force_pcre)
+		return 0;
+	keep = calloc(rs->n_preds + 1, 1);
+	if (!keep)
+		return M_ENOMEM;
+	for (uint32_t i = 0; r == 0 && i < rs->n_rules; i++) {
+		const struct sigma_rule *rule = rs->rules[i];
+		int trig;
+
+		if (rule->info.is_correlation)
+			continue;
+		trig = rule_triggers(rs, rule, uses, &tmp, &n_tmp);
+		if (trig < 0) {
+			r = M_ENOMEM;
+			break;
+		}
+		if (trig == 0) {
+			n_tmp = 0;
+			for (uint32_t k = 0; r == 0 && k < rule->n_idents; k++)
+				r = collect_preds(rule, rule->ident_root[k], 0, &tmp, &n_tmp);
+		}
+		for (uint32_t k = 0; k < n_tmp; k++)
+			keep[tmp[k]] = 1;
+	}
+	for (uint32_t i = 0; r == 0 && i < rs->n_preds; i++) {
+		struct sigma_pred *p = &rs->preds[i];
+
+		if (p->in_hs && !keep[i] && p->min_width <= DEMOTE_MAX_WIDTH &&
+		    (p->lit || (pcre_compile_pred(p) == 0 && p->pc)))
+			p->in_hs = 0;
+	}
+	free(tmp);
+	free(keep);
+	return r;
 }
 
 int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
@@ -1095,6 +1176,8 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		struct sigma_pred *p = &rs->preds[i];
 
 		p->in_hs = p->kind == SPK_STR && !rs->force_pcre && pred_check_hs(p);
+		if (!rs->force_pcre && (r = sigma_lit_prepare(p)) < 0)
+			return r;
 	}
 	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
 		struct sigma_rule *rule = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
@@ -1135,6 +1218,8 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 				uses[tmp[k]]++;
 		}
 		free(tmp);
+		if (r == 0)
+			r = demote_idle_preds(rs, uses);
 		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
 			r = build_bucket(rs, &rs->buckets[i], &bb, err);
 		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
@@ -1149,7 +1234,7 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 	for (uint32_t i = 0; i < rs->n_preds; i++) {
 		struct sigma_pred *p = &rs->preds[i];
 
-		if (p->kind == SPK_STR && pcre_compile_pred(p) < 0 && !p->in_hs) {
+		if (p->kind == SPK_STR && !p->lit && pcre_compile_pred(p) < 0 && !p->in_hs) {
 			/* Neither engine takes it: it can never match. */
 			p->kind = SPK_FALSE;
 		}
@@ -1180,6 +1265,23 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 
 /* ---- the set ---- */
 
+static void ctx_free(struct sigma_ctx *c)
+{
+	hs_free_scratch(c->scratch);
+	pcre2_match_data_free(c->md);
+	free(c->vc);
+	free(c->vc_seen);
+	free(c->pred_stamp);
+	free(c->grp_stamp);
+	free(c->lazy_stamp);
+	free(c->lazy_val);
+	free(c->rule_stamp);
+	free(c->todo);
+	free(c->fv_stamp);
+	free(c->fv);
+	free(c);
+}
+
 void sigma_ruleset_free_all(struct sigma_ruleset *rs);
 
 void sigma_ruleset_free_all(struct sigma_ruleset *rs)
@@ -1199,6 +1301,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 	free(rs->corrs);
 	for (uint32_t i = 0; i < rs->n_preds; i++) {
 		free(rs->preds[i].re);
+		free(rs->preds[i].lit_s);
 		pcre2_code_free(rs->preds[i].pc);
 	}
 	free(rs->preds);
@@ -1227,17 +1330,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 	free(rs->buckets);
 	for (c = rs->pool; c; c = next) {
 		next = c->next;
-		hs_free_scratch(c->scratch);
-		pcre2_match_data_free(c->md);
-		free(c->vc);
-		free(c->vc_seen);
-		free(c->pred_stamp);
-		free(c->grp_stamp);
-		free(c->lazy_stamp);
-		free(c->lazy_val);
-		free(c->rule_stamp);
-		free(c->todo);
-		free(c);
+		ctx_free(c);
 	}
 	hs_free_scratch(rs->proto);
 	free(rs->hs_cache_dir);
@@ -1307,19 +1400,12 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
 	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(*c->rule_stamp));
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
+	c->fv_stamp = calloc(rs->n_fields + 1, sizeof(*c->fv_stamp));
+	c->fv = calloc(rs->n_fields + 1, sizeof(*c->fv));
 	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
-	    !c->rule_stamp || !c->todo ||
+	    !c->rule_stamp || !c->todo || !c->fv_stamp || !c->fv ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
-		pcre2_match_data_free(c->md);
-		free(c->vc);
-		free(c->vc_seen);
-		free(c->pred_stamp);
-		free(c->grp_stamp);
-		free(c->lazy_stamp);
-		free(c->lazy_val);
-		free(c->rule_stamp);
-		free(c->todo);
-		free(c);
+		ctx_free(c);
 		return NULL;
 	}
 	return c;
@@ -1618,6 +1704,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		memset(c->grp_stamp, 0, (rs->n_groups + 1) * sizeof(*c->grp_stamp));
 		memset(c->lazy_stamp, 0, (rs->n_preds + 1) * sizeof(*c->lazy_stamp));
 		memset(c->rule_stamp, 0, (rs->n_rules + 1) * sizeof(*c->rule_stamp));
+		memset(c->fv_stamp, 0, (rs->n_fields + 1) * sizeof(*c->fv_stamp));
 		c->stamp = 1;
 	}
 	c->ev = ev;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/str.h"
 #include "ingest/json_scan.h"
 
 enum {
@@ -23,16 +24,6 @@ enum {
 static inline int str_stop(unsigned char c)
 {
 	return c < 0x20 || c == '"' || c == '\\';
-}
-
-static inline int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 void json_scan_init(struct json_scan *s, const char *p, size_t n)
@@ -87,10 +78,10 @@ static int scan_string(struct json_scan *s, struct json_token *t)
 			q += 2;
 			break;
 		case 'u':
-			if (end - q < 6 || hexval((unsigned char)q[2]) < 0 ||
-			    hexval((unsigned char)q[3]) < 0 ||
-			    hexval((unsigned char)q[4]) < 0 ||
-			    hexval((unsigned char)q[5]) < 0) {
+			if (end - q < 6 || str_hexval((unsigned char)q[2]) < 0 ||
+			    str_hexval((unsigned char)q[3]) < 0 ||
+			    str_hexval((unsigned char)q[4]) < 0 ||
+			    str_hexval((unsigned char)q[5]) < 0) {
 				s->p = q;
 				return fail(s);
 			}
@@ -297,10 +288,10 @@ int json_scan_skip(struct json_scan *s, const struct json_token *t)
 
 static unsigned hex4(const char *p)
 {
-	return (unsigned)(hexval((unsigned char)p[0]) << 12 |
-			  hexval((unsigned char)p[1]) << 8 |
-			  hexval((unsigned char)p[2]) << 4 |
-			  hexval((unsigned char)p[3]));
+	return (unsigned)(str_hexval((unsigned char)p[0]) << 12 |
+			  str_hexval((unsigned char)p[1]) << 8 |
+			  str_hexval((unsigned char)p[2]) << 4 |
+			  str_hexval((unsigned char)p[3]));
 }
 
 static char *put_utf8(char *o, unsigned cp)

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/str.h"
 
 #define PARAM_MAX_SECTIONS 64  /* RFC 2231 continuations kept per name */
 #define CHARSET_MAX 40
@@ -89,17 +90,6 @@ size_t mime_b64_decode(const char *in, size_t n, unsigned char *out,
 	return o;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 size_t mime_qp_decode(const char *in, size_t n, unsigned char *out,
 		      size_t cap, int *trunc, size_t *bad)
 {
@@ -127,10 +117,10 @@ size_t mime_qp_decode(const char *in, size_t n, unsigned char *out,
 				i = j;
 				continue;
 			}
-			if (i + 2 < n + 0 && hexval((unsigned char)in[i + 1]) >= 0 &&
-			    hexval((unsigned char)in[i + 2]) >= 0) {
-				c = (unsigned char)(hexval((unsigned char)in[i + 1]) * 16 +
-						    hexval((unsigned char)in[i + 2]));
+			if (i + 2 < n + 0 && str_hexval((unsigned char)in[i + 1]) >= 0 &&
+			    str_hexval((unsigned char)in[i + 2]) >= 0) {
+				c = (unsigned char)(str_hexval((unsigned char)in[i + 1]) * 16 +
+						    str_hexval((unsigned char)in[i + 2]));
 				i += 2;
 			} else {
 				junk++; /* a lone '=' is kept as written */
@@ -362,10 +352,10 @@ static size_t q_decode(const char *in, size_t n, unsigned char *out)
 		if (in[i] == '_') {
 			out[o++] = ' ';
 		} else if (in[i] == '=' && i + 2 < n + 0 &&
-			   hexval((unsigned char)in[i + 1]) >= 0 &&
-			   hexval((unsigned char)in[i + 2]) >= 0) {
-			out[o++] = (unsigned char)(hexval((unsigned char)in[i + 1]) * 16 +
-						   hexval((unsigned char)in[i + 2]));
+			   str_hexval((unsigned char)in[i + 1]) >= 0 &&
+			   str_hexval((unsigned char)in[i + 2]) >= 0) {
+			out[o++] = (unsigned char)(str_hexval((unsigned char)in[i + 1]) * 16 +
+						   str_hexval((unsigned char)in[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = (unsigned char)in[i];
@@ -480,10 +470,10 @@ static size_t pct_decode(const char *p, size_t n, char *out)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '%' && i + 2 < n + 0 &&
-		    hexval((unsigned char)p[i + 1]) >= 0 &&
-		    hexval((unsigned char)p[i + 2]) >= 0) {
-			out[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 +
-					  hexval((unsigned char)p[i + 2]));
+		    str_hexval((unsigned char)p[i + 1]) >= 0 &&
+		    str_hexval((unsigned char)p[i + 2]) >= 0) {
+			out[o++] = (char)(str_hexval((unsigned char)p[i + 1]) * 16 +
+					  str_hexval((unsigned char)p[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = p[i];

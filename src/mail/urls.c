@@ -15,6 +15,7 @@
 #include <libpsl.h>
 
 #include "core/err.h"
+#include "core/str.h"
 #include "detect/intel.h"
 #include "mail/urls.h"
 
@@ -53,16 +54,6 @@ static int is_alnum(unsigned char c)
 static unsigned char lower(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* Case-insensitive: does p[0..n) start with the lower-case ASCII word w? */
@@ -188,11 +179,11 @@ int url_host_normalise(const char *host, size_t len, char *out, size_t cap)
 		unsigned char c = (unsigned char)host[i];
 
 		if (c == '%' && i + 2 < len &&
-		    hexval((unsigned char)host[i + 1]) >= 0 &&
-		    hexval((unsigned char)host[i + 2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)host[i + 1]) *
+		    str_hexval((unsigned char)host[i + 1]) >= 0 &&
+		    str_hexval((unsigned char)host[i + 2]) >= 0) {
+			c = (unsigned char)(str_hexval((unsigned char)host[i + 1]) *
 						    16 +
-					    hexval((unsigned char)host[i + 2]));
+					    str_hexval((unsigned char)host[i + 2]));
 			i += 2;
 		}
 		if (c < 0x80 && (stop_ascii(c) || c == '/' || c == '\\' ||
@@ -569,7 +560,7 @@ static size_t entity(const char *p, size_t n, uint32_t *cp)
 		k = 3;
 	}
 	for (; k < n && d < 10; k++, d++) {
-		int h = hexval((unsigned char)p[k]);
+		int h = str_hexval((unsigned char)p[k]);
 
 		if (h < 0 || (!hexd && h > 9))
 			break;

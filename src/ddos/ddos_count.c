@@ -875,7 +875,7 @@ struct rec_ctx {
 	struct ddos_span sp;
 	struct ddos_rec_split rs;   /* sp's amounts, shared by the rings */
 	uint64_t bytes, pkts;
-	unsigned mask;
+	unsigned mask;              /* detail ring columns (DK_*) */
 	int vec;
 	uint64_t shi, slo;
 	uint32_t pkey;
@@ -956,38 +956,41 @@ static inline void add_one(struct ddos_counters *c, const struct flow_rec *r, ui
 	x.bytes = scale(r->bytes, mult);
 	x.pkts = scale(r->packets, mult);
 	ddos_rec_split_init(&x.rs, &x.sp, x.pkts);
-	x.mask = 1u << DD_ALL;
+	/* The record's column in the detail rings (DK_*): one kind, and
+	 * DK_FRAG for a fragment. */
 	x.vec = -1;
 	x.pkey = 0;
 	switch (r->proto) {
 	case 6:
-		x.mask |= 1u << DD_TCP;
 		if ((r->tcp_flags & 0x02) && !(r->tcp_flags & 0x10))
-			x.mask |= 1u << DD_SYN;
+			x.mask = 1u << DK_SYN;
 		else if (r->tcp_flags & 0x04)
-			x.mask |= 1u << DD_RST;
+			x.mask = 1u << DK_RST;
 		else if (r->tcp_flags & 0x10)
-			x.mask |= 1u << DD_ACK;
+			x.mask = 1u << DK_ACK;
+		else
+			x.mask = 1u << DK_TCP;
 		if (r->sport)
 			x.pkey = 6u << 16 | r->sport;
 		break;
 	case 17:
-		x.mask |= 1u << DD_UDP;
+		x.mask = 1u << DK_UDP;
 		if (r->sport) {
 			x.pkey = 17u << 16 | r->sport;
 			if ((x.vec = ddos_vector_by_port(r->sport)) >= 0)
-				x.mask |= 1u << DD_AMP;
+				x.mask = 1u << DK_AMP;
 		}
 		break;
 	case 1:
 	case 58:
-		x.mask |= 1u << DD_ICMP;
+		x.mask = 1u << DK_ICMP;
 		break;
 	default:
+		x.mask = 1u << DK_OTHER;
 		break;
 	}
 	if (r->flags & FLOW_F_FRAGMENT)
-		x.mask |= 1u << DD_FRAG;
+		x.mask |= 1u << DK_FRAG;
 	x.shi = ddos_be64(r->src.a);
 	x.slo = ddos_be64(r->src.a + 8);
 	c->st.counted++;

@@ -213,9 +213,10 @@ static inline int ddos_span_make(uint32_t H, int64_t start, int64_t end, struct 
 		sp->nfull = g - sp->s0 - 1;
 		sp->far = g >= H + DDOS_NEAR;
 	}
-	sp->k0 = (double)sp->f0 / (double)sp->len;
+	/* One division: ddos_muldiv corrects an estimate off by one. */
 	sp->kq = 1000.0 / (double)sp->len;
-	sp->kl = (double)sp->fl / (double)sp->len;
+	sp->k0 = (double)sp->f0 * sp->kq * 0.001;
+	sp->kl = (double)sp->fl * sp->kq * 0.001;
 	return late;
 }
 
@@ -301,8 +302,10 @@ static inline struct ddos_amounts ddos_rec_units(struct ddos_rec_split *x, uint3
 
 /* Differences of one (units, packets) pair: b and p point at slot 0 of
  * the near window, bf and pf at slot 0 of the far grid; stride is the
- * distance between two slots in uint32_t. */
-static inline void ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
+ * distance between two slots in uint32_t. Inlined into each ring's add
+ * (six a record under a flood): the call cost as much as the writes. */
+static inline __attribute__((always_inline)) void
+ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
 			       const struct ddos_span *sp, const struct ddos_amounts *ab,
 			       const struct ddos_amounts *ap)
 {
@@ -478,48 +481,19 @@ static inline void ddos_ring_clear(struct ddos_ring *r)
 }
 
 /* A record in each column of mask (bits of DK_*: its kind, and DK_FRAG
- * for a fragment): the same amounts. */
+ * for a fragment): the same amounts, spread in each column as in a
+ * target's own ring. */
 static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x, uint64_t bytes,
 				  unsigned mask)
 {
 	const struct ddos_span *sp = x->sp;
 	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &d->rem));
-	const struct ddos_amounts ap = x->ap;
-	/* ddos_spread's writes, worked out once for every column: up to four
-	 * (slot, units, packets), added in any order (sums modulo 2^32). */
-	struct {
-		struct ddos_dslot *s;
-		uint32_t b, p;
-	} w[4];
 	uint32_t *fl = d->fl[sp->s0 % DDOS_FLOWS];
-	unsigned nw = 2;
 
-	w[0].s = &d->near[sp->s0 % DDOS_NEAR];
-	w[0].b = ab.a0;
-	w[0].p = ap.a0;
-	w[1].s = &d->near[(sp->s0 + 1) % DDOS_NEAR];
-	w[1].b = ab.q - ab.a0;   /* SP_ONE: q is 0 */
-	w[1].p = ap.q - ap.a0;
-	if (sp->kind == SP_NEAR) {
-		w[2].s = &d->near[(sp->stop - 1) % DDOS_NEAR];
-		w[2].b = ab.al - ab.q;
-		w[2].p = ap.al - ap.q;
-		w[3].s = &d->near[sp->stop % DDOS_NEAR];
-		w[3].b = -ab.al;
-		w[3].p = -ap.al;
-		nw = 4;
-	} else if (sp->kind == SP_FAR) {
-		w[2].s = sp->far ? &d->far[(sp->stop / DDOS_GRID) % DDOS_FAR] : &d->near[sp->stop % DDOS_NEAR];
-		w[2].b = -ab.q;
-		w[2].p = -ap.q;
-		nw = 3;
-	}
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		for (unsigned j = 0; j < nw; j++) {
-			w[j].s->b[k] += w[j].b;
-			w[j].s->p[k] += w[j].p;
-		}
+		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k],
+			    sizeof(struct ddos_dslot) / sizeof(uint32_t), sp, &ab, &x->ap);
 		fl[k]++;
 	}
 	if (sp->stop > d->busy)

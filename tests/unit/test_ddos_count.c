@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "ddos/ddos_count.h"
 #include "ddos/ddos_detect.h"
+#include "ddos/ddos_sketch.h"
 
 #include "ddos_test.h"
 
@@ -288,11 +289,73 @@ static void test_stream_rates(void **state)
 	assert_int_equal(g.rates, STREAM_RATES);
 }
 
+/* The sketch keeps space-saving's promises whatever the stream: the
+ * counts add up to the weight given, every key's estimate is at least
+ * its true weight, every key with more than 1/k of the weight is there,
+ * and the counters stay a min-heap with their digests beside them. */
+static void check_sketch(const struct ddos_hh *t, const uint16_t *g, unsigned k, const uint64_t *truth,
+			 unsigned nkeys, uint64_t total)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		sum += t[i].n;
+		if (2 * i + 1 < k)
+			assert_true(t[i].n <= t[2 * i + 1].n);
+		if (2 * i + 2 < k)
+			assert_true(t[i].n <= t[2 * i + 2].n);
+		assert_int_equal(g[i], t[i].n ? ddos_hh_tag(t[i].hi, t[i].lo) : 0);
+	}
+	assert_int_equal(sum, total);
+	for (unsigned key = 0; key < nkeys; key++) {
+		unsigned at = k;
+		for (unsigned i = 0; i < k; i++)
+			if (t[i].n && t[i].hi == 7 && t[i].lo == key)
+				at = i;
+		if (truth[key] * k > total)
+			assert_true(at < k);
+		if (at < k)
+			assert_true(t[at].n >= truth[key]);
+	}
+}
+
+static void test_sketch(void **state)
+{
+	static const unsigned ks[] = { 16, 12, 4 };
+	uint64_t truth[4096];
+
+	(void)state;
+	for (unsigned c = 0; c < 3 * 4; c++) {
+		unsigned k = ks[c % 3], nkeys = c / 3 < 2 ? 64 : 4096;
+		struct ddos_hh t[16];
+		uint16_t g[16];
+		uint64_t total = 0;
+
+		memset(t, 0, sizeof(t));
+		memset(g, 0, sizeof(g));
+		memset(truth, 0, sizeof(truth));
+		rng_state = 0x12345678u + c;
+		for (unsigned i = 0; i < 200000; i++) {
+			/* A few heavy keys (a third of the weight), the rest spread
+			 * over many; weights from 1 to 1,500. */
+			unsigned key = rnd(3) ? rnd(nkeys) : rnd(3);
+			uint64_t w = c % 2 ? 1 + rnd(1500) : 60;
+			ddos_hh_add(t, g, k, 7, key, w);
+			truth[key] += w;
+			total += w;
+			if (i % 9973 == 0)
+				check_sketch(t, g, k, truth, nkeys, total);
+		}
+		check_sketch(t, g, k, truth, nkeys, total);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_equals_single),
 		cmocka_unit_test(test_stream_rates),
+		cmocka_unit_test(test_sketch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -781,7 +781,16 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
 /* The sketches take every record of a target over a threshold or under
  * attack (they were cleared when that began), and one record in
  * DDOS_SKETCH_SAMPLE, weighted, of the others: top talkers of a busy host
- * for the API, at a sixteenth of the cost. Inlined into ent_add: a call
+ * for the API, at a sixteenth of the cost. A target that gets more than
+ * DDOS_SKETCH_FULL records in a second (a flood: the sketches were a
+ * third of the counting) gives the rest of that second one record in
+ * DDOS_SKETCH_HEAVY, weighted, picked by a pseudo-random sequence rather
+ * than every eighth, so that an exporter's fixed order of records cannot
+ * line up with it. A talker with a share s of the target's records is
+ * then sampled about s * 1,000 times a second at the least (8,192 / 8),
+ * so a source or port the attack is made of stays on top with an
+ * estimate within a few percent; the estimates are no longer upper
+ * bounds in that second. Inlined into ent_add: a call
  * a target and record cost a tenth of the counting under a flood. */
 static inline __attribute__((always_inline)) void
 detail_add(struct ddos_detail *d, const struct ddos_ent *e,
@@ -799,6 +808,11 @@ detail_add(struct ddos_detail *d, const struct ddos_ent *e,
 		if (++d->sample % DDOS_SKETCH_SAMPLE)
 			return;
 		w = bytes * DDOS_SKETCH_SAMPLE;
+	} else if (e->ring.arr_f > DDOS_SKETCH_FULL) {
+		d->sample = d->sample * 1664525u + 1013904223u;   /* the top 3 bits: 1 in 8 */
+		if (d->sample >> 29)
+			return;
+		w = bytes > UINT64_MAX / DDOS_SKETCH_HEAVY ? UINT64_MAX : bytes * DDOS_SKETCH_HEAVY;
 	}
 	ddos_hh_add(d->src, d->src_tag, DDOS_HH_SRC, shi, slo, w);
 	if (pkey)

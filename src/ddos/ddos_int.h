@@ -21,6 +21,8 @@
 #define DDOS_HH_PORT 12
 #define DDOS_SKETCH_RESET 60   /* seconds, outside attacks */
 #define DDOS_SKETCH_SAMPLE 16  /* one record in 16 outside attacks */
+#define DDOS_SKETCH_FULL 8192  /* records a second a target's sketches all take; */
+#define DDOS_SKETCH_HEAVY 8    /* past that, one in 8 (weighted) */
 #define DDOS_DETAIL_LINGER 30  /* seconds cold before a detail slot is released */
 
 struct ddos_detail {

@@ -350,12 +350,76 @@ static void test_sketch(void **state)
 	}
 }
 
+/* Past DDOS_SKETCH_FULL records a second into one target its sketches
+ * sample: the sources and ports an attack is made of must still come out
+ * on top, in the right order, their estimates in proportion. 100,000
+ * records a second into one host: a fifth from one NTP reflector, a
+ * tenth from a DNS one, the rest spoofed from random ports. */
+static void test_sketch_heavy(void **state)
+{
+	static struct flow_rec recs[1024];
+	struct ddos_config cfg;
+	struct ddos_detector *d;
+	struct ddos_target_view v;
+	struct buf err;
+	struct flow_ip h = ip("203.0.113.7");
+
+	(void)state;
+	buf_init(&err, 0);
+	assert_int_equal(load(cfg_stream, &cfg, &err), 0);
+	d = ddos_detector_new(&cfg, &(struct ddos_handlers){ NULL, NULL, NULL, NULL }, NULL, &err);
+	assert_non_null(d);
+	ddos_config_free(&cfg);
+	buf_fini(&err);
+	rng_state = 77;
+	ddos_detector_tick(d, T0 * 1000);
+	for (int64_t t = T0; t < T0 + 4; t++) {
+		for (int b = 0; b < 100; b++) {
+			for (int i = 0; i < 1000; i++) {
+				struct flow_rec *r = &recs[i];
+				uint32_t u = rnd(10);
+				memset(r, 0, sizeof(*r));
+				set_v4(&r->exporter, 0xc0000201u);
+				r->dst = h;
+				r->proto = 17;
+				r->sampling = 1;
+				r->packets = 1;
+				r->bytes = 1000 + rnd(400);
+				r->start_ms = r->end_ms = t * 1000 + b * 10;
+				if (u < 2) {
+					set_v4(&r->src, 0xc6120001u);
+					r->sport = 123;
+				} else if (u < 3) {
+					set_v4(&r->src, 0xc6120002u);
+					r->sport = 53;
+				} else {
+					set_v4(&r->src, 0x64400000u + rnd(1u << 22));
+					r->sport = (uint16_t)(1024 + rnd(60000));
+				}
+			}
+			ddos_detector_add_batch(d, recs, 1000);
+		}
+		ddos_detector_tick(d, (t + 1) * 1000);
+	}
+	assert_int_equal(ddos_count_host(ddos_detector_counters(d), &h, &v), 0);
+	assert_true(v.detailed && v.nsrc >= 2 && v.nport >= 2);
+	assert_memory_equal(v.src[0].ip.a + 12, "\xc6\x12\x00\x01", 4);
+	assert_memory_equal(v.src[1].ip.a + 12, "\xc6\x12\x00\x02", 4);
+	assert_int_equal(v.port[0].port, 123);
+	assert_int_equal(v.port[1].port, 53);
+	/* Since the attack began (the sketches were cleared): about twice. */
+	assert_true(v.src[0].bytes > 1.8 * v.src[1].bytes && v.src[0].bytes < 2.2 * v.src[1].bytes);
+	assert_true(v.port[0].bytes > 1.8 * v.port[1].bytes && v.port[0].bytes < 2.2 * v.port[1].bytes);
+	ddos_detector_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_equals_single),
 		cmocka_unit_test(test_stream_rates),
 		cmocka_unit_test(test_sketch),
+		cmocka_unit_test(test_sketch_heavy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -790,12 +790,11 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
  * then sampled about s * 1,000 times a second at the least (8,192 / 8),
  * so a source or port the attack is made of stays on top with an
  * estimate within a few percent; the estimates are no longer upper
- * bounds in that second. Inlined into ent_add: a call
- * a target and record cost a tenth of the counting under a flood. */
+ * bounds in that second. Inlined into ent_add: a call per target and
+ * record cost a tenth of the counting under a flood. */
 static inline __attribute__((always_inline)) void
-detail_add(struct ddos_detail *d, const struct ddos_ent *e,
-			      struct ddos_rec_split *rs, uint64_t bytes, uint64_t pkts, unsigned mask,
-			      int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
+detail_add(struct ddos_detail *d, const struct ddos_ent *e, struct ddos_rec_split *rs, uint64_t bytes,
+	   uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
 {
 	uint64_t w = bytes;
 

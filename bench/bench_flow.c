@@ -401,10 +401,12 @@ static void bench_count(const char *name, const struct dsrc *s, uint64_t want)
 	count_measured(c, d, s, recv_ms, warm + want, &clock_ms, &t_tick, &us);
 	st = ddos_count_stats(ddos_detector_counters(c->det));
 	printf("%-8s %12.0f records/s decoded and counted, %6.1f ns/record (%.1f of it in ticks); "
-	       "%llu records, %llu counted, %zu hosts, %zu detailed, %d attack(s)\n", name,
+	       "%llu records measured; since the start %llu of %llu counted, %zu hosts, %zu detailed, "
+	       "%d attack(s)\n", name,
 	       (double)(c->records - warm) * 1e6 / (double)us, (double)us * 1e3 / (double)(c->records - warm),
 	       (double)t_tick * 1e3 / (double)(c->records - warm), (unsigned long long)(c->records - warm),
-	       (unsigned long long)st->counted, ddos_count_hosts(ddos_detector_counters(c->det)),
+	       (unsigned long long)st->counted, (unsigned long long)st->records,
+	       ddos_count_hosts(ddos_detector_counters(c->det)),
 	       ddos_count_details(ddos_detector_counters(c->det)), c->attacks);
 	ddos_detector_free(c->det);
 	flow_decoder_free(d);

@@ -40,6 +40,8 @@
 #include "ddos/ddos_detect.h"
 #include "ddos/ddos_int.h"   /* the host's layout, printed with the memory figures */
 
+#include "bench_ddos_group.h"
+
 #define POOL (1u << 18)
 #define T0 1700000000LL
 
@@ -316,20 +318,7 @@ static struct ddos_detector *make(uint32_t max_hosts, int64_t *now, int ttm_mode
 	struct ddos_detector *d = NULL;
 
 	if (ttm_mode)
-		snprintf(y, sizeof(y),
-			 "ddos:\n"
-			 "  max_hosts: %u\n"
-			 "  groups:\n"
-			 "    - name: customers\n"
-			 "      prefixes: [203.0.113.0/24]\n"
-			 "      baseline: 0\n"
-			 "      thresholds:\n"
-			 "        total: { bps: 1G, pps: 20k }\n"
-			 "        syn: { pps: off }\n"
-			 "        rst: { pps: off }\n"
-			 "        icmp: { pps: off }\n"
-			 "        fragment: { pps: off }\n"
-			 "        amplification: { bps: off }\n", max_hosts);
+		snprintf(y, sizeof(y), "ddos:\n  max_hosts: %u\n  groups:\n" BENCH_COMPARE_GROUP, max_hosts);
 	else
 		snprintf(y, sizeof(y),
 			 "ddos:\n"

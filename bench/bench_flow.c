@@ -13,6 +13,21 @@
  * bytes) and also prints what a collector would count from them: records,
  * sampling-corrected packets and bytes, errors.
  *
+ * Then the same datagrams decoded and counted, as the collector thread
+ * does it: records copied out of the decoder's callback into batches of
+ * 1,024 (collect.c) and handed to a DDoS detector protecting
+ * 203.0.113.0/24 with the thresholds of bench/ddos_compare.sh (20 kpps,
+ * 1 Gbit/s per host). Every record goes into that /24 from random
+ * sources: a flood, so the host, /24 and group are hot, detailed and
+ * under attack, their top-talker sketches updated for every record, the
+ * case the no-loss target is about. Records are moved onto a simulated
+ * clock that advances a second every 1,000,000 records; two simulated
+ * seconds go first, unmeasured, so that the flood is already an attack.
+ * Figures are CPU time of the thread (the machine may be shared).
+ *
+ * With -c and files (tools/flowgen.py --write, or bench_flowsend -w: the
+ * mix the no-loss benchmark sends) it decodes and counts those instead.
+ *
  * With "shards" it measures the collector's whole path on N threads, as
  * `mamori serve` with ddos.threads: N: each thread decodes its own
  * exporter's datagrams (NetFlow v9, then sFlow; destinations spread over
@@ -25,6 +40,7 @@
  *
  * Usage: bench_flow [records-per-format]   (default 20,000,000)
  *        bench_flow FILE...
+ *        bench_flow -c [-n records] FILE...
  *        bench_flow shards [threads [seconds [rounds]]]   (default 2 3 3)
  */
 #include <pthread.h>
@@ -44,7 +60,11 @@
 #include "ddos/ddos_shard.h"
 #include "ddos/flow.h"
 
+#include "bench_ddos_group.h"
+
 #define DISTINCT 1024          /* distinct datagrams per format */
+#define REC_BATCH 1024         /* records per batch, as collect.c */
+#define SIM_RATE 1000000       /* records per simulated second */
 #define DGRAM_MAX 1500
 
 struct dg {
@@ -229,31 +249,230 @@ static void bench_format(const char *name, struct dg *dgs, size_t ndg, uint64_t 
 	flow_decoder_free(d);
 }
 
+
+/* ---- decode + count ---- */
+
+static int64_t cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct cnt {
+	struct ddos_detector *det;
+	struct flow_rec recs[REC_BATCH];
+	size_t n;
+	int64_t shift;       /* added to record times: the simulated clock */
+	int64_t max_end;     /* latest record end seen */
+	uint64_t records;
+	uint64_t next_sec;   /* records at which the simulated clock moves */
+	int attacks;
+};
+
+static void on_attack(void *arg, const struct ddos_attack *a)
+{
+	struct cnt *c = arg;
+
+	if (c->attacks++ == 0)
+		printf("           first attack: %s\n", a->summary);
+}
+
+static void cnt_flush(struct cnt *c)
+{
+	if (c->n && c->det)
+		ddos_detector_add_batch(c->det, c->recs, c->n);
+	c->n = 0;
+}
+
+static void on_rec_count(void *arg, const struct flow_rec *r)
+{
+	struct cnt *c = arg;
+	struct flow_rec *o = &c->recs[c->n++];
+
+	*o = *r;
+	o->start_ms += c->shift;
+	o->end_ms += c->shift;
+	if (r->end_ms > c->max_end)
+		c->max_end = r->end_ms;
+	c->records++;
+	if (c->n == REC_BATCH)
+		cnt_flush(c);
+}
+
+static struct ddos_detector *flood_detector(struct cnt *c)
+{
+	static const char y[] = "ddos:\n  groups:\n" BENCH_COMPARE_GROUP;
+	struct conf_doc doc = { 0 };
+	struct ddos_config cfg = { 0 };
+	struct ddos_handlers h = { on_attack, NULL, NULL, NULL };
+	struct ddos_detector *d = NULL;
+	struct buf err;
+
+	buf_init(&err, 0);
+	if (conf_parse("bench.yaml", y, strlen(y), &doc, &err) == 0 &&
+	    ddos_config_load(&doc, &cfg, &err) == 0)
+		d = ddos_detector_new(&cfg, &h, c, &err);
+	if (!d)
+		fprintf(stderr, "bench_flow: %s\n", err.p ? err.p : "detector");
+	ddos_config_free(&cfg);
+	conf_doc_fini(&doc);
+	buf_fini(&err);
+	return d;
+}
+
+/* Decodes and counts the datagrams (each a 2-byte length and its bytes
+ * when packed, else the generated array) until `want` records. */
+struct dsrc {
+	struct dg *dgs;        /* generated, or */
+	const uint8_t *buf;    /* packed */
+	size_t ndg, nbuf;
+};
+
+static uint64_t decode_all(struct flow_decoder *d, const struct dsrc *s, int64_t recv_ms)
+{
+	struct flow_ip from;
+	uint64_t n = 0;
+
+	flow_ip_parse(&from, "192.0.2.1");
+	if (s->dgs) {
+		for (size_t i = 0; i < s->ndg; i++)
+			(void)flow_decode(d, FLOW_FMT_AUTO, &from, recv_ms, s->dgs[i].b, s->dgs[i].n);
+		return s->ndg;
+	}
+	for (size_t off = 0; off + 2 <= s->nbuf; n++) {
+		size_t len = (size_t)s->buf[off] << 8 | s->buf[off + 1];
+
+		off += 2;
+		if (len > s->nbuf - off)
+			len = s->nbuf - off;
+		(void)flow_decode(d, FLOW_FMT_AUTO, &from, recv_ms, s->buf + off, len);
+		off += len;
+	}
+	return n;
+}
+
+/* Decodes and counts until `until` records, a simulated second every
+ * SIM_RATE records; CPU time of ticks into *t_tick. */
+static __attribute__((noinline)) void count_run(struct cnt *c, struct flow_decoder *d,
+						  const struct dsrc *s, int64_t recv_ms,
+						  uint64_t until, int64_t *clock_ms, int64_t *t_tick)
+{
+	while (c->records < until) {
+		decode_all(d, s, recv_ms);
+		if (c->records >= c->next_sec) {
+			int64_t k = cpu_us();
+			cnt_flush(c);
+			c->shift += 1000;
+			*clock_ms += 1000;
+			ddos_detector_tick(c->det, *clock_ms);
+			c->next_sec += SIM_RATE;
+			*t_tick += cpu_us() - k;
+		}
+	}
+	cnt_flush(c);
+}
+
+/* The measured part: CPU time into *us. Apart, so that callgrind can
+ * count it alone (--toggle-collect='count_measured*'). */
+static __attribute__((noinline)) void count_measured(struct cnt *c, struct flow_decoder *d,
+						       const struct dsrc *s, int64_t recv_ms,
+						       uint64_t until, int64_t *clock_ms,
+						       int64_t *t_tick, int64_t *us)
+{
+	int64_t t0 = cpu_us();
+
+	count_run(c, d, s, recv_ms, until, clock_ms, t_tick);
+	*us = cpu_us() - t0;
+}
+
+static void bench_count(const char *name, const struct dsrc *s, uint64_t want)
+{
+	struct cnt *c = calloc(1, sizeof(*c));
+	struct flow_decoder *d = c ? flow_decoder_new(NULL, on_rec_count, NULL, c) : NULL;
+	const struct ddos_count_stats *st;
+	int64_t recv_ms = (int64_t)T0 * 1000, us, t_tick = 0, clock_ms;
+	uint64_t warm;
+
+	if (!d) {
+		free(c);
+		return;
+	}
+	/* The first pass learns the templates and the pool's latest time. */
+	decode_all(d, s, recv_ms);
+	c->n = 0;
+	c->records = 0;
+	if (!(c->det = flood_detector(c))) {
+		flow_decoder_free(d);
+		free(c);
+		return;
+	}
+	clock_ms = c->max_end + 1;
+	c->next_sec = SIM_RATE;
+	ddos_detector_tick(c->det, clock_ms);
+	/* Two simulated seconds first, not measured: the flood is then an
+	 * attack, its targets detailed, their sketches taking every record. */
+	count_run(c, d, s, recv_ms, 2 * SIM_RATE, &clock_ms, &t_tick);
+	warm = c->records;
+	t_tick = 0;
+	count_measured(c, d, s, recv_ms, warm + want, &clock_ms, &t_tick, &us);
+	st = ddos_count_stats(ddos_detector_counters(c->det));
+	printf("%-8s %12.0f records/s decoded and counted, %6.1f ns/record (%.1f of it in ticks); "
+	       "%llu records measured; since the start %llu of %llu counted, %zu hosts, %zu detailed, "
+	       "%d attack(s)\n", name,
+	       (double)(c->records - warm) * 1e6 / (double)us, (double)us * 1e3 / (double)(c->records - warm),
+	       (double)t_tick * 1e3 / (double)(c->records - warm), (unsigned long long)(c->records - warm),
+	       (unsigned long long)st->counted, (unsigned long long)st->records,
+	       ddos_count_hosts(ddos_detector_counters(c->det)),
+	       ddos_count_details(ddos_detector_counters(c->det)), c->attacks);
+	ddos_detector_free(c->det);
+	flow_decoder_free(d);
+	free(c);
+}
+
+static void bench_both(const char *name, struct dg *dgs, size_t ndg, uint64_t want, int count)
+{
+	struct dsrc s = { dgs, NULL, ndg, 0 };
+
+	if (count)
+		bench_count(name, &s, want);
+	else
+		bench_format(name, dgs, ndg, want);
+}
+
 static int bench_generated(uint64_t want)
 {
 	struct dg *dgs = calloc(DISTINCT, sizeof(*dgs));
 
 	if (!dgs)
 		return 1;
-	printf("flow decoding, one core, %d distinct datagrams per format\n", DISTINCT);
-	for (size_t i = 0; i < DISTINCT; i++)
-		gen_v5(&dgs[i]);
-	bench_format("netflow5", dgs, DISTINCT, want);
-	for (size_t i = 0; i < DISTINCT; i++)
-		gen_templated(&dgs[i], 0, i % 20 == 0);
-	bench_format("netflow9", dgs, DISTINCT, want);
-	for (size_t i = 0; i < DISTINCT; i++)
-		gen_templated(&dgs[i], 1, i % 20 == 0);
-	bench_format("ipfix", dgs, DISTINCT, want);
-	for (size_t i = 0; i < DISTINCT; i++)
-		gen_sflow(&dgs[i]);
-	bench_format("sflow", dgs, DISTINCT, want);
+	for (int count = 0; count < 2; count++) {
+		if (count)
+			printf("decoded and counted, one core: a flood into 203.0.113.0/24 (the /24, its "
+			       "hosts and the group detailed and under attack), batches of %d\n", REC_BATCH);
+		else
+			printf("flow decoding, one core, %d distinct datagrams per format\n", DISTINCT);
+		rng = 0x9e3779b97f4a7c15ULL;
+		for (size_t i = 0; i < DISTINCT; i++)
+			gen_v5(&dgs[i]);
+		bench_both("netflow5", dgs, DISTINCT, want, count);
+		for (size_t i = 0; i < DISTINCT; i++)
+			gen_templated(&dgs[i], 0, i % 20 == 0);
+		bench_both("netflow9", dgs, DISTINCT, want, count);
+		for (size_t i = 0; i < DISTINCT; i++)
+			gen_templated(&dgs[i], 1, i % 20 == 0);
+		bench_both("ipfix", dgs, DISTINCT, want, count);
+		for (size_t i = 0; i < DISTINCT; i++)
+			gen_sflow(&dgs[i]);
+		bench_both("sflow", dgs, DISTINCT, want, count);
+	}
 	free(dgs);
 	return 0;
 }
 
 /* Decodes one flowgen capture, prints counts, then times it. */
-static int bench_file(const char *path)
+static int bench_file(const char *path, int count, uint64_t want)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *buf = NULL;
@@ -288,6 +507,13 @@ static int bench_file(const char *path)
 		n += k;
 	}
 	fclose(f);
+	if (count) {
+		struct dsrc src = { NULL, buf, 0, n };
+
+		bench_count(path, &src, want);
+		free(buf);
+		return 0;
+	}
 	d = flow_decoder_new(NULL, on_rec, NULL, &s);
 	if (!d) {
 		free(buf);
@@ -530,7 +756,7 @@ static int bench_shards(unsigned n, double seconds, int rounds)
 int main(int argc, char **argv)
 {
 	uint64_t want = 20000000;
-	int rc = 0;
+	int rc = 0, count = 0, i = 1;
 
 	if (argc > 1 && !strcmp(argv[1], "shards")) {
 		unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 2;
@@ -540,19 +766,31 @@ int main(int argc, char **argv)
 		return bench_shards(n, secs > 0 ? secs : 3, rounds > 0 ? rounds : 3);
 	}
 
-	if (argc > 1 && argv[1][0] >= '0' && argv[1][0] <= '9') {
+	if (argc > 1 && !strcmp(argv[1], "-c")) {
+		count = 1;
+		i = 2;
+		if (argc > 3 && !strcmp(argv[2], "-n")) {
+			want = strtoull(argv[3], NULL, 10);
+			i = 4;
+		}
+	}
+	if (!count && argc > 1 && argv[1][0] >= '0' && argv[1][0] <= '9') {
 		char *end;
 
 		want = strtoull(argv[1], &end, 10);
 		if (*end || want == 0) {
-			fprintf(stderr, "usage: bench_flow [records-per-format] | FILE...\n");
+			fprintf(stderr, "usage: bench_flow [records-per-format] | FILE... | -c [-n records] FILE...\n");
 			return 2;
 		}
 		return bench_generated(want);
 	}
 	if (argc == 1)
 		return bench_generated(want);
-	for (int i = 1; i < argc; i++)
-		rc |= bench_file(argv[i]);
+	if (want == 0 || i >= argc) {
+		fprintf(stderr, "usage: bench_flow [records-per-format] | FILE... | -c [-n records] FILE...\n");
+		return 2;
+	}
+	for (; i < argc; i++)
+		rc |= bench_file(argv[i], count, want);
 	return rc;
 }

@@ -262,34 +262,9 @@ void ddos_count_free(struct ddos_counters *c)
 	free(c);
 }
 
-/* ---- space-saving sketches ---- */
+/* ---- space-saving sketches (ddos_sketch.h) ---- */
 
-/* Two passes: the key (the low half first: an IPv4 source's high half is
- * always the same), then, only when it is not there, the smallest
- * counter; under a flood from spoofed sources nearly every record is a
- * miss, and the passes are shorter than one that does both. */
-static inline void hh_add(struct ddos_hh *t, unsigned k, uint64_t hi, uint64_t lo, uint64_t w)
-{
-	unsigned mi = 0;
-	uint64_t mn = t[0].n;
-
-	for (unsigned i = 0; i < k; i++)
-		if (t[i].lo == lo && t[i].hi == hi && t[i].n) {
-			t[i].n += w;
-			return;
-		}
-	for (unsigned i = 1; i < k; i++)
-		if (t[i].n < mn) {
-			mn = t[i].n;
-			mi = i;
-		}
-	/* Not there: take the smallest counter's place and its count (the
-	 * space-saving rule that keeps every heavy hitter's estimate an upper
-	 * bound). */
-	t[mi].hi = hi;
-	t[mi].lo = lo;
-	t[mi].n += w ? w : 1;
-}
+_Static_assert(DDOS_HH_SRC % 4 == 0 && DDOS_HH_PORT % 4 == 0, "digests are compared four at a time");
 
 static int hh_cmp(const void *x, const void *y)
 {
@@ -798,16 +773,28 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
 	d = &c->det[e->detail - 1];
 	memset(d->src, 0, sizeof(d->src));
 	memset(d->port, 0, sizeof(d->port));
+	memset(d->src_tag, 0, sizeof(d->src_tag));
+	memset(d->port_tag, 0, sizeof(d->port_tag));
 	d->sketch_sec = c->H;
 }
 
 /* The sketches take every record of a target over a threshold or under
  * attack (they were cleared when that began), and one record in
  * DDOS_SKETCH_SAMPLE, weighted, of the others: top talkers of a busy host
- * for the API, at a sixteenth of the cost. */
-static inline void detail_add(struct ddos_detail *d, const struct ddos_ent *e,
-			      struct ddos_rec_split *rs, uint64_t bytes, uint64_t pkts, unsigned mask,
-			      int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
+ * for the API, at a sixteenth of the cost. A target that gets more than
+ * DDOS_SKETCH_FULL records in a second (a flood: the sketches were a
+ * third of the counting) gives the rest of that second one record in
+ * DDOS_SKETCH_HEAVY, weighted, picked by a pseudo-random sequence rather
+ * than every eighth, so that an exporter's fixed order of records cannot
+ * line up with it. A talker with a share s of the target's records is
+ * then sampled about s * 1,000 times a second at the least (8,192 / 8),
+ * so a source or port the attack is made of stays on top with an
+ * estimate within a few percent; the estimates are no longer upper
+ * bounds in that second. Inlined into ent_add: a call per target and
+ * record cost a tenth of the counting under a flood. */
+static inline __attribute__((always_inline)) void
+detail_add(struct ddos_detail *d, const struct ddos_ent *e, struct ddos_rec_split *rs, uint64_t bytes,
+	   uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
 {
 	uint64_t w = bytes;
 
@@ -820,10 +807,15 @@ static inline void detail_add(struct ddos_detail *d, const struct ddos_ent *e,
 		if (++d->sample % DDOS_SKETCH_SAMPLE)
 			return;
 		w = bytes * DDOS_SKETCH_SAMPLE;
+	} else if (e->ring.arr_f > DDOS_SKETCH_FULL) {
+		d->sample = d->sample * 1664525u + 1013904223u;   /* the top 3 bits: 1 in 8 */
+		if (d->sample >> 29)
+			return;
+		w = bytes > UINT64_MAX / DDOS_SKETCH_HEAVY ? UINT64_MAX : bytes * DDOS_SKETCH_HEAVY;
 	}
-	hh_add(d->src, DDOS_HH_SRC, shi, slo, w);
+	ddos_hh_add(d->src, d->src_tag, DDOS_HH_SRC, shi, slo, w);
 	if (pkey)
-		hh_add(d->port, DDOS_HH_PORT, pkey, 0, w);
+		ddos_hh_add(d->port, d->port_tag, DDOS_HH_PORT, pkey, 0, w);
 }
 
 /* ---- exporters ---- */
@@ -864,18 +856,24 @@ static void exporter_note(struct ddos_counters *c, const struct flow_rec *r, int
 
 /* ---- the hot path ---- */
 
-static inline uint32_t sat_add(uint32_t a, uint64_t b)
+static inline uint32_t sat_add(uint32_t a, uint32_t b)
 {
-	uint64_t s = a + b;
+	uint32_t s = a + b;
 
-	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+	return s < a ? UINT32_MAX : s;
+}
+
+static inline uint32_t clamp32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 struct rec_ctx {
 	struct ddos_span sp;
 	struct ddos_rec_split rs;   /* sp's amounts, shared by the rings */
 	uint64_t bytes, pkts;
-	unsigned mask;
+	uint32_t arr_u, arr_p;      /* units and packets, clamped, for the arrivals */
+	unsigned mask;              /* detail ring columns (DK_*) */
 	int vec;
 	uint64_t shi, slo;
 	uint32_t pkey;
@@ -897,8 +895,8 @@ static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *
 		e->ring.arr_u = e->ring.arr_p = e->ring.arr_f = 0;
 		e->flags &= (uint8_t)~ENT_NODETAIL;
 	}
-	e->ring.arr_u = sat_add(e->ring.arr_u, x->bytes >> DDOS_USHIFT);
-	e->ring.arr_p = sat_add(e->ring.arr_p, x->pkts);
+	e->ring.arr_u = sat_add(e->ring.arr_u, x->arr_u);
+	e->ring.arr_p = sat_add(e->ring.arr_p, x->arr_p);
 	e->ring.arr_f = sat_add(e->ring.arr_f, 1);
 	if (!e->detail && !(e->flags & ENT_NODETAIL)) {
 		const struct ddos_tset *t = &c->cc.g[e->group].t[kind];
@@ -913,7 +911,9 @@ static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *
 
 static inline uint64_t scale(uint64_t v, uint64_t m)
 {
-	return v > UINT64_MAX / m ? UINT64_MAX : v * m;
+	uint64_t r;
+
+	return __builtin_mul_overflow(v, m, &r) ? UINT64_MAX : r;   /* no division per record */
 }
 
 static inline void add_one(struct ddos_counters *c, const struct flow_rec *r, uint64_t hi,
@@ -955,39 +955,44 @@ static inline void add_one(struct ddos_counters *c, const struct flow_rec *r, ui
 	mult = (r->flags & FLOW_F_SCALED) || r->sampling == 0 ? 1 : r->sampling;
 	x.bytes = scale(r->bytes, mult);
 	x.pkts = scale(r->packets, mult);
+	x.arr_u = clamp32(x.bytes >> DDOS_USHIFT);
+	x.arr_p = clamp32(x.pkts);
 	ddos_rec_split_init(&x.rs, &x.sp, x.pkts);
-	x.mask = 1u << DD_ALL;
+	/* The record's column in the detail rings (DK_*): one kind, and
+	 * DK_FRAG for a fragment. */
 	x.vec = -1;
 	x.pkey = 0;
 	switch (r->proto) {
 	case 6:
-		x.mask |= 1u << DD_TCP;
 		if ((r->tcp_flags & 0x02) && !(r->tcp_flags & 0x10))
-			x.mask |= 1u << DD_SYN;
+			x.mask = 1u << DK_SYN;
 		else if (r->tcp_flags & 0x04)
-			x.mask |= 1u << DD_RST;
+			x.mask = 1u << DK_RST;
 		else if (r->tcp_flags & 0x10)
-			x.mask |= 1u << DD_ACK;
+			x.mask = 1u << DK_ACK;
+		else
+			x.mask = 1u << DK_TCP;
 		if (r->sport)
 			x.pkey = 6u << 16 | r->sport;
 		break;
 	case 17:
-		x.mask |= 1u << DD_UDP;
+		x.mask = 1u << DK_UDP;
 		if (r->sport) {
 			x.pkey = 17u << 16 | r->sport;
 			if ((x.vec = ddos_vector_by_port(r->sport)) >= 0)
-				x.mask |= 1u << DD_AMP;
+				x.mask = 1u << DK_AMP;
 		}
 		break;
 	case 1:
 	case 58:
-		x.mask |= 1u << DD_ICMP;
+		x.mask = 1u << DK_ICMP;
 		break;
 	default:
+		x.mask = 1u << DK_OTHER;
 		break;
 	}
 	if (r->flags & FLOW_F_FRAGMENT)
-		x.mask |= 1u << DD_FRAG;
+		x.mask |= 1u << DK_FRAG;
 	x.shi = ddos_be64(r->src.a);
 	x.slo = ddos_be64(r->src.a + 8);
 	c->st.counted++;

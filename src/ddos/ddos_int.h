@@ -13,6 +13,7 @@
 #include "ddos/ddos_count.h"
 #include "ddos/ddos_lpm.h"
 #include "ddos/ddos_ring.h"
+#include "ddos/ddos_sketch.h"
 
 /* ---- detail: per-class rings and top talkers of a hot target ---- */
 
@@ -20,12 +21,9 @@
 #define DDOS_HH_PORT 12
 #define DDOS_SKETCH_RESET 60   /* seconds, outside attacks */
 #define DDOS_SKETCH_SAMPLE 16  /* one record in 16 outside attacks */
+#define DDOS_SKETCH_FULL 8192  /* records a second a target's sketches all take; */
+#define DDOS_SKETCH_HEAVY 8    /* past that, one in 8 (weighted) */
 #define DDOS_DETAIL_LINGER 30  /* seconds cold before a detail slot is released */
-
-struct ddos_hh {           /* a space-saving counter */
-	uint64_t hi, lo;   /* source address, or proto << 16 | port */
-	uint64_t n;        /* bytes, an upper estimate */
-};
 
 struct ddos_detail {
 	uint8_t kind;          /* DDOS_T_* + 1; 0 = free */
@@ -36,7 +34,9 @@ struct ddos_detail {
 	uint32_t next_free;
 	struct ddos_dring r;
 	float vb[DDOS_VEC_N], vp[DDOS_VEC_N];   /* recent bytes, packets per vector */
-	struct ddos_hh src[DDOS_HH_SRC];
+	uint16_t src_tag[DDOS_HH_SRC];    /* the sketches' key digests */
+	uint16_t port_tag[DDOS_HH_PORT];
+	struct ddos_hh src[DDOS_HH_SRC];                 /* min-heaps (ddos_sketch.h) */
 	struct ddos_hh port[DDOS_HH_PORT];
 };
 

@@ -16,9 +16,10 @@
  *
  * Two shapes: struct ddos_ring, one quantity pair per target (its head;
  * the slots, struct ddos_slots of 32 bits or a host's ddos_nslots of 16,
- * lie beside it in the owner), and struct ddos_dring, every traffic class
- * of a hot target side by side per second (a record counts in two or
- * three classes; they share cache lines).
+ * lie beside it in the owner), and struct ddos_dring, the traffic of a
+ * hot target by kind side by side per second (a record is one kind, and
+ * a fragment also counts as one; the classes, which overlap, are sums of
+ * kinds, made once a second).
  */
 #ifndef MAMORI_DDOS_RING_H
 #define MAMORI_DDOS_RING_H
@@ -42,6 +43,38 @@ enum {
 	DD_TCP, DD_UDP, DD_ICMP, DD_SYN, DD_ACK, DD_RST, DD_FRAG, DD_AMP,
 	DD_N
 };
+
+/* What a detail ring's slots hold: not the classes, which overlap (a SYN
+ * record is in ALL, TCP and SYN), but the kinds a record is one of, plus
+ * fragments beside them; a record writes one column (two for a fragment)
+ * instead of three or four, and the classes are sums of columns, made
+ * when a second closes or is peeked (ddos_dk_classes). Same count of
+ * columns as of classes: the ring's size is unchanged. */
+enum {
+	DK_SYN, DK_RST, DK_ACK, DK_TCP,   /* TCP by flag class; DK_TCP: none */
+	DK_AMP, DK_UDP,                   /* UDP from a vector's port, other UDP */
+	DK_ICMP, DK_OTHER,
+	DK_FRAG,                          /* fragments, also in their kind */
+	DK_N
+};
+
+_Static_assert((int)DK_N == (int)DD_N, "a detail slot has as many columns as classes");
+
+/* Classes from columns (sums modulo 2^32: exact for differences). */
+static inline void ddos_dk_classes(const uint32_t k[DK_N], uint32_t c[DD_N])
+{
+	uint32_t tcp = k[DK_SYN] + k[DK_RST] + k[DK_ACK] + k[DK_TCP], udp = k[DK_AMP] + k[DK_UDP];
+
+	c[DD_TCP] = tcp;
+	c[DD_UDP] = udp;
+	c[DD_ICMP] = k[DK_ICMP];
+	c[DD_ALL] = tcp + udp + k[DK_ICMP] + k[DK_OTHER];
+	c[DD_SYN] = k[DK_SYN];
+	c[DD_ACK] = k[DK_ACK];
+	c[DD_RST] = k[DK_RST];
+	c[DD_FRAG] = k[DK_FRAG];
+	c[DD_AMP] = k[DK_AMP];
+}
 
 struct ddos_slot {
 	uint32_t b, p;            /* differences of units and packets */
@@ -85,14 +118,14 @@ struct ddos_ring {
 };
 
 struct ddos_dslot {
-	uint32_t b[DD_N], p[DD_N];
+	uint32_t b[DK_N], p[DK_N];   /* by column (DK_*) */
 };
 
 struct ddos_dring {
 	uint32_t busy;
-	uint32_t rem;             /* one carry: every class gets the record's units */
-	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];
-	uint32_t fl[DDOS_FLOWS][DD_N];
+	uint32_t rem;             /* one carry: every column gets the record's units */
+	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];   /* by class (DD_*) */
+	uint32_t fl[DDOS_FLOWS][DK_N];
 	struct ddos_dslot near[DDOS_NEAR];
 	struct ddos_dslot far[DDOS_FAR];
 };
@@ -180,9 +213,10 @@ static inline int ddos_span_make(uint32_t H, int64_t start, int64_t end, struct 
 		sp->nfull = g - sp->s0 - 1;
 		sp->far = g >= H + DDOS_NEAR;
 	}
-	sp->k0 = (double)sp->f0 / (double)sp->len;
+	/* One division: ddos_muldiv corrects an estimate off by one. */
 	sp->kq = 1000.0 / (double)sp->len;
-	sp->kl = (double)sp->fl / (double)sp->len;
+	sp->k0 = (double)sp->f0 * sp->kq * 0.001;
+	sp->kl = (double)sp->fl * sp->kq * 0.001;
 	return late;
 }
 
@@ -268,8 +302,10 @@ static inline struct ddos_amounts ddos_rec_units(struct ddos_rec_split *x, uint3
 
 /* Differences of one (units, packets) pair: b and p point at slot 0 of
  * the near window, bf and pf at slot 0 of the far grid; stride is the
- * distance between two slots in uint32_t. */
-static inline void ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
+ * distance between two slots in uint32_t. Inlined into each ring's add
+ * (six a record under a flood): the call cost as much as the writes. */
+static inline __attribute__((always_inline)) void
+ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
 			       const struct ddos_span *sp, const struct ddos_amounts *ab,
 			       const struct ddos_amounts *ap)
 {
@@ -444,48 +480,20 @@ static inline void ddos_ring_clear(struct ddos_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A record in each class of mask (bits of DD_*): the same amounts. */
+/* A record in each column of mask (bits of DK_*: its kind, and DK_FRAG
+ * for a fragment): the same amounts, spread in each column as in a
+ * target's own ring. */
 static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x, uint64_t bytes,
 				  unsigned mask)
 {
 	const struct ddos_span *sp = x->sp;
 	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &d->rem));
-	const struct ddos_amounts ap = x->ap;
-	/* ddos_spread's writes, worked out once for every class: up to four
-	 * (slot, units, packets), added in any order (sums modulo 2^32). */
-	struct {
-		struct ddos_dslot *s;
-		uint32_t b, p;
-	} w[4];
 	uint32_t *fl = d->fl[sp->s0 % DDOS_FLOWS];
-	unsigned nw = 2;
 
-	w[0].s = &d->near[sp->s0 % DDOS_NEAR];
-	w[0].b = ab.a0;
-	w[0].p = ap.a0;
-	w[1].s = &d->near[(sp->s0 + 1) % DDOS_NEAR];
-	w[1].b = ab.q - ab.a0;   /* SP_ONE: q is 0 */
-	w[1].p = ap.q - ap.a0;
-	if (sp->kind == SP_NEAR) {
-		w[2].s = &d->near[(sp->stop - 1) % DDOS_NEAR];
-		w[2].b = ab.al - ab.q;
-		w[2].p = ap.al - ap.q;
-		w[3].s = &d->near[sp->stop % DDOS_NEAR];
-		w[3].b = -ab.al;
-		w[3].p = -ap.al;
-		nw = 4;
-	} else if (sp->kind == SP_FAR) {
-		w[2].s = sp->far ? &d->far[(sp->stop / DDOS_GRID) % DDOS_FAR] : &d->near[sp->stop % DDOS_NEAR];
-		w[2].b = -ab.q;
-		w[2].p = -ap.q;
-		nw = 3;
-	}
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		for (unsigned j = 0; j < nw; j++) {
-			w[j].s->b[k] += w[j].b;
-			w[j].s->p[k] += w[j].p;
-		}
+		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k],
+			    sizeof(struct ddos_dslot) / sizeof(uint32_t), sp, &ab, &x->ap);
 		fl[k]++;
 	}
 	if (sp->stop > d->busy)
@@ -496,6 +504,7 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 {
 	struct ddos_dslot *n = &d->near[s % DDOS_NEAR];
 	uint32_t *fl = d->fl[s % DDOS_FLOWS];
+	uint32_t cb[DD_N], cp[DD_N];
 
 	if (d->busy < s) {
 		memset(d->run_b, 0, sizeof(d->run_b));
@@ -503,18 +512,22 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 		memset(d->cur_f, 0, sizeof(d->cur_f));
 		return;
 	}
+	ddos_dk_classes(n->b, cb);
+	ddos_dk_classes(n->p, cp);
+	ddos_dk_classes(fl, d->cur_f);
 	for (int k = 0; k < DD_N; k++) {
-		d->run_b[k] += n->b[k];
-		d->run_p[k] += n->p[k];
-		d->cur_f[k] = fl[k];
+		d->run_b[k] += cb[k];
+		d->run_p[k] += cp[k];
 	}
 	memset(n, 0, sizeof(*n));
 	memset(fl, 0, sizeof(d->fl[0]));
 	if (s % DDOS_GRID == 0) {
 		struct ddos_dslot *f = &d->far[(s / DDOS_GRID) % DDOS_FAR];
+		ddos_dk_classes(f->b, cb);
+		ddos_dk_classes(f->p, cp);
 		for (int k = 0; k < DD_N; k++) {
-			d->run_b[k] += f->b[k];
-			d->run_p[k] += f->p[k];
+			d->run_b[k] += cb[k];
+			d->run_p[k] += cp[k];
 		}
 		memset(f, 0, sizeof(*f));
 	}
@@ -528,29 +541,37 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 static inline void ddos_dring_peek(const struct ddos_dring *d, uint32_t H, uint32_t s,
 				   uint32_t b[DD_N], uint32_t p[DD_N], uint32_t f[DD_N])
 {
+	uint32_t kb[DK_N], kp[DK_N];
+
 	memset(b, 0, sizeof(uint32_t) * DD_N);
 	memset(p, 0, sizeof(uint32_t) * DD_N);
 	memset(f, 0, sizeof(uint32_t) * DD_N);
 	if (d->busy < s)
 		return;
-	memcpy(f, d->fl[s % DDOS_FLOWS], sizeof(d->fl[0]));
+	ddos_dk_classes(d->fl[s % DDOS_FLOWS], f);
 	if (d->busy == s)
 		return;
-	memcpy(b, d->run_b, sizeof(d->run_b));
-	memcpy(p, d->run_p, sizeof(d->run_p));
+	memset(kb, 0, sizeof(kb));
+	memset(kp, 0, sizeof(kp));
 	for (uint32_t k = H; k <= s; k++) {
 		const struct ddos_dslot *n = &d->near[k % DDOS_NEAR];
-		for (int c = 0; c < DD_N; c++) {
-			b[c] += n->b[c];
-			p[c] += n->p[c];
+		for (int c = 0; c < DK_N; c++) {
+			kb[c] += n->b[c];
+			kp[c] += n->p[c];
 		}
 		if (k % DDOS_GRID == 0) {
 			const struct ddos_dslot *g = &d->far[(k / DDOS_GRID) % DDOS_FAR];
-			for (int c = 0; c < DD_N; c++) {
-				b[c] += g->b[c];
-				p[c] += g->p[c];
+			for (int c = 0; c < DK_N; c++) {
+				kb[c] += g->b[c];
+				kp[c] += g->p[c];
 			}
 		}
+	}
+	ddos_dk_classes(kb, b);
+	ddos_dk_classes(kp, p);
+	for (int c = 0; c < DD_N; c++) {
+		b[c] += d->run_b[c];
+		p[c] += d->run_p[c];
 	}
 }
 

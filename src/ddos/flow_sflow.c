@@ -51,7 +51,7 @@ static void sf_raw_header(struct sf_ctx *c, const uint8_t *p, size_t n,
 {
 	uint32_t proto, frame_len, hlen;
 	enum flow_link link;
-	struct flow_rec r;
+	struct flow_rec tmp, *r;
 
 	if (f->have == 2)
 		return;   /* one record per sample: the first header */
@@ -74,13 +74,17 @@ static void sf_raw_header(struct sf_ctx *c, const uint8_t *p, size_t n,
 		c->m->d->st.sflow_non_ip++;
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	if (flow_pkt_decode(p + 16, hlen, link, &r) != 0) {
+	/* Straight into the sample's record unless a sampled IP record came
+	 * first (kept if this header does not decode): no copy per sample. */
+	r = f->have ? &tmp : &f->r;
+	memset(r, 0, sizeof(*r));
+	if (flow_pkt_decode(p + 16, hlen, link, r) != 0) {
 		c->m->d->st.sflow_non_ip++;
 		return;
 	}
-	r.bytes = frame_len;
-	f->r = r;
+	r->bytes = frame_len;
+	if (r != &f->r)
+		f->r = *r;
 	f->have = 2;
 }
 
@@ -89,7 +93,7 @@ static void sf_sampled_ip(struct sf_ctx *c, const uint8_t *p, size_t n, int v6,
 			  struct sf_flow *f)
 {
 	size_t need = v6 ? 56 : 32, a = v6 ? 16 : 4;
-	struct flow_rec r;
+	struct flow_rec *r = &f->r;   /* nothing is there yet */
 
 	if (f->have)
 		return;
@@ -97,26 +101,25 @@ static void sf_sampled_ip(struct sf_ctx *c, const uint8_t *p, size_t n, int v6,
 		c->m->d->st.truncated++;
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	r.bytes = rd32(p);
-	r.proto = (uint8_t)rd32(p + 4);
+	memset(r, 0, sizeof(*r));
+	r->bytes = rd32(p);
+	r->proto = (uint8_t)rd32(p + 4);
 	if (v6) {
-		flow_ip_v6(&r.src, p + 8);
-		flow_ip_v6(&r.dst, p + 24);
+		flow_ip_v6(&r->src, p + 8);
+		flow_ip_v6(&r->dst, p + 24);
 	} else {
-		flow_ip_v4(&r.src, p + 8);
-		flow_ip_v4(&r.dst, p + 12);
+		flow_ip_v4(&r->src, p + 8);
+		flow_ip_v4(&r->dst, p + 12);
 	}
-	r.sport = (uint16_t)rd32(p + 8 + 2 * a);
-	r.dport = (uint16_t)rd32(p + 12 + 2 * a);
-	r.tcp_flags = (uint8_t)rd32(p + 16 + 2 * a);
-	r.tos = (uint8_t)rd32(p + 20 + 2 * a);
-	if (r.proto == 1 || r.proto == 58) {
+	r->sport = (uint16_t)rd32(p + 8 + 2 * a);
+	r->dport = (uint16_t)rd32(p + 12 + 2 * a);
+	r->tcp_flags = (uint8_t)rd32(p + 16 + 2 * a);
+	r->tos = (uint8_t)rd32(p + 20 + 2 * a);
+	if (r->proto == 1 || r->proto == 58) {
 		/* The sampled-IP records put ICMP type and code in the ports. */
-		r.icmp_type = (uint8_t)r.sport;
-		r.icmp_code = (uint8_t)r.dport;
+		r->icmp_type = (uint8_t)r->sport;
+		r->icmp_code = (uint8_t)r->dport;
 	}
-	f->r = r;
 	f->have = 1;
 }
 
@@ -147,7 +150,7 @@ static int sf_flow_sample(struct sf_ctx *c, const uint8_t *p, size_t n, int expa
 		d->st.zero_rate++;
 		rate = 1;
 	}
-	memset(&f, 0, sizeof(f));
+	f.have = 0;   /* f.r is written whole by the record that sets have */
 	off = hdr;
 	for (uint32_t i = 0; i < nrec; i++) {
 		uint32_t fmt, len;

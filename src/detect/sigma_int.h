@@ -163,6 +163,21 @@ struct sigma_ls_ent {
 	char sig[96];
 	uint16_t n;                 /* UINT16_MAX: too many, scan all */
 	uint16_t b[SIGMA_LS_MAX_BUCKETS];
+	struct sigma_plan *plan;    /* NULL: bucket by bucket */
+};
+
+/* The databases of all the buckets an event signature meets, merged so
+ * that an event's fields are each looked up once, not once per bucket:
+ * known fields as a list, overflow fields by name hash (several entries
+ * may share a hash), keyword databases as a list. */
+struct sigma_plan {
+	const struct sigma_fdb **known;
+	uint32_t n_known;
+	const struct sigma_fdb **kw;
+	uint32_t n_kw;
+	uint64_t *xkeys;
+	const struct sigma_fdb **xf;
+	uint32_t xmask;
 };
 
 /* A field mapping for one logsource: Sigma field -> event field. */
@@ -241,7 +256,7 @@ struct sigma_builder {
  * with a temporary file name) do not evict the ones that do. */
 #define SIGMA_VC_SLOTS 2048u
 #define SIGMA_VC_MAX_VALUE 120u
-#define SIGMA_VC_MAX_HITS 14u
+#define SIGMA_VC_MAX_HITS 30u
 #define SIGMA_VC_MIN_PATTERNS 4u
 #define SIGMA_VC_SEEN 8192u       /* hashes of values seen once (admission) */
 struct sigma_vc_ent {
@@ -275,7 +290,6 @@ struct sigma_ctx {
 	uint32_t *todo;              /* rules to evaluate */
 	uint32_t n_todo;
 	const struct event *ev;
-	const struct sigma_bucket *bk;
 	struct sigma_ls_ent ls_cache[SIGMA_LS_CACHE];
 	uint64_t xh[EVENT_MAX_EXTRA];   /* hashes of the event's overflow names */
 	uint8_t matched[SIGMA_COND_MAX_NAMES];

@@ -1265,8 +1265,12 @@ int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 
 /* ---- the set ---- */
 
+static void plan_free(struct sigma_plan *pl);
+
 static void ctx_free(struct sigma_ctx *c)
 {
+	for (uint32_t i = 0; i < SIGMA_LS_CACHE; i++)
+		plan_free(c->ls_cache[i].plan);
 	hs_free_scratch(c->scratch);
 	pcre2_match_data_free(c->md);
 	free(c->vc);
@@ -1633,6 +1637,66 @@ static int bucket_fits(const struct sigma_bucket *bk, const struct sigma_logsour
 	return 1;
 }
 
+static void plan_free(struct sigma_plan *pl)
+{
+	if (!pl)
+		return;
+	free(pl->known);
+	free(pl->kw);
+	free(pl->xkeys);
+	free(pl->xf);
+	free(pl);
+}
+
+/* The merged databases of the buckets of e (struct sigma_plan). */
+static struct sigma_plan *plan_build(const struct sigma_ruleset *rs,
+				     const struct sigma_ls_ent *e)
+{
+	struct sigma_plan *pl = calloc(1, sizeof(*pl));
+	uint32_t n_fdbs = 0, n_x = 0, cap = 16;
+
+	if (!pl)
+		return NULL;
+	for (uint32_t i = 0; i < e->n; i++) {
+		const struct sigma_bucket *bk = &rs->buckets[e->b[i]];
+
+		n_fdbs += bk->n_fdbs;
+		for (uint32_t j = 0; j <= bk->xmask && bk->xkeys; j++)
+			n_x += bk->xkeys[j] != 0;
+	}
+	while (cap < n_x * 2 + 16)
+		cap *= 2;
+	pl->known = calloc(n_fdbs + 1, sizeof(*pl->known));
+	pl->kw = calloc(e->n + 1, sizeof(*pl->kw));
+	pl->xkeys = calloc(cap, sizeof(*pl->xkeys));
+	pl->xf = calloc(cap, sizeof(*pl->xf));
+	if (!pl->known || !pl->kw || !pl->xkeys || !pl->xf) {
+		plan_free(pl);
+		return NULL;
+	}
+	pl->xmask = cap - 1;
+	for (uint32_t i = 0; i < e->n; i++) {
+		const struct sigma_bucket *bk = &rs->buckets[e->b[i]];
+
+		for (uint32_t k = 0; k < bk->n_kfdbs; k++)
+			pl->known[pl->n_known++] = &bk->fdbs[bk->kfdbs[k]];
+		if (bk->keyword_fdb)
+			pl->kw[pl->n_kw++] = &bk->fdbs[bk->keyword_fdb - 1];
+		for (uint32_t j = 0; j <= bk->xmask && bk->xkeys; j++) {
+			uint32_t at;
+
+			if (!bk->xkeys[j])
+				continue;
+			at = (uint32_t)bk->xkeys[j] & pl->xmask;
+			while (pl->xkeys[at])
+				at = (at + 1) & pl->xmask;
+			pl->xkeys[at] = bk->xkeys[j];
+			pl->xf[at] = &bk->fdbs[bk->xvals[j] - 1];
+		}
+	}
+	return pl;
+}
+
 /* The buckets an event's logsource meets, cached per context by the
  * logsource's text (a handful of distinct signatures in practice). */
 static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
@@ -1667,6 +1731,8 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 		return e;
 	memcpy(e->sig, sig, n + 1);
 	e->n = 0;
+	plan_free(e->plan);
+	e->plan = NULL;
 	for (uint32_t b = 0; b < rs->n_buckets; b++) {
 		if (!bucket_fits(&rs->buckets[b], ls))
 			continue;
@@ -1676,7 +1742,60 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 		}
 		e->b[e->n++] = (uint16_t)b;
 	}
+	e->plan = plan_build(rs, e);   /* NULL (no memory): bucket by bucket */
 	return e;
+}
+
+/* The name of an overflow field is the database's field (or its alt). */
+static int xname_is(const struct sigma_ruleset *rs, struct str name,
+		    const struct sigma_fdb *f)
+{
+	const struct sigma_field *fl = &rs->fields[f->field];
+
+	return str_eq(name, str_make(fl->name, fl->nlen)) ||
+	       (fl->alt && str_eq(name, str_make(rs->fields[fl->alt].name,
+						 rs->fields[fl->alt].nlen)));
+}
+
+/* Every field of the event through the merged databases of its buckets
+ * (struct sigma_plan), queuing rules in c->todo. */
+static void match_planned(const struct sigma_ruleset *rs, struct sigma_ctx *c,
+			  const struct event *ev, const struct sigma_ls_ent *le)
+{
+	const struct sigma_plan *pl = le->plan;
+	struct scan_cb s = { rs, c, NULL };
+
+	c->n_todo = 0;
+	for (uint32_t k = 0; k < pl->n_known; k++) {
+		s.fdb = pl->known[k];
+		scan(&s, event_get(ev, rs->fields[s.fdb->field].known));
+	}
+	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++) {
+		uint64_t h = c->xh[i];
+
+		for (uint32_t j = (uint32_t)h & pl->xmask; pl->xkeys[j]; j = (j + 1) & pl->xmask) {
+			if (pl->xkeys[j] != h || !xname_is(rs, ev->extra[i].name, pl->xf[j]))
+				continue;
+			s.fdb = pl->xf[j];
+			scan(&s, ev->extra[i].value);
+		}
+	}
+	if (pl->n_kw) {
+		struct str vals[EVENT_MAX_KNOWN + EVENT_MAX_EXTRA];
+		size_t nv = sigma_keyword_values(ev, vals);
+
+		for (uint32_t k = 0; k < pl->n_kw; k++) {
+			s.fdb = pl->kw[k];
+			for (size_t i = 0; i < nv; i++)
+				scan(&s, vals[i]);
+		}
+	}
+	for (uint32_t bi = 0; bi < le->n; bi++) {
+		const struct sigma_bucket *bk = &rs->buckets[le->b[bi]];
+
+		for (uint32_t k = 0; k < bk->n_always; k++)
+			queue_rule(c, bk->always[k]);
+	}
 }
 
 /* Sigma filters add their condition to the rule's (rule and filter), as
@@ -1688,6 +1807,20 @@ static int filters_pass(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		if (!rule_eval(rs, c, r->filters[i], 1))
 			return 0;
 	return 1;
+}
+
+/* The queued rules (c->todo) that hold into out. */
+static void eval_todo(const struct sigma_ruleset *rs, struct sigma_ctx *c,
+		      uint32_t *out, size_t cap, size_t *n)
+{
+	for (uint32_t k = 0; k < c->n_todo; k++) {
+		const struct sigma_rule *r = rs->rules[c->todo[k]];
+
+		if (!rule_eval(rs, c, r, rs->force_pcre) || !filters_pass(rs, c, r))
+			continue;
+		if (*n < cap)
+			out[(*n)++] = c->todo[k];
+	}
 }
 
 int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
@@ -1713,13 +1846,17 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	n_b = le ? le->n : rs->n_buckets;
 	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
 		c->xh[i] = field_hash(ev->extra[i].name.p, ev->extra[i].name.n);
+	if (le && le->plan) {
+		match_planned(rs, c, ev, le);
+		eval_todo(rs, c, out, cap, n);
+		return 0;
+	}
 	for (uint32_t bi = 0; bi < n_b; bi++) {
 		const struct sigma_bucket *bk = &rs->buckets[le ? le->b[bi] : bi];
 
 		if (!le && !bucket_fits(bk, &ls))
 			continue;
 		c->n_todo = 0;
-		c->bk = bk;
 		for (uint32_t k = 0; k < bk->n_kfdbs; k++) {
 			s.fdb = &bk->fdbs[bk->kfdbs[k]];
 			scan(&s, event_get(ev, rs->fields[s.fdb->field].known));
@@ -1729,16 +1866,10 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 
 			for (uint32_t j = (uint32_t)h & bk->xmask; bk->xkeys[j];
 			     j = (j + 1) & bk->xmask) {
-				const struct sigma_field *fl;
-
 				if (bk->xkeys[j] != h)
 					continue;
 				s.fdb = &bk->fdbs[bk->xvals[j] - 1];
-				fl = &rs->fields[s.fdb->field];
-				if (str_eq(ev->extra[i].name, str_make(fl->name, fl->nlen)) ||
-				    (fl->alt && str_eq(ev->extra[i].name,
-						       str_make(rs->fields[fl->alt].name,
-								rs->fields[fl->alt].nlen))))
+				if (xname_is(rs, ev->extra[i].name, s.fdb))
 					scan(&s, ev->extra[i].value);
 			}
 		}
@@ -1752,14 +1883,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		}
 		for (uint32_t k = 0; k < bk->n_always; k++)
 			queue_rule(c, bk->always[k]);
-		for (uint32_t k = 0; k < c->n_todo; k++) {
-			const struct sigma_rule *r = rs->rules[c->todo[k]];
-
-			if (!rule_eval(rs, c, r, rs->force_pcre) || !filters_pass(rs, c, r))
-				continue;
-			if (*n < cap)
-				out[(*n)++] = c->todo[k];
-		}
+		eval_todo(rs, c, out, cap, n);
 	}
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -342,15 +343,42 @@ int sigma_node_add(struct sigma_rule_build *rb, uint8_t type, uint32_t a,
 int sigma_node_group(struct sigma_rule_build *rb, uint8_t type,
 		     const uint32_t *kids, uint32_t n, uint32_t *out);
 
-/* sigma_match.c */
+/* sigma_compile.c */
 int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err);
+uint64_t sigma_name_hash(const char *p, size_t n);
+
+/* sigma_match.c */
 int sigma_pred_eval_direct(const struct sigma_ruleset *rs,
 			   const struct sigma_pred *p, const struct event *ev,
 			   pcre2_match_data *md);
 int sigma_pred_eval_value(const struct sigma_ruleset *rs,
 			  const struct sigma_pred *p, struct str v,
 			  const struct event *ev, pcre2_match_data *md);
-uint64_t sigma_name_hash(const char *p, size_t n);
+
+/* The hash a bucket's field index is keyed by: the length and three
+ * 8-byte samples (head, middle, tail) instead of every byte. Every event
+ * hashes the names of its overflow fields (a score of long
+ * winlog.event_data.* names), and a probe compares the name anyway, so a
+ * collision costs a compare, never a wrong field. Never 0. */
+static inline uint64_t sigma_field_hash(const char *p, size_t n)
+{
+	uint64_t a = 0, b = 0, m = 0, h;
+
+	if (n >= 8) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + n - 8, 8);
+		if (n >= 16)
+			memcpy(&m, p + n / 2 - 4, 8);
+	} else if (n) {
+		memcpy(&a, p, n);
+	}
+	h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc4ceb9fe1a85ec53ull) ^
+	    (m * 0xff51afd7ed558ccdull) ^ ((uint64_t)n * 0x94d049bb133111ebull);
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return h | 1;
+}
 
 /* sigma_lit.c: sets p->lit (0 when the expression is not a plain string);
  * M_ENOMEM. */

@@ -1,0 +1,927 @@
+/*
+ * Compiling a Sigma rule set's buckets (sigma_int.h): which predicates
+ * trigger a rule, which identifiers decide it alone, the hit groups, and
+ * one Hyperscan database per (logsource, field). Matching is in
+ * sigma_match.c.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "detect/sigma_int.h"
+
+static int u32_push(uint32_t **v, uint32_t *n, uint32_t x);
+
+/* ---- triggers: which hits make a rule worth evaluating ----
+ *
+ * Queuing a rule on any hit of any of its patterns evaluates every rule
+ * that mentions a common pattern (`\cmd.exe`) on every such event. A rule
+ * only needs the hits of a trigger set: predicates such that the rule is
+ * false whenever all of them are. Under an AND one child suffices (the
+ * rarest), under an OR every child is needed; at the condition, identifiers
+ * are dropped from the set while the condition stays provably false. */
+
+static double pred_cost(const struct sigma_ruleset *rs, uint32_t id,
+			const uint32_t *uses)
+{
+	const struct sigma_pred *p = &rs->preds[id];
+	size_t len = p->re ? strlen(p->re) : 0;
+
+	return 1.0 + (double)uses[id] + 64.0 / (double)(len + 1);
+}
+
+static double node_cost(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			uint32_t idx, const uint32_t *uses, int depth)
+{
+	const struct sigma_node *n = &r->nodes[idx];
+	double acc;
+
+	if (depth > 64)
+		return INFINITY;
+	switch (n->type) {
+	case SN_PRED:
+		return rs->preds[n->a].in_hs ? pred_cost(rs, n->a, uses) : INFINITY;
+	case SN_FALSE:
+		return 0;
+	case SN_AND:
+		acc = INFINITY;
+		for (uint32_t i = 0; i < n->n; i++) {
+			double c = node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
+			if (c < acc)
+				acc = c;
+		}
+		return acc;
+	case SN_OR:
+		acc = 0;
+		for (uint32_t i = 0; i < n->n; i++)
+			acc += node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
+		return acc;
+	}
+	return INFINITY;
+}
+
+static int node_trig(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		     uint32_t idx, const uint32_t *uses, int depth, uint32_t **v,
+		     uint32_t *nv)
+{
+	const struct sigma_node *n = &r->nodes[idx];
+
+	if (depth > 64)
+		return 0;
+	switch (n->type) {
+	case SN_PRED:
+		return u32_push(v, nv, n->a);
+	case SN_AND: {
+		uint32_t best = 0;
+		double bc = INFINITY;
+
+		for (uint32_t i = 0; i < n->n; i++) {
+			double c = node_cost(rs, r, r->kids[n->a + i], uses, depth + 1);
+			if (c < bc) {
+				bc = c;
+				best = i;
+			}
+		}
+		return node_trig(rs, r, r->kids[n->a + best], uses, depth + 1, v, nv);
+	}
+	case SN_OR:
+		for (uint32_t i = 0; i < n->n; i++) {
+			int e = node_trig(rs, r, r->kids[n->a + i], uses, depth + 1, v, nv);
+			if (e < 0)
+				return e;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* 1 when the condition is false whenever the identifiers with off[i] are
+ * false, whatever the others (at most 12 of them) are. */
+static int cond_false_when(const struct sigma_rule *r, const uint8_t *off)
+{
+	uint8_t val[SIGMA_COND_MAX_NAMES];
+	uint32_t unk[SIGMA_COND_MAX_NAMES], nu = 0;
+
+	for (uint32_t i = 0; i < r->n_idents; i++) {
+		val[i] = 0;
+		if (!off[i])
+			unk[nu++] = i;
+	}
+	if (nu > 12)
+		return 0;
+	for (uint32_t m = 0; m < (1u << nu); m++) {
+		for (uint32_t k = 0; k < nu; k++)
+			val[unk[k]] = (m >> k) & 1;
+		if (sigma_cond_eval(r->cond, val) == 1)
+			return 0;
+	}
+	return 1;
+}
+
+/* Hit groups: see struct sigma_ruleset. Two passes over every rule's OR
+ * nodes: count the members per predicate, then fill the CSR. */
+#define GROUP_MIN_KIDS 3u
+
+static int or_group_ok(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		       const struct sigma_node *n)
+{
+	if (n->type != SN_OR || n->n < GROUP_MIN_KIDS || rs->force_pcre)
+		return 0;
+	for (uint32_t i = 0; i < n->n; i++) {
+		const struct sigma_node *k = &r->nodes[r->kids[n->a + i]];
+
+		if (k->type != SN_PRED || !rs->preds[k->a].in_hs)
+			return 0;
+	}
+	return 1;
+}
+
+static int build_groups(struct sigma_ruleset *rs)
+{
+	uint32_t total = rs->n_rules + rs->n_filters, g = 0, *fill = NULL;
+
+	rs->pred_grp_off = calloc(rs->n_preds + 2, sizeof(uint32_t));
+	if (!rs->pred_grp_off)
+		return M_ENOMEM;
+	for (int pass = 0; pass < 2; pass++) {
+		g = 0;
+		for (uint32_t i = 0; i < total; i++) {
+			struct sigma_rule *r = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+			if (r->info.is_correlation)
+				continue;
+			for (uint32_t j = 0; j < r->n_nodes; j++) {
+				struct sigma_node *n = &r->nodes[j];
+
+				if (pass == 0)
+					n->grp = 0;
+				if (!or_group_ok(rs, r, n))
+					continue;
+				for (uint32_t k = 0; k < n->n; k++) {
+					uint32_t p = r->nodes[r->kids[n->a + k]].a;
+
+					if (pass == 0)
+						rs->pred_grp_off[p + 1]++;
+					else
+						rs->pred_grp[fill[p]++] = g;
+				}
+				if (pass == 1)
+					n->grp = g + 1;
+				g++;
+			}
+		}
+		if (pass == 0) {
+			for (uint32_t p = 0; p < rs->n_preds; p++)
+				rs->pred_grp_off[p + 1] += rs->pred_grp_off[p];
+			rs->pred_grp = malloc((rs->pred_grp_off[rs->n_preds] + 1) * sizeof(uint32_t));
+			fill = malloc((rs->n_preds + 1) * sizeof(uint32_t));
+			if (!rs->pred_grp || !fill) {
+				free(fill);
+				return M_ENOMEM;
+			}
+			memcpy(fill, rs->pred_grp_off, rs->n_preds * sizeof(uint32_t));
+		}
+	}
+	free(fill);
+	rs->n_groups = g;
+	return 0;
+}
+
+/* The identifiers that decide the rule alone: is_must 1 when the
+ * condition cannot hold while the identifier is false (`selection` of
+ * `selection and not filter`), 2 when it cannot hold while the identifier
+ * is true (`known` of `not known and not 1 of filter_*`). rule_eval reads
+ * them first, and one that has the wrong value ends the rule before the
+ * others (often long filter lists) are looked at. Kleene's three-valued
+ * evaluation answers for any number of identifiers; the exhaustive check
+ * (up to 12 others) also finds what it cannot. */
+static int find_musts(struct sigma_rule *r)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 }, v3[SIGMA_COND_MAX_NAMES];
+
+	r->n_must = 0;
+	if (!r->cond || r->n_idents < 2 || r->n_idents > SIGMA_COND_MAX_NAMES)
+		return 0;
+	r->is_must = calloc(r->n_idents, 1);
+	if (!r->is_must)
+		return M_ENOMEM;
+	memset(v3, 2, sizeof(v3));
+	for (uint32_t i = 0; i < r->n_idents; i++) {
+		v3[i] = 0;
+		off[i] = 1;
+		if (sigma_cond_eval3(r->cond, v3) == 0 || cond_false_when(r, off))
+			r->is_must[i] = 1;
+		off[i] = 0;
+		v3[i] = 1;
+		if (!r->is_must[i] && sigma_cond_eval3(r->cond, v3) == 0)
+			r->is_must[i] = 2;
+		v3[i] = 2;
+		r->n_must += r->is_must[i] != 0;
+	}
+	return 0;
+}
+
+/* The rule's trigger predicates into v; 0 when it has none (it must be
+ * evaluated on every event of its logsource), 1 otherwise. */
+static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			 const uint32_t *uses, uint32_t **v, uint32_t *nv)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 };
+	double cost[SIGMA_COND_MAX_NAMES];
+	uint32_t order[SIGMA_COND_MAX_NAMES], no = 0;
+
+	*nv = 0;
+	for (uint32_t i = 0; i < r->n_idents; i++) {
+		cost[i] = node_cost(rs, r, r->ident_root[i], uses, 0);
+		off[i] = isfinite(cost[i]);
+		if (off[i])
+			order[no++] = i;
+	}
+	if (!cond_false_when(r, off))
+		return 0;
+	/* Drop the costliest identifiers first while still provably false. */
+	for (uint32_t a = 0; a < no; a++)
+		for (uint32_t b = a + 1; b < no; b++)
+			if (cost[order[b]] > cost[order[a]]) {
+				uint32_t t = order[a];
+				order[a] = order[b];
+				order[b] = t;
+			}
+	for (uint32_t k = 0; k < no; k++) {
+		off[order[k]] = 0;
+		if (!cond_false_when(r, off))
+			off[order[k]] = 1;
+	}
+	for (uint32_t i = 0; i < r->n_idents; i++)
+		if (off[i] && node_trig(rs, r, r->ident_root[i], uses, 0, v, nv) < 0)
+			return -1;
+	return 1;
+}
+
+/* ---- building the buckets ---- */
+
+/* No HS_FLAG_SINGLEMATCH: on_hit is idempotent, and single-match costs
+ * Hyperscan a per-pattern exhaustion bitmap per scan (a quarter of the
+ * time of a scan of the large databases). */
+static int pred_hs_flags(const struct sigma_pred *p)
+{
+	int f = 0;
+
+	if (p->flags & SPF_CASELESS)
+		f |= HS_FLAG_CASELESS;
+	if (p->flags & SPF_DOTALL)
+		f |= HS_FLAG_DOTALL;
+	if (p->flags & SPF_MULTILINE)
+		f |= HS_FLAG_MULTILINE;
+	return f;
+}
+
+static int pcre_compile_pred(struct sigma_pred *p)
+{
+	uint32_t opt = 0;
+	int ec;
+	PCRE2_SIZE eo;
+
+	if (p->pc || p->kind != SPK_STR)
+		return 0;
+	if (p->flags & SPF_CASELESS)
+		opt |= PCRE2_CASELESS;
+	if (p->flags & SPF_DOTALL)
+		opt |= PCRE2_DOTALL;
+	if (p->flags & SPF_MULTILINE)
+		opt |= PCRE2_MULTILINE;
+	p->pc = pcre2_compile((PCRE2_SPTR)p->re, PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
+	if (!p->pc)
+		return M_EPARSE;
+	pcre2_jit_compile(p->pc, PCRE2_JIT_COMPLETE);
+	return 0;
+}
+
+static struct sigma_bucket *bucket_for(struct sigma_ruleset *rs,
+				       const struct sigma_rule *r)
+{
+	struct sigma_bucket *nb, *b;
+
+	for (uint32_t i = 0; i < rs->n_buckets; i++) {
+		b = &rs->buckets[i];
+		if (!strcasecmp(b->product, r->product) && !strcasecmp(b->category, r->category) &&
+		    !strcasecmp(b->service, r->service))
+			return b;
+	}
+	nb = realloc(rs->buckets, (rs->n_buckets + 1) * sizeof(*nb));
+	if (!nb)
+		return NULL;
+	rs->buckets = nb;
+	b = &nb[rs->n_buckets];
+	memset(b, 0, sizeof(*b));
+	b->product = strdup(r->product);
+	b->category = strdup(r->category);
+	b->service = strdup(r->service);
+	if (!b->product || !b->category || !b->service) {
+		free(b->product);
+		free(b->category);
+		free(b->service);
+		return NULL;
+	}
+	rs->n_buckets++;
+	return b;
+}
+
+static int u32_push(uint32_t **v, uint32_t *n, uint32_t x)
+{
+	if ((*n & (*n - 1)) == 0 || *n == 0) {
+		uint32_t cap = *n ? *n * 2 : 4;
+		uint32_t *nv = realloc(*v, cap * sizeof(*nv));
+		if (!nv)
+			return M_ENOMEM;
+		*v = nv;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+/* Per field of a bucket while building: predicates and the rules of each. */
+struct fbuild {
+	uint32_t field;
+	uint32_t *preds;       /* set pred ids (in HS) */
+	uint32_t n;
+	uint32_t **rules;      /* per entry of preds */
+	uint32_t *n_rules;
+};
+
+/* A pattern Hyperscan can take as a plain string: \xHH escapes, an
+ * optional leading ^ and trailing \z, nothing else of regex syntax. */
+static int re_is_literal(const char *re)
+{
+	const char *p = re;
+
+	if (*p == '^')
+		p++;
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] == 'x' && p[2] && p[3]) {
+			p += 3;
+			continue;
+		}
+		if (p[0] == '\\' && p[1] == 'z' && !p[2])
+			return 1;
+		if (strchr(".*?+[](){}|^$\\", *p))
+			return 0;
+	}
+	return 1;
+}
+
+/* Which database of a field a pattern goes to (see compile_fdb). */
+enum { PART_ALL, PART_LIT, PART_RE };
+
+static int in_part(const struct sigma_pred *p, int part)
+{
+	return part == PART_ALL || re_is_literal(p->re) == (part == PART_LIT);
+}
+
+/* One database of the patterns of fb in part; a pattern Hyperscan refuses
+ * goes to PCRE2 (in_hs = 0) and the rest compile without it. *db stays
+ * NULL when the part is empty. */
+static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
+			hs_database_t **db, struct buf *err)
+{
+	const char **exprs = NULL;
+	unsigned *flags = NULL, *ids = NULL;
+	uint32_t *removed = NULL, n_removed = 0;
+	hs_compile_error_t *ce = NULL;
+	uint32_t n = fb->n;
+	char key[33] = "";
+	int r = 0, cached = 0;
+
+	exprs = calloc(n ? n : 1, sizeof(*exprs));
+	flags = calloc(n ? n : 1, sizeof(*flags));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	removed = calloc(n ? n : 1, sizeof(*removed));
+	if (!exprs || !flags || !ids || !removed) {
+		r = M_ENOMEM;
+		goto out;
+	}
+	for (int first = 1;; first = 0) {
+		uint32_t k = 0;
+
+		for (uint32_t i = 0; i < n; i++) {
+			struct sigma_pred *p = &rs->preds[fb->preds[i]];
+			if (!p->in_hs || !in_part(p, part))
+				continue;
+			exprs[k] = p->re;
+			flags[k] = (unsigned)pred_hs_flags(p);
+			ids[k] = i;
+			k++;
+		}
+		if (k == 0)
+			break;
+		if (first && rs->hs_cache_dir) {
+			uint32_t *rm = NULL, nrm = 0;
+
+			sigma_hscache_key(exprs, flags, ids, k, key);
+			if (sigma_hscache_load(rs->hs_cache_dir, key, db, &rm, &nrm)) {
+				for (uint32_t j = 0; j < nrm; j++)
+					if (rm[j] < n)
+						rs->preds[fb->preds[rm[j]]].in_hs = 0;
+				free(rm);
+				rs->hs_cache_hits++;
+				cached = 1;
+				break;
+			}
+			rs->hs_cache_misses++;
+		}
+		if (hs_compile_multi(exprs, flags, ids, k, HS_MODE_BLOCK, NULL,
+				     db, &ce) == HS_SUCCESS)
+			break;
+		if (ce->expression < 0) {
+			buf_printf(err, "Hyperscan: %s", ce->message);
+			hs_free_compile_error(ce);
+			r = M_EINVAL;
+			goto out;
+		}
+		/* That pattern goes to PCRE2; try again without it. */
+		if (n_removed < n)
+			removed[n_removed++] = ids[ce->expression];
+		rs->preds[fb->preds[ids[ce->expression]]].in_hs = 0;
+		hs_free_compile_error(ce);
+		ce = NULL;
+	}
+	if (*db && !cached && rs->hs_cache_dir && key[0])
+		sigma_hscache_store(rs->hs_cache_dir, key, *db, removed, n_removed);
+out:
+	free(exprs);
+	free(flags);
+	free(ids);
+	free(removed);
+	return r;
+}
+
+/* A large field database is two: its plain strings and its regular
+ * expressions. Why: in one database Hyperscan runs the automata of a few
+ * hundred regexes alongside thousands of literals, and on the corpus's
+ * Windows CommandLine (11,078 strings, 198 regexes) a scan executed 22,300
+ * instructions against 10,600 + 7,900 for the two halves (callgrind, the
+ * bench's command lines); a second scan costs a small database more than
+ * it saves, hence the floor. */
+#define SPLIT_MIN_LITERALS 512u
+
+static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
+		       struct sigma_fdb *out, struct buf *err)
+{
+	uint32_t n = fb->n, n_lit = 0, n_re = 0;
+	int r;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sigma_pred *p = &rs->preds[fb->preds[i]];
+
+		if (p->in_hs)
+			(void)(re_is_literal(p->re) ? n_lit++ : n_re++);
+	}
+	if (n_lit >= SPLIT_MIN_LITERALS && n_re > 0) {
+		r = compile_part(rs, fb, PART_LIT, &out->db, err);
+		if (r == 0)
+			r = compile_part(rs, fb, PART_RE, &out->db2, err);
+	} else {
+		r = compile_part(rs, fb, PART_ALL, &out->db, err);
+	}
+	if (r < 0)
+		return r;
+	out->field = fb->field;
+	out->n = n;
+	out->pred_ids = fb->preds;
+	fb->preds = NULL;
+	/* CSR of the rules per HS id. */
+	out->rule_off = calloc(n + 1, sizeof(*out->rule_off));
+	if (!out->rule_off)
+		return M_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		out->rule_off[i + 1] = out->rule_off[i] + fb->n_rules[i];
+	out->rule_list = malloc((out->rule_off[n] ? out->rule_off[n] : 1) * sizeof(uint32_t));
+	if (!out->rule_list)
+		return M_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		if (fb->n_rules[i])
+			memcpy(out->rule_list + out->rule_off[i], fb->rules[i],
+			       fb->n_rules[i] * sizeof(uint32_t));
+	return 0;
+}
+
+static void fbuild_fini(struct fbuild *fb)
+{
+	for (uint32_t i = 0; i < fb->n; i++)
+		free(fb->rules[i]);
+	free(fb->rules);
+	free(fb->n_rules);
+	free(fb->preds);
+}
+
+/* Collects the predicates under a node. */
+static int collect_preds(const struct sigma_rule *r, uint32_t idx, int depth,
+			 uint32_t **v, uint32_t *n)
+{
+	const struct sigma_node *nd = &r->nodes[idx];
+
+	if (depth > 64)
+		return 0;
+	if (nd->type == SN_PRED)
+		return u32_push(v, n, nd->a);
+	if (nd->type == SN_AND || nd->type == SN_OR)
+		for (uint32_t i = 0; i < nd->n; i++) {
+			int e = collect_preds(r, r->kids[nd->a + i], depth + 1, v, n);
+			if (e < 0)
+				return e;
+		}
+	return 0;
+}
+
+/* A name or key of any length, eight bytes at a time (the field tables,
+ * predicate keys, logsource signatures, correlation keys). Never 0. */
+uint64_t sigma_name_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull), w;
+
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 32;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 29;
+	return h | 1;
+}
+
+static void xput(struct sigma_bucket *bk, uint64_t h, uint32_t f)
+{
+	uint32_t j = (uint32_t)h & bk->xmask;
+
+	while (bk->xkeys[j] && !(bk->xkeys[j] == h && bk->xvals[j] == f + 1))
+		j = (j + 1) & bk->xmask;
+	bk->xkeys[j] = h;
+	bk->xvals[j] = f + 1;
+}
+
+/* How a bucket finds the databases for an event's fields: known fields by
+ * a list, overflow fields (winlog.event_data.*) by name hash, so an event
+ * is walked once instead of looking each field up by name. Windows items
+ * may sit in EventData or UserData: both names lead to the database. */
+static int index_fields(const struct sigma_ruleset *rs, struct sigma_bucket *bk)
+{
+	uint32_t cap = 16;
+
+	bk->plen = (uint32_t)strlen(bk->product);
+	bk->clen = (uint32_t)strlen(bk->category);
+	bk->slen = (uint32_t)strlen(bk->service);
+	while (cap < bk->n_fdbs * 4 + 16)
+		cap *= 2;
+	bk->xkeys = calloc(cap, sizeof(*bk->xkeys));
+	bk->xvals = calloc(cap, sizeof(*bk->xvals));
+	bk->kfdbs = calloc(bk->n_fdbs + 1, sizeof(*bk->kfdbs));
+	if (!bk->xkeys || !bk->xvals || !bk->kfdbs)
+		return M_ENOMEM;
+	bk->xmask = cap - 1;
+	for (uint32_t f = 0; f < bk->n_fdbs; f++) {
+		const struct sigma_field *fl = &rs->fields[bk->fdbs[f].field];
+
+		if (bk->fdbs[f].field == SIGMA_FIELD_KEYWORDS)
+			continue;
+		if (fl->known >= 0) {
+			bk->kfdbs[bk->n_kfdbs++] = f;
+			continue;
+		}
+		xput(bk, sigma_field_hash(fl->name, fl->nlen), f);
+		if (fl->alt)
+			xput(bk, sigma_field_hash(rs->fields[fl->alt].name,
+						 rs->fields[fl->alt].nlen), f);
+	}
+	return 0;
+}
+
+/* Per-bucket scratch while building: where each predicate sits. */
+struct bbuild {
+	uint32_t *pfb;     /* pred -> fbuild index + 1 (0 = not in this bucket) */
+	uint32_t *pslot;   /* pred -> slot in that fbuild */
+	const uint32_t *uses;
+};
+
+static int fb_add(struct fbuild **fbs, uint32_t *n_fbs, struct bbuild *bb,
+		  const struct sigma_ruleset *rs, uint32_t pred)
+{
+	const struct sigma_pred *p = &rs->preds[pred];
+	struct fbuild *fb = NULL;
+	uint32_t f, n0;
+	uint32_t **nr, *nn;
+
+	if (bb->pfb[pred])
+		return 0;
+	for (f = 0; f < *n_fbs; f++)
+		if ((*fbs)[f].field == p->field) {
+			fb = &(*fbs)[f];
+			break;
+		}
+	if (!fb) {
+		struct fbuild *nf = realloc(*fbs, (*n_fbs + 1) * sizeof(*nf));
+		if (!nf)
+			return M_ENOMEM;
+		*fbs = nf;
+		f = (*n_fbs)++;
+		fb = &nf[f];
+		memset(fb, 0, sizeof(*fb));
+		fb->field = p->field;
+	}
+	n0 = fb->n;
+	nr = realloc(fb->rules, (n0 + 1) * sizeof(*nr));
+	if (!nr)
+		return M_ENOMEM;
+	fb->rules = nr;
+	nr[n0] = NULL;
+	nn = realloc(fb->n_rules, (n0 + 1) * sizeof(*nn));
+	if (!nn)
+		return M_ENOMEM;
+	fb->n_rules = nn;
+	nn[n0] = 0;
+	if (u32_push(&fb->preds, &fb->n, pred) < 0)
+		return M_ENOMEM;
+	bb->pfb[pred] = f + 1;
+	bb->pslot[pred] = n0;
+	return 0;
+}
+
+static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
+			struct bbuild *bb, struct buf *err)
+{
+	struct fbuild *fbs = NULL;
+	uint32_t n_fbs = 0;
+	uint32_t *tmp = NULL, n_tmp = 0;
+	int r = 0;
+
+	for (uint32_t ri = 0; r == 0 && ri < bk->n_rules; ri++) {
+		struct sigma_rule *rule = rs->rules[bk->rules[ri]];
+		int trig;
+
+		/* Every pattern of the rule is scanned (its truth is read from
+		 * the hits); the rule is queued only by its triggers. */
+		n_tmp = 0;
+		for (uint32_t i = 0; r == 0 && i < rule->n_idents; i++)
+			r = collect_preds(rule, rule->ident_root[i], 0, &tmp, &n_tmp);
+		for (uint32_t k = 0; r == 0 && k < n_tmp; k++)
+			if (rs->preds[tmp[k]].in_hs)
+				r = fb_add(&fbs, &n_fbs, bb, rs, tmp[k]);
+		if (r < 0)
+			break;
+		trig = rule_triggers(rs, rule, bb->uses, &tmp, &n_tmp);
+		if (trig < 0) {
+			r = M_ENOMEM;
+			break;
+		}
+		rule->always_eval = trig == 0;
+		if (rule->always_eval) {
+			r = u32_push(&bk->always, &bk->n_always, bk->rules[ri]);
+			continue;
+		}
+		for (uint32_t k = 0; r == 0 && k < n_tmp; k++) {
+			uint32_t pid = tmp[k];
+			struct fbuild *fb;
+			uint32_t slot;
+
+			if (!bb->pfb[pid])
+				continue;
+			fb = &fbs[bb->pfb[pid] - 1];
+			slot = bb->pslot[pid];
+			if (fb->n_rules[slot] == 0 ||
+			    fb->rules[slot][fb->n_rules[slot] - 1] != bk->rules[ri])
+				r = u32_push(&fb->rules[slot], &fb->n_rules[slot], bk->rules[ri]);
+		}
+	}
+	free(tmp);
+	for (uint32_t f = 0; f < n_fbs; f++)
+		for (uint32_t k = 0; k < fbs[f].n; k++)
+			bb->pfb[fbs[f].preds[k]] = 0;
+	if (r == 0 && n_fbs) {
+		bk->fdbs = calloc(n_fbs, sizeof(*bk->fdbs));
+		if (!bk->fdbs)
+			r = M_ENOMEM;
+	}
+	for (uint32_t f = 0; r == 0 && f < n_fbs; f++) {
+		r = compile_fdb(rs, &fbs[f], &bk->fdbs[f], err);
+		if (r == 0) {
+			if (fbs[f].field == SIGMA_FIELD_KEYWORDS)
+				bk->keyword_fdb = f + 1;
+			bk->n_fdbs++;
+		}
+	}
+	for (uint32_t f = 0; f < n_fbs; f++)
+		fbuild_fini(&fbs[f]);
+	free(fbs);
+	if (r == 0)
+		r = index_fields(rs, bk);
+	return r;
+}
+
+/* A trigger that Hyperscan finally refused (moved to PCRE2 when its
+ * database compiled) can no longer queue its rule: such rules are
+ * evaluated on every event of their logsource instead. */
+static int fix_lost_triggers(struct sigma_ruleset *rs, struct sigma_bucket *bk)
+{
+	for (uint32_t f = 0; f < bk->n_fdbs; f++) {
+		struct sigma_fdb *fdb = &bk->fdbs[f];
+
+		for (uint32_t i = 0; i < fdb->n; i++) {
+			if (rs->preds[fdb->pred_ids[i]].in_hs)
+				continue;
+			for (uint32_t k = fdb->rule_off[i]; k < fdb->rule_off[i + 1]; k++) {
+				struct sigma_rule *rule = rs->rules[fdb->rule_list[k]];
+				int r;
+
+				if (rule->always_eval)
+					continue;
+				rule->always_eval = 1;
+				r = u32_push(&bk->always, &bk->n_always, fdb->rule_list[k]);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
+static int pred_check_hs(struct sigma_pred *p)
+{
+	hs_expr_info_t *info = NULL;
+	hs_compile_error_t *ce = NULL;
+
+	if (hs_expression_info(p->re, (unsigned)pred_hs_flags(p), &info, &ce) != HS_SUCCESS) {
+		hs_free_compile_error(ce);
+		return 0;
+	}
+	/* Patterns that can match the empty string match every present
+	 * value; Hyperscan refuses them without HS_FLAG_ALLOWEMPTY. */
+	int ok = info->min_width > 0;
+
+	p->min_width = info->min_width > 0xffff ? 0xffff : (uint16_t)info->min_width;
+	free(info);
+	return ok;
+}
+
+/* Short patterns that queue no rule leave the databases. Why: a database
+ * reports every occurrence of every pattern, and most occurrences on a
+ * Windows command line are of short, common strings (` -`, `.exe`, single
+ * letters) that only matter once a rarer pattern of the same rule has
+ * queued it: 85% of the CommandLine database's hits on the bench's events
+ * queued nothing, and each costs a callback and marks. Such a predicate is
+ * tested on its own (sigma_lit.c for plain strings, else PCRE2; once per
+ * event at most, lazy_stamp) when a queued rule reads it. Only short ones
+ * (DEMOTE_MAX_WIDTH bytes at least in a match): the filter lists of queued
+ * rules read longer ones by the dozen, and testing those one by one cost
+ * more than their hits (callgrind, process creation events: 33,650
+ * instructions an event keeping all, 26,500 demoting up to 3 bytes, 27,700
+ * up to 6, 43,700 all). Kept in the databases: every trigger, and the
+ * patterns of rules without triggers (read on every event of their
+ * logsource); a pattern neither sigma_lit.c nor PCRE2 takes stays too. */
+#define DEMOTE_MAX_WIDTH 3u
+
+static int demote_idle_preds(struct sigma_ruleset *rs, const uint32_t *uses)
+{
+	uint8_t *keep;
+	uint32_t *tmp = NULL, n_tmp = 0;
+	int r = 0;
+
+	if (rs->force_pcre)
+		return 0;
+	keep = calloc(rs->n_preds + 1, 1);
+	if (!keep)
+		return M_ENOMEM;
+	for (uint32_t i = 0; r == 0 && i < rs->n_rules; i++) {
+		const struct sigma_rule *rule = rs->rules[i];
+		int trig;
+
+		if (rule->info.is_correlation)
+			continue;
+		trig = rule_triggers(rs, rule, uses, &tmp, &n_tmp);
+		if (trig < 0) {
+			r = M_ENOMEM;
+			break;
+		}
+		if (trig == 0) {
+			n_tmp = 0;
+			for (uint32_t k = 0; r == 0 && k < rule->n_idents; k++)
+				r = collect_preds(rule, rule->ident_root[k], 0, &tmp, &n_tmp);
+		}
+		for (uint32_t k = 0; k < n_tmp; k++)
+			keep[tmp[k]] = 1;
+	}
+	for (uint32_t i = 0; r == 0 && i < rs->n_preds; i++) {
+		struct sigma_pred *p = &rs->preds[i];
+
+		if (p->in_hs && !keep[i] && p->min_width <= DEMOTE_MAX_WIDTH &&
+		    (p->lit || (pcre_compile_pred(p) == 0 && p->pc)))
+			p->in_hs = 0;
+	}
+	free(tmp);
+	free(keep);
+	return r;
+}
+
+int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; i < rs->n_preds; i++) {
+		struct sigma_pred *p = &rs->preds[i];
+
+		p->in_hs = p->kind == SPK_STR && !rs->force_pcre && pred_check_hs(p);
+		if (!rs->force_pcre && (r = sigma_lit_prepare(p)) < 0)
+			return r;
+	}
+	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
+		struct sigma_rule *rule = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+		if (!rule->info.is_correlation && (r = find_musts(rule)) < 0)
+			return r;
+	}
+	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		struct sigma_rule *rule = rs->rules[i];
+		struct sigma_bucket *bk;
+
+		if (rule->info.is_correlation)
+			continue;
+		bk = bucket_for(rs, rule);
+		if (!bk)
+			return M_ENOMEM;
+		r = u32_push(&bk->rules, &bk->n_rules, i);
+		if (r < 0)
+			return r;
+	}
+	{
+		struct bbuild bb;
+		uint32_t *uses = calloc(rs->n_preds + 1, sizeof(*uses));
+		uint32_t *tmp = NULL, n_tmp = 0;
+
+		bb.pfb = calloc(rs->n_preds + 1, sizeof(uint32_t));
+		bb.pslot = calloc(rs->n_preds + 1, sizeof(uint32_t));
+		bb.uses = uses;
+		if (!uses || !bb.pfb || !bb.pslot)
+			r = M_ENOMEM;
+		for (uint32_t i = 0; r == 0 && i < rs->n_rules; i++) {
+			const struct sigma_rule *rule = rs->rules[i];
+
+			n_tmp = 0;
+			for (uint32_t k = 0; r == 0 && k < rule->n_idents; k++)
+				r = collect_preds(rule, rule->ident_root[k], 0, &tmp, &n_tmp);
+			for (uint32_t k = 0; k < n_tmp; k++)
+				uses[tmp[k]]++;
+		}
+		free(tmp);
+		if (r == 0)
+			r = demote_idle_preds(rs, uses);
+		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
+			r = build_bucket(rs, &rs->buckets[i], &bb, err);
+		for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
+			r = fix_lost_triggers(rs, &rs->buckets[i]);
+		free(uses);
+		free(bb.pfb);
+		free(bb.pslot);
+	}
+	if (r < 0)
+		return r;
+	/* Everything not matched by Hyperscan is evaluated directly. */
+	for (uint32_t i = 0; i < rs->n_preds; i++) {
+		struct sigma_pred *p = &rs->preds[i];
+
+		if (p->kind == SPK_STR && !p->lit && pcre_compile_pred(p) < 0 && !p->in_hs) {
+			/* Neither engine takes it: it can never match. */
+			p->kind = SPK_FALSE;
+		}
+	}
+	for (uint32_t i = 0; i < rs->n_buckets; i++)
+		for (uint32_t f = 0; f < rs->buckets[i].n_fdbs; f++) {
+			const struct sigma_fdb *fd = &rs->buckets[i].fdbs[f];
+
+			if ((fd->db && hs_alloc_scratch(fd->db, &rs->proto) != HS_SUCCESS) ||
+			    (fd->db2 && hs_alloc_scratch(fd->db2, &rs->proto) != HS_SUCCESS)) {
+				buf_printf(err, "Hyperscan: cannot allocate scratch space");
+				return M_ENOMEM;
+			}
+		}
+	if (rs->hs_cache_dir)
+		sigma_hscache_prune(rs->hs_cache_dir, 30 * 86400);
+	/* A node reads its predicate's mark without the predicate (a cold
+	 * line of a large array) when Hyperscan decides it. */
+	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
+		struct sigma_rule *ru = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
+
+		for (uint32_t k = 0; k < ru->n_nodes; k++)
+			if (ru->nodes[k].type == SN_PRED)
+				ru->nodes[k].hs = rs->preds[ru->nodes[k].a].in_hs;
+	}
+	return build_groups(rs);
+}
+

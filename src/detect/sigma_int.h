@@ -269,6 +269,14 @@ struct sigma_vc_ent {
 	char val[SIGMA_VC_MAX_VALUE];
 };
 
+/* A field's value for the tests of one event, and the address in it once
+ * a CIDR predicate has read it (parsed once, however many ranges). */
+struct sigma_fval {
+	struct str v;
+	uint8_t parsed, ok, fam;
+	uint8_t a[16];
+};
+
 struct sigma_ctx {
 	struct sigma_ctx *next;
 	const struct sigma_ruleset *rs;
@@ -287,7 +295,7 @@ struct sigma_ctx {
 	uint8_t *lazy_val;
 	uint16_t *rule_stamp;        /* == stamp: rule already queued */
 	uint16_t *fv_stamp;          /* == stamp: fv[field] is the event's */
-	struct str *fv;              /* per field: its value (direct tests) */
+	struct sigma_fval *fv;       /* per field: its value (direct tests) */
 	uint32_t *todo;              /* rules to evaluate */
 	uint32_t n_todo;
 	const struct event *ev;

@@ -114,6 +114,28 @@ static int str_match_pc(const struct sigma_pred *p, struct str v,
 	return rc >= 0;
 }
 
+/* The address in a field's value; 0 when it holds none. */
+static int cidr_value(struct str v, uint8_t a[16], uint8_t *fam)
+{
+	char tmp[64];
+	uint8_t plen;
+
+	if (!v.p || v.n == 0 || v.n >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, v.p, v.n);
+	tmp[v.n] = '\0';
+	return sigma_parse_cidr(tmp, a, fam, &plen) == 0;
+}
+
+/* An address (cidr_value) in the predicate's range; an IPv4-mapped IPv6
+ * address counts as its IPv4 one. */
+static int cidr_in(const struct sigma_pred *p, const uint8_t a[16], uint8_t fam)
+{
+	if (fam == 6 && p->family == 4 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+		return prefix_eq(a + 12, p->addr, p->plen);
+	return fam == p->family && prefix_eq(a, p->addr, p->plen);
+}
+
 /* A predicate on one value (an element, when the field has several). */
 static int pred_test(const struct sigma_ruleset *rs, const struct sigma_pred *p,
 		     struct str v, const struct event *ev, pcre2_match_data *md)
@@ -144,19 +166,9 @@ static int pred_test(const struct sigma_ruleset *rs, const struct sigma_pred *p,
 		}
 	}
 	case SPK_CIDR: {
-		uint8_t a[16], fam, plen;
+		uint8_t a[16], fam;
 
-		if (!v.p || v.n == 0 || v.n >= 64)
-			return 0;
-		memcpy(tmp, v.p, v.n);
-		tmp[v.n] = '\0';
-		if (sigma_parse_cidr(tmp, a, &fam, &plen) < 0)
-			return 0;
-		if (fam == 6 && p->family == 4 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-			memmove(a, a + 12, 4);
-			fam = 4;
-		}
-		return fam == p->family && prefix_eq(a, p->addr, p->plen);
+		return cidr_value(v, a, &fam) && cidr_in(p, a, fam);
 	}
 	case SPK_FIELDREF: {
 		struct str w = sigma_field_value(rs, p->field2, ev);
@@ -263,12 +275,22 @@ static int pred_value(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	} else {
 		/* A field's value is looked up once per event (an overflow
 		 * field by name), however many predicates read it. */
+		struct sigma_fval *fv = &c->fv[p->field];
+
 		if (c->fv_stamp[p->field] != c->stamp) {
-			c->fv[p->field] = sigma_field_value(rs, p->field, c->ev);
+			fv->v = sigma_field_value(rs, p->field, c->ev);
+			fv->parsed = 0;
 			c->fv_stamp[p->field] = c->stamp;
 		}
-		c->lazy_val[id] = (uint8_t)sigma_pred_eval_value(rs, p, c->fv[p->field],
-								 c->ev, c->md);
+		if (p->kind == SPK_CIDR && !sigma_maybe_array(fv->v)) {
+			if (!fv->parsed) {
+				fv->ok = (uint8_t)cidr_value(fv->v, fv->a, &fv->fam);
+				fv->parsed = 1;
+			}
+			c->lazy_val[id] = fv->ok && cidr_in(p, fv->a, fv->fam);
+		} else {
+			c->lazy_val[id] = (uint8_t)sigma_pred_eval_value(rs, p, fv->v, c->ev, c->md);
+		}
 	}
 	c->lazy_stamp[id] = c->stamp;
 	return c->lazy_val[id];

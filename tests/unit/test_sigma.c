@@ -93,6 +93,13 @@ static const struct mcase mcases[] = {
 	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"11.0.0.1\"}", 0 },
 	{ "  sel:\n    ip|cidr: '2001:db8::/32'\n  condition: sel", "{\"ip\":\"2001:db8::1\"}", 1 },
 	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"not-an-ip\"}", 0 },
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":\"::ffff:10.1.2.3\"}", 1 },
+	/* several ranges on one field: the value is parsed once an event */
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  filter:\n    ip|cidr:\n      - '192.168.0.0/16'\n      - '10.1.0.0/16'\n"
+	  "  condition: sel and not filter", "{\"ip\":\"10.1.2.3\"}", 0 },
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  filter:\n    ip|cidr:\n      - '192.168.0.0/16'\n      - '10.1.0.0/16'\n"
+	  "  condition: sel and not filter", "{\"ip\":\"10.2.0.1\"}", 1 },
+	{ "  sel:\n    ip|cidr: '10.0.0.0/8'\n  condition: sel", "{\"ip\":[\"192.0.2.1\",\"10.0.0.1\"]}", 1 },
 	/* base64: the encoded form of the value */
 	{ "  sel:\n    a|base64: 'hello'\n  condition: sel", "{\"a\":\"aGVsbG8=\"}", 1 },
 	/* base64offset|contains: the value at each of three offsets */

@@ -162,7 +162,7 @@ struct sigma_bucket {
 /* Per context: an event signature (its logsource) -> the buckets it meets. */
 struct sigma_ls_ent {
 	char sig[96];
-	uint16_t n;                 /* UINT16_MAX: too many, scan all */
+	uint16_t n;
 	uint16_t b[SIGMA_LS_MAX_BUCKETS];
 	struct sigma_plan *plan;    /* NULL: bucket by bucket */
 };

@@ -788,7 +788,7 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 {
 	char sig[96];
 	size_t n = 0;
-	struct sigma_ls_ent *e;
+	struct sigma_ls_ent *e, *e2;
 	uint64_t h;
 
 #define SIG_PUT(x) do { \
@@ -810,8 +810,17 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 	sig[n] = '\0';
 	h = sigma_name_hash(sig, n);
 	e = &c->ls_cache[h % SIGMA_LS_CACHE];
-	if (strcmp(e->sig, sig) == 0 && e->n != 0xffff)
+	e2 = &c->ls_cache[(h + 1) % SIGMA_LS_CACHE];
+	if (strcmp(e->sig, sig) == 0)
 		return e;
+	if (strcmp(e2->sig, sig) == 0)
+		return e2;
+	/* Two ways: the newcomer takes the first slot and its occupant the
+	 * second, so two signatures of one slot (syslog's `cron` and `sudo`
+	 * did) do not evict each other on every event. */
+	plan_free(e2->plan);
+	*e2 = *e;
+	e->plan = NULL;
 	memcpy(e->sig, sig, n + 1);
 	e->n = 0;
 	plan_free(e->plan);

@@ -904,6 +904,33 @@ static int entry_add(struct group *g, int64_t ts, uint64_t h, double v)
 	return 0;
 }
 
+/* Appends the pieces to out as snprintf would (truncated and terminated
+ * when they do not fit); 0 when they did not. */
+static int key_put(char *out, size_t cap, size_t *n, const char *const *piece,
+		   const size_t *len, int k)
+{
+	size_t w = 0, room = cap - *n - 1;
+
+	for (int i = 0; i < k; i++)
+		w += len[i];
+	for (int i = 0, at = 0; i < k && (size_t)at < room; i++) {
+		size_t take = len[i] < room - (size_t)at ? len[i] : room - (size_t)at;
+
+		memcpy(out + *n + at, piece[i], take);
+		at += (int)take;
+	}
+	if (w > room) {
+		out[cap - 1] = '\0';
+		return 0;
+	}
+	*n += w;
+	out[*n] = '\0';
+	return 1;
+}
+
+/* "name=value, name=value" of the group-by fields (values up to 256
+ * bytes, to a NUL), the correlation's group key. Built by hand: snprintf
+ * was a sixth of the detection time of syslog events. */
 static size_t group_key(const struct sigma_ruleset *rs, const struct sigma_corr *c,
 			uint32_t ref, const struct event *ev, char *out, size_t cap)
 {
@@ -912,12 +939,12 @@ static size_t group_key(const struct sigma_ruleset *rs, const struct sigma_corr 
 	out[0] = '\0';
 	for (uint32_t g = 0; g < c->n_group_by; g++) {
 		struct str v = sigma_field_value(rs, c->gb[ref][g], ev);
-		int w = snprintf(out + n, cap - n, "%s%s=%.*s", g ? ", " : "",
-				 c->group_by[g], (int)(v.n > 256 ? 256 : v.n),
-				 v.p ? v.p : "");
-		if (w < 0 || (size_t)w >= cap - n)
+		const char *piece[4] = { ", ", c->group_by[g], "=", v.p ? v.p : "" };
+		size_t len[4] = { g ? 2 : 0, strlen(c->group_by[g]), 1,
+				  v.p ? strnlen(v.p, v.n > 256 ? 256 : v.n) : 0 };
+
+		if (!key_put(out, cap, &n, piece, len, 4))
 			break;
-		n += (size_t)w;
 	}
 	return n;
 }

@@ -426,20 +426,16 @@ int main(int argc, char **argv)
 		       "     10%% proxy, 10%% DNS, 10%% firewall)\n", generate(&a, -1));
 	else
 		printf("%zu generated, %s only (BENCH_KIND)\n", generate(&a, only), kind_names[only]);
-	if (getenv("BENCH_EVENTS")) {
-		/* For instruction counts (callgrind --toggle-collect=work):
-		 * that many events on one thread, nothing else. */
+	/* BENCH_EVENTS, for instruction counts (callgrind
+	 * --toggle-collect=work): that many events on one thread, nothing
+	 * else. */
+	if (getenv("BENCH_EVENTS"))
 		fixed_events = strtoull(getenv("BENCH_EVENTS"), NULL, 10);
-		run(1, 0);
-		only = 0;
-		cores = 1;
-	} else {
-		run(1, 0);
-	}
-	if (cores > 1)
+	run(1, 0);
+	if (cores > 1 && !fixed_events)
 		run((unsigned)cores, 0);
 	/* Each source alone: where the time of the mix goes. */
-	if (only < 0) {
+	if (only < 0 && !fixed_events) {
 		printf("by source, one thread, events per CPU-second:");
 		if (run_seconds > 1)
 			run_seconds = 1;

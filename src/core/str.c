@@ -43,6 +43,6 @@ struct str str_lower(struct arena *a, struct str v)
 	if (i == v.n || !(o = arena_alloc(a, v.n)))
 		return v;
 	for (i = 0; i < v.n; i++)
-		o[i] = (char)(v.p[i] >= 'A' && v.p[i] <= 'Z' ? v.p[i] | 0x20 : v.p[i]);
+		o[i] = (char)str_lower_byte((unsigned char)v.p[i]);
 	return str_make(o, v.n);
 }

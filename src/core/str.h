@@ -28,6 +28,12 @@ static inline int str_hexval(unsigned char c)
 	return -1;
 }
 
+/* An ASCII letter in lower case; every other byte as it is. */
+static inline unsigned char str_lower_byte(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
 static inline struct str str_make(const char *p, size_t n)
 {
 	return (struct str){ p, (uint32_t)n };

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/str.h"
 #include "detect/feed.h"
 
 #define STIX_MAX_PATTERN 65536u
@@ -256,7 +257,7 @@ static int stix_path_norm(const char *p, size_t n, char *out, size_t cap)
 			c = p[++i];
 		if (o + 1 >= cap)
 			return -1;
-		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+		out[o++] = (char)str_lower_byte((unsigned char)c);
 	}
 	out[o] = '\0';
 	return 0;

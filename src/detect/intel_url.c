@@ -20,11 +20,6 @@ static int url_unreserved(unsigned char c)
 	       c == '~';
 }
 
-static unsigned char url_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Copies in[0..n) to out at *o with percent-escapes normalised. */
 static int url_copy_pct(const char *in, size_t n, char *out, size_t cap,
 			size_t *o)
@@ -123,7 +118,7 @@ int intel_url_normalise(const char *in, size_t len, char *out, size_t cap,
 		if (sch_end + 3 > cap)
 			return M_ELIMIT;
 		for (k = 0; k < sch_end; k++)
-			out[o++] = (char)url_lower((unsigned char)in[k]);
+			out[o++] = (char)str_lower_byte((unsigned char)in[k]);
 		i = sch_end + 3;
 	} else {
 		if (cap < 4)
@@ -167,7 +162,7 @@ int intel_url_normalise(const char *in, size_t len, char *out, size_t cap,
 			ret = M_ELIMIT;
 			goto out;
 		}
-		out[o++] = (char)url_lower((unsigned char)in[k]);
+		out[o++] = (char)str_lower_byte((unsigned char)in[k]);
 	}
 	if (port) {
 		size_t plen = auth_end - port;

@@ -909,22 +909,20 @@ static int entry_add(struct group *g, int64_t ts, uint64_t h, double v)
 static int key_put(char *out, size_t cap, size_t *n, const char *const *piece,
 		   const size_t *len, int k)
 {
-	size_t w = 0, room = cap - *n - 1;
+	size_t at = *n, end = cap - 1;
 
-	for (int i = 0; i < k; i++)
-		w += len[i];
-	for (int i = 0, at = 0; i < k && (size_t)at < room; i++) {
-		size_t take = len[i] < room - (size_t)at ? len[i] : room - (size_t)at;
+	for (int i = 0; i < k; i++) {
+		size_t take = len[i] < end - at ? len[i] : end - at;
 
-		memcpy(out + *n + at, piece[i], take);
-		at += (int)take;
+		memcpy(out + at, piece[i], take);
+		at += take;
+		if (take < len[i]) {
+			out[end] = '\0';
+			return 0;
+		}
 	}
-	if (w > room) {
-		out[cap - 1] = '\0';
-		return 0;
-	}
-	*n += w;
-	out[*n] = '\0';
+	*n = at;
+	out[at] = '\0';
 	return 1;
 }
 

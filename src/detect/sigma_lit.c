@@ -21,11 +21,6 @@
 #include "core/str.h"
 #include "detect/sigma_int.h"
 
-static inline unsigned char fold(unsigned char c)
-{
-	return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
-
 int sigma_lit_prepare(struct sigma_pred *p)
 {
 	const char *re = p->re;
@@ -70,7 +65,7 @@ int sigma_lit_prepare(struct sigma_pred *p)
 			free(out);
 			return 0;
 		}
-		out[k++] = (char)((p->flags & SPF_CASELESS) ? fold(c) : c);
+		out[k++] = (char)((p->flags & SPF_CASELESS) ? str_lower_byte(c) : c);
 	}
 	out[k] = '\0';
 	free(p->lit_s);
@@ -88,7 +83,7 @@ static int same(const struct sigma_pred *p, const unsigned char *s)
 	if (!(p->flags & SPF_CASELESS))
 		return memcmp(s, l, p->lit_len) == 0;
 	for (uint32_t i = 0; i < p->lit_len; i++)
-		if (fold(s[i]) != l[i])
+		if (str_lower_byte(s[i]) != l[i])
 			return 0;
 	return 1;
 }
@@ -114,7 +109,7 @@ static int contains(const struct sigma_pred *p, const unsigned char *s, size_t n
 		return 0;
 	}
 	for (size_t i = 0; i <= last; i++)
-		if (fold(s[i]) == c0 && same(p, s + i))
+		if (str_lower_byte(s[i]) == c0 && same(p, s + i))
 			return 1;
 	return 0;
 }

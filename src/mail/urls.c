@@ -51,11 +51,6 @@ static int is_alnum(unsigned char c)
 	       (c >= 'A' && c <= 'Z');
 }
 
-static unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Case-insensitive: does p[0..n) start with the lower-case ASCII word w? */
 static int starts_ci(const char *p, size_t n, const char *w)
 {
@@ -64,7 +59,7 @@ static int starts_ci(const char *p, size_t n, const char *w)
 	if (n < wl)
 		return 0;
 	for (k = 0; k < wl; k++)
-		if (lower((unsigned char)p[k]) != (unsigned char)w[k])
+		if (str_lower_byte((unsigned char)p[k]) != (unsigned char)w[k])
 			return 0;
 	return 1;
 }
@@ -191,7 +186,7 @@ int url_host_normalise(const char *host, size_t len, char *out, size_t cap)
 			return M_EINVAL;
 		if (c >= 0x80)
 			ascii = 0;
-		tmp[o++] = (char)lower(c);
+		tmp[o++] = (char)str_lower_byte(c);
 	}
 	while (o > 0 && tmp[o - 1] == '.')
 		o--;
@@ -493,7 +488,7 @@ static int scan_text(const char *t, size_t n, struct url_list *l)
 	int rc;
 
 	while (i < n && !l->truncated) {
-		unsigned char c = lower((unsigned char)t[i]);
+		unsigned char c = str_lower_byte((unsigned char)t[i]);
 		size_t sl, e;
 		int www;
 		long idx;
@@ -783,7 +778,7 @@ static size_t html_tag(const char *t, size_t n, size_t i, struct url_list *l,
 	if (nl == 0 || !is_alnum((unsigned char)t[nm]) ||
 	    (t[nm] >= '0' && t[nm] <= '9'))
 		return i;
-	is_a = nl == 1 && lower((unsigned char)t[nm]) == 'a';
+	is_a = nl == 1 && str_lower_byte((unsigned char)t[nm]) == 'a';
 	*blank = !inline_tag(t + nm, nl);
 	while (j < n && t[j] != '>') {
 		size_t an, al;

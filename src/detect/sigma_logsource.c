@@ -127,9 +127,8 @@ static void sysmon_category(struct sigma_logsource *ls, int64_t id,
 		add_cat(ls, "file_delete_detected");
 }
 
-static void windows(const struct event *ev, struct sigma_logsource *ls)
+static void windows(const struct event *ev, struct sigma_logsource *ls, struct str ch)
 {
-	struct str ch = event_get_extra(ev, STR_LIT("winlog.channel"));
 	struct str code = event_get(ev, F_EVENT_CODE);
 	struct str prov = event_get(ev, F_EVENT_PROVIDER);
 	int64_t id = -1;
@@ -214,7 +213,8 @@ static void apply_module(struct sigma_logsource *ls, struct str name)
 	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
 		const struct module_map *m = &modules[i];
 
-		if (!str_eq_cstr(name, m->module))
+		/* The first byte first: strlen per entry was most of this. */
+		if (!name.n || name.p[0] != m->module[0] || !str_eq_cstr(name, m->module))
 			continue;
 		if (m->product && !ls->product.n)
 			ls->product = str_cstr(m->product);
@@ -268,11 +268,11 @@ static void event_logsource(const struct event *ev, struct sigma_logsource *ls)
 	struct str module = event_get(ev, F_EVENT_MODULE);
 	struct str dataset = event_get(ev, F_EVENT_DATASET);
 	struct str app = event_get(ev, F_LOG_SYSLOG_APPNAME);
+	struct str ch = event_get_extra(ev, STR_LIT("winlog.channel"));
 
 	memset(ls, 0, sizeof(*ls));
-	if (event_get_extra(ev, STR_LIT("winlog.channel")).p ||
-	    str_eq_cstr(module, "sysmon") || str_eq_cstr(module, "security")) {
-		windows(ev, ls);
+	if (ch.p || str_eq_cstr(module, "sysmon") || str_eq_cstr(module, "security")) {
+		windows(ev, ls, ch);
 		return;
 	}
 	if (str_eq_cstr(module, "suricata")) {

@@ -280,17 +280,9 @@ def test_serve_loads_bundled():
 
 
 def children(pid):
-    """Pids whose parent is pid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
+    """Pids whose parent is pid (pgrep, from procps: scripts/deps.sh)."""
+    p = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in p.stdout.split()]
 
 
 def test_serve_compiles_in_child():

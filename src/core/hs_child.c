@@ -217,11 +217,15 @@ struct hs_child *hs_child_open(void)
 		goto fail;
 	}
 	if (c->pid == 0) {
-		close(sv[0]);
+		/* Only its socket (as fd 3) and stdio: the daemon's listeners,
+		 * and another build's socket, are not held by this child. */
+		if (sv[1] != 3 && dup2(sv[1], 3) < 0)
+			_exit(5);
+		(void)close_range(4, ~0u, 0);
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)   /* it died before the line above */
 			_exit(0);
-		child_main(sv[1]);
+		child_main(3);
 	}
 	close(sv[1]);
 	c->fd = sv[0];

@@ -2,9 +2,10 @@
  * Unit tests for Hyperscan's compiler in a child process (core/hs_child.c):
  * a database compiled in the child matches what it should; a refused
  * expression comes back with its index and Hyperscan's own message; the
- * widths are Hyperscan's; several requests share one child; and when the
- * child dies at a request, or cannot start, the same answers come from
- * in-process compiles (the stats say which did the work).
+ * widths are Hyperscan's; several requests share one child; two children
+ * at once do not hold each other; and when the child dies at a request,
+ * or cannot start, the same answers come from in-process compiles (the
+ * stats say which did the work).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/hs_child.h"
@@ -132,6 +134,31 @@ static void test_no_child(void **state)
 	run(2);
 }
 
+/* Two builds at once (two threads reloading): the second child holds
+ * nothing of the first's, so the first closes (and its child exits)
+ * while the second is still open; before, this waited forever. */
+static void test_two_at_once(void **state)
+{
+	struct hs_child_error err;
+	struct hs_child *a, *b;
+	hs_database_t *db;
+
+	(void)state;
+	alarm(20);
+	a = hs_child_open();
+	b = hs_child_open();
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(hs_child_compile(a, good, good_flags, good_ids, 1, &db, &err), 0);
+	hs_free_database(db);
+	hs_child_close(a);
+	assert_int_equal(hs_child_compile(b, good, good_flags, good_ids, 2, &db, &err), 0);
+	assert_int_equal(matches(db, "alpha bravo"), 0x3);
+	hs_free_database(db);
+	hs_child_close(b);
+	alarm(0);
+}
+
 /* Closing without a request, and NULL, are fine. */
 static void test_close(void **state)
 {
@@ -146,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_in_child),
 		cmocka_unit_test(test_child_dies),
 		cmocka_unit_test(test_no_child),
+		cmocka_unit_test(test_two_at_once),
 		cmocka_unit_test(test_close),
 	};
 

@@ -37,13 +37,13 @@ void hs_child_close(struct hs_child *c);
 /* hs_compile_multi(exprs, flags, ids, n, HS_MODE_BLOCK, NULL, ...) in the
  * child (in-process when c is NULL or the child failed). 0 and *db (owned
  * by the caller, hs_free_database) on success; M_EINVAL with *err filled
- * when Hyperscan refused the set; M_ENOMEM. */
+ * when Hyperscan refused the set (or could not compile it in-process). */
 int hs_child_compile(struct hs_child *c, const char *const *exprs, const unsigned *flags,
 		     const unsigned *ids, unsigned n, hs_database_t **db,
 		     struct hs_child_error *err);
 
 /* hs_expression_info of each expression: min_width[i] is its minimum match
- * width, or UINT32_MAX when Hyperscan refuses it. 0 or M_ENOMEM. */
+ * width, or UINT32_MAX when Hyperscan refuses it. Returns 0. */
 int hs_child_min_widths(struct hs_child *c, const char *const *exprs, const unsigned *flags,
 			unsigned n, uint32_t *min_width);
 

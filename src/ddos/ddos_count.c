@@ -179,13 +179,17 @@ static uint32_t pow2_at_least(uint32_t n)
  * detail slots stay in 4 KiB pages: they fill from index 0 (free lists,
  * high-water marks) and are mostly small in use, and a huge page would
  * make resident 2 MiB for the first slot used (6 MiB of the 76 MB that
- * bench/ddos_compare.sh measured with 131,072 hosts). */
+ * bench/ddos_compare.sh measured with 131,072 hosts). No child process
+ * inherits them (MADV_DONTFORK): while a child forked for Hyperscan's
+ * compiler (core/hs_child.h) or a mitigation script lives, the hot path's
+ * writes would otherwise copy each page they touch. */
 static void *big_alloc(size_t n, int huge)
 {
 	void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
+	(void)madvise(p, n ? n : 1, MADV_DONTFORK);
 #ifdef MADV_HUGEPAGE
 	if (huge && n >= (2u << 20))
 		madvise(p, n, MADV_HUGEPAGE);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/hs_child.h"
 #include "detect/sigma_int.h"
 
 static int u32_push(uint32_t **v, uint32_t *n, uint32_t x);
@@ -389,7 +390,7 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 	const char **exprs = NULL;
 	unsigned *flags = NULL, *ids = NULL;
 	uint32_t *removed = NULL, n_removed = 0;
-	hs_compile_error_t *ce = NULL;
+	struct hs_child_error ce;
 	uint32_t n = fb->n;
 	char key[33] = "";
 	int r = 0, cached = 0;
@@ -431,21 +432,19 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 			}
 			rs->hs_cache_misses++;
 		}
-		if (hs_compile_multi(exprs, flags, ids, k, HS_MODE_BLOCK, NULL,
-				     db, &ce) == HS_SUCCESS)
+		/* In the compiler child: Hyperscan's compiler code and heap
+		 * stay out of the daemon (core/hs_child.h). */
+		if (hs_child_compile(rs->compiler, exprs, flags, ids, k, db, &ce) == 0)
 			break;
-		if (ce->expression < 0) {
-			buf_printf(err, "Hyperscan: %s", ce->message);
-			hs_free_compile_error(ce);
+		if (ce.expression < 0 || (uint32_t)ce.expression >= k) {
+			buf_printf(err, "Hyperscan: %s", ce.message);
 			r = M_EINVAL;
 			goto out;
 		}
 		/* That pattern goes to PCRE2; try again without it. */
 		if (n_removed < n)
-			removed[n_removed++] = ids[ce->expression];
-		rs->preds[fb->preds[ids[ce->expression]]].in_hs = 0;
-		hs_free_compile_error(ce);
-		ce = NULL;
+			removed[n_removed++] = ids[ce.expression];
+		rs->preds[fb->preds[ids[ce.expression]]].in_hs = 0;
 	}
 	if (*db && !cached && rs->hs_cache_dir && key[0])
 		sigma_hscache_store(rs->hs_cache_dir, key, *db, removed, n_removed);
@@ -753,22 +752,51 @@ static int fix_lost_triggers(struct sigma_ruleset *rs, struct sigma_bucket *bk)
 	return 0;
 }
 
-static int pred_check_hs(struct sigma_pred *p)
+/* Which string predicates Hyperscan takes (in_hs) and their shortest
+ * match, asked of Hyperscan's parser in the compiler child
+ * (core/hs_child.h), all in one request. */
+static int preds_check_hs(struct sigma_ruleset *rs)
 {
-	hs_expr_info_t *info = NULL;
-	hs_compile_error_t *ce = NULL;
+	const char **exprs = calloc(rs->n_preds + 1, sizeof(*exprs));
+	unsigned *flags = calloc(rs->n_preds + 1, sizeof(*flags));
+	uint32_t *width = calloc(rs->n_preds + 1, sizeof(*width));
+	uint32_t k = 0;
+	int r = 0;
 
-	if (hs_expression_info(p->re, (unsigned)pred_hs_flags(p), &info, &ce) != HS_SUCCESS) {
-		hs_free_compile_error(ce);
-		return 0;
+	if (!exprs || !flags || !width) {
+		r = M_ENOMEM;
+		goto out;
 	}
-	/* Patterns that can match the empty string match every present
-	 * value; Hyperscan refuses them without HS_FLAG_ALLOWEMPTY. */
-	int ok = info->min_width > 0;
+	for (uint32_t i = 0; i < rs->n_preds; i++) {
+		const struct sigma_pred *p = &rs->preds[i];
 
-	p->min_width = info->min_width > 0xffff ? 0xffff : (uint16_t)info->min_width;
-	free(info);
-	return ok;
+		if (p->kind == SPK_STR && !rs->force_pcre) {
+			exprs[k] = p->re;
+			flags[k++] = (unsigned)pred_hs_flags(p);
+		}
+	}
+	r = hs_child_min_widths(rs->compiler, exprs, flags, k, width);
+	k = 0;
+	for (uint32_t i = 0; r == 0 && i < rs->n_preds; i++) {
+		struct sigma_pred *p = &rs->preds[i];
+
+		p->in_hs = 0;
+		if (p->kind != SPK_STR || rs->force_pcre)
+			continue;
+		if (width[k] != UINT32_MAX) {
+			/* Patterns that can match the empty string match every
+			 * present value; Hyperscan refuses them without
+			 * HS_FLAG_ALLOWEMPTY. */
+			p->in_hs = width[k] > 0;
+			p->min_width = width[k] > 0xffff ? 0xffff : (uint16_t)width[k];
+		}
+		k++;
+	}
+out:
+	free(exprs);
+	free(flags);
+	free(width);
+	return r;
 }
 
 /* Short patterns that queue no rule leave the databases. Why: a database
@@ -830,17 +858,30 @@ static int demote_idle_preds(struct sigma_ruleset *rs, const uint32_t *uses)
 	return r;
 }
 
+static int compile_buckets(struct sigma_ruleset *rs, struct buf *err);
+
+/* Everything Hyperscan compiles for the rule set goes to one compiler
+ * child (core/hs_child.h), open for this call only. */
 int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err)
+{
+	int r;
+
+	rs->compiler = rs->force_pcre ? NULL : hs_child_open();
+	r = compile_buckets(rs, err);
+	hs_child_close(rs->compiler);
+	rs->compiler = NULL;
+	return r;
+}
+
+static int compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 {
 	int r = 0;
 
-	for (uint32_t i = 0; i < rs->n_preds; i++) {
-		struct sigma_pred *p = &rs->preds[i];
-
-		p->in_hs = p->kind == SPK_STR && !rs->force_pcre && pred_check_hs(p);
-		if (!rs->force_pcre && (r = sigma_lit_prepare(p)) < 0)
+	if ((r = preds_check_hs(rs)) < 0)
+		return r;
+	for (uint32_t i = 0; i < rs->n_preds; i++)
+		if (!rs->force_pcre && (r = sigma_lit_prepare(&rs->preds[i])) < 0)
 			return r;
-	}
 	for (uint32_t i = 0; i < rs->n_rules + rs->n_filters; i++) {
 		struct sigma_rule *rule = i < rs->n_rules ? rs->rules[i] : rs->filters[i - rs->n_rules];
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/log.h"
 #include "detect/sigma_int.h"
 
@@ -80,42 +81,6 @@ void sigma_hscache_key(const char *const *exprs, const unsigned *flags,
 	snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
-static int read_full(int fd, void *p, size_t n)
-{
-	char *c = p;
-
-	while (n) {
-		ssize_t r = read(fd, c, n);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t r = write(fd, c, n);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 int sigma_hscache_load(const char *dir, const char *key, hs_database_t **db,
 		       uint32_t **removed, uint32_t *n_removed)
 {
@@ -134,17 +99,17 @@ int sigma_hscache_load(const char *dir, const char *key, hs_database_t **db,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &st) < 0 || read_full(fd, magic, 8) < 0 ||
-	    memcmp(magic, HSC_MAGIC, 8) != 0 || read_full(fd, &nr, 4) < 0 ||
+	if (fstat(fd, &st) < 0 || fd_read_full(fd, magic, 8) < 0 ||
+	    memcmp(magic, HSC_MAGIC, 8) != 0 || fd_read_full(fd, &nr, 4) < 0 ||
 	    (uint64_t)nr * 4 + 20 > (uint64_t)st.st_size)
 		goto out;
 	rm = malloc(nr ? nr * sizeof(*rm) : 1);
-	if (!rm || (nr && read_full(fd, rm, nr * sizeof(*rm)) < 0) ||
-	    read_full(fd, &size, 8) < 0 || size == 0 || size > HSC_MAX_FILE ||
+	if (!rm || (nr && fd_read_full(fd, rm, nr * sizeof(*rm)) < 0) ||
+	    fd_read_full(fd, &size, 8) < 0 || size == 0 || size > HSC_MAX_FILE ||
 	    20 + (uint64_t)nr * 4 + size != (uint64_t)st.st_size)
 		goto out;
 	bytes = malloc(size);
-	if (!bytes || read_full(fd, bytes, size) < 0)
+	if (!bytes || fd_read_full(fd, bytes, size) < 0)
 		goto out;
 	if (hs_deserialize_database(bytes, size, db) != HS_SUCCESS) {
 		*db = NULL;
@@ -184,9 +149,9 @@ void sigma_hscache_store(const char *dir, const char *key, const hs_database_t *
 		return;
 	}
 	sz = size;
-	if (write_full(fd, HSC_MAGIC, 8) < 0 || write_full(fd, &n_removed, 4) < 0 ||
-	    (n_removed && write_full(fd, removed, n_removed * sizeof(*removed)) < 0) ||
-	    write_full(fd, &sz, 8) < 0 || write_full(fd, bytes, size) < 0 ||
+	if (fd_write_full(fd, HSC_MAGIC, 8) < 0 || fd_write_full(fd, &n_removed, 4) < 0 ||
+	    (n_removed && fd_write_full(fd, removed, n_removed * sizeof(*removed)) < 0) ||
+	    fd_write_full(fd, &sz, 8) < 0 || fd_write_full(fd, bytes, size) < 0 ||
 	    close(fd) < 0 || rename(tmp, path) < 0) {
 		unlink(tmp);
 		log_msg(LOG_WARN, "detect", "event=hs_cache_write_failed dir=\"%s\" err=\"%s\"",

@@ -223,6 +223,7 @@ struct sigma_ruleset {
 	int force_pcre;             /* testing: no Hyperscan */
 	char *hs_cache_dir;         /* compiled databases kept here; NULL = none */
 	uint32_t hs_cache_hits, hs_cache_misses;
+	struct hs_child *compiler;  /* during sigma_compile_buckets only */
 };
 
 struct sigma_builder {

@@ -8,6 +8,7 @@
  * the NFKC_Casefold normaliser are shared read-only, which ICU documents as
  * safe across threads; all scratch is on the caller's stack.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +67,6 @@ struct bec {
 	size_t n_people;
 	char **finance;                 /* canonical, sorted */
 	size_t n_finance;
-	USpoofChecker *sc;
-	const UNormalizer2 *nfkc;
 	int dist_long, dist_short;
 	int s_name, s_homo, s_look, s_rt, s_rt_ext, s_fin;
 };
@@ -129,22 +128,48 @@ static int addr_norm(const char *in, char *out, const char **dom)
 	return 0;
 }
 
+/* The spoof checker and the normaliser, one pair for the process, opened
+ * the first time a checker needs them (a configured domain or person, a
+ * message's names) and never closed. Why not at start-up: opening them
+ * makes 1.4 MB of ICU's code and data resident, which a daemon that
+ * receives no mail never uses (bench/ddos_compare.sh's memory step). */
+static pthread_once_t icu_once = PTHREAD_ONCE_INIT;
+static USpoofChecker *icu_sc;
+static const UNormalizer2 *icu_nfkc;
+static UErrorCode icu_err = U_ZERO_ERROR;
+
+static void icu_open(void)
+{
+	icu_sc = uspoof_open(&icu_err);
+	icu_nfkc = unorm2_getNFKCInstance(&icu_err);
+	if (U_SUCCESS(icu_err) && icu_sc)
+		uspoof_setChecks(icu_sc, USPOOF_CONFUSABLE, &icu_err);
+}
+
+/* 0 when the pair is open, else -1 (ICU's reason: u_errorName(icu_err)). */
+static int icu_ready(void)
+{
+	pthread_once(&icu_once, icu_open);
+	return U_SUCCESS(icu_err) && icu_sc && icu_nfkc ? 0 : -1;
+}
+
 /* UTF-8 to NFKC UTF-16 without default-ignorable code points (soft
  * hyphens, zero-width joiners); its length, or -1. */
-static int32_t to_nfkc(const struct bec *b, const char *s, size_t n,
-		       UChar *out, int32_t cap)
+static int32_t to_nfkc(const char *s, size_t n, UChar *out, int32_t cap)
 {
 	UChar tmp[BEC_UBUF];
 	UErrorCode st = U_ZERO_ERROR;
 	int32_t tl, ol, i = 0, o = 0;
 
+	if (icu_ready() < 0)
+		return -1;
 	if (n > BEC_MAX_NAME)
 		n = BEC_MAX_NAME;
 	u_strFromUTF8WithSub(tmp, BEC_UBUF, &tl, s, (int32_t)n, 0xfffd, NULL,
 			     &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING)
 		return -1;
-	ol = unorm2_normalize(b->nfkc, tmp, tl, out, cap, &st);
+	ol = unorm2_normalize(icu_nfkc, tmp, tl, out, cap, &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING)
 		return -1;
 	while (i < ol) {
@@ -174,20 +199,21 @@ static int32_t to_fold(const UChar *u, int32_t n, UChar *out, int32_t cap)
  * reduced to a skeleton again (so a Cyrillic capital Т is a Latin t, and
  * "M" and "m" both end as "rn"), ASCII lower-cased (a skeleton maps "0" to
  * "O"). Its length in out, or -1. */
-static int32_t to_skel(const struct bec *b, const UChar *u, int32_t n,
-		       UChar *out, int32_t cap)
+static int32_t to_skel(const UChar *u, int32_t n, UChar *out, int32_t cap)
 {
 	UChar t1[BEC_UBUF], t2[BEC_UBUF];
 	UErrorCode st = U_ZERO_ERROR;
 	int32_t k, l1, l2, sl;
 
-	l1 = uspoof_getSkeleton(b->sc, 0, u, n, t1, BEC_UBUF, &st);
+	if (icu_ready() < 0)
+		return -1;
+	l1 = uspoof_getSkeleton(icu_sc, 0, u, n, t1, BEC_UBUF, &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING)
 		return -1;
 	l2 = to_fold(t1, l1, t2, BEC_UBUF);
 	if (l2 < 0)
 		return -1;
-	sl = uspoof_getSkeleton(b->sc, 0, t2, l2, out, cap, &st);
+	sl = uspoof_getSkeleton(icu_sc, 0, t2, l2, out, cap, &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING)
 		return -1;
 	for (k = 0; k < sl; k++)
@@ -215,7 +241,7 @@ static void cat_add(char *cat, const char *w)
 
 /* Splits a display name into skeleton words. 0, or M_EINVAL when nothing
  * usable is left. */
-static int name_key(const struct bec *b, const char *s, struct bec_name *k)
+static int name_key(const char *s, struct bec_name *k)
 {
 	UChar f[BEC_UBUF], sk[BEC_UBUF];
 	int32_t fl, i = 0;
@@ -224,7 +250,7 @@ static int name_key(const struct bec *b, const char *s, struct bec_name *k)
 	memset(k, 0, sizeof(*k));
 	if (!s)
 		return M_EINVAL;
-	fl = to_nfkc(b, s, strnlen(s, BEC_MAX_NAME), f, BEC_UBUF);
+	fl = to_nfkc(s, strnlen(s, BEC_MAX_NAME), f, BEC_UBUF);
 	if (fl < 0)
 		return M_EINVAL;
 	while (i < fl && k->n < BEC_MAX_WORDS) {
@@ -245,7 +271,7 @@ static int name_key(const struct bec *b, const char *s, struct bec_name *k)
 			e = nx;
 		}
 		i = e;
-		sl = to_skel(b, f + st, e - st, sk, BEC_UBUF);
+		sl = to_skel(f + st, e - st, sk, BEC_UBUF);
 		if (sl <= 0)
 			continue;
 		u_strToUTF8(k->w[k->n], BEC_WORD_MAX, &wl, sk, sl, &ec);
@@ -307,7 +333,7 @@ static size_t to_cps(const UChar *u, int32_t n, UChar32 *out)
 
 /* Fills a domain's registrable part, its forms compared and the length of
  * its first label. 0 or M_EINVAL. */
-static int dom_fill(const struct bec *b, const char *ascii, struct bec_dom *d)
+static int dom_fill(const char *ascii, struct bec_dom *d)
 {
 	UChar f[BEC_UBUF], g[BEC_UBUF], sk[BEC_UBUF];
 	char *u = NULL;
@@ -330,17 +356,17 @@ static int dom_fill(const struct bec *b, const char *ascii, struct bec_dom *d)
 	for (p = uni; *p && *p != '.'; p++)
 		if (((unsigned char)*p & 0xc0) != 0x80)
 			d->label_len++;
-	fl = to_nfkc(b, uni, strlen(uni), f, BEC_UBUF);
+	fl = to_nfkc(uni, strlen(uni), f, BEC_UBUF);
 	if (fl < 0 || (gl = to_fold(f, fl, g, BEC_UBUF)) < 0)
 		goto out;
 	d->nraw = to_cps(g, gl, d->raw);
-	sl = to_skel(b, f, fl, sk, BEC_UBUF);
+	sl = to_skel(f, fl, sk, BEC_UBUF);
 	if (sl < 0)
 		goto out;
 	d->nskel = to_cps(sk, sl, d->skel);
 	for (dot = 0; dot < fl && f[dot] != '.'; dot++)
 		;
-	sl = to_skel(b, f, dot, sk, BEC_UBUF);
+	sl = to_skel(f, dot, sk, BEC_UBUF);
 	if (sl < 0)
 		goto out;
 	d->nlskel = to_cps(sk, sl, d->lskel);
@@ -494,7 +520,7 @@ static int check_lookalike(const struct bec *b, const char *d,
 	x = malloc(sizeof(*x));
 	if (!x)
 		return M_ENOMEM;
-	if (dom_fill(b, d, x) < 0)
+	if (dom_fill(d, x) < 0)
 		goto out;
 	for (i = 0; i < b->n_ours; i++) {
 		const struct bec_dom *o = &b->ours[i];
@@ -564,7 +590,7 @@ int bec_check(const struct bec *b, const struct bec_input *in,
 
 		if (!dn)
 			return M_ENOMEM;
-		if (name_key(b, in->from_name, dn) == 0) {
+		if (name_key(in->from_name, dn) == 0) {
 			for (i = 0; i < b->n_people; i++) {
 				const struct bec_pers *p = &b->people[i];
 
@@ -720,7 +746,6 @@ static int conf_score(int v, int dflt)
 struct bec *bec_new(const struct bec_conf *c, char *err, size_t errlen)
 {
 	struct bec *b = calloc(1, sizeof(*b));
-	UErrorCode st = U_ZERO_ERROR;
 	char h[URLS_MAX_HOST + 1];
 	size_t i;
 	int rc;
@@ -731,13 +756,11 @@ struct bec *bec_new(const struct bec_conf *c, char *err, size_t errlen)
 		errlen = 0;
 	if (!b || !c)
 		goto nomem;
-	b->sc = uspoof_open(&st);
-	b->nfkc = unorm2_getNFKCInstance(&st);
-	if (U_FAILURE(st) || !b->sc || !b->nfkc) {
-		snprintf(err, errlen, "ICU: %s", u_errorName(st));
+	/* Domains and names are reduced with ICU: it must open now. */
+	if ((c->n_our_domains || c->n_people) && icu_ready() < 0) {
+		snprintf(err, errlen, "ICU: %s", u_errorName(icu_err));
 		goto fail;
 	}
-	uspoof_setChecks(b->sc, USPOOF_CONFUSABLE, &st);
 	b->dist_long = c->max_dist_long ? c->max_dist_long : 2;
 	b->dist_short = c->max_dist_short ? c->max_dist_short : 1;
 	b->s_name = conf_score(c->score_display_name, BEC_SCORE_DISPLAY_NAME);
@@ -764,7 +787,7 @@ struct bec *bec_new(const struct bec_conf *c, char *err, size_t errlen)
 		const char *d = c->our_domains[i];
 
 		if (!d || url_host_normalise(d, strlen(d), h, sizeof(h)) < 0 ||
-		    dom_fill(b, h, &b->ours[i]) < 0) {
+		    dom_fill(h, &b->ours[i]) < 0) {
 			snprintf(err, errlen, "our domains: bad domain #%zu",
 				 i + 1);
 			goto fail;
@@ -799,7 +822,7 @@ struct bec *bec_new(const struct bec_conf *c, char *err, size_t errlen)
 		struct bec_pers *q = &b->people[i];
 
 		b->n_people++;
-		if (!p->name || name_key(b, p->name, &q->name) < 0) {
+		if (!p->name || name_key(p->name, &q->name) < 0) {
 			snprintf(err, errlen, "people: bad name #%zu", i + 1);
 			goto fail;
 		}
@@ -844,7 +867,5 @@ void bec_free(struct bec *b)
 	free(b->ours);
 	free_strv(b->trusted, b->n_trusted);
 	free_strv(b->finance, b->n_finance);
-	if (b->sc)
-		uspoof_close(b->sc);
 	free(b);
 }

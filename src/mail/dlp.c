@@ -18,6 +18,7 @@
 #include <pcre2.h>
 
 #include "core/err.h"
+#include "core/hs_child.h"
 #include "mail/dlp.h"
 
 #define DLP_MAX_DIGITS 19
@@ -645,7 +646,8 @@ static int build_keywords(struct dlp *d, char *err, size_t el)
 	char **ex = calloc(d->n_kw, sizeof(char *));
 	unsigned *flags = calloc(d->n_kw, sizeof(unsigned));
 	unsigned *ids = calloc(d->n_kw, sizeof(unsigned));
-	hs_compile_error_t *ce = NULL;
+	struct hs_child_error ce;
+	struct hs_child *hsc;
 	size_t i;
 	int rc = M_ENOMEM;
 
@@ -658,15 +660,18 @@ static int build_keywords(struct dlp *d, char *err, size_t el)
 		flags[i] = HS_FLAG_CASELESS;
 		ids[i] = (unsigned)i;
 	}
-	if (hs_compile_multi((const char *const *)ex, flags, ids,
-			     (unsigned)d->n_kw, HS_MODE_BLOCK, NULL, &d->db,
-			     &ce) != HS_SUCCESS) {
-		snprintf(err, el, "keyword #%d: %s", ce ? ce->expression + 1 : 0,
-			 ce ? ce->message : "?");
-		hs_free_compile_error(ce);
-		rc = M_EINVAL;
+	/* In a child: Hyperscan's compiler code and heap stay out of the
+	 * daemon (core/hs_child.h). */
+	hsc = hs_child_open();
+	rc = hs_child_compile(hsc, (const char *const *)ex, flags, ids, (unsigned)d->n_kw,
+			      &d->db, &ce);
+	hs_child_close(hsc);
+	if (rc == M_EINVAL) {
+		snprintf(err, el, "keyword #%d: %s", ce.expression + 1, ce.message);
 		goto out;
 	}
+	if (rc < 0)
+		goto out;
 	rc = hs_alloc_scratch(d->db, &d->proto) == HS_SUCCESS ? 0 : M_ENOMEM;
 out:
 	for (i = 0; ex && i < d->n_kw; i++)

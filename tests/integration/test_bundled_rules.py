@@ -15,11 +15,14 @@ A few scenarios are known gaps outside the rules (listed in KNOWN_GAPS with
 the reason): the test checks that they still behave as today and fails when
 one starts to behave as designed, so the list stays honest.
 """
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mamori_test import BIN, SRC, Mamori, TestFailure, check, run  # noqa: E402
@@ -276,6 +279,55 @@ def test_serve_loads_bundled():
             m.cleanup()
 
 
+def children(pid):
+    """Pids whose parent is pid (pgrep, from procps: scripts/deps.sh)."""
+    p = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in p.stdout.split()]
+
+
+def test_serve_compiles_in_child():
+    """At a first start, serve compiles the bundled rules' databases in a
+    compiler child (core/hs_child.c): no fallback is logged, the databases
+    land in <data_dir>/rules-cache, no child is left once serve runs, and
+    the rules alert on events sent to the syslog listener. A restart
+    takes every database from the cache."""
+    m = Mamori()
+    try:
+        m.start()
+        log = m.read_log()
+        hit = re.search(r"event=rules_loaded rules=\d+ .*compiled=(\d+)", log)
+        check(hit and int(hit.group(1)) > 0, f"nothing compiled at a first start:\n{log}")
+        check("hs_child_failed" not in log, f"the compiler child failed:\n{log}")
+        cache = os.path.join(m.data, "rules-cache")
+        files = [f for f in os.listdir(cache) if f.endswith(".hs")]
+        check(len(files) >= int(hit.group(1)) // 2, f"{len(files)} databases in {cache}")
+        check(children(m.proc.pid) == [], f"children left: {children(m.proc.pid)}")
+        # Ten failed passwords from one address: the brute-force correlation
+        # over the failed-password rule, both matched through Hyperscan.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(10):
+                line = (f"<38>{time.strftime('%b %e %H:%M:%S')} web1 sshd[{2210 + i}]: Failed "
+                        f"password for root from 203.0.113.7 port {40001 + i} ssh2")
+                s.sendto(line.encode(), ("127.0.0.1", m.syslog_port))
+        deadline = time.time() + 20
+        got = 0
+        while time.time() < deadline and not got:
+            st, body = m.get("/api/v1/alerts", {"rule": R["ssh_bruteforce"]})
+            check(st == 200, f"GET alerts: {st} {body[:300]!r}")
+            got = json.loads(body)["total"]
+            time.sleep(0.1)
+        check(got == 1, f"ssh_bruteforce alerts: {got}, expected 1\n{m.read_log()}")
+        check(m.stop() == 0, "serve did not exit cleanly")
+        m.start()
+        hits = re.findall(r"event=rules_loaded .*compiled_cache_hits=(\d+) compiled=(\d+)",
+                          m.read_log())
+        check(hits and hits[-1][1] == "0" and int(hits[-1][0]) > 0,
+              f"the restart compiled again: {hits}")
+        check(m.stop() == 0, "serve did not exit cleanly")
+    finally:
+        m.cleanup()
+
+
 if __name__ == "__main__":
     run([test_rules_are_complete, test_rules_load, test_scenarios, test_base_rules,
-         test_filter_beside_rules, test_serve_loads_bundled])
+         test_filter_beside_rules, test_serve_loads_bundled, test_serve_compiles_in_child])

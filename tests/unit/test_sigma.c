@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "core/hs_child.h"
 #include "core/pipeline.h"
 #include "detect/sigma.h"
 #include "detect/sigma_corr.h"
@@ -385,14 +386,38 @@ static struct sigma_ruleset *build_cached(const char *rules, const char *dir)
 	return rs;
 }
 
+/* Two rules, one with a pattern Hyperscan refuses (a back-reference). */
+static const char cache_rules[] =
+	"title: a\nid: 44444444-4444-4444-8444-444444444444\ndetection:\n  sel:\n"
+	"    cmd|contains:\n      - 'alpha'\n      - 'bravo'\n  condition: sel\n"
+	"---\n"
+	"title: backref\nid: 55555555-5555-4555-8555-555555555555\ndetection:\n  sel:\n"
+	"    cmd|re: '(ab)c\\1'\n  condition: sel\n";
+
+/* Removes the files of dir and dir; how many files there were. */
+static int rm_cache_dir(const char *dir)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int files = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(unlink(path), 0);
+		files++;
+	}
+	closedir(d);
+	assert_int_equal(rmdir(dir), 0);
+	return files;
+}
+
 static void test_hs_cache(void **state)
 {
-	static const char rules[] =
-		"title: a\nid: 44444444-4444-4444-8444-444444444444\ndetection:\n  sel:\n"
-		"    cmd|contains:\n      - 'alpha'\n      - 'bravo'\n  condition: sel\n"
-		"---\n"
-		"title: backref\nid: 55555555-5555-4555-8555-555555555555\ndetection:\n  sel:\n"
-		"    cmd|re: '(ab)c\\1'\n  condition: sel\n";
+	const char *rules = cache_rules;
 	static const char other[] =
 		"title: c\nid: 66666666-6666-4666-8666-666666666666\ndetection:\n  sel:\n"
 		"    cmd|contains: 'charlie'\n  condition: sel\n";
@@ -401,7 +426,6 @@ static void test_hs_cache(void **state)
 	uint32_t hits, misses;
 	DIR *d;
 	struct dirent *e;
-	int files = 0;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -444,18 +468,44 @@ static void test_hs_cache(void **state)
 	assert_int_equal(hits, 0);
 	assert_int_equal(match_json(rs, "{\"cmd\":\"charlie\"}"), 1);
 	sigma_ruleset_unref(rs);
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		assert_int_equal(unlink(path), 0);
-		files++;
+	assert_true(rm_cache_dir(dir) >= 2);
+}
+
+/* Hyperscan compiles in a child (core/hs_child.h): a build asks one child
+ * for the widths and every database and writes the cache; the pattern
+ * Hyperscan's parser refuses (its width comes back so) goes to PCRE2.
+ * When the child
+ * dies at its first request, or none starts, the build compiles
+ * in-process, writes the same cache and matches the same. */
+static void test_hs_compiler_child(void **state)
+{
+	(void)state;
+	for (int fault = 0; fault <= 2; fault++) {
+		char dir[] = "/tmp/mamori-hschild-XXXXXX";
+		unsigned c0, p0, c1, p1;
+		struct sigma_ruleset *rs;
+
+		assert_non_null(mkdtemp(dir));
+		hs_child_set_fault(fault);
+		hs_child_stats(&c0, &p0);
+		rs = build_cached(cache_rules, dir);
+		hs_child_stats(&c1, &p1);
+		hs_child_set_fault(0);
+		if (fault == 0) {
+			/* The widths and the database. */
+			assert_true(c1 - c0 >= 2);
+			assert_int_equal(p1 - p0, 0);
+		} else {
+			assert_int_equal(c1 - c0, 0);
+			assert_true(p1 - p0 >= 2);
+		}
+		assert_int_equal(match_json(rs, "{\"cmd\":\"x bravo\"}"), 1);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"abcab\"}"), 1);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"abcac\"}"), 0);
+		assert_int_equal(match_json(rs, "{\"cmd\":\"charlie\"}"), 0);
+		sigma_ruleset_unref(rs);
+		assert_true(rm_cache_dir(dir) >= 1);
 	}
-	closedir(d);
-	assert_true(files >= 2);
-	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_modifiers(void **state)
@@ -1207,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_value_cache),
 		cmocka_unit_test(test_stamp_wrap),
 		cmocka_unit_test(test_hs_cache),
+		cmocka_unit_test(test_hs_compiler_child),
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),

@@ -19,6 +19,8 @@
  * 10x a threshold, sFlow 1:100 and 1:1000, on a simulated clock. It never
  * passes or fails.
  *
+ *   bench_ddos ttm [trials (200)] [seconds (3600)] [seed] [sources: a part of their name]
+ *     the time to mitigate and the false attacks alone
  *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
  *              [single: one record per call instead of batches of 30 |
  *               flood: every record into one /24 (198.18.196.0/24), the mix
@@ -627,7 +629,8 @@ static void falses(const struct src *src, double factor, double pps, int seconds
 	       nstart[1]);
 }
 
-static void ttm_all(int trials, int seconds)
+/* only: the sources whose name contains it, NULL for all. */
+static void ttm_all(int trials, int seconds, const char *only)
 {
 	static const struct src srcs[] = {
 		{ "sFlow 1:100", SRC_SFLOW, 100 },
@@ -641,13 +644,17 @@ static void ttm_all(int trials, int seconds)
 	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "
 	       "100 ms, delay 1 s, trigger 1 s; 20 kpps threshold)\n");
 	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+		if (only && !strstr(srcs[i].name, only))
+			continue;
 		ttm(&srcs[i], 1.2, trials);
 		ttm(&srcs[i], 10, trials);
 	}
 	printf("== false attacks: steady benign traffic under the 20 kpps threshold (simulated clock)\n");
 	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
-		for (size_t f = 0; f < sizeof(factors) / sizeof(factors[0]); f++)
+		for (size_t f = 0; f < sizeof(factors) / sizeof(factors[0]) && !(only && !strstr(srcs[i].name, only)); f++)
 			falses(&srcs[i], factors[f], 0, seconds);
+	if (only && !strstr(nf_long.name, only))
+		return;
 	falses(&nf_long, 0, 5000, seconds);
 	falses(&nf_long, 0.9, 0, seconds);
 }
@@ -668,10 +675,10 @@ int main(int argc, char **argv)
 	uint64_t k = 0, total = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "ttm")) {
-		/* The simulations alone: trials, seconds, a seed. */
+		/* The simulations alone: trials, seconds, a seed, the sources. */
 		if (argc > 4)
 			rng_state ^= strtoull(argv[4], NULL, 0) * 0x2545f4914f6cdd1dull;
-		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600);
+		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600, argc > 5 ? argv[5] : NULL);
 		free(pool);
 		return 0;
 	}
@@ -755,7 +762,7 @@ int main(int argc, char **argv)
 	       sizeof(struct ddos_slots));
 	memory_for(131072);
 	memory_for(1000000);
-	ttm_all(200, 3600);
+	ttm_all(200, 3600, NULL);
 	buf_fini(&err);
 	return 0;
 }

@@ -109,6 +109,7 @@ int ddos_cc_build(struct ddos_cc *cc, const struct ddos_config *cfg, struct buf 
 		g->trigger = (uint32_t)(gs->trigger > 0 ? gs->trigger : 1);
 		g->cooldown = (uint32_t)(gs->cooldown > 0 ? gs->cooldown : 1);
 		g->baseline = gs->baseline;
+		g->sliding = gs->sliding;
 		g->floor_bps = (double)gs->floor_bps;
 		g->floor_pps = (double)gs->floor_pps;
 		tset_build(&g->t[DDOS_T_HOST], &gs->host, g->baseline > 0 ? g->floor_bps : 0,

@@ -712,6 +712,86 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
 	return u <= c->cc.carpet_share * tot[0] && p <= c->cc.carpet_share * tot[1];
 }
 
+/* Must a host's second s, carrying (u, p) of it, wait for the close
+ * because its /24 (/48) or group could turn out to be a carpet then? */
+static int carpet_wait(const struct ddos_detector *d, const struct ddos_host *h, uint32_t s,
+		       uint32_t u, uint32_t p)
+{
+	const struct ddos_counters *c = d->c;
+
+	if (h->prefix) {
+		const struct ddos_agg *pf = &c->pfx[h->prefix - 1];
+		uint32_t pt[3];
+		struct ddos_rates pr[DDOS_C_N];
+		if (carpet_possible(d, &pf->e, DDOS_T_PREFIX, s, u, p))
+			return 1;
+		ddos_ent_peek(c, &pf->e, s, pt, pr);
+		u = pt[0];
+		p = pt[1];
+	}
+	return carpet_possible(d, &c->grp[h->e.group].e, DDOS_T_GROUP, s, u, p);
+}
+
+/* The second that ends now rather than on the calendar: an attack that
+ * begins late in a second leaves that second under its threshold, and the
+ * next one passes it only some 0.8 s in (at 1.2x). The last second is
+ * estimated as the part of the current second that arrived in real time
+ * plus the tail of the second before, taken as even through that second:
+ *   w = (1 - f) * prev + (cur - next)
+ * f: the current second's part gone (the tick's time); cur - next: what
+ * the current second holds less what already runs on into the next (a
+ * record spread over its time adds the same to both; a packet sample, or
+ * a record that ended this second, only to cur), so flows exported late
+ * over many seconds add only what ends now, and a second holds no more
+ * than a second's worth. Flow records per second are not spread: theirs
+ * is (1 - f) * prev + cur.
+ * w is over when it passes a threshold, as a calendar second would, and
+ * is clearly a change: above the host's learnt baseline by WIN_CHANGE_Z
+ * standard errors of the count of records behind it (w / sqrt(n)). That
+ * keeps steady traffic near a threshold to the calendar seconds: at
+ * 1:1000 a sample stands for a thousand packets, and traffic at 0.9x
+ * passes 1x in a quarter of its calendar seconds by chance alone; ten
+ * windows a second would make that more. An attack on a host that
+ * normally carries a tenth of it passes at once; one from heavy sampling
+ * on a host already near its threshold waits for the calendar, as before.
+ * Flows spread over a minute are few records for their traffic: they do
+ * not pass either. Fills w, and the peeked totals of the second before
+ * (tp) and the current one (tc); 1 when w is over (reason says which
+ * threshold). Needs the second before still open (delay >= 1 s). */
+#define WIN_CHANGE_Z 4.0
+
+static int window_over(const struct ddos_detector *d, const struct ddos_host *h,
+		       struct ddos_rates w[DDOS_C_N], uint32_t tp[3], uint32_t tc[3], char *reason,
+		       size_t rsz)
+{
+	const struct ddos_counters *c = d->c;
+	const struct ddos_ent *e = &h->e;
+	uint32_t s = c->now_s, tn[3];
+	struct ddos_rates rp[DDOS_C_N], rc[DDOS_C_N], rn[DDOS_C_N];
+	double f, g, n, lo;
+
+	if (s < c->H + 1 || s + 1 >= c->H + DDOS_LEAD || c->now_ms < (int64_t)s * 1000)
+		return 0;
+	f = (double)(c->now_ms - (int64_t)s * 1000) / 1000.0;
+	g = f >= 1 ? 0 : 1 - f;
+	ddos_ent_peek(c, e, s - 1, tp, rp);
+	ddos_ent_peek(c, e, s, tc, rc);
+	ddos_ent_peek(c, e, s + 1, tn, rn);
+	n = g * tp[2] + tc[2];
+	if (n < 1)
+		return 0;
+	for (int k = 0; k < DDOS_C_N; k++) {
+		w[k].bps = g * rp[k].bps + fmax(0, rc[k].bps - rn[k].bps);
+		w[k].pps = g * rp[k].pps + fmax(0, rc[k].pps - rn[k].pps);
+		w[k].fps = g * rp[k].fps + rc[k].fps;
+	}
+	if (!over_check(&c->cc.g[e->group].t[DDOS_T_HOST], w, 1, 1, reason, rsz))
+		return 0;
+	lo = 1 - WIN_CHANGE_Z / sqrt(n);
+	return w[DDOS_C_TOTAL].pps * lo > h->base_p ||
+	       w[DDOS_C_TOTAL].bps / DDOS_UNIT_BITS * lo > h->base_u;
+}
+
 /* A host with a detail slot (so near a threshold) and no attack: its
  * seconds still open (H up to the current one) are judged as they stand.
  * Amounts of an open second only grow (ddos_ring_peek), so one already
@@ -719,15 +799,15 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
  * while "under" still waits for the close. Only hosts: an aggregate is
  * an attack when its traffic is spread, which needs its children's closed
  * second; and a host waits while its aggregate or group could be a carpet
- * (carpet_possible), so a carpet stays one attack. */
+ * (carpet_possible), so a carpet stays one attack. With a 1 s trigger the
+ * last second, sliding (window_over), may decide it too. */
 static void early_host(struct ddos_detector *d, struct ddos_host *h)
 {
 	struct ddos_counters *c = d->c;
 	struct ddos_ent *e = &h->e;
 	const struct ddos_gc *g = &c->cc.g[e->group];
-	struct ddos_agg *pf = h->prefix ? &c->pfx[h->prefix - 1] : NULL;
 	struct ddos_rates r[DDOS_C_N];
-	uint32_t run = e->over, tot[3];
+	uint32_t run = e->over, tot[3], tp[3];
 	char reason[128];
 
 	if (run >= g->trigger)
@@ -751,21 +831,22 @@ static void early_host(struct ddos_detector *d, struct ddos_host *h)
 		}
 		if (++run < g->trigger)
 			continue;
-		if (pf) {
-			uint32_t pt[3];
-			struct ddos_rates pr[DDOS_C_N];
-			if (carpet_possible(d, &pf->e, DDOS_T_PREFIX, s, tot[0], tot[1]))
-				return;
-			ddos_ent_peek(c, &pf->e, s, pt, pr);
-			if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, pt[0], pt[1]))
-				return;
-		} else if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, tot[0], tot[1])) {
+		if (carpet_wait(d, h, s, tot[0], tot[1]))
 			return;
-		}
 		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, r, reason, 1);
 		if (e->attack)
 			d->st.early++;
 		return;
+	}
+	if (g->trigger != 1 || !g->sliding || !window_over(d, h, r, tp, tot, reason, sizeof(reason)) ||
+	    carpet_wait(d, h, c->now_s - 1, tp[0], tp[1]) || carpet_wait(d, h, c->now_s, tot[0], tot[1]))
+		return;
+	/* The attack starts with the current second: the one before, under
+	 * on its own, is not part of it (judge). */
+	att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), c->now_s, c->now_s, r, reason, 1);
+	if (e->attack) {
+		d->st.early++;
+		d->st.window++;
 	}
 }
 

@@ -112,6 +112,7 @@ struct ddos_gc {
 	struct ddos_tset t[3];    /* by enum ddos_target_kind */
 	uint32_t trigger, cooldown;
 	double baseline, floor_bps, floor_pps;
+	int sliding;              /* window_over decides too (trigger 1) */
 	struct ddos_lpm *allow_src, *allow_dst;   /* this group's; NULL when empty */
 	int allow_any;            /* an allow-listed destination lies in the group */
 	struct ddos_tier tiers[DDOS_MAX_TIERS];

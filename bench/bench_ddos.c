@@ -48,6 +48,7 @@
 #define T0 1700000000LL
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_seed;   /* bench_ddos ttm's seed */
 
 static uint64_t rng(void)
 {
@@ -300,14 +301,16 @@ static double ttm_start_ms;   /* simulated time of the first on_start, or -1 */
 static int ttm_starts;        /* attacks started in this run */
 static double ttm_in_ms;      /* simulated time under attack, ended attacks */
 static double ttm_open_ms;    /* start of the attack in progress, or -1 */
+static double ttm_peak0;      /* the first attack's peak pps as it started */
 
 static void ttm_on_start(void *arg, const struct ddos_attack *a)
 {
 	int64_t *now = arg;
 
-	(void)a;
-	if (ttm_start_ms < 0)
+	if (ttm_start_ms < 0) {
 		ttm_start_ms = (double)*now;
+		ttm_peak0 = a->peak_pps;
+	}
 	ttm_starts++;
 	ttm_open_ms = (double)*now;
 }
@@ -540,20 +543,31 @@ static void sim_reset(void)
 	ttm_open_ms = -1;
 }
 
+static void peak_of(void *arg, const struct ddos_attack *a)
+{
+	*(double *)arg = a->peak_pps;
+}
+
 /* Time from an attack's first packet to the detector's decision, as the
  * collector runs it (a tick every 100 ms, defaults: delay 1 s, trigger
  * 1 s), for an attack of `factor` times a 20 kpps threshold reported by
  * src, starting at a random moment of a second, over a background of a
  * tenth of the threshold. The records of one trial are a Poisson process;
  * `trials` trials give the percentiles. The route at the peer comes after
- * this (the mitigation worker). */
+ * this (the mitigation worker). The attack's peak, as it starts and 4 s
+ * later, against the real rate (attack and background). */
 static void ttm(const struct src *src, double factor, int trials)
 {
-	double *t = calloc((size_t)trials, sizeof(*t));
+	double *t = calloc((size_t)trials, sizeof(*t)), *p0 = calloc((size_t)trials, sizeof(*p0));
+	double *p4 = calloc((size_t)trials, sizeof(*p4)), real = factor * 20000 + 2000;
 	int missed = 0, n = 0;
 
-	if (!t)
+	if (!t || !p0 || !p4) {
+		free(t);
+		free(p0);
+		free(p4);
 		return;
+	}
 	for (int k = 0; k < trials; k++) {
 		struct buf err;
 		int64_t now = T0 * 1000, next_tick = now + 100;
@@ -573,28 +587,41 @@ static void ttm(const struct src *src, double factor, int trials)
 		stream_init(&st[0], src, 2000, (double)now, 0);
 		stream_init(&st[1], src, factor * 20000, t_att, 1);
 		sim_run(d, &now, &next_tick, st, 2, t_att + 5000, 1);
-		if (ttm_start_ms >= 0 && ttm_start_ms >= t_att)
+		if (ttm_start_ms >= 0 && ttm_start_ms >= t_att) {
+			double peak = 0;
+			sim_run(d, &now, &next_tick, st, 2, ttm_start_ms + 4000, 0);
+			ddos_detector_foreach(d, peak_of, &peak);
+			p0[n] = ttm_peak0 / real;
+			p4[n] = peak / real;
 			t[n++] = (ttm_start_ms - t_att) / 1000.0;
-		else
+		} else {
 			missed++;
+		}
 		ddos_detector_free(d);
 	}
 	qsort(t, (size_t)n, sizeof(*t), cmp_dbl);
+	qsort(p0, (size_t)n, sizeof(*p0), cmp_dbl);
+	qsort(p4, (size_t)n, sizeof(*p4), cmp_dbl);
 	if (n)
-		printf("  %4.1fx, %-13s %3d attacks: p50 %.2f s, p95 %.2f s, max %.2f s%s\n", factor,
-		       src->name, n, t[n / 2], t[(n * 95 + 99) / 100 - 1], t[n - 1],
+		printf("  %4.1fx, %-13s %3d attacks: p50 %.2f s, p95 %.2f s, max %.2f s; peak/real at the "
+		       "start %.2f-%.2f (p50 %.2f), 4 s on %.2f-%.2f (p50 %.2f)%s\n", factor, src->name, n,
+		       t[n / 2], t[(n * 95 + 99) / 100 - 1], t[n - 1], p0[0], p0[n - 1], p0[n / 2], p4[0],
+		       p4[n - 1], p4[n / 2],
 		       missed ? " (some not detected, or a false start before the attack)" : "");
 	if (missed)
 		printf("        %d of %d trials: no decision within 5 s of the attack, or one before it\n",
 		       missed, trials);
 	free(t);
+	free(p0);
+	free(p4);
 }
 
 /* False attacks: steady benign traffic at `factor` times the 20 kpps
  * threshold (pps: the rate instead, when not 0) for `seconds` simulated
  * seconds, with the default 60 s cool-down (attacks started, share of the
  * time under attack) and with a 1 s one (attacks started: about the runs
- * of seconds judged over). */
+ * of seconds judged over). The same traffic for a given seed, whatever
+ * came before: two builds compare on equal terms. */
 static void falses(const struct src *src, double factor, double pps, int seconds)
 {
 	int nstart[2];
@@ -610,6 +637,8 @@ static void falses(const struct src *src, double factor, double pps, int seconds
 		buf_fini(&err);
 		if (!d)
 			return;
+		rng_state = (rng_seed + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(factor * 100 + pps) << 20 ^
+			    (uint64_t)src->smp << 40 ^ (uint64_t)src->kind << 60;
 		sim_reset();
 		ddos_detector_tick(d, now);
 		stream_init(&st, src, pps ? pps : factor * 20000, (double)now, 0);
@@ -676,8 +705,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ttm")) {
 		/* The simulations alone: trials, seconds, a seed, the sources. */
-		if (argc > 4)
-			rng_state ^= strtoull(argv[4], NULL, 0) * 0x2545f4914f6cdd1dull;
+		if (argc > 4) {
+			rng_seed = strtoull(argv[4], NULL, 0);
+			rng_state ^= rng_seed * 0x2545f4914f6cdd1dull;
+		}
 		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600, argc > 5 ? argv[5] : NULL);
 		free(pool);
 		return 0;

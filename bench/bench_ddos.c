@@ -20,6 +20,7 @@
  * passes or fails.
  *
  *   bench_ddos ttm [trials (200)] [seconds (3600)] [seed] [sources: a part of their name]
+ *              [calendar: with sliding_second: false]
  *     the time to mitigate and the false attacks alone
  *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
  *              [single: one record per call instead of batches of 30 |
@@ -49,6 +50,7 @@
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng_seed;   /* bench_ddos ttm's seed */
+static int calendar_only;   /* bench_ddos ttm ... calendar: sliding_second: false */
 
 static uint64_t rng(void)
 {
@@ -340,8 +342,9 @@ static struct ddos_detector *make(uint32_t max_hosts, int64_t *now, int ttm_mode
 	struct ddos_detector *d = NULL;
 
 	if (ttm_mode)
-		snprintf(y, sizeof(y), "ddos:\n  max_hosts: %u\n  groups:\n" BENCH_COMPARE_GROUP "%s",
-			 max_hosts, ttm_mode == 2 ? "      cooldown: 1s\n" : "");
+		snprintf(y, sizeof(y), "ddos:\n  max_hosts: %u\n  groups:\n" BENCH_COMPARE_GROUP "%s%s",
+			 max_hosts, ttm_mode == 2 ? "      cooldown: 1s\n" : "",
+			 calendar_only ? "      sliding_second: false\n" : "");
 	else
 		snprintf(y, sizeof(y),
 			 "ddos:\n"
@@ -704,12 +707,15 @@ int main(int argc, char **argv)
 	uint64_t k = 0, total = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "ttm")) {
-		/* The simulations alone: trials, seconds, a seed, the sources. */
+		/* The simulations alone: trials, seconds, a seed, the sources
+		 * ("" for all), calendar seconds only. */
 		if (argc > 4) {
 			rng_seed = strtoull(argv[4], NULL, 0);
 			rng_state ^= rng_seed * 0x2545f4914f6cdd1dull;
 		}
-		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600, argc > 5 ? argv[5] : NULL);
+		calendar_only = argc > 6 && !strcmp(argv[6], "calendar");
+		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600,
+			argc > 5 && argv[5][0] ? argv[5] : NULL);
 		free(pool);
 		return 0;
 	}

@@ -1124,6 +1124,38 @@ static void test_early_window(void **state)
 		ddos_detector_free(d);
 	}
 
+	/* Flows exported every minute on a host new to them (1,000 records a
+	 * second of 60 s, 120 kpps in all, 0.6x a 200 kpps threshold): the
+	 * current second holds what the records spread into it, and the next
+	 * one nearly as much; the window counts only what ends now, so it
+	 * never reads a second and a half's worth (216k at a fifth of a
+	 * second, over, and a change from a baseline still learning). */
+	{
+		char y[512];
+		snprintf(y, sizeof(y), "%.*s200k, bps: 0 }\n", (int)(strstr(cfg_early, "20k") - cfg_early),
+			 cfg_early);
+		d = detector(y, l);
+	}
+	for (int64_t ms = T0 * 1000; ms < (T0 + 120) * 1000; ms += 100) {
+		for (int i = 0; i < 100; i++) {
+			char src[32];
+			struct flow_rec r;
+			snprintf(src, sizeof(src), "198.51.100.%d", 1 + i);
+			r = rec(src, "203.0.113.5", 6, 443, 120 * 1000, 120, ms - 60000, ms);
+			r.tcp_flags = 0x18;
+			ddos_detector_add(d, &r);
+		}
+		ddos_detector_tick(d, ms + 99);
+	}
+	assert_int_equal(l->starts, 0);
+	{
+		struct ddos_target_view v;
+		assert_int_equal(ddos_count_host(ddos_detector_counters(d),
+						 (struct flow_ip[]){ ip("203.0.113.5") }, &v), 0);
+		assert_true(fabs(v.cls[DDOS_C_TOTAL].pps - 120000) < 12000);
+	}
+	ddos_detector_free(d);
+
 	/* sliding_second: off leaves the calendar seconds alone. */
 	{
 		char y[512];

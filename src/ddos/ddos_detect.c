@@ -766,7 +766,7 @@ static int window_over(const struct ddos_detector *d, const struct ddos_host *h,
 {
 	const struct ddos_counters *c = d->c;
 	const struct ddos_ent *e = &h->e;
-	uint32_t s = c->now_s, tn[3];
+	uint32_t s = c->now_s, tn[3], gap;
 	struct ddos_rates rp[DDOS_C_N], rc[DDOS_C_N], rn[DDOS_C_N];
 	double f, g, n, lo;
 
@@ -787,7 +787,10 @@ static int window_over(const struct ddos_detector *d, const struct ddos_host *h,
 	}
 	if (!over_check(&c->cc.g[e->group].t[DDOS_T_HOST], w, 1, 1, reason, rsz))
 		return 0;
-	lo = 1 - WIN_CHANGE_Z / sqrt(n);
+	/* The baseline as H's close would find it: idle seconds before H
+	 * folded in (base_check's way). */
+	gap = c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0;
+	lo = (1 - WIN_CHANGE_Z / sqrt(n)) / (gap ? pow(1 - c->cc.base_alpha, (double)gap) : 1);
 	return w[DDOS_C_TOTAL].pps * lo > h->base_p ||
 	       w[DDOS_C_TOTAL].bps / DDOS_UNIT_BITS * lo > h->base_u;
 }

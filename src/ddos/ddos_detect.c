@@ -753,7 +753,7 @@ static int carpet_wait(const struct ddos_detector *d, const struct ddos_host *h,
  * passes 1x in a quarter of its calendar seconds by chance alone; ten
  * windows a second would make that more. An attack on a host that
  * normally carries a tenth of it passes at once; one from heavy sampling
- * on a host already near its threshold waits for the calendar, as before.
+ * on a host already near its threshold waits for the calendar seconds.
  * Flows spread over a minute are few records for their traffic: they do
  * not pass either. Fills w, and the peeked totals of the second before
  * (tp) and the current one (tc); 1 when w is over (reason says which

@@ -681,6 +681,8 @@ static void ttm_all(int trials, int seconds, const char *only)
 		ttm(&srcs[i], 1.2, trials);
 		ttm(&srcs[i], 10, trials);
 	}
+	if (seconds < 1)
+		return;
 	printf("== false attacks: steady benign traffic under the 20 kpps threshold (simulated clock)\n");
 	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
 		for (size_t f = 0; f < sizeof(factors) / sizeof(factors[0]) && !(only && !strstr(srcs[i].name, only)); f++)

@@ -16,8 +16,9 @@
  * for this run; then memory and the per-second evaluation with 131,072
  * and 1,000,000 tracked hosts, every one of them busy; then the time to
  * mitigate (first attack packet to the decision) of attacks at 1.2x and
- * 10x a threshold, sFlow 1:100 and 1:1000, on a simulated clock. It never
- * passes or fails.
+ * 10x a threshold, sFlow 1:100 and 1:1000 and short NetFlow records 1:1
+ * and 1:10, and the false attacks of steady traffic at 0.8x-1.0x of it,
+ * on a simulated clock. It never passes or fails.
  *
  *   bench_ddos ttm [trials (200)] [seconds (3600)] [seed] [sources: a part of their name]
  *              [calendar: with sliding_second: false]

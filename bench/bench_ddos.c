@@ -16,9 +16,13 @@
  * for this run; then memory and the per-second evaluation with 131,072
  * and 1,000,000 tracked hosts, every one of them busy; then the time to
  * mitigate (first attack packet to the decision) of attacks at 1.2x and
- * 10x a threshold, sFlow 1:100 and 1:1000, on a simulated clock. It never
- * passes or fails.
+ * 10x a threshold, sFlow 1:100 and 1:1000 and short NetFlow records 1:1
+ * and 1:10, and the false attacks of steady traffic at 0.8x-1.0x of it,
+ * on a simulated clock. It never passes or fails.
  *
+ *   bench_ddos ttm [trials (200)] [seconds (3600)] [seed] [sources: a part of their name]
+ *              [calendar: with sliding_second: false]
+ *     the time to mitigate and the false attacks alone
  *   bench_ddos [seconds (20)] [records per simulated second (1000000)] [hosts (100000)]
  *              [single: one record per call instead of batches of 30 |
  *               flood: every record into one /24 (198.18.196.0/24), the mix
@@ -46,6 +50,8 @@
 #define T0 1700000000LL
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_seed;   /* bench_ddos ttm's seed */
+static int calendar_only;   /* bench_ddos ttm ... calendar: sliding_second: false */
 
 static uint64_t rng(void)
 {
@@ -295,30 +301,51 @@ static void on_end(void *arg, const struct ddos_attack *a)
 }
 
 static double ttm_start_ms;   /* simulated time of the first on_start, or -1 */
+static int ttm_starts;        /* attacks started in this run */
+static double ttm_in_ms;      /* simulated time under attack, ended attacks */
+static double ttm_open_ms;    /* start of the attack in progress, or -1 */
+static double ttm_peak0;      /* the first attack's peak pps as it started */
 
 static void ttm_on_start(void *arg, const struct ddos_attack *a)
 {
 	int64_t *now = arg;
 
-	(void)a;
-	if (ttm_start_ms < 0)
+	if (ttm_start_ms < 0) {
 		ttm_start_ms = (double)*now;
+		ttm_peak0 = a->peak_pps;
+	}
+	ttm_starts++;
+	ttm_open_ms = (double)*now;
 }
 
-/* The bench's detector. ttm: the time-to-mitigate set-up instead (one
- * group, 20 kpps and 1 Gbit/s per host, the other per-host defaults and
- * the baseline off, as bench/ddos_compare.sh), whose on_start notes *now. */
+static void ttm_on_end(void *arg, const struct ddos_attack *a)
+{
+	int64_t *now = arg;
+
+	(void)a;
+	if (ttm_open_ms >= 0)
+		ttm_in_ms += (double)*now - ttm_open_ms;
+	ttm_open_ms = -1;
+}
+
+/* The bench's detector. ttm_mode: the time-to-mitigate set-up instead
+ * (one group, 20 kpps and 1 Gbit/s per host, the other per-host defaults
+ * and the baseline off, as bench/ddos_compare.sh), whose handlers note
+ * *now; ttm_mode 2: the same with a 1 s cool-down (each run of seconds
+ * over is an attack of its own). */
 static struct ddos_detector *make(uint32_t max_hosts, int64_t *now, int ttm_mode, struct buf *err)
 {
 	char y[1024];
 	struct conf_doc doc = { 0 };
 	struct ddos_config cfg = { 0 };
 	struct ddos_handlers h = { on_start, NULL, on_end, NULL };
-	struct ddos_handlers ht = { ttm_on_start, NULL, NULL, NULL };
+	struct ddos_handlers ht = { ttm_on_start, NULL, ttm_on_end, NULL };
 	struct ddos_detector *d = NULL;
 
 	if (ttm_mode)
-		snprintf(y, sizeof(y), "ddos:\n  max_hosts: %u\n  groups:\n" BENCH_COMPARE_GROUP, max_hosts);
+		snprintf(y, sizeof(y), "ddos:\n  max_hosts: %u\n  groups:\n" BENCH_COMPARE_GROUP "%s%s",
+			 max_hosts, ttm_mode == 2 ? "      cooldown: 1s\n" : "",
+			 calendar_only ? "      sliding_second: false\n" : "");
 	else
 		snprintf(y, sizeof(y),
 			 "ddos:\n"
@@ -404,7 +431,7 @@ static void memory_for(uint32_t n)
 	buf_fini(&err);
 }
 
-/* ---- time to mitigate ---- */
+/* ---- time to mitigate, false attacks ---- */
 
 /* Milliseconds to the next event of a Poisson process of `rate` per second. */
 static double exp_gap(double rate)
@@ -419,85 +446,252 @@ static int cmp_dbl(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* How an exporter reports the traffic of the simulations below. */
+enum src_kind {
+	SRC_SFLOW,    /* packet samples, each stamped on arrival */
+	SRC_NF,       /* flow records of 1-8 packets lasting up to 1 s, exported 0-0.5 s
+		       * after they end (short flows: floods from spoofed sources) */
+	SRC_NF_LONG   /* 50 steady flows, each exported every 60 s (active timeout) */
+};
+
+struct src {
+	const char *name;
+	enum src_kind kind;
+	uint32_t smp;             /* 1:smp sampling */
+};
+
+/* One stream of records to the protected host: pps packets a second (before
+ * sampling) from `at` on. attack: the memcached vector, else web traffic. */
+struct stream {
+	const struct src *src;
+	double pps, next;         /* next record's arrival, ms */
+	int attack;
+};
+
+static double stream_gap(const struct stream *st)
+{
+	if (st->src->kind == SRC_NF_LONG)
+		return 60000.0 / 50;
+	return exp_gap(st->pps / st->src->smp / (st->src->kind == SRC_NF ? 4.5 : 1));
+}
+
+static void stream_init(struct stream *st, const struct src *src, double pps, double at, int attack)
+{
+	st->src = src;
+	st->pps = pps;
+	st->attack = attack;
+	st->next = at + (src->kind == SRC_NF_LONG ? unif() * 1200 : stream_gap(st));
+}
+
+/* The record that arrives at st->next, and the stream moved to the next. */
+static void stream_rec(struct stream *st, struct flow_rec *r)
+{
+	double at = st->next;
+
+	memset(r, 0, sizeof(*r));
+	r->dst.family = r->src.family = r->exporter.family = FLOW_IPV4;
+	r->dst.a[10] = r->dst.a[11] = r->src.a[10] = r->src.a[11] = 0xff;
+	r->exporter.a[10] = r->exporter.a[11] = 0xff;
+	r->dst.a[12] = 203;
+	r->dst.a[14] = 113;
+	r->dst.a[15] = 10;
+	r->src.a[12] = st->attack ? 198 : 192;
+	r->src.a[15] = (uint8_t)(rng() & 0xff);
+	r->proto = 17;
+	r->sport = st->attack ? 11211 : 443;
+	r->sampling = st->src->smp;
+	r->packets = 1;
+	r->start_ms = r->end_ms = (int64_t)at;
+	if (st->src->kind == SRC_NF) {
+		r->packets = 1 + rng() % 8;
+		r->end_ms = (int64_t)(at - unif() * 500);
+		r->start_ms = r->end_ms - (int64_t)(unif() * 1000);
+	} else if (st->src->kind == SRC_NF_LONG) {
+		r->packets = (uint64_t)(st->pps / 50 * 60 / st->src->smp);
+		r->start_ms = (int64_t)at - 60000;
+	}
+	r->bytes = r->packets * (st->attack ? 1400 : 800);
+	st->next += stream_gap(st);
+}
+
+/* Feeds the detector the streams' records in arrival order up to `until`
+ * (ms), ticking every 100 ms as the collector does; stops early at the
+ * first attack when stop_at_start. */
+static void sim_run(struct ddos_detector *d, int64_t *now, int64_t *next_tick, struct stream *st,
+		    size_t n, double until, int stop_at_start)
+{
+	for (;;) {
+		struct stream *s = &st[0];
+		struct flow_rec r;
+		for (size_t i = 1; i < n; i++)
+			if (st[i].next < s->next)
+				s = &st[i];
+		while (*next_tick <= (int64_t)s->next && *next_tick <= (int64_t)until &&
+		       !(stop_at_start && ttm_start_ms >= 0)) {
+			*now = *next_tick;
+			ddos_detector_tick(d, *now);
+			*next_tick += 100;
+		}
+		if ((stop_at_start && ttm_start_ms >= 0) || s->next > until)
+			return;
+		stream_rec(s, &r);
+		ddos_detector_add(d, &r);
+	}
+}
+
+static void sim_reset(void)
+{
+	ttm_start_ms = -1;
+	ttm_starts = 0;
+	ttm_in_ms = 0;
+	ttm_open_ms = -1;
+}
+
+static void peak_of(void *arg, const struct ddos_attack *a)
+{
+	*(double *)arg = a->peak_pps;
+}
+
 /* Time from an attack's first packet to the detector's decision, as the
  * collector runs it (a tick every 100 ms, defaults: delay 1 s, trigger
- * 1 s), for an attack of `factor` times a 20 kpps threshold sampled 1:smp
- * (sFlow: each sample stamped on arrival), starting at a random moment of
- * a second, over a background of a tenth of the threshold. The samples of
- * one trial are a Poisson process; `trials` trials give the percentiles.
- * The route at the peer comes after this (the mitigation worker). */
-static void ttm(double factor, uint32_t smp, int trials)
+ * 1 s), for an attack of `factor` times a 20 kpps threshold reported by
+ * src, starting at a random moment of a second, over a background of a
+ * tenth of the threshold. The records of one trial are a Poisson process;
+ * `trials` trials give the percentiles. The route at the peer comes after
+ * this (the mitigation worker). The attack's peak, as it starts and 4 s
+ * later, against the real rate (attack and background). */
+static void ttm(const struct src *src, double factor, int trials)
 {
-	double *t = calloc((size_t)trials, sizeof(*t));
+	double *t = calloc((size_t)trials, sizeof(*t)), *p0 = calloc((size_t)trials, sizeof(*p0));
+	double *p4 = calloc((size_t)trials, sizeof(*p4)), real = factor * 20000 + 2000;
 	int missed = 0, n = 0;
 
-	if (!t)
+	if (!t || !p0 || !p4) {
+		free(t);
+		free(p0);
+		free(p4);
 		return;
+	}
 	for (int k = 0; k < trials; k++) {
 		struct buf err;
-		int64_t now = T0 * 1000, t_att, next_tick;
+		int64_t now = T0 * 1000, next_tick = now + 100;
+		double t_att;
+		struct stream st[2];
 		struct ddos_detector *d;
-		double ta, tb;
 		buf_init(&err, 0);
 		d = make(1024, &now, 1, &err);
 		buf_fini(&err);
 		if (!d)
 			break;
-		ttm_start_ms = -1;
+		sim_reset();
 		ddos_detector_tick(d, now);
 		/* Ten quiet seconds of background, then the attack at a random
 		 * millisecond; the trial ends 5 s later. */
-		t_att = (T0 + 10) * 1000 + (int64_t)(unif() * 1000);
-		next_tick = now + 100;
-		tb = (double)now + exp_gap(2000.0 / smp);
-		ta = (double)t_att + exp_gap(factor * 20000.0 / smp);
-		for (;;) {
-			int attack = ta < tb;
-			double at = attack ? ta : tb;
-			struct flow_rec r;
-			while (next_tick <= (int64_t)at && ttm_start_ms < 0) {
-				now = next_tick;
-				ddos_detector_tick(d, now);
-				next_tick += 100;
-			}
-			if (ttm_start_ms >= 0 || at > (double)t_att + 5000)
-				break;
-			if (attack)
-				ta += exp_gap(factor * 20000.0 / smp);
-			else
-				tb += exp_gap(2000.0 / smp);
-			memset(&r, 0, sizeof(r));
-			r.dst.family = r.src.family = r.exporter.family = FLOW_IPV4;
-			r.dst.a[10] = r.dst.a[11] = r.src.a[10] = r.src.a[11] = 0xff;
-			r.exporter.a[10] = r.exporter.a[11] = 0xff;
-			r.dst.a[12] = 203;
-			r.dst.a[14] = 113;
-			r.dst.a[15] = 10;
-			r.src.a[12] = attack ? 198 : 192;
-			r.src.a[15] = (uint8_t)(rng() & 0xff);
-			r.proto = 17;
-			r.sport = attack ? 11211 : 443;
-			r.packets = 1;
-			r.bytes = attack ? 1400 : 800;
-			r.sampling = smp;
-			r.start_ms = r.end_ms = (int64_t)at;
-			ddos_detector_add(d, &r);
-		}
-		if (ttm_start_ms >= 0 && ttm_start_ms >= (double)t_att)
-			t[n++] = (ttm_start_ms - (double)t_att) / 1000.0;
-		else
+		t_att = (double)(T0 + 10) * 1000 + floor(unif() * 1000);
+		stream_init(&st[0], src, 2000, (double)now, 0);
+		stream_init(&st[1], src, factor * 20000, t_att, 1);
+		sim_run(d, &now, &next_tick, st, 2, t_att + 5000, 1);
+		if (ttm_start_ms >= 0 && ttm_start_ms >= t_att) {
+			double peak = 0;
+			sim_run(d, &now, &next_tick, st, 2, ttm_start_ms + 4000, 0);
+			ddos_detector_foreach(d, peak_of, &peak);
+			p0[n] = ttm_peak0 / real;
+			p4[n] = peak / real;
+			t[n++] = (ttm_start_ms - t_att) / 1000.0;
+		} else {
 			missed++;
+		}
 		ddos_detector_free(d);
 	}
 	qsort(t, (size_t)n, sizeof(*t), cmp_dbl);
+	qsort(p0, (size_t)n, sizeof(*p0), cmp_dbl);
+	qsort(p4, (size_t)n, sizeof(*p4), cmp_dbl);
 	if (n)
-		printf("  %4.1fx, sFlow 1:%-4u %3d attacks: p50 %.2f s, p95 %.2f s, max %.2f s%s\n", factor,
-		       smp, n, t[n / 2], t[(n * 95 + 99) / 100 - 1], t[n - 1],
+		printf("  %4.1fx, %-13s %3d attacks: p50 %.2f s, p95 %.2f s, max %.2f s; peak/real at the "
+		       "start %.2f-%.2f (p50 %.2f), 4 s on %.2f-%.2f (p50 %.2f)%s\n", factor, src->name, n,
+		       t[n / 2], t[(n * 95 + 99) / 100 - 1], t[n - 1], p0[0], p0[n - 1], p0[n / 2], p4[0],
+		       p4[n - 1], p4[n / 2],
 		       missed ? " (some not detected, or a false start before the attack)" : "");
 	if (missed)
 		printf("        %d of %d trials: no decision within 5 s of the attack, or one before it\n",
 		       missed, trials);
 	free(t);
+	free(p0);
+	free(p4);
+}
+
+/* False attacks: steady benign traffic at `factor` times the 20 kpps
+ * threshold (pps: the rate instead, when not 0) for `seconds` simulated
+ * seconds, with the default 60 s cool-down (attacks started, share of the
+ * time under attack) and with a 1 s one (attacks started: about the runs
+ * of seconds judged over). The same traffic for a given seed, whatever
+ * came before: two builds compare on equal terms. */
+static void falses(const struct src *src, double factor, double pps, int seconds)
+{
+	int nstart[2];
+	double in[2];
+
+	for (int m = 0; m < 2; m++) {
+		struct buf err;
+		int64_t now = T0 * 1000, next_tick = now + 100;
+		struct stream st;
+		struct ddos_detector *d;
+		buf_init(&err, 0);
+		d = make(1024, &now, 1 + m, &err);
+		buf_fini(&err);
+		if (!d)
+			return;
+		rng_state = (rng_seed + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(factor * 100 + pps) << 20 ^
+			    (uint64_t)src->smp << 40 ^ (uint64_t)src->kind << 60;
+		sim_reset();
+		ddos_detector_tick(d, now);
+		stream_init(&st, src, pps ? pps : factor * 20000, (double)now, 0);
+		sim_run(d, &now, &next_tick, &st, 1, (double)now + seconds * 1000.0, 0);
+		if (ttm_open_ms >= 0)
+			ttm_in_ms += (double)now - ttm_open_ms;
+		nstart[m] = ttm_starts;
+		in[m] = ttm_in_ms;
+		ddos_detector_free(d);
+	}
+	if (pps)
+		printf("  %5.0f pps,", pps);
+	else
+		printf("  %4.1fx,    ", factor);
+	printf(" %-13s %d s: %d false attacks, %.1f%% of the time under attack; with a 1 s "
+	       "cool-down %d\n", src->name, seconds, nstart[0], 100.0 * in[0] / (seconds * 1000.0),
+	       nstart[1]);
+}
+
+/* only: the sources whose name contains it, NULL for all. */
+static void ttm_all(int trials, int seconds, const char *only)
+{
+	static const struct src srcs[] = {
+		{ "sFlow 1:100", SRC_SFLOW, 100 },
+		{ "sFlow 1:1000", SRC_SFLOW, 1000 },
+		{ "NetFlow 1:1", SRC_NF, 1 },
+		{ "NetFlow 1:10", SRC_NF, 10 },
+	};
+	static const struct src nf_long = { "NetFlow 1:10, 60 s records", SRC_NF_LONG, 10 };
+	static const double factors[] = { 0.8, 0.9, 1.0 };
+
+	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "
+	       "100 ms, delay 1 s, trigger 1 s; 20 kpps threshold)\n");
+	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+		if (only && !strstr(srcs[i].name, only))
+			continue;
+		ttm(&srcs[i], 1.2, trials);
+		ttm(&srcs[i], 10, trials);
+	}
+	if (seconds < 1)
+		return;
+	printf("== false attacks: steady benign traffic under the 20 kpps threshold (simulated clock)\n");
+	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
+		for (size_t f = 0; f < sizeof(factors) / sizeof(factors[0]) && !(only && !strstr(srcs[i].name, only)); f++)
+			falses(&srcs[i], factors[f], 0, seconds);
+	if (only && !strstr(nf_long.name, only))
+		return;
+	falses(&nf_long, 0, 5000, seconds);
+	falses(&nf_long, 0.9, 0, seconds);
 }
 
 int main(int argc, char **argv)
@@ -515,6 +709,19 @@ int main(int argc, char **argv)
 	int64_t add_us = 0, tick_us = 0;
 	uint64_t k = 0, total = 0;
 
+	if (argc > 1 && !strcmp(argv[1], "ttm")) {
+		/* The simulations alone: trials, seconds, a seed, the sources
+		 * ("" for all), calendar seconds only. */
+		if (argc > 4) {
+			rng_seed = strtoull(argv[4], NULL, 0);
+			rng_state ^= rng_seed * 0x2545f4914f6cdd1dull;
+		}
+		calendar_only = argc > 6 && !strcmp(argv[6], "calendar");
+		ttm_all(argc > 2 ? atoi(argv[2]) : 200, argc > 3 ? atoi(argv[3]) : 3600,
+			argc > 5 && argv[5][0] ? argv[5] : NULL);
+		free(pool);
+		return 0;
+	}
 	if (!pool || seconds < 1 || rate < 1 || hosts < 1000 || hosts > 131072) {
 		fprintf(stderr, "usage: bench_ddos [seconds] [records/s] [hosts, 1000..131072]\n");
 		return 2;
@@ -595,12 +802,7 @@ int main(int argc, char **argv)
 	       sizeof(struct ddos_slots));
 	memory_for(131072);
 	memory_for(1000000);
-	printf("== time to mitigate: first attack packet to the decision (simulated clock, a tick every "
-	       "100 ms, delay 1 s, trigger 1 s; 20 kpps threshold)\n");
-	ttm(1.2, 100, 200);
-	ttm(10, 100, 200);
-	ttm(1.2, 1000, 200);
-	ttm(10, 1000, 200);
+	ttm_all(200, 3600, NULL);
 	buf_fini(&err);
 	return 0;
 }

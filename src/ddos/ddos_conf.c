@@ -296,6 +296,10 @@ static const struct conf_keyword group_keywords[] = {
 	  "the baseline alarm never fires below this rate" },
 	{ "baseline_floor_pps", CONF_STR, GC(floor_pps_s), 0, 0, "20k", 1,
 	  "the baseline alarm never fires below this rate" },
+	{ "sliding_second", CONF_BOOL, GC(sliding), 0, 0, "true", 1,
+	  "with a 1 s trigger, a host's second that ends at each tick (not only the calendar "
+	  "second) can start an attack, when it is over a threshold and clearly above the "
+	  "host's baseline" },
 	CONF_END
 };
 

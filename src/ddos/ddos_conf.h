@@ -108,6 +108,7 @@ struct ddos_group_conf {
 	int64_t cooldown;      /* seconds under every threshold before it ends */
 	char *baseline_s;      /* multiple of the baseline, "0" = off */
 	char *floor_bps_s, *floor_pps_s;
+	int sliding;           /* a 1 s trigger also looks at the second ending at each tick */
 	/* Resolved by ddos_config_load. */
 	double baseline;       /* alarm at baseline × this; 0 = no baseline alarm */
 	uint64_t floor_bps, floor_pps;   /* the baseline alarm never below */

@@ -109,6 +109,7 @@ int ddos_cc_build(struct ddos_cc *cc, const struct ddos_config *cfg, struct buf 
 		g->trigger = (uint32_t)(gs->trigger > 0 ? gs->trigger : 1);
 		g->cooldown = (uint32_t)(gs->cooldown > 0 ? gs->cooldown : 1);
 		g->baseline = gs->baseline;
+		g->sliding = gs->sliding;
 		g->floor_bps = (double)gs->floor_bps;
 		g->floor_pps = (double)gs->floor_pps;
 		tset_build(&g->t[DDOS_T_HOST], &gs->host, g->baseline > 0 ? g->floor_bps : 0,
@@ -1433,12 +1434,9 @@ void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
 		   d ? d->r.cur_f : NULL, out);
 }
 
-void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
-		   uint32_t tot[3], struct ddos_rates out[DDOS_C_N])
+void ddos_ent_peek_total(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
+			 uint32_t tot[3])
 {
-	const struct ddos_detail *d = e->detail ? &c->det[e->detail - 1] : NULL;
-	uint32_t db[DD_N] = { 0 }, dp[DD_N] = { 0 }, df[DD_N] = { 0 };
-
 	const struct ddos_slots *sl = NULL;
 	const struct ddos_nslots *nsl = NULL;
 
@@ -1452,6 +1450,15 @@ void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint
 		sl = &((const struct ddos_agg *)((const char *)e - offsetof(struct ddos_agg, e)))->sl;
 	}
 	ddos_ring_peek(&e->ring, sl, nsl, c->H, s, &tot[0], &tot[1], &tot[2]);
+}
+
+void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
+		   uint32_t tot[3], struct ddos_rates out[DDOS_C_N])
+{
+	const struct ddos_detail *d = e->detail ? &c->det[e->detail - 1] : NULL;
+	uint32_t db[DD_N] = { 0 }, dp[DD_N] = { 0 }, df[DD_N] = { 0 };
+
+	ddos_ent_peek_total(c, e, s, tot);
 	if (d)
 		ddos_dring_peek(&d->r, c->H, s, db, dp, df);
 	rates_from(d, tot[0], tot[1], tot[2], db, dp, df, out);

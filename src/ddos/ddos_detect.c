@@ -712,6 +712,94 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
 	return u <= c->cc.carpet_share * tot[0] && p <= c->cc.carpet_share * tot[1];
 }
 
+/* Must a host's second s, carrying (u, p) of it, wait for the close
+ * because its /24 (/48) or group could turn out to be a carpet then? */
+static int carpet_wait(const struct ddos_detector *d, const struct ddos_host *h, uint32_t s,
+		       uint32_t u, uint32_t p)
+{
+	const struct ddos_counters *c = d->c;
+
+	if (h->prefix) {
+		const struct ddos_agg *pf = &c->pfx[h->prefix - 1];
+		uint32_t pt[3];
+		struct ddos_rates pr[DDOS_C_N];
+		if (carpet_possible(d, &pf->e, DDOS_T_PREFIX, s, u, p))
+			return 1;
+		ddos_ent_peek(c, &pf->e, s, pt, pr);
+		u = pt[0];
+		p = pt[1];
+	}
+	return carpet_possible(d, &c->grp[h->e.group].e, DDOS_T_GROUP, s, u, p);
+}
+
+/* The second that ends now rather than on the calendar: an attack that
+ * begins late in a second leaves that second under its threshold, and the
+ * next one passes it only some 0.8 s in (at 1.2x). The last second is
+ * estimated as the part of the current second that arrived in real time
+ * plus the tail of the second before, taken as even through that second:
+ *   w = (1 - f) * prev + (cur - next)
+ * f: the current second's part gone (the tick's time); cur - next: what
+ * the current second holds less what already runs on into the next (a
+ * record spread over its time adds the same to both; a packet sample, or
+ * a record that ended this second, only to cur), so flows exported late
+ * over many seconds add only what ends now, and a second holds no more
+ * than a second's worth. Flow records per second are not spread: theirs
+ * is (1 - f) * prev + cur.
+ * w is over when it passes a threshold, as a calendar second would, and
+ * is clearly a change: above the host's learnt baseline by WIN_CHANGE_Z
+ * standard errors of the count of records behind it (w / sqrt(n)). That
+ * keeps steady traffic near a threshold to the calendar seconds: at
+ * 1:1000 a sample stands for a thousand packets, and traffic at 0.9x
+ * passes 1x in a quarter of its calendar seconds by chance alone; ten
+ * windows a second would make that more. An attack on a host that
+ * normally carries a tenth of it passes at once; one from heavy sampling
+ * on a host already near its threshold waits for the calendar seconds.
+ * Flows spread over a minute are few records for their traffic: they do
+ * not pass either. tp, rp and tc, rc: the second before and the current
+ * one as early_host peeked them (both open: delay >= 1 s). The change is
+ * judged on the totals first, which a hot host at its usual level does
+ * not pass, so most cost a peek of the totals of the next second only.
+ * Fills w; 1 when it is over (reason says which threshold). */
+#define WIN_CHANGE_Z 4.0
+
+static int window_over(const struct ddos_detector *d, const struct ddos_host *h, const uint32_t tp[3],
+		       const struct ddos_rates rp[DDOS_C_N], const uint32_t tc[3],
+		       const struct ddos_rates rc[DDOS_C_N], struct ddos_rates w[DDOS_C_N], char *reason,
+		       size_t rsz)
+{
+	const struct ddos_counters *c = d->c;
+	const struct ddos_ent *e = &h->e;
+	uint32_t s = c->now_s, tn[3], gap;
+	struct ddos_rates rn[DDOS_C_N];
+	double f, g, n, lo, wu, wp;
+
+	f = (double)(c->now_ms - (int64_t)s * 1000) / 1000.0;
+	g = f >= 1 ? 0 : 1 - f;
+	n = g * tp[2] + tc[2];
+	if (n < 1)
+		return 0;
+	/* The totals first (no classes): most hot hosts stop here. */
+	ddos_ent_peek_total(c, e, s + 1, tn);
+	wu = g * tp[0] + (tc[0] > tn[0] ? tc[0] - tn[0] : 0);
+	wp = g * tp[1] + (tc[1] > tn[1] ? tc[1] - tn[1] : 0);
+	/* The baseline as H's close would find it: idle seconds before H
+	 * folded in (base_check's way). */
+	gap = c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0;
+	lo = (1 - WIN_CHANGE_Z / sqrt(n)) / (gap ? pow(1 - c->cc.base_alpha, (double)gap) : 1);
+	if (!(wp * lo > h->base_p || wu * lo > h->base_u))
+		return 0;
+	if (tn[0] || tn[1])
+		ddos_ent_peek(c, e, s + 1, tn, rn);
+	else
+		memset(rn, 0, sizeof(rn));
+	for (int k = 0; k < DDOS_C_N; k++) {
+		w[k].bps = g * rp[k].bps + fmax(0, rc[k].bps - rn[k].bps);
+		w[k].pps = g * rp[k].pps + fmax(0, rc[k].pps - rn[k].pps);
+		w[k].fps = g * rp[k].fps + rc[k].fps;
+	}
+	return over_check(&c->cc.g[e->group].t[DDOS_T_HOST], w, 1, 1, reason, rsz);
+}
+
 /* A host with a detail slot (so near a threshold) and no attack: its
  * seconds still open (H up to the current one) are judged as they stand.
  * Amounts of an open second only grow (ddos_ring_peek), so one already
@@ -719,53 +807,60 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
  * while "under" still waits for the close. Only hosts: an aggregate is
  * an attack when its traffic is spread, which needs its children's closed
  * second; and a host waits while its aggregate or group could be a carpet
- * (carpet_possible), so a carpet stays one attack. */
+ * (carpet_possible), so a carpet stays one attack. With a 1 s trigger the
+ * last second, sliding (window_over), may decide it too. */
 static void early_host(struct ddos_detector *d, struct ddos_host *h)
 {
 	struct ddos_counters *c = d->c;
 	struct ddos_ent *e = &h->e;
 	const struct ddos_gc *g = &c->cc.g[e->group];
-	struct ddos_agg *pf = h->prefix ? &c->pfx[h->prefix - 1] : NULL;
-	struct ddos_rates r[DDOS_C_N];
-	uint32_t run = e->over, tot[3];
+	/* The two open seconds the sliding one covers keep their figures. */
+	struct ddos_rates rs[2][DDOS_C_N], r[DDOS_C_N];
+	uint32_t run = e->over, ts[2][3] = { { 0 } }, tot[3];
 	char reason[128];
+	int slide = g->trigger == 1 && g->sliding && c->now_s > c->H &&
+		    c->now_s + 1 < c->H + DDOS_LEAD;
 
 	if (run >= g->trigger)
 		return;   /* the attack table was full: the close retries */
 	for (uint32_t s = c->H; s <= c->now_s && s < c->H + DDOS_LEAD; s++) {
-		int over;
-		ddos_ent_peek(c, e, s, tot, r);
-		if (!tot[0] && !tot[1] && !tot[2]) {
+		int over, k = slide ? (int)(s + 1 - c->now_s) : -1;   /* 0: the one before, 1: now */
+		struct ddos_rates *rr = k >= 0 ? rs[k] : r;
+		uint32_t *tt = k >= 0 ? ts[k] : tot;
+		ddos_ent_peek(c, e, s, tt, rr);
+		if (!tt[0] && !tt[1] && !tt[2]) {
 			run = 0;
 			continue;
 		}
-		over = over_check(&g->t[DDOS_T_HOST], r, 1, 1, reason, sizeof(reason));
+		over = over_check(&g->t[DDOS_T_HOST], rr, 1, 1, reason, sizeof(reason));
 		/* The baseline as H's close would find it: idle seconds before H
 		 * folded in (the open ones in between are not known idle). */
 		if (!over)
 			over = base_check(&c->cc, g, h, c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0,
-					  &r[DDOS_C_TOTAL], reason, sizeof(reason));
+					  &rr[DDOS_C_TOTAL], reason, sizeof(reason));
 		if (!over) {
 			run = 0;
 			continue;
 		}
 		if (++run < g->trigger)
 			continue;
-		if (pf) {
-			uint32_t pt[3];
-			struct ddos_rates pr[DDOS_C_N];
-			if (carpet_possible(d, &pf->e, DDOS_T_PREFIX, s, tot[0], tot[1]))
-				return;
-			ddos_ent_peek(c, &pf->e, s, pt, pr);
-			if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, pt[0], pt[1]))
-				return;
-		} else if (carpet_possible(d, &c->grp[e->group].e, DDOS_T_GROUP, s, tot[0], tot[1])) {
+		if (carpet_wait(d, h, s, tt[0], tt[1]))
 			return;
-		}
-		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, r, reason, 1);
+		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, rr, reason, 1);
 		if (e->attack)
 			d->st.early++;
 		return;
+	}
+	if (!slide || !window_over(d, h, ts[0], rs[0], ts[1], rs[1], r, reason, sizeof(reason)) ||
+	    carpet_wait(d, h, c->now_s - 1, ts[0][0], ts[0][1]) ||
+	    carpet_wait(d, h, c->now_s, ts[1][0], ts[1][1]))
+		return;
+	/* The attack starts with the current second: the one before, under
+	 * on its own, is not part of it (judge). */
+	att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), c->now_s, c->now_s, r, reason, 1);
+	if (e->attack) {
+		d->st.early++;
+		d->st.window++;
 	}
 }
 

@@ -99,6 +99,7 @@ struct ddos_handlers {
 struct ddos_detect_stats {
 	uint64_t started, ended, updates;
 	uint64_t early;            /* started before their last second closed */
+	uint64_t window;           /* of those, on the last second sliding (window_over) */
 	uint64_t refused;          /* the attack table was full */
 	uint64_t suppressed;       /* target-seconds over, covered by a carpet attack */
 	uint64_t seconds;          /* judged */

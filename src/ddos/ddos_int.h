@@ -112,6 +112,7 @@ struct ddos_gc {
 	struct ddos_tset t[3];    /* by enum ddos_target_kind */
 	uint32_t trigger, cooldown;
 	double baseline, floor_bps, floor_pps;
+	int sliding;              /* window_over decides too (trigger 1) */
 	struct ddos_lpm *allow_src, *allow_dst;   /* this group's; NULL when empty */
 	int allow_any;            /* an allow-listed destination lies in the group */
 	struct ddos_tier tiers[DDOS_MAX_TIERS];
@@ -189,6 +190,9 @@ void ddos_ent_rates(const struct ddos_counters *c, const struct ddos_ent *e,
  * records. */
 void ddos_ent_peek(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
 		   uint32_t tot[3], struct ddos_rates out[DDOS_C_N]);
+/* Only the totals of that (units, packets, flow records): no classes. */
+void ddos_ent_peek_total(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s,
+			 uint32_t tot[3]);
 /* Top sources and ports of e's detail, busiest first. */
 size_t ddos_ent_top_src(const struct ddos_counters *c, const struct ddos_ent *e,
 			struct ddos_top_src *out, size_t max);

@@ -202,6 +202,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.groups[0].trigger, 1);
 	assert_true(cfg.groups[0].host.v[DDOS_C_TOTAL][DDOS_M_PPS] > 0);
 	assert_true(cfg.groups[0].baseline == 5);
+	assert_int_equal(cfg.groups[0].sliding, 1);
 	ddos_config_free(&cfg);
 	assert_int_equal(ddos_config_describe(&out), 0);
 	buf_cstr(&out);
@@ -308,6 +309,8 @@ static void test_config_errors(void **state)
 		  "t.yaml:5:11: ddos.groups[0].tiers[0]: a tier needs bps: or pps:" },
 		{ "ddos:\n  groups:\n    - name: a\n      baseline: 0.5\n",
 		  "t.yaml:4:17: ddos.groups[0]: baseline: expected 0 (off) or a multiple" },
+		{ "ddos:\n  groups:\n    - name: a\n      sliding_second: sometimes\n",
+		  "t.yaml:4:23: expected true or false for sliding_second" },
 		{ "ddos:\n  delay: 9s\n", "t.yaml:2:10: delay out of range" },
 		{ "ddos:\n  allow_sources: [example.com]\n",
 		  "t.yaml:2:19: ddos.allow_sources: 'example.com' is not a prefix" },
@@ -1031,6 +1034,143 @@ static void test_early_start(void **state)
 	free(l);
 }
 
+/* Tenths k0 .. 9 of second t, then ticks through the following seconds up
+ * to `until` (ms, exclusive), every tenth carrying pps as `recs` records of
+ * `sampling` (each stamped on arrival); the clock ticks after each tenth.
+ * Returns the tick (ms) that saw the first start, or 0. */
+static int64_t run_tenths(struct ddos_detector *d, struct log *l, const char *dst, int64_t t,
+			  int k0, int64_t until, double pps, int recs, uint32_t sampling)
+{
+	int64_t seen = 0;
+
+	for (int64_t at = t * 1000 + k0 * 100; at < until; at += 100) {
+		int before = l->starts;
+		for (int i = 0; i < recs; i++) {
+			char src[32];
+			uint64_t p = (uint64_t)(pps / 10 / recs / sampling + 0.5);
+			struct flow_rec r;
+			snprintf(src, sizeof(src), "198.51.100.%d", 1 + i % 200);
+			r = rec(src, dst, 17, 40000, p * 1000, p, at + i * 100 / recs, at + i * 100 / recs);
+			r.sampling = sampling;
+			ddos_detector_add(d, &r);
+		}
+		ddos_detector_tick(d, at + 99);
+		if (!seen && l->starts > before)
+			seen = at + 99;
+	}
+	return seen;
+}
+
+/* The last second, sliding: 24 kpps (1.2x) from 0.2 s into second T0+10,
+ * so that second holds 19.2k, under 20k. The calendar seconds would decide
+ * at T0+11.899 (21.6k of T0+11 so far); the second that ends at the tick,
+ * 0.8 x 19.2k of T0+10's tail and 4.8k of T0+11, passes 20k at T0+11.199,
+ * 1.0 s after the attack's first packet. The attack starts with T0+11
+ * (T0+10, under, is not part of it) and its peak is the closed seconds'
+ * 24k. Steady traffic just under the threshold, in many records or in
+ * few, never passes. A host that normally carries half the threshold gets
+ * the same attack in 40 records a second: 20.2k from 34 records is no
+ * clear change from 10k (4 standard errors), so it waits for the calendar
+ * (T0+11.899) where a host that carried nothing decides at T0+11.199. */
+static void test_early_window(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_early, l);
+	int64_t at;
+
+	(void)state;
+	run(d, T0, T0 + 10, NULL, NULL);
+	at = run_tenths(d, l, "203.0.113.5", T0 + 10, 2, (T0 + 11) * 1000, 24000, 40, 1);
+	assert_int_equal(at, 0);
+	at = run_tenths(d, l, "203.0.113.5", T0 + 11, 0, (T0 + 15) * 1000, 24000, 40, 1);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(at, (T0 + 11) * 1000 + 199);
+	assert_int_equal(l->start[0].start, T0 + 11);
+	assert_non_null(strstr(l->start[0].trigger, "total pps"));
+	assert_true(l->start[0].peak_pps > 20000 && l->start[0].peak_pps <= 24000 * 1.1);
+	assert_int_equal(ddos_detector_stats(d)->early, 1);
+	assert_int_equal(ddos_detector_stats(d)->window, 1);
+	run(d, T0 + 15, T0 + 22, NULL, NULL);
+	assert_int_equal(l->ends, 1);
+	assert_int_equal(l->end[0].start, T0 + 11);
+	assert_true(fabs(l->end[0].peak_pps - 24000) < 10);
+	ddos_detector_free(d);
+
+	/* 0.95x for a minute, in 400 records a second or in 20. */
+	for (int recs = 40; recs >= 2; recs /= 20) {
+		d = detector(cfg_early, l);
+		run(d, T0, T0 + 10, NULL, NULL);
+		run_tenths(d, l, "203.0.113.5", T0 + 10, 3, (T0 + 70) * 1000, 19000, recs, 1);
+		run(d, T0 + 70, T0 + 75, NULL, NULL);
+		assert_int_equal(l->starts, 0);
+		ddos_detector_free(d);
+	}
+
+	/* Few records: the host's baseline decides whether the window may. */
+	for (int busy = 0; busy < 2; busy++) {
+		d = detector(cfg_early, l);
+		if (busy)
+			run_tenths(d, l, "203.0.113.5", T0, 0, (T0 + 120) * 1000, 10000, 4, 1);
+		else
+			run(d, T0, T0 + 120, NULL, NULL);
+		run(d, T0 + 120, T0 + 122, NULL, NULL);
+		assert_int_equal(l->starts, 0);
+		at = run_tenths(d, l, "203.0.113.5", T0 + 122, 2, (T0 + 123) * 1000, 24000, 4, 1);
+		assert_int_equal(at, 0);
+		at = run_tenths(d, l, "203.0.113.5", T0 + 123, 0, (T0 + 124) * 1000, 24000, 4, 1);
+		assert_int_equal(l->starts, 1);
+		assert_int_equal(at, (T0 + 123) * 1000 + (busy ? 899 : 199));
+		assert_int_equal(ddos_detector_stats(d)->window, busy ? 0 : 1);
+		ddos_detector_free(d);
+	}
+
+	/* Flows exported every minute on a host new to them (1,000 records a
+	 * second of 60 s, 120 kpps in all, 0.6x a 200 kpps threshold): the
+	 * current second holds what the records spread into it, and the next
+	 * one nearly as much; the window counts only what ends now, so it
+	 * never reads a second and a half's worth (216k at a fifth of a
+	 * second, over, and a change from a baseline still learning). */
+	{
+		char y[512];
+		snprintf(y, sizeof(y), "%.*s200k, bps: 0 }\n", (int)(strstr(cfg_early, "20k") - cfg_early),
+			 cfg_early);
+		d = detector(y, l);
+	}
+	for (int64_t ms = T0 * 1000; ms < (T0 + 120) * 1000; ms += 100) {
+		for (int i = 0; i < 100; i++) {
+			char src[32];
+			struct flow_rec r;
+			snprintf(src, sizeof(src), "198.51.100.%d", 1 + i);
+			r = rec(src, "203.0.113.5", 6, 443, 120 * 1000, 120, ms - 60000, ms);
+			r.tcp_flags = 0x18;
+			ddos_detector_add(d, &r);
+		}
+		ddos_detector_tick(d, ms + 99);
+	}
+	assert_int_equal(l->starts, 0);
+	{
+		struct ddos_target_view v;
+		assert_int_equal(ddos_count_host(ddos_detector_counters(d),
+						 (struct flow_ip[]){ ip("203.0.113.5") }, &v), 0);
+		assert_true(fabs(v.cls[DDOS_C_TOTAL].pps - 120000) < 12000);
+	}
+	ddos_detector_free(d);
+
+	/* sliding_second: off leaves the calendar seconds alone. */
+	{
+		char y[512];
+		snprintf(y, sizeof(y), "%s      sliding_second: off\n", cfg_early);
+		d = detector(y, l);
+		run(d, T0, T0 + 10, NULL, NULL);
+		run_tenths(d, l, "203.0.113.5", T0 + 10, 2, (T0 + 11) * 1000, 24000, 40, 1);
+		at = run_tenths(d, l, "203.0.113.5", T0 + 11, 0, (T0 + 12) * 1000, 24000, 40, 1);
+		assert_int_equal(at, (T0 + 11) * 1000 + 899);
+		assert_int_equal(ddos_detector_stats(d)->window, 0);
+		ddos_detector_free(d);
+	}
+	free(l);
+}
+
 /* Bursts shorter than the trigger start nothing, early or not. */
 static void test_early_burst(void **state)
 {
@@ -1057,10 +1197,12 @@ static void test_early_burst(void **state)
 			run_chunked(d, l, "203.0.113.5", t, 0, 1000);
 	}
 	assert_int_equal(l->starts, 0);
-	/* Two seconds over: the second one decides before it closes. */
+	/* Two seconds over: the second one decides before it closes, when
+	 * it passes 20k on its own (21k after seven tenths; a 2 s trigger
+	 * keeps to calendar seconds, no sliding one). */
 	run_chunked(d, l, "203.0.113.5", T0 + 40, 30000, 1000);
 	assert_int_equal(l->starts, 0);
-	assert_true(run_chunked(d, l, "203.0.113.5", T0 + 41, 30000, 1000) != 0);
+	assert_int_equal(run_chunked(d, l, "203.0.113.5", T0 + 41, 30000, 1000), (T0 + 41) * 1000 + 699);
 	assert_int_equal(l->start[0].start, T0 + 40);
 	ddos_detector_free(d);
 
@@ -1893,6 +2035,7 @@ int main(void)
 		cmocka_unit_test(test_clamps),
 		cmocka_unit_test(test_trigger_cooldown),
 		cmocka_unit_test(test_early_start),
+		cmocka_unit_test(test_early_window),
 		cmocka_unit_test(test_early_burst),
 		cmocka_unit_test(test_early_carpet),
 		cmocka_unit_test(test_early_baseline),

@@ -155,7 +155,6 @@ static struct sigma_ruleset *rs;
 static struct sigma_corr_state *corr;
 static double run_seconds = 3;
 static uint64_t fixed_events;   /* BENCH_EVENTS: a count instead of a time */
-static size_t batch = 1024;     /* BENCH_BATCH: events a batch (1: one by one) */
 
 struct worker {
 	pthread_t t;
@@ -183,36 +182,19 @@ static void *work(void *arg)
 	sigma_ctx_cache_stats(c, &l0, &h0);
 
 	while (fixed_events ? w->done < fixed_events : clock_mono_us() < end) {
-		/* A batch as a listener hands one to the pipeline's workers. */
-		size_t len = n_events - i < batch ? n_events - i : batch;
-		struct sigma_batch_res res;
+		for (int k = 0; k < 1000; k++) {
+			uint32_t out[64];
+			size_t n = 0;
 
-		if (fixed_events && fixed_events - w->done < len)
-			len = (size_t)(fixed_events - w->done);
-		if (batch > 1 && sigma_match_batch(rs, c, &events[i], len, 64, &res) == 0) {
-			for (size_t k = 0; k < len; k++) {
-				if (!res.cnt[k])
-					continue;
-				w->matches += res.cnt[k];
-				sigma_corr_observe(corr, &events[i + k], res.rules + res.at[k],
-						   res.cnt[k], NULL, NULL);
+			sigma_match(rs, c, &events[i], out, 64, &n);
+			if (n) {
+				w->matches += n;
+				sigma_corr_observe(corr, &events[i], out, n, NULL, NULL);
 			}
-		} else {
-			for (size_t k = 0; k < len; k++) {
-				uint32_t out[64];
-				size_t n = 0;
-
-				sigma_match(rs, c, &events[i + k], out, 64, &n);
-				if (n) {
-					w->matches += n;
-					sigma_corr_observe(corr, &events[i + k], out, n, NULL, NULL);
-				}
-			}
+			w->done++;
+			if (++i == n_events)
+				i = 0;
 		}
-		w->done += len;
-		i += len;
-		if (i == n_events)
-			i = 0;
 	}
 	w->secs = (double)(clock_mono_us() - t0) / 1e6;
 	w->cpu = thread_cpu() - cpu0;
@@ -449,9 +431,6 @@ int main(int argc, char **argv)
 	 * else. */
 	if (getenv("BENCH_EVENTS"))
 		fixed_events = strtoull(getenv("BENCH_EVENTS"), NULL, 10);
-	if (getenv("BENCH_BATCH") && atoi(getenv("BENCH_BATCH")) > 0)
-		batch = (size_t)atoi(getenv("BENCH_BATCH"));
-	printf("batches of %zu events (BENCH_BATCH; the listeners' batches hold up to 1,024)\n", batch);
 	run(1, 0);
 	if (cores > 1 && !fixed_events)
 		run((unsigned)cores, 0);

@@ -756,27 +756,20 @@ static void match_intel(struct run *r, struct event *ev)
 	}
 }
 
-/* The rules an event matched (out[0..n)): alerts, correlation, and its
- * indicators. */
-static void run_matched(struct run *r, struct event *ev, const uint32_t *out, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		if (sigma_rule_generates(r->g->rs, out[k]))
-			emit_rule(r, DETECT_SIGMA, out[k], ev, NULL, 0);
-	if (n)
-		sigma_corr_observe(r->g->corr, ev, out, n, corr_emit, r);
-	if (r->intel)
-		match_intel(r, ev);
-}
-
 static void run_event(struct run *r, struct event *ev)
 {
 	uint32_t out[DETECT_MAX_MATCHES];
 	size_t n = 0;
 
-	if (!r->c || sigma_match(r->g->rs, r->c, ev, out, r->d->max_matches, &n) < 0)
-		n = 0;
-	run_matched(r, ev, out, n);
+	if (r->c && sigma_match(r->g->rs, r->c, ev, out, r->d->max_matches, &n) == 0) {
+		for (size_t k = 0; k < n; k++)
+			if (sigma_rule_generates(r->g->rs, out[k]))
+				emit_rule(r, DETECT_SIGMA, out[k], ev, NULL, 0);
+		if (n)
+			sigma_corr_observe(r->g->corr, ev, out, n, corr_emit, r);
+	}
+	if (r->intel)
+		match_intel(r, ev);
 }
 
 static int run_begin(struct detect *d, struct run *r, struct arena *a)
@@ -808,20 +801,11 @@ int detect_stage(struct event_batch *b, void *ctx)
 {
 	struct detect *d = ctx;
 	struct run r;
-	struct sigma_batch_res res;
 	int64_t t0 = clock_mono_us();
 
 	run_begin(d, &r, &b->arena);
-	/* The batch's events matched together (grouped by logsource), then
-	 * each event's alerts in the batch's order, as one by one. */
-	if (r.c && b->n > 1 &&
-	    sigma_match_batch(r.g->rs, r.c, b->ev, b->n, r.d->max_matches, &res) == 0) {
-		for (uint32_t i = 0; i < b->n; i++)
-			run_matched(&r, &b->ev[i], res.rules + res.at[i], res.cnt[i]);
-	} else {
-		for (uint32_t i = 0; i < b->n; i++)
-			run_event(&r, &b->ev[i]);
-	}
+	for (uint32_t i = 0; i < b->n; i++)
+		run_event(&r, &b->ev[i]);
 	run_end(&r);
 	metric_add(d->m_events, b->n);
 	metric_observe_us(d->m_latency, (uint64_t)(clock_mono_us() - t0));

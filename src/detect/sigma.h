@@ -127,21 +127,4 @@ void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_
 int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		const struct event *ev, uint32_t *out, size_t cap, size_t *n);
 
-/* The results of sigma_match_batch: event i's matched rules are
- * rules[at[i] .. at[i] + cnt[i]). Owned by the context, valid until its
- * next match. */
-struct sigma_batch_res {
-	const uint32_t *rules, *at, *cnt;
-};
-
-/* Matches ev[0..n) as sigma_match matches each (up to cap rules an
- * event, the same results), but the events of one logsource one after
- * another: their databases, rules and cached values stay in the
- * processor's caches, where a mix of sources interleaved event by event
- * evicts them (a third of the time of a realistic mix). Returns 0 or
- * M_ENOMEM (nothing matched: match one by one). */
-int sigma_match_batch(const struct sigma_ruleset *rs, struct sigma_ctx *c,
-		      const struct event *ev, size_t n, size_t cap,
-		      struct sigma_batch_res *res);
-
 #endif

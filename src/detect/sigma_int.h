@@ -302,12 +302,6 @@ struct sigma_ctx {
 	const struct event *ev;
 	struct sigma_ls_ent ls_cache[SIGMA_LS_CACHE];
 	uint64_t xh[EVENT_MAX_EXTRA];   /* hashes of the event's overflow names */
-	/* sigma_match_batch, per event of the batch: its group, the
-	 * matching order and where its results are; grown as batches need. */
-	uint8_t *b_grp;
-	uint32_t *b_order, *b_at, *b_cnt;
-	uint32_t *b_rules;
-	size_t b_cap, b_rules_cap;
 	uint8_t matched[SIGMA_COND_MAX_NAMES];
 };
 

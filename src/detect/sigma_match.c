@@ -366,11 +366,6 @@ static void ctx_free(struct sigma_ctx *c)
 	free(c->todo);
 	free(c->fv_stamp);
 	free(c->fv);
-	free(c->b_grp);
-	free(c->b_order);
-	free(c->b_at);
-	free(c->b_cnt);
-	free(c->b_rules);
 	free(c);
 }
 
@@ -920,10 +915,15 @@ static void eval_todo(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	}
 }
 
-/* A new event in c: fresh per-event marks and its overflow names' hashes. */
-static void match_begin(const struct sigma_ruleset *rs, struct sigma_ctx *c,
-			const struct event *ev)
+int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
+		const struct event *ev, uint32_t *out, size_t cap, size_t *n)
 {
+	struct sigma_logsource ls;
+	struct scan_cb s = { rs, c, NULL };
+	const struct sigma_ls_ent *le;
+	uint32_t n_b;
+
+	*n = 0;
 	if (++c->stamp == 0) {
 		memset(c->pred_stamp, 0, (rs->n_preds + 1) * sizeof(*c->pred_stamp));
 		memset(c->grp_stamp, 0, (rs->n_groups + 1) * sizeof(*c->grp_stamp));
@@ -933,30 +933,20 @@ static void match_begin(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		c->stamp = 1;
 	}
 	c->ev = ev;
+	sigma_event_logsource(ev, &ls);
+	le = buckets_of(rs, c, &ls);
+	n_b = le ? le->n : rs->n_buckets;
 	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
 		c->xh[i] = sigma_field_hash(ev->extra[i].name.p, ev->extra[i].name.n);
-}
-
-/* Matches the event begun in c against the buckets of le (every bucket
- * that fits ls when le is NULL). */
-static void match_buckets(const struct sigma_ruleset *rs, struct sigma_ctx *c,
-			  const struct event *ev, const struct sigma_ls_ent *le,
-			  const struct sigma_logsource *ls, uint32_t *out, size_t cap,
-			  size_t *n)
-{
-	struct scan_cb s = { rs, c, NULL };
-	uint32_t n_b = le ? le->n : rs->n_buckets;
-
-	*n = 0;
 	if (le && le->plan) {
 		match_planned(rs, c, ev, le);
 		eval_todo(rs, c, out, cap, n);
-		return;
+		return 0;
 	}
 	for (uint32_t bi = 0; bi < n_b; bi++) {
 		const struct sigma_bucket *bk = &rs->buckets[le ? le->b[bi] : bi];
 
-		if (!le && !bucket_fits(bk, ls))
+		if (!le && !bucket_fits(bk, &ls))
 			continue;
 		c->n_todo = 0;
 		for (uint32_t k = 0; k < bk->n_kfdbs; k++) {
@@ -987,124 +977,5 @@ static void match_buckets(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 			queue_rule(c, bk->always[k]);
 		eval_todo(rs, c, out, cap, n);
 	}
-}
-
-int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
-		const struct event *ev, uint32_t *out, size_t cap, size_t *n)
-{
-	struct sigma_logsource ls;
-
-	match_begin(rs, c, ev);
-	sigma_event_logsource(ev, &ls);
-	match_buckets(rs, c, ev, buckets_of(rs, c, &ls), &ls, out, cap, n);
-	return 0;
-}
-
-/* Room for n events' bookkeeping in c. */
-static int batch_room(struct sigma_ctx *c, size_t n)
-{
-	size_t cap = c->b_cap ? c->b_cap : 256;
-	void *p;
-
-	if (n <= c->b_cap)
-		return 0;
-	while (cap < n)
-		cap *= 2;
-#define GROW(f) do { \
-	p = realloc(c->f, cap * sizeof(*c->f)); \
-	if (!p) \
-		return M_ENOMEM; \
-	c->f = p; \
-} while (0)
-	GROW(b_grp);
-	GROW(b_order);
-	GROW(b_at);
-	GROW(b_cnt);
-#undef GROW
-	c->b_cap = cap;
-	return 0;
-}
-
-/* What groups a batch's events: a hash of the fields a logsource is
- * first told by (sigma_event_logsource), read without that function's
- * cost. Two logsources under one key only share a group. */
-static uint64_t batch_key(const struct event *ev)
-{
-	static const int fields[] = { F_EVENT_MODULE, F_EVENT_DATASET, F_EVENT_PROVIDER,
-				      F_EVENT_CODE, F_LOG_SYSLOG_APPNAME };
-	uint64_t h = 0x9e3779b97f4a7c15ull;
-
-	for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-		struct str v = event_get(ev, fields[k]);
-
-		h = (h ^ (v.n ? sigma_name_hash(v.p, v.n) : k)) * 0xff51afd7ed558ccdull;
-	}
-	return h ^ (h >> 29);
-}
-
-#define BATCH_GROUPS 64u
-
-int sigma_match_batch(const struct sigma_ruleset *rs, struct sigma_ctx *c,
-		      const struct event *ev, size_t n, size_t cap,
-		      struct sigma_batch_res *res)
-{
-	uint64_t keys[BATCH_GROUPS * 2];
-	uint8_t grp[BATCH_GROUPS * 2];
-	uint32_t first[BATCH_GROUPS + 1] = { 0 };
-	uint32_t n_grp = 0;
-	size_t used = 0;
-
-	if (n > UINT32_MAX || batch_room(c, n) < 0)
-		return M_ENOMEM;
-	/* Each event's group (first seen, first numbered; past 63 keys the
-	 * rest share the last), then the events by group: a counting sort,
-	 * stable, so a group's events keep their order. */
-	memset(keys, 0, sizeof(keys));
-	for (size_t i = 0; i < n; i++) {
-		uint64_t h = batch_key(&ev[i]) | 1;
-		uint32_t at = (uint32_t)h & (BATCH_GROUPS * 2 - 1);
-
-		while (keys[at] && keys[at] != h)
-			at = (at + 1) & (BATCH_GROUPS * 2 - 1);
-		if (!keys[at]) {
-			if (n_grp == BATCH_GROUPS - 1) {
-				c->b_grp[i] = BATCH_GROUPS - 1;
-				first[BATCH_GROUPS]++;
-				continue;
-			}
-			keys[at] = h;
-			grp[at] = (uint8_t)n_grp++;
-		}
-		c->b_grp[i] = grp[at];
-		first[grp[at] + 1]++;
-	}
-	for (uint32_t k = 1; k <= BATCH_GROUPS; k++)
-		first[k] += first[k - 1];
-	for (size_t i = 0; i < n; i++)
-		c->b_order[first[c->b_grp[i]]++] = (uint32_t)i;
-	for (size_t k = 0; k < n; k++) {
-		uint32_t i = c->b_order[k];
-		size_t got = 0;
-
-		if (c->b_rules_cap - used < cap) {
-			size_t want = c->b_rules_cap ? c->b_rules_cap : 1024;
-			uint32_t *p;
-
-			while (want - used < cap)
-				want *= 2;
-			p = realloc(c->b_rules, want * sizeof(*p));
-			if (!p)
-				return M_ENOMEM;
-			c->b_rules = p;
-			c->b_rules_cap = want;
-		}
-		sigma_match(rs, c, &ev[i], c->b_rules + used, cap, &got);
-		c->b_at[i] = (uint32_t)used;
-		c->b_cnt[i] = (uint32_t)got;
-		used += got;
-	}
-	res->rules = c->b_rules;
-	res->at = c->b_at;
-	res->cnt = c->b_cnt;
 	return 0;
 }

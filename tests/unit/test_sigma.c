@@ -727,121 +727,6 @@ static void test_logsource(void **state)
 	buf_fini(&why);
 }
 
-/* A batch matched by sigma_match_batch (events grouped by logsource) gives
- * every event the rules sigma_match gives it alone, in the same order: a
- * mix of five logsources interleaved, and more distinct sources than a
- * batch keeps groups for (the rest share one). */
-static void test_batch(void **state)
-{
-	static const char rules[] =
-		"title: proc\nid: b-proc\nlogsource: {product: windows, category: process_creation}\n"
-		"detection:\n  sel:\n    CommandLine|contains: 'whoami'\n  condition: sel\n"
-		"---\n"
-		"title: proxy\nid: b-proxy\nlogsource: {category: proxy}\n"
-		"detection:\n  sel:\n    c-uri|contains: '/evil'\n  condition: sel\n"
-		"---\n"
-		"title: dns\nid: b-dns\nlogsource: {category: dns}\n"
-		"detection:\n  sel:\n    query|endswith: '.bad.example'\n  condition: sel\n"
-		"---\n"
-		"title: fw\nid: b-fw\nlogsource: {category: firewall}\n"
-		"detection:\n  sel:\n    dst_port: 4444\n  condition: sel\n"
-		"---\n"
-		"title: any\nid: b-any\n"
-		"detection:\n  keywords:\n    - 'needle'\n  condition: keywords\n";
-	enum { N = 600 };
-	struct sigma_builder *b = sigma_builder_new();
-	struct event *ev = calloc(N, sizeof(*ev));
-	struct sigma_ruleset *rs;
-	struct sigma_ctx *c;
-	struct sigma_batch_res res;
-	struct buf err, why;
-	struct arena a;
-	size_t total = 0, kinds[6] = { 0 };
-
-	(void)state;
-	assert_non_null(ev);
-	buf_init(&err, 4096);
-	buf_init(&why, 4096);
-	arena_init(&a, 0, 0);
-	assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
-	assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
-			 SIGMA_LOADED);
-	rs = sigma_builder_finish(b, 0, &err);
-	assert_non_null(rs);
-	c = sigma_ctx_get(rs);
-	assert_non_null(c);
-	for (size_t i = 0; i < N; i++) {
-		char json[1024];
-		int len, hit = (i % 7) < 3;
-
-		switch (i % 6) {
-		case 0:
-			len = snprintf(json, sizeof(json),
-				       "{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":"
-				       "\"Microsoft-Windows-Sysmon\"}},\"EventID\":1,\"Channel\":"
-				       "\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws%zu\"},"
-				       "\"EventData\":{\"CommandLine\":\"%s /all %zu\"}}}",
-				       i, hit ? "whoami" : "notepad", i);
-			break;
-		case 1:
-			len = snprintf(json, sizeof(json),
-				       "{\"event\":{\"module\":\"squid\"},\"url\":{\"original\":"
-				       "\"http://h%zu.example/%s\"}}", i, hit ? "evil" : "ok");
-			break;
-		case 2:
-			len = snprintf(json, sizeof(json),
-				       "{\"event\":{\"module\":\"unbound\"},\"dns\":{\"question\":"
-				       "{\"name\":\"h%zu.%s.example\"}}}", i, hit ? "bad" : "good");
-			break;
-		case 3:
-			len = snprintf(json, sizeof(json),
-				       "{\"event\":{\"module\":\"firewall\"},\"destination\":"
-				       "{\"port\":%d}}", hit ? 4444 : 443);
-			break;
-		case 4:   /* more sources than a batch keeps groups for */
-			len = snprintf(json, sizeof(json),
-				       "{\"event\":{\"module\":\"app%zu\"},\"message\":\"%s %zu\"}",
-				       i, hit ? "needle" : "hay", i);
-			break;
-		default:
-			len = snprintf(json, sizeof(json),
-				       "{\"event\":{\"module\":\"sshd\"},\"message\":\"a %s\"}",
-				       hit ? "needle" : "pin");
-			break;
-		}
-		assert_true(len > 0 && (size_t)len < sizeof(json));
-		event_clear(&ev[i]);
-		pipeline_parse_record(RAW_JSON, arena_strndup(&a, json, (size_t)len),
-				      (size_t)len, &ev[i], &a);
-	}
-	for (size_t n = 1; n <= N; n += N - 1) {
-		assert_int_equal(sigma_match_batch(rs, c, ev, n, 16, &res), 0);
-		for (size_t i = 0; i < n; i++) {
-			uint32_t out[16];
-			size_t got = 0;
-			size_t cnt = res.cnt[i];
-
-			/* sigma_match leaves the batch's results as they are. */
-			assert_int_equal(sigma_match(rs, c, &ev[i], out, 16, &got), 0);
-			assert_int_equal(got, cnt);
-			assert_memory_equal(out, res.rules + res.at[i], cnt * sizeof(*out));
-			total += cnt;
-			if (n == N && cnt)
-				kinds[i % 6]++;
-		}
-	}
-	/* Every kind matched somewhere: the comparison is not of nothing. */
-	for (size_t k = 0; k < 6; k++)
-		assert_true(kinds[k] > 0);
-	assert_true(total > N / 3);
-	sigma_ctx_put(rs, c);
-	sigma_ruleset_unref(rs);
-	arena_fini(&a);
-	free(ev);
-	buf_fini(&err);
-	buf_fini(&why);
-}
-
 /* Filters beside the rules (the Sigma filters format): the filter's
  * condition is added to each rule it names, among the rules of its
  * logsource, so an exclusion reads `not selection` (as pySigma and
@@ -1261,7 +1146,6 @@ int main(void)
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),
-		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_correlation),
 		cmocka_unit_test(test_correlation_types),

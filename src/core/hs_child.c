@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,12 @@ struct hs_child {
 
 static atomic_uint n_child, n_inproc;
 static atomic_int child_fault;
+static atomic_uint child_timeout_s = 600;
+
+void hs_child_set_timeout(unsigned seconds)
+{
+	atomic_store(&child_timeout_s, seconds ? seconds : 1);
+}
 
 void hs_child_set_fault(int fault)
 {
@@ -161,6 +168,8 @@ static void child_main(int fd)
 			_exit(0);
 		if (atomic_load(&child_fault) == 1)
 			_exit(70);
+		while (atomic_load(&child_fault) == 3)
+			pause();
 		get(fd, &n, sizeof(n));
 		if ((kind != REQ_COMPILE && kind != REQ_WIDTHS) || n > MAX_EXPRS)
 			_exit(4);
@@ -229,6 +238,15 @@ struct hs_child *hs_child_open(void)
 	}
 	close(sv[1]);
 	c->fd = sv[0];
+	{
+		/* A child that hangs (say, on a lock another thread held at
+		 * the fork) is given up after this long, killed, and the
+		 * work done in-process (child_lost). */
+		struct timeval tv = { (time_t)atomic_load(&child_timeout_s), 0 };
+
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	return c;
 fail:
 	log_msg(LOG_WARN, "core", "event=hs_child_failed reason=\"%s\" action=compile_in_process",
@@ -269,12 +287,18 @@ void hs_child_close(struct hs_child *c)
 	free(c);
 }
 
-/* A request or answer failed: the child is done; the rest in-process. */
+/* A request or answer failed (or timed out): the child is done, killed
+ * in case it still runs; the rest in-process. */
 static void child_lost(struct hs_child *c)
 {
 	char why[96];
+	int timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
 
+	if (c->fd >= 0)
+		(void)kill(c->pid, SIGKILL);
 	child_reap(c, why, sizeof(why));
+	if (timed_out)
+		snprintf(why, sizeof(why), "no answer in %u s", atomic_load(&child_timeout_s));
 	log_msg(LOG_WARN, "core", "event=hs_child_failed reason=\"%s\" action=compile_in_process",
 		why[0] ? why : "incomplete answer");
 }
@@ -343,7 +367,10 @@ int hs_child_compile(struct hs_child *c, const char *const *exprs, const unsigne
 {
 	*db = NULL;
 	if (c && c->fd >= 0) {
-		int got = request(c, REQ_COMPILE, exprs, flags, ids, n) == 0 ?
+		int got;
+
+		errno = 0;   /* child_lost tells a timeout by it */
+		got = request(c, REQ_COMPILE, exprs, flags, ids, n) == 0 ?
 			  compile_read(c->fd, db, err) : -1;
 
 		if (got >= 0) {
@@ -364,6 +391,7 @@ int hs_child_min_widths(struct hs_child *c, const char *const *exprs, const unsi
 	if (n == 0)
 		return 0;
 	if (c && c->fd >= 0) {
+		errno = 0;
 		if (request(c, REQ_WIDTHS, exprs, flags, NULL, n) == 0 &&
 		    fd_read_full(c->fd, &kind, sizeof(kind)) == 0 && kind == ANS_WIDTHS &&
 		    fd_read_full(c->fd, min_width, n * sizeof(*min_width)) == 0) {

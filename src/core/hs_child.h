@@ -50,8 +50,12 @@ int hs_child_min_widths(struct hs_child *c, const char *const *exprs, const unsi
 /* Requests answered by a child and done in-process since start. */
 void hs_child_stats(unsigned *in_child, unsigned *in_process);
 
-/* Tests: 1 makes a child die at its first request, 2 starts none, 0
- * (default) neither. */
+/* Tests: 1 makes a child die at its first request, 2 starts none, 3
+ * makes it hang there (given up after the timeout), 0 (default) none of
+ * these. */
 void hs_child_set_fault(int fault);
+/* Seconds without an answer after which a child is killed and the work
+ * done in-process (600; tests make it short). */
+void hs_child_set_timeout(unsigned seconds);
 
 #endif

@@ -134,6 +134,16 @@ static void test_no_child(void **state)
 	run(2);
 }
 
+/* A child that never answers (a lock held at the fork, say) is killed
+ * after the timeout and the work done in-process. */
+static void test_child_hangs(void **state)
+{
+	(void)state;
+	hs_child_set_timeout(1);
+	run(3);
+	hs_child_set_timeout(600);
+}
+
 /* Two builds at once (two threads reloading): the second child holds
  * nothing of the first's, so the first closes (and its child exits)
  * while the second is still open; before, this waited forever. */
@@ -173,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_in_child),
 		cmocka_unit_test(test_child_dies),
 		cmocka_unit_test(test_no_child),
+		cmocka_unit_test(test_child_hangs),
 		cmocka_unit_test(test_two_at_once),
 		cmocka_unit_test(test_close),
 	};

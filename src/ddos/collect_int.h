@@ -17,7 +17,8 @@
 #include "ddos/ddos_shard.h"
 #include "ddos/flow.h"
 
-#define RECV_BATCH 64            /* datagrams per recvmmsg() */
+#define RECV_BATCH 64            /* messages per recvmmsg() at most */
+#define RECV_BYTES (128u << 10)  /* ... and about this many bytes (UDP_GRO runs) */
 #define MAX_DGRAM 65536
 #define TOP_SLOTS 8              /* API requests (top talkers, exporters) at once */
 #define ACTION_MAX 320
@@ -41,6 +42,7 @@ struct listener {
 	struct metric *m_dgrams, *m_bytes, *m_drops, *m_truncated, *m_err[ERR_N];
 	struct metric **m_stat;
 	long long log_last;
+	int vlen;                  /* messages the next recvmmsg() asks for (drain) */
 };
 
 /* What a thread remembers of an attack in progress. */
@@ -80,7 +82,8 @@ struct ddos_cthread {
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_storage peers[RECV_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct timespec))];
+		char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct timespec)) +
+			 CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctrl[RECV_BATCH];
 

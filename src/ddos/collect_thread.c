@@ -32,6 +32,14 @@
  * time (SO_TIMESTAMPNS): sFlow samples are placed by it, so a thread that
  * was late to read (a busy machine) does not pile two seconds into one.
  *
+ * Why UDP_GRO: the kernel may then hand over a run of datagrams of one
+ * size from one sender (an exporter's full datagrams: NetFlow v5's 30
+ * records, IPFIX filled to the MTU) as one buffer with their size in a
+ * control message, instead of one socket-buffer each; take() cuts it and
+ * decodes each datagram as if it came alone. The kernel counts a dropped
+ * run as one drop (SO_RXQ_OVFL, /proc/net/udp): the sequence-loss counters
+ * still count every datagram or record lost.
+ *
  * Mirror-port capture (capture.c) is read by thread 0: its ring is one
  * more file descriptor in its epoll set, and its packets become records
  * handed off as the decoders' are. The ring is also looked at on every turn of
@@ -42,6 +50,7 @@
 #include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +82,9 @@
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
 #endif
 #ifndef SO_ATTACH_REUSEPORT_CBPF
 #define SO_ATTACH_REUSEPORT_CBPF 51
@@ -128,14 +140,45 @@ static void peer_ip(const struct sockaddr_storage *ss, struct flow_ip *out)
 	}
 }
 
-static void take(struct ddos_cthread *t, struct listener *l, int i, int64_t recv_ms)
+/* One datagram: decoded, its errors counted. */
+static void take_one(struct listener *l, const struct flow_ip *from, int64_t recv_ms,
+		     const uint8_t *p, size_t len)
 {
-	struct msghdr *h = &t->msgs[i].msg_hdr;
-	size_t len = t->msgs[i].msg_len;
-	struct flow_ip from;
 	int rc, k;
 
+	rc = flow_decode(l->dec, l->fmt, from, recv_ms, p, len);
+	if (rc >= 0)
+		return;
+	k = rc == M_EPARSE ? ERR_PARSE : rc == M_EUNSUPP ? ERR_UNSUPP : rc == M_ELIMIT ? ERR_LIMIT :
+	    ERR_OTHER;
+	metric_add(l->m_err[k], 1);
+	if (log_ratelimit(&l->log_last, 10 * 1000000LL)) {
+		char ip[FLOW_IP_STRLEN];
+		log_msg(LOG_WARN, "ddos", "event=decode_failed listener=%s exporter=%s bytes=%zu"
+			" error=%s hint=\"counted in mamori_ddos_decode_errors_total; logged once per 10 s\"",
+			l->name, flow_ip_str(from, ip, sizeof(ip)), len, ddos_err_kinds[k]);
+	}
+}
+
+/* Message i of the batch: one datagram, or a run of them (UDP_GRO) cut at
+ * the size the kernel gives. Returns the datagrams it held. */
+static unsigned take(struct ddos_cthread *t, struct listener *l, int i, int64_t recv_ms)
+{
+	struct msghdr *h = &t->msgs[i].msg_hdr;
+	size_t len = t->msgs[i].msg_len, seg = 0;
+	const uint8_t *p = t->iov[i].iov_base;
+	struct flow_ip from;
+	unsigned n = 0;
+
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			seg = v > 0 ? (size_t)v : 0;
+			continue;
+		}
 		if (cm->cmsg_level != SOL_SOCKET)
 			continue;
 		if (cm->cmsg_type == SO_RXQ_OVFL && cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
@@ -152,36 +195,40 @@ static void take(struct ddos_cthread *t, struct listener *l, int i, int64_t recv
 				recv_ms = tm;
 		}
 	}
-	metric_add(l->m_dgrams, 1);
 	metric_add(l->m_bytes, len);
 	if (h->msg_flags & MSG_TRUNC) {
+		metric_add(l->m_dgrams, 1);
 		metric_add(l->m_truncated, 1);
-		return;
+		return 1;
 	}
 	peer_ip(&t->peers[i], &from);
-	rc = flow_decode(l->dec, l->fmt, &from, recv_ms, t->iov[i].iov_base, len);
-	if (rc >= 0)
-		return;
-	k = rc == M_EPARSE ? ERR_PARSE : rc == M_EUNSUPP ? ERR_UNSUPP : rc == M_ELIMIT ? ERR_LIMIT :
-	    ERR_OTHER;
-	metric_add(l->m_err[k], 1);
-	if (log_ratelimit(&l->log_last, 10 * 1000000LL)) {
-		char ip[FLOW_IP_STRLEN];
-		log_msg(LOG_WARN, "ddos", "event=decode_failed listener=%s exporter=%s bytes=%zu"
-			" error=%s hint=\"counted in mamori_ddos_decode_errors_total; logged once per 10 s\"",
-			l->name, flow_ip_str(&from, ip, sizeof(ip)), len, ddos_err_kinds[k]);
+	if (seg == 0 || seg >= len) {
+		take_one(l, &from, recv_ms, p, len);
+		n = 1;
+	} else {
+		/* A run: every datagram seg bytes, the last one may be shorter. */
+		for (size_t off = 0; off < len; off += seg, n++)
+			take_one(l, &from, recv_ms, p + off, len - off < seg ? len - off : seg);
 	}
+	metric_add(l->m_dgrams, n);
+	return n;
 }
 
+/* Reads l until the socket is empty or DRAIN_MAX datagrams were taken.
+ * A batch is up to RECV_BATCH messages and about RECV_BYTES: runs
+ * (UDP_GRO) are up to 64 KiB each, and 64 of them would leave the L2
+ * cache before the decoder reads them. */
 static void drain(struct ddos_cthread *t, struct listener *l)
 {
-	int got = 0;
+	uint64_t got = 0;
 
 	while (got < DRAIN_MAX) {
-		int n;
+		int n, vlen = l->vlen > 0 && l->vlen < RECV_BATCH ? l->vlen : RECV_BATCH;
 		int64_t recv_ms;
+		uint64_t dgrams;
+		size_t bytes;
 
-		for (int i = 0; i < RECV_BATCH; i++) {
+		for (int i = 0; i < vlen; i++) {
 			memset(&t->msgs[i], 0, sizeof(t->msgs[i]));
 			t->msgs[i].msg_hdr.msg_iov = &t->iov[i];
 			t->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -190,7 +237,7 @@ static void drain(struct ddos_cthread *t, struct listener *l)
 			t->msgs[i].msg_hdr.msg_control = t->ctrl[i].buf;
 			t->msgs[i].msg_hdr.msg_controllen = sizeof(t->ctrl[i].buf);
 		}
-		n = recvmmsg(l->fd, t->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(l->fd, t->msgs, (unsigned)vlen, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -201,13 +248,22 @@ static void drain(struct ddos_cthread *t, struct listener *l)
 			return;
 		}
 		recv_ms = now_ms();
+		dgrams = 0;
+		bytes = 0;
+		for (int i = 0; i < n; i++) {
+			dgrams += take(t, l, i, recv_ms);
+			bytes += t->msgs[i].msg_len;
+		}
 		if (t->m_dgrams)
-			metric_add(t->m_dgrams, (uint64_t)n);
-		for (int i = 0; i < n; i++)
-			take(t, l, i, recv_ms);
+			metric_add(t->m_dgrams, dgrams);
 		ddos_cthread_flush(t);
-		got += n;
-		if (n < RECV_BATCH)
+		got += dgrams;
+		if (n > 0) {
+			size_t avg = bytes / (size_t)n + 1;
+			l->vlen = RECV_BYTES / avg < 1 ? 1 : RECV_BYTES / avg > RECV_BATCH ? RECV_BATCH :
+				  (int)(RECV_BYTES / avg);
+		}
+		if (n < vlen)
 			return;
 	}
 }
@@ -557,6 +613,7 @@ static int bind_udp(struct listener *l, int64_t rcvbuf, int reuse, int port_over
 	freeaddrinfo(res);
 	(void)setsockopt(l->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 	(void)setsockopt(l->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	(void)setsockopt(l->fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one));
 	if (rcvbuf > 0) {
 		v = rcvbuf > 0x3fffffff ? 0x3fffffff : (int)rcvbuf;
 		/* SO_RCVBUF is doubled by the kernel: ask for half. FORCE passes

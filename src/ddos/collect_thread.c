@@ -77,8 +77,8 @@
 #define EV_CAPTURE 3
 
 #define KERNEL_DROPS_HELP \
-	"Packets the kernel dropped on a full socket buffer (SO_RXQ_OVFL) or capture ring " \
-	"(PACKET_STATISTICS tp_drops)"
+	"Packets the kernel dropped on a full socket buffer (SO_RXQ_OVFL; a run of datagrams " \
+	"merged by UDP GRO counts once) or capture ring (PACKET_STATISTICS tp_drops)"
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40

@@ -466,9 +466,79 @@ def test_softflowd_exporter():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def metric_sum(m, name):
+    """The sum of a labelled counter over its labels."""
+    status, body = m.get("/metrics")
+    check(status == 200, "metrics")
+    return sum(int(x) for x in re.findall(rb"^" + re.escape(name.encode()) + rb"\{[^}]*\} (\d+)",
+                                          body, re.M))
+
+
+def nf5_datagram(seq, n, uptime=600000):
+    """A NetFlow v5 datagram of n records (UDP 11211 -> 198.18.0.0/24)."""
+    now = int(time.time())
+    out = struct.pack("!HHIIIIBBH", 5, n, uptime, now, 0, seq, 0, 0, 0)
+    for i in range(n):
+        out += struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", socket.inet_aton(f"198.51.100.{1 + i % 50}"),
+                           socket.inet_aton(f"198.18.0.{1 + i % 200}"), bytes(4), 0, 0, 10,
+                           14000, uptime - 500, uptime - 100, 11211, 40000 + i, 0, 0, 17, 0, 0,
+                           0, 0, 0, 0)
+    return out
+
+
+def test_gso_runs_cut_exactly():
+    """An exporter's datagrams that reach the socket as one run (sent with
+    UDP GSO; the collector's sockets take runs with UDP_GRO) are cut and
+    decoded one by one: every datagram and record counted, none taken as
+    a decode error, a shorter last datagram of a run too."""
+    nf = udp_port()
+    m = Mamori(extra_config=f"""ddos:
+  netflow: 127.0.0.1:{nf}
+  sflow: ""
+  groups:
+    - name: lab
+      prefixes: [198.18.0.0/24]
+""")
+    s = None
+    try:
+        m.start()
+        d0 = metric_sum(m, "mamori_ddos_datagrams_total")
+        r0 = metric(m, "mamori_ddos_records_total")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_UDP, 103, 24 + 30 * 48)   # UDP_SEGMENT
+        seq, dgrams, records = 0, 0, 0
+        for k in range(20):
+            # 40 full datagrams and, every other send, a short last one.
+            run = b""
+            for _ in range(40):
+                run += nf5_datagram(seq, 30)
+                seq += 30
+            dgrams, records = dgrams + 40, records + 1200
+            if k % 2:
+                run += nf5_datagram(seq, 7)
+                seq += 7
+                dgrams, records = dgrams + 1, records + 7
+            s.sendto(run, ("127.0.0.1", nf))
+        wait_for("every record counted",
+                 lambda: metric(m, "mamori_ddos_records_total") - r0 >= records, timeout=20)
+        time.sleep(0.5)
+        got_r = metric(m, "mamori_ddos_records_total") - r0
+        got_d = metric_sum(m, "mamori_ddos_datagrams_total") - d0
+        figure("GSO runs: datagrams, records", f"{got_d}, {got_r}")
+        check(got_r == records, f"records {got_r} != {records}")
+        check(got_d == dgrams, f"datagrams {got_d} != {dgrams}")
+        check(metric_sum(m, "mamori_ddos_decode_errors_total") == 0, "decode errors")
+        check(metric_sum(m, "mamori_ddos_kernel_drops_total") == 0, "kernel drops")
+    finally:
+        if s:
+            s.close()
+        m.cleanup()
+
+
 def main():
     tests = [test_background_raises_nothing, test_amplification_v9_and_sflow,
-             test_carpet_bombing_is_one_attack, test_softflowd_exporter]
+             test_carpet_bombing_is_one_attack, test_softflowd_exporter,
+             test_gso_runs_cut_exactly]
     try:
         run(tests)
     finally:

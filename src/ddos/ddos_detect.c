@@ -712,6 +712,13 @@ static int carpet_possible(const struct ddos_detector *d, const struct ddos_ent 
 	return u <= c->cc.carpet_share * tot[0] && p <= c->cc.carpet_share * tot[1];
 }
 
+/* Idle seconds before H since the host's baseline last learnt, folded in
+ * as H's close would (the open ones in between are not known idle). */
+static uint32_t base_gap(const struct ddos_counters *c, const struct ddos_host *h)
+{
+	return c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0;
+}
+
 /* Must a host's second s, carrying (u, p) of it, wait for the close
  * because its /24 (/48) or group could turn out to be a carpet then? */
 static int carpet_wait(const struct ddos_detector *d, const struct ddos_host *h, uint32_t s,
@@ -782,9 +789,7 @@ static int window_over(const struct ddos_detector *d, const struct ddos_host *h,
 	ddos_ent_peek_total(c, e, s + 1, tn);
 	wu = g * tp[0] + (tc[0] > tn[0] ? tc[0] - tn[0] : 0);
 	wp = g * tp[1] + (tc[1] > tn[1] ? tc[1] - tn[1] : 0);
-	/* The baseline as H's close would find it: idle seconds before H
-	 * folded in (base_check's way). */
-	gap = c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0;
+	gap = base_gap(c, h);
 	lo = (1 - WIN_CHANGE_Z / sqrt(n)) / (gap ? pow(1 - c->cc.base_alpha, (double)gap) : 1);
 	if (!(wp * lo > h->base_p || wu * lo > h->base_u))
 		return 0;
@@ -833,11 +838,9 @@ static void early_host(struct ddos_detector *d, struct ddos_host *h)
 			continue;
 		}
 		over = over_check(&g->t[DDOS_T_HOST], rr, 1, 1, reason, sizeof(reason));
-		/* The baseline as H's close would find it: idle seconds before H
-		 * folded in (the open ones in between are not known idle). */
 		if (!over)
-			over = base_check(&c->cc, g, h, c->H > h->base_sec + 1 ? c->H - h->base_sec - 1 : 0,
-					  &rr[DDOS_C_TOTAL], reason, sizeof(reason));
+			over = base_check(&c->cc, g, h, base_gap(c, h), &rr[DDOS_C_TOTAL], reason,
+					  sizeof(reason));
 		if (!over) {
 			run = 0;
 			continue;

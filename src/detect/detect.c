@@ -73,6 +73,7 @@ struct generation {
 	atomic_int refs;
 	struct sigma_ruleset *rs;
 	struct sigma_corr_state *corr;
+	uint64_t evicted_seen;            /* of corr's evictions, in the metric */
 	size_t unsupported, errors;
 	int64_t supp_us;                  /* 0 = off */
 	struct supp_field by[SUPP_MAX_BY];
@@ -110,7 +111,7 @@ struct detect {
 	int64_t (*clock)(void *);
 	void *clock_ctx;
 	struct metric *m_events, *m_matches, *m_intel, *m_rules, *m_corr, *m_errors,
-		*m_latency, *m_supp[DETECT_INTEL + 1];
+		*m_latency, *m_supp[DETECT_INTEL + 1], *m_evicted;
 };
 
 const char *detect_source_name(enum detect_source s)
@@ -333,6 +334,10 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 	d->m_errors = metric_get("mamori_detect_rules_not_loaded",
 				 "Sigma rules that did not load (unsupported or in error)",
 				 METRIC_GAUGE, NULL);
+	d->m_evicted = metric_get("mamori_detect_correlation_groups_evicted_total",
+				  "Correlation groups dropped before their window closed, the "
+				  "least recently seen, to keep a full table's newest keys",
+				  METRIC_COUNTER, NULL);
 	d->m_latency = metric_get("mamori_detect_batch_seconds",
 				  "Detection time per batch", METRIC_HISTOGRAM, NULL);
 	for (int s = DETECT_SIGMA; s <= DETECT_INTEL; s++) {
@@ -791,6 +796,16 @@ static int run_begin(struct detect *d, struct run *r, struct arena *a)
 
 static void run_end(struct run *r)
 {
+	struct generation *g = r->g;
+	uint64_t ev = g->corr ? sigma_corr_evicted(g->corr) : 0;
+	uint64_t seen = __atomic_load_n(&g->evicted_seen, __ATOMIC_RELAXED);
+
+	/* Each eviction reaches the metric once, whichever worker sees it. */
+	while (ev > seen && !__atomic_compare_exchange_n(&g->evicted_seen, &seen, ev, 0,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	if (ev > seen)
+		metric_add(r->d->m_evicted, ev - seen);
 	if (r->c)
 		sigma_ctx_put(r->g->rs, r->c);
 	intel_set_unref(r->intel);

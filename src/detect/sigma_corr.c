@@ -3,8 +3,9 @@
  * references by id or name, to rules or to other correlations, group-by
  * fields and aliases mapped through each referenced rule's field mapping);
  * the state is per group key in a table per correlation, each group
- * holding at most a bounded number of timestamps or values, evicted when
- * its window has passed or when the table is full. A correlation that
+ * holding at most a bounded number of timestamps or values; a group goes
+ * when its window has passed, or, when the table is full, the least
+ * recently seen eighth of them goes (evict_oldest). A correlation that
  * fires counts as a match of its own rule for the correlations that refer
  * to it (chains, as in the specification's "failed logins followed by a
  * successful login"). Why event time: a correlation over replayed or late
@@ -668,6 +669,7 @@ struct group {
 	char *key;
 	uint64_t hash;
 	int64_t last;
+	uint64_t touch;        /* the table's tick when last seen */
 	struct entry *e;       /* ring, oldest first after compaction */
 	uint32_t n, cap;
 	int64_t step[SIGMA_CORR_MAX_RULES];   /* temporal: per ref */
@@ -677,11 +679,15 @@ struct corr_table {
 	pthread_mutex_t lock;
 	struct group **slots;   /* open addressing */
 	uint32_t mask, used;
+	uint32_t max;           /* groups held at most (st->max_groups) */
+	uint64_t tick;          /* group lookups, for group.touch */
+	uint64_t *evicted;      /* the state's counter */
 };
 
 struct sigma_corr_state {
 	const struct sigma_ruleset *rs;
 	struct corr_table *t;   /* per correlation */
+	uint64_t evicted;       /* groups evicted while their window was open */
 	/* rule index -> correlations that refer to it (CSR) */
 	uint32_t *off, *list;
 };
@@ -700,6 +706,8 @@ struct sigma_corr_state *sigma_corr_state_new(const struct sigma_ruleset *rs)
 		goto fail;
 	for (uint32_t c = 0; c < rs->n_corrs; c++) {
 		pthread_mutex_init(&st->t[c].lock, NULL);
+		st->t[c].max = SIGMA_CORR_MAX_GROUPS;
+		st->t[c].evicted = &st->evicted;
 		if (rs->corrs[c]->disabled)
 			continue;
 		for (uint32_t k = 0; k < rs->corrs[c]->n_refs; k++) {
@@ -778,15 +786,42 @@ size_t sigma_corr_groups(struct sigma_corr_state *st)
 	return n;
 }
 
-/* Removes groups whose window has passed (rebuilding the table). */
-static void sweep(struct corr_table *t, int64_t now, int64_t span)
+void sigma_corr_set_max_groups(struct sigma_corr_state *st, uint32_t max)
+{
+	for (uint32_t c = 0; c < st->rs->n_corrs; c++) {
+		pthread_mutex_lock(&st->t[c].lock);
+		st->t[c].max = max ? max : 1;
+		pthread_mutex_unlock(&st->t[c].lock);
+	}
+}
+
+uint64_t sigma_corr_evicted(struct sigma_corr_state *st)
+{
+	return __atomic_load_n(&st->evicted, __ATOMIC_RELAXED);
+}
+
+/* When a group was last seen: its newest event's time, then (events of
+ * one second are common) the order of the lookups. */
+struct seen {
+	int64_t last;
+	uint64_t touch;
+};
+
+static int seen_le(struct seen a, struct seen b)
+{
+	return a.last < b.last || (a.last == b.last && a.touch <= b.touch);
+}
+
+/* Removes the groups last seen at or before `upto` (rebuilding the table);
+ * 1 when none could be removed for want of memory. */
+static int sweep_upto(struct corr_table *t, struct seen upto)
 {
 	struct group **old = t->slots;
 	uint32_t cap = t->mask + 1;
 	struct group **ns = calloc(cap, sizeof(*ns));
 
 	if (!ns)
-		return;
+		return 1;
 	t->used = 0;
 	for (uint32_t i = 0; i < cap; i++) {
 		struct group *g = old[i];
@@ -794,7 +829,7 @@ static void sweep(struct corr_table *t, int64_t now, int64_t span)
 
 		if (!g)
 			continue;
-		if (g->last < now - span) {
+		if (seen_le((struct seen){ g->last, g->touch }, upto)) {
 			group_free(g);
 			continue;
 		}
@@ -805,6 +840,46 @@ static void sweep(struct corr_table *t, int64_t now, int64_t span)
 	}
 	free(old);
 	t->slots = ns;
+	return 0;
+}
+
+/* Removes groups whose window has passed. */
+static void sweep(struct corr_table *t, int64_t now, int64_t span)
+{
+	(void)sweep_upto(t, (struct seen){ now - span - 1, UINT64_MAX });
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+
+	if (x->last != y->last)
+		return (x->last > y->last) - (x->last < y->last);
+	return (x->touch > y->touch) - (x->touch < y->touch);
+}
+
+/* The table holds its most groups and none has expired: the least recently
+ * seen eighth goes. Why: leaving new groups untracked instead would let a
+ * flood of one-off keys (spoofed sources, random user names) blind the
+ * correlation to the keys that matter from then on, and sweeping on every
+ * insertion would cost a pass over the table per event; one pass and a
+ * sort here pay for the next eighth of insertions. */
+static void evict_oldest(struct corr_table *t)
+{
+	uint32_t n = 0, k = t->used / 8 + 1;
+	struct seen *v = malloc((size_t)t->used * sizeof(*v));
+
+	if (!v)
+		return;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		if (t->slots[i] && n < t->used)
+			v[n++] = (struct seen){ t->slots[i]->last, t->slots[i]->touch };
+	if (k > n)
+		k = n;
+	qsort(v, n, sizeof(*v), cmp_seen);
+	if (k && sweep_upto(t, v[k - 1]) == 0)
+		__atomic_fetch_add(t->evicted, k, __ATOMIC_RELAXED);
+	free(v);
 }
 
 static struct group *group_get(struct corr_table *t, const char *key, size_t klen,
@@ -820,14 +895,19 @@ static struct group *group_get(struct corr_table *t, const char *key, size_t kle
 			return NULL;
 		t->mask = 1023;
 	}
+	t->tick++;
 	for (j = (uint32_t)h & t->mask; t->slots[j]; j = (j + 1) & t->mask)
-		if (t->slots[j]->hash == h && strcmp(t->slots[j]->key, key) == 0)
+		if (t->slots[j]->hash == h && strcmp(t->slots[j]->key, key) == 0) {
+			t->slots[j]->touch = t->tick;
 			return t->slots[j];
-	if (t->used * 2 >= t->mask) {
+		}
+	if (t->used >= t->max || t->used * 2 >= t->mask) {
 		sweep(t, now, span);
+		if (t->used >= t->max)
+			evict_oldest(t);
+		if (t->used >= t->max)
+			return NULL;   /* no memory to evict with: not tracked */
 		if (t->used * 2 >= t->mask) {
-			if (t->mask + 1 >= SIGMA_CORR_MAX_GROUPS * 2)
-				return NULL;   /* full: the newest group is not tracked */
 			/* Grow. */
 			struct group **old = t->slots;
 			uint32_t oc = t->mask + 1, nc = oc * 2;
@@ -859,6 +939,7 @@ static struct group *group_get(struct corr_table *t, const char *key, size_t kle
 	}
 	memcpy(g->key, key, klen + 1);
 	g->hash = h;
+	g->touch = t->tick;
 	t->slots[j] = g;
 	t->used++;
 	return g;

@@ -20,7 +20,7 @@ struct sigma_builder;
 struct sigma_rule;
 struct sigma_ruleset;
 
-#define SIGMA_CORR_MAX_GROUPS 100000u   /* per correlation, oldest evicted */
+#define SIGMA_CORR_MAX_GROUPS 100000u   /* per correlation; least recently seen evicted */
 #define SIGMA_CORR_MAX_RULES 32u        /* rules one correlation refers to */
 #define SIGMA_CORR_MAX_GROUPBY 8u
 
@@ -60,5 +60,13 @@ int sigma_rule_generates(const struct sigma_ruleset *rs, uint32_t i);
 
 /* Groups held now, over all correlations (for metrics and tests). */
 size_t sigma_corr_groups(struct sigma_corr_state *st);
+
+/* Groups evicted from full tables while their window was still open, over
+ * all correlations, since the state was made. */
+uint64_t sigma_corr_evicted(struct sigma_corr_state *st);
+
+/* Groups held at most per correlation (default SIGMA_CORR_MAX_GROUPS; for
+ * tests). */
+void sigma_corr_set_max_groups(struct sigma_corr_state *st, uint32_t max);
 
 #endif

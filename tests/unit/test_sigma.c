@@ -930,6 +930,62 @@ static struct sigma_ruleset *build_text(const char *text)
 	return rs;
 }
 
+/* A full group table evicts the least recently seen groups: a flood of
+ * one-off keys neither blinds the correlation to a key seen since nor
+ * costs a pass over the table per event; the evictions are counted. */
+static void test_correlation_full_table(void **state)
+{
+	struct sigma_ruleset *rs;
+	struct sigma_corr_state *cs;
+	struct corr_seen seen = { 0 };
+	char json[128];
+	const char *text =
+		"title: failed login\nname: failed_login\n"
+		"detection:\n  sel:\n    outcome: failure\n  condition: sel\n"
+		"---\n"
+		"title: brute force\nid: corr-count\ncorrelation:\n  type: event_count\n"
+		"  rules: [failed_login]\n  group-by: [src]\n  timespan: 1h\n"
+		"  condition: {gte: 3}\n";
+
+	(void)state;
+	rs = build_text(text);
+	cs = sigma_corr_state_new(rs);
+	assert_non_null(cs);
+	sigma_corr_set_max_groups(cs, 100);
+	/* "stale" twice, long before the flood; "kept" twice, during it. */
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"stale\"}", 100, &seen);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"stale\"}", 101, &seen);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(json, sizeof(json), "{\"outcome\":\"failure\",\"src\":\"x%d\"}", i);
+		feed(rs, cs, json, 200 + i / 100, &seen);
+		if (i % 50 == 0)
+			feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"kept\"}", 200 + i / 100,
+			     &seen);
+		assert_true(sigma_corr_groups(cs) <= 100);
+	}
+	/* "kept", every third event (a firing group starts over): had it been
+	 * evicted on the way, fewer. */
+	assert_int_equal(seen.fired, 6);
+	assert_true(sigma_corr_evicted(cs) >= 900);
+	/* "kept" was seen recently: still tracked, its 21st event is the third
+	 * since it last fired. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"kept\"}", 300, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_string_equal(seen.group, "src=kept");
+	assert_int_equal(seen.count, 3);
+	/* "stale" was the least recently seen: evicted, it starts again. */
+	seen.fired = 0;
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"stale\"}", 301, &seen);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"stale\"}", 302, &seen);
+	assert_int_equal(seen.fired, 0);
+	feed(rs, cs, "{\"outcome\":\"failure\",\"src\":\"stale\"}", 303, &seen);
+	assert_int_equal(seen.fired, 1);
+	assert_string_equal(seen.group, "src=stale");
+	sigma_corr_state_free(cs);
+	sigma_ruleset_unref(rs);
+}
+
 /* value_percentile (nearest rank, as pySigma), neq, value_count over two
  * fields, temporal with a condition on the number of rules. */
 static void test_correlation_types(void **state)
@@ -1148,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(test_logsource),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_correlation),
+		cmocka_unit_test(test_correlation_full_table),
 		cmocka_unit_test(test_correlation_types),
 		cmocka_unit_test(test_correlation_chain),
 		cmocka_unit_test(test_taxonomy),

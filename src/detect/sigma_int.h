@@ -134,6 +134,8 @@ struct sigma_fdb {
 	hs_database_t *db;
 	hs_database_t *db2;       /* the regexes, when split off (compile_fdb) */
 	uint32_t *pred_ids;       /* hs id -> predicate */
+	uint8_t *at_end;          /* hs id -> matches only ending the value
+				   * (compiled without its \z; NULL: none) */
 	uint32_t n;
 	uint32_t *rule_off;       /* per hs id: rules using it (CSR) */
 	uint32_t *rule_list;

@@ -401,6 +401,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 			hs_free_database(bk->fdbs[f].db);
 			hs_free_database(bk->fdbs[f].db2);
 			free(bk->fdbs[f].pred_ids);
+			free(bk->fdbs[f].at_end);
 			free(bk->fdbs[f].rule_off);
 			free(bk->fdbs[f].rule_list);
 		}
@@ -527,6 +528,7 @@ struct scan_cb {
 	const struct sigma_ruleset *rs;
 	struct sigma_ctx *c;
 	const struct sigma_fdb *fdb;
+	unsigned long long len;   /* of the value scanned */
 };
 
 static void queue_rule(struct sigma_ctx *c, uint32_t rule)
@@ -556,9 +558,8 @@ static int on_hit(unsigned int id, unsigned long long from,
 	struct scan_cb *s = ctx;
 
 	(void)from;
-	(void)to;
 	(void)flags;
-	if (id < s->fdb->n)
+	if (id < s->fdb->n && (!s->fdb->at_end || !s->fdb->at_end[id] || to == s->len))
 		hit_id(s->c, s->fdb, id);
 	return 0;
 }
@@ -577,9 +578,8 @@ static int on_hit_rec(unsigned int id, unsigned long long from,
 	struct sigma_vc_ent *e = r->e;
 
 	(void)from;
-	(void)to;
 	(void)flags;
-	if (id >= r->s.fdb->n)
+	if (id >= r->s.fdb->n || (r->s.fdb->at_end && r->s.fdb->at_end[id] && to != r->s.len))
 		return 0;
 	hit_id(r->s.c, r->s.fdb, id);
 	if (e->n_hits > SIGMA_VC_MAX_HITS)
@@ -638,6 +638,7 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 
 	if (!p)
 		p = "";
+	s->len = n;
 	if (f->n < SIGMA_VC_MIN_PATTERNS || n > SIGMA_VC_MAX_VALUE) {
 		fdb_scan(f, p, n, c->scratch, on_hit, s);
 		return;
@@ -855,7 +856,7 @@ static void match_planned(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 			  const struct event *ev, const struct sigma_ls_ent *le)
 {
 	const struct sigma_plan *pl = le->plan;
-	struct scan_cb s = { rs, c, NULL };
+	struct scan_cb s = { rs, c, NULL, 0 };
 
 	c->n_todo = 0;
 	for (uint32_t k = 0; k < pl->n_known; k++) {
@@ -919,7 +920,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		const struct event *ev, uint32_t *out, size_t cap, size_t *n)
 {
 	struct sigma_logsource ls;
-	struct scan_cb s = { rs, c, NULL };
+	struct scan_cb s = { rs, c, NULL, 0 };
 	const struct sigma_ls_ent *le;
 	uint32_t n_b;
 

@@ -273,6 +273,13 @@ static void test_value_cache(void **state)
 		{ "{\"cmd\":\"x\\\\alpha\",\"img\":\"x\\\\alpha\"}", 2 },
 		{ "{\"img\":\"C:\\\\run alpha now\"}", 0 },
 		{ "{\"img\":\"C:\\\\cmd.exe\"}", 1 },
+		/* endswith: the strings occur, but not at the end (Hyperscan
+		 * reports them; only a hit ending the value counts), then also at
+		 * the end, and in other case */
+		{ "{\"img\":\"C:\\\\cmd.exe\\\\x.exe.bak\"}", 0 },
+		{ "{\"img\":\"C:\\\\cmd.exe\\\\y.exe\"}", 1 },
+		{ "{\"img\":\"\\\\alpha\\\\alpha\"}", 1 },
+		{ "{\"img\":\"D:\\\\CMD.EXE\"}", 1 },
 		{ "{\"cmd\":\"" "................................................................"
 		  "................................................................ echo\"}", 1 },
 		{ "{\"cmd\":\"" "................................................................"

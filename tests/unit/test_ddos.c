@@ -556,10 +556,88 @@ static void test_spread_exact(void **state)
 				max = (uint64_t)v.cls[DDOS_C_TOTAL].pps;
 		}
 		/* Integer amounts: what rounding leaves (under one packet a
-		 * second, over the record) lands in its first second. */
+		 * second) adds one to some seconds, not all to the first. */
 		assert_int_equal(sum, 60);
-		assert_true(max <= 6);
+		assert_true(max <= 2);
 	}
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* 12 packets over 60 s (a fifth of a packet a second) land as one in
+ * each of 12 seconds, not 12 in one second; at every phase of the grid
+ * and whether the record is late (moved forward) or current. */
+static void test_spread_small(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_basic, l);
+	struct ddos_counters *c = ddos_detector_counters(d);
+	struct ddos_target_view v;
+	int64_t now = T0;
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		int64_t t = now + 10 + i / 2;
+		/* Even: exported as it ends (late, moved to H); odd: starting now. */
+		int64_t s0 = i % 2 ? t + 1 : t - 60;
+		struct flow_rec r = rec("198.51.100.1", "203.0.113.9", 17, 4500, 12 * 100, 12,
+					s0 * 1000 + 137 * i, (s0 + 60) * 1000 - 1);
+		uint64_t sum = 0, max = 0, nz = 0;
+		run(d, now, t, NULL, NULL);
+		now = t + 90;
+		ddos_detector_add(d, &r);
+		for (int64_t u = t; u < t + 90; u++) {
+			ddos_detector_tick(d, (u + 1) * 1000);
+			assert_int_equal(ddos_count_host(c, (struct flow_ip[]){ ip("203.0.113.9") }, &v), 0);
+			sum += (uint64_t)v.cls[DDOS_C_TOTAL].pps;
+			nz += v.cls[DDOS_C_TOTAL].pps > 0;
+			if (v.cls[DDOS_C_TOTAL].pps > max)
+				max = (uint64_t)v.cls[DDOS_C_TOTAL].pps;
+		}
+		assert_int_equal(sum, 12);   /* nothing lost, nothing invented */
+		if (max != 1 || nz != 12)
+			fail_msg("record %d: %llu packets at most in a second, %llu seconds", i,
+				 (unsigned long long)max, (unsigned long long)nz);
+	}
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* A long benign record on a host with a small threshold: 300 packets over
+ * 60 s is 5 a second (a little more where its end moved to the grid);
+ * with the rounding in its first second that second read about 20 and
+ * started an attack against a 10 pps threshold. */
+static const char *cfg_small =
+	"ddos:\n"
+	"  delay: 1s\n"
+	"  baseline_warmup: 0\n"
+	"  groups:\n"
+	"    - name: lab\n"
+	"      prefixes: [203.0.113.0/24]\n"
+	"      trigger: 1s\n"
+	"      cooldown: 5s\n"
+	"      baseline: 0\n"
+	"      thresholds:\n"
+	"        total: { pps: 10, bps: 0 }\n";
+
+static void test_spread_small_no_attack(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_small, l);
+	int64_t now = T0;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		int64_t t = now + 5 + i;
+		struct flow_rec r = rec("198.51.100.1", "203.0.113.9", 6, 443, 300 * 80, 300,
+					(t - 60) * 1000 + 250 * i, t * 1000 - 1);
+		run(d, now, t, NULL, NULL);
+		ddos_detector_add(d, &r);
+		now = t;
+		run(d, now, now + 70, NULL, NULL);
+		now += 70;
+	}
+	assert_int_equal(l->starts, 0);
 	ddos_detector_free(d);
 	free(l);
 }
@@ -642,14 +720,39 @@ static void test_host_wide(void **state)
 	free(l);
 }
 
-/* The split of an amount over a span equals exact integer division
- * (it is computed with reciprocals), and conserves the amount. */
+/* Checks a split of n over sp: the floor or the ceiling of each whole
+ * second's exact share (computed with reciprocals, so compared with
+ * integer division), a first second at most 4 above the floor of its
+ * own, a step down on the grid past the near window, and n exactly. */
+static void split_check(const struct ddos_span *sp, uint64_t n, const struct ddos_amounts *a)
+{
+	uint64_t fq = n * 1000 / sp->len, sum;
+
+	if (sp->nfull &&   /* else q is not used (nor bounded: a span of 2 ms) */
+	    ((a->q != fq && a->q != fq + 1) || (a->qe != a->q && a->qe + 1 != a->q) || a->qe < fq))
+		fail_msg("n %llu len %llu: q %u qe %u, floor %llu", (unsigned long long)n,
+			 (unsigned long long)sp->len, a->q, a->qe, (unsigned long long)fq);
+	assert_true(a->x <= sp->nfull);
+	assert_true(a->a0 <= n * sp->f0 / sp->len + 4);
+	if (a->qe != a->q) {
+		uint32_t e = sp->s0 + 1 + a->x;
+		assert_true(e < sp->nlim || e % DDOS_GRID == 0);
+		assert_true(e > sp->s0 + 1);
+	}
+	if (sp->kind == SP_NEAR)
+		assert_int_equal(a->al, n * sp->fl / sp->len);
+	sum = (uint64_t)a->a0 + (sp->kind == SP_NEAR ? a->al : 0);
+	if (sp->nfull)
+		sum += (uint64_t)a->q * a->x + (uint64_t)a->qe * (sp->nfull - a->x);
+	assert_int_equal(sum, n);
+}
+
 static void test_split_exact(void **state)
 {
 	static const struct {
 		uint64_t n, len;
 	} edge[] = { { 49, 49000 }, { 60, 60000 }, { 3, 3000 }, { 7, 7000 }, { 0xffffffffu, 1001 },
-		     { 1, 86400000 }, { 98, 49000 } };
+		     { 1, 86400000 }, { 98, 49000 }, { 12, 60000 }, { 12, 57000 }, { 59, 60000 } };
 	struct ddos_span sp;
 
 	(void)state;
@@ -663,24 +766,35 @@ static void test_split_exact(void **state)
 			n = (x & 1) ? (x >> 8) % 100000 : (x >> 8) & 0xffffffffu;
 			len = 1001 + (x >> 40) % 120000;
 		}
-		/* A far span of len ms starting on a second: whole seconds. */
+		/* The reciprocal's estimate, made exact. */
+		if (ddos_muldiv(n, 1000, len, 1000.0 / (double)len) != n * 1000 / len)
+			fail_msg("n %llu len %llu: muldiv", (unsigned long long)n, (unsigned long long)len);
+		/* A far span starting on a second (the first open one, or a
+		 * few after it): whole seconds. */
+		len -= len % 1000;
 		memset(&sp, 0, sizeof(sp));
 		sp.kind = SP_FAR;
+		sp.s0 = (uint32_t)(x >> 60) % (DDOS_LEAD + 1);
+		sp.nlim = DDOS_NEAR;
 		sp.len = len;
 		sp.f0 = 1000;
 		sp.nfull = (uint32_t)(len / 1000 - 1);
 		sp.kq = 1000.0 / (double)len;
 		sp.k0 = 1000.0 / (double)len;
 		a = ddos_split(&sp, n);
-		if (a.q != n * 1000 / len)
-			fail_msg("n %llu len %llu: q %u, want %llu", (unsigned long long)n,
-				 (unsigned long long)len, a.q, (unsigned long long)(n * 1000 / len));
-		assert_int_equal((uint64_t)a.a0 + (uint64_t)a.q * sp.nfull, n);
+		split_check(&sp, n, &a);
+		/* A near one: partial first and last seconds. */
 		sp.kind = SP_NEAR;
-		sp.fl = 1 + (x >> 20) % 999;
-		sp.kl = (double)sp.fl / (double)len;
+		sp.f0 = 1 + (x >> 10) % 1000;
+		sp.fl = 1 + (x >> 20) % 1000;
+		sp.nfull = (uint32_t)(x >> 30) % 14;
+		sp.len = sp.f0 + sp.fl + 1000ull * sp.nfull;
+		sp.nlim = sp.s0 + sp.nfull + 2 + DDOS_NEAR / 2;
+		sp.kq = 1000.0 / (double)sp.len;
+		sp.k0 = (double)sp.f0 / (double)sp.len;
+		sp.kl = (double)sp.fl / (double)sp.len;
 		a = ddos_split(&sp, n);
-		assert_int_equal(a.al, n * sp.fl / len);
+		split_check(&sp, n, &a);
 	}
 }
 
@@ -2029,6 +2143,8 @@ int main(void)
 		cmocka_unit_test(test_split_exact),
 		cmocka_unit_test(test_rec_split),
 		cmocka_unit_test(test_spread_exact),
+		cmocka_unit_test(test_spread_small),
+		cmocka_unit_test(test_spread_small_no_attack),
 		cmocka_unit_test(test_spread_60s),
 		cmocka_unit_test(test_host_wide),
 		cmocka_unit_test(test_spread_no_false_attack),

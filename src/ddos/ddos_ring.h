@@ -276,7 +276,8 @@ ddos_split(const struct ddos_span *sp, uint64_t n)
 	}
 	a.q = a.qe = ddos_muldiv(n, 1000, sp->len, sp->kq);
 	a.x = sp->nfull;
-	a.a0 = ddos_muldiv(n, sp->f0, sp->len, sp->k0);
+	/* A whole first second (a late record moved to H) is a whole one. */
+	a.a0 = sp->f0 == 1000 ? a.q : ddos_muldiv(n, sp->f0, sp->len, sp->k0);
 	if (sp->trunc)
 		return a;
 	/* The floors' remainder: under nfull + 2 (each floor loses under one). */

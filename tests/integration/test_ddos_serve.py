@@ -17,6 +17,9 @@ a 60 s active timeout:
     at the router and withdrawn after the end and the hold; the history
     API shows them with their timeline and mitigation steps, and the
     attack events are searchable in /api/v1/events;
+  - an NTP reflection to .30 followed by a memcached one: its FlowSpec
+    rule on UDP from 123 is replaced, at the router, by one that also
+    matches 11211, and a notice says the vector changed;
   - a carpet bombing of 254 hosts at 2 kpps each is one attack, on the /24.
 
 And a real exporter: softflowd (Debian) capturing on lo what tcpreplay
@@ -354,6 +357,52 @@ def test_amplification_v9_and_sflow():
     check(ev["total"] >= 3, f"mitigation events: {ev['total']}")
 
 
+def test_vector_change_replaces_flowspec():
+    """An NTP reflection (sFlow 1:1000, 150 kpps, over the FlowSpec tier)
+    is followed by a memcached one to the same host: once the new
+    vector has held two seconds the attack's rule on UDP from 123 is
+    replaced by one that also matches 11211 — at the router the old rule
+    is withdrawn, the new one there — and a notice says the vector
+    changed. Then it ends and both go."""
+    e = env()
+    target = "203.0.113.30"
+    old_rule = f"dst {target}/32; proto 17; sport 123; }}"
+    mid_second()
+    # NTP 150 kpps (580 Mbit/s) for 4 s, then memcached 100 kpps (1.2
+    # Gbit/s, half of it non-first fragments), one after the other: under
+    # the 2 Gbit/s blackhole tier, which would make the vector moot.
+    # Memcached's first fragments pass a fifth of the attack's bytes in
+    # its second second.
+    ntp = Flowgen("sflow", e.sf, "--attack", "ntp", "--target", target, "--attack-pps", "150000",
+                  "--attack-start", "2", "--attack-duration", "4", "--duration", "19",
+                  "--seed", "31")
+    mc = Flowgen("sflow", e.sf, "--attack", "memcached", "--target", target,
+                 "--attack-pps", "100000", "--attack-start", "6", "--attack-duration", "12",
+                 "--duration", "19", "--seed", "32")
+    wait_for("the rule on UDP from 123 at the router",
+             lambda: old_rule in e.lab.routes("spk", "flowtab4"), timeout=60, interval=0.2)
+
+    def replaced():
+        f4 = e.lab.routes("spk", "flowtab4")
+        return old_rule not in f4 and any(f"dst {target}/32;" in ln and "11211" in ln
+                                           for ln in f4.splitlines())
+    wait_for("the rule replaced by one on 123 and 11211", replaced, timeout=60, interval=0.2)
+    n = find_hook(e.hooks, f"DDoS attack on {target}: vector changed to")
+    check(n and "memcached amplification" in n["title"] and "(was NTP amplification" in n["title"]
+          and n["fields"]["status"] == "vector_changed", n)
+    check("replacing filter 203.0.113.30/32 proto 17 sport 123" in n["fields"]["action"], n["fields"])
+    ntp.wait()
+    mc.wait()
+    wait_for("the attack ended and its rules withdrawn", lambda: (
+        find_hook(e.hooks, f"DDoS attack on {target} ended") and
+        target not in e.lab.all_routes("spk")), timeout=90, interval=0.2)
+    got = attacks(e.m, target=target)
+    check(len(got) == 1, f"one attack on {target}: {got}")
+    one = api_json(e.m, f"/api/v1/ddos/attacks/{got[0]['id']}")
+    notes = [(m["what"], m.get("detail") or "") for m in one["mitigations"]]
+    check(any(w == "withdraw" and "replaced by" in d for w, d in notes), notes)
+
+
 def test_carpet_bombing_is_one_attack():
     e = env()
     before = {a["id"] for a in attacks(e.m)}
@@ -561,7 +610,7 @@ def test_gso_runs_cut_exactly():
 
 def main():
     tests = [test_background_raises_nothing, test_amplification_v9_and_sflow,
-             test_carpet_bombing_is_one_attack, test_softflowd_exporter,
+             test_vector_change_replaces_flowspec, test_carpet_bombing_is_one_attack, test_softflowd_exporter,
              test_gso_runs_cut_exactly]
     try:
         run(tests)

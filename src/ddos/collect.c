@@ -228,14 +228,22 @@ int ddos_attack_mitigation(const struct ddos_attack *a, const struct ddos_config
 	}
 	if (act != MITIG_BLACKHOLE) {
 		/* FlowSpec and nftables match the vector: the reflectors' source
-		 * ports for amplification, else the dominant protocol. */
-		if ((a->vectors & DDOS_V_AMP) && a->amp) {
+		 * ports for amplification, else the dominant protocol, once the
+		 * detector has established them (the match, not the latest name:
+		 * it holds against flapping). */
+		if (!a->match_ready) {
+			snprintf(what, whatsz, "%s waits: too few records yet to tell the vector (%.0f)",
+				 act == MITIG_DISCARD ? "flowspec-discard" : "flowspec-ratelimit",
+				 a->records);
+			return 0;
+		}
+		if (a->match_amp) {
 			rq->rule.proto = 17;
 			for (int i = 0; i < DDOS_VEC_N && rq->rule.nsport < MITIG_MAX_PORTS; i++)
-				if (a->amp & (1u << i))
+				if (a->match_amp & (1u << i))
 					rq->rule.sport[rq->rule.nsport++] = ddos_vectors[i].port;
 		} else {
-			rq->rule.proto = a->proto;
+			rq->rule.proto = a->match_proto;
 		}
 		if (act == MITIG_RATELIMIT) {
 			const struct ddos_tier *t = g && a->tier <= (int)g->ntiers ?
@@ -304,7 +312,7 @@ int ddos_attack_event_json(const struct ddos_attack *a, const char *phase, const
 	time_t t = (time_t)(now / 1000);
 	struct tm tm;
 	char ts[40], ip[FLOW_IP_STRLEN], rate[32], pn[8];
-	int r;
+	int r, start = !strcmp(phase, "start"), end = !strcmp(phase, "end");
 
 	if (!gmtime_r(&t, &tm))
 		return M_EINVAL;
@@ -313,13 +321,13 @@ int ddos_attack_event_json(const struct ddos_attack *a, const char *phase, const
 	r = buf_printf(out, "{\"@timestamp\":\"%s.%03dZ\",\"event\":{\"module\":\"ddos\","
 		       "\"dataset\":\"ddos.attack\",\"kind\":\"alert\",\"category\":\"network\","
 		       "\"type\":\"%s\",\"action\":\"ddos-attack-%s\",\"severity\":%d},"
-		       "\"message\":", ts, (int)(now % 1000), phase,
-		       !strcmp(phase, "start") ? "started" : !strcmp(phase, "end") ? "ended" :
-		       "updated", critical ? 10 : 8);
+		       "\"message\":", ts, (int)(now % 1000), start || end ? phase : "update",
+		       start ? "started" : end ? "ended" : "updated", critical ? 10 : 8);
 	if (r == 0) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "DDoS attack on %s%s: %s, %s", a->target_str,
-			 !strcmp(phase, "end") ? " ended" : !strcmp(phase, "start") ? "" : " escalated",
+			 end ? " ended" : start ? "" : !strcmp(phase, "vector") ? ": vector changed" :
+			 !strcmp(phase, "classified") ? " classified" : " escalated",
 			 a->summary, ddos_rate_human(a->peak_bps, "bps", rate, sizeof(rate)));
 		r = put_jstr(out, msg);
 	}
@@ -428,8 +436,9 @@ static void fmt_duration(int64_t s, char *out, size_t n)
 		snprintf(out, n, "%llds", (long long)s);
 }
 
+/* phase: as ddos_attack_event_json(); was: the name before, for "vector". */
 static void notify_attack(struct ddos_cthread *t, const struct ddos_attack *a,
-			  const char *phase, const char *action)
+			  const char *phase, const char *action, const char *was)
 {
 	struct ddos_collector *c = t->c;
 	struct notification n = { 0 };
@@ -467,6 +476,12 @@ static void notify_attack(struct ddos_cthread *t, const struct ddos_attack *a,
 	else if (!strcmp(phase, "start"))
 		snprintf(title, sizeof(title), "DDoS attack on %s: %s, %s", a->target_str, a->summary,
 			 bps);
+	else if (!strcmp(phase, "vector"))
+		snprintf(title, sizeof(title), "DDoS attack on %s: vector changed to %s (was %s), %s",
+			 a->target_str, a->summary, was ? was : "-", bps);
+	else if (!strcmp(phase, "classified"))
+		snprintf(title, sizeof(title), "DDoS attack on %s classified: %s, %s", a->target_str,
+			 a->summary, bps);
 	else
 		snprintf(title, sizeof(title), "DDoS attack on %s escalated to %s: %s, %s",
 			 a->target_str, tier, a->summary, bps);
@@ -483,7 +498,9 @@ static void notify_attack(struct ddos_cthread *t, const struct ddos_attack *a,
 	n.title = title;
 	n.body = body;
 	n.fields[n.nfields++] = (struct notify_field){ "status", ended ? "ended" :
-						       !strcmp(phase, "start") ? "started" : "escalated" };
+						       !strcmp(phase, "start") ? "started" :
+						       !strcmp(phase, "vector") ? "vector_changed" :
+						       !strcmp(phase, "classified") ? "classified" : "escalated" };
 	n.fields[n.nfields++] = (struct notify_field){ "attack", a->id_str };
 	n.fields[n.nfields++] = (struct notify_field){ "target", a->target_str };
 	n.fields[n.nfields++] = (struct notify_field){ "group", a->group ? a->group : "" };
@@ -536,25 +553,47 @@ static struct live *live_get(struct ddos_cthread *t, uint64_t id, int make)
 	return free_slot;
 }
 
-/* Asks for the mitigation the attack's tier names, when it is stronger than
- * what was asked before; appends what was done to lv->action. 1 when the
- * action changed. */
+/* What mitigate() did. */
+enum { MIT_SAME, MIT_FIRST, MIT_TIER, MIT_VECTOR };
+
+/* Asks for the mitigation the attack's tier names: at the start; when the
+ * tier is stronger than what was asked before; and when the filter rule
+ * it would ask for now is another (the attack's match changed, or was
+ * first established after the start), as a replacement of the one asked
+ * before (mitig_request.replace: withdrawn once the new one is sent). A
+ * blackhole matches no vector: once asked, a new vector changes nothing.
+ * Appends what was done to lv->action; returns MIT_*. */
 static int mitigate(struct ddos_cthread *t, const struct ddos_attack *a, struct live *lv)
 {
 	struct ddos_collector *c = t->c;
 	struct mitig_request rq;
-	char what[ACTION_MAX];
+	char what[ACTION_MAX], key[MITIG_KEY_MAX] = "";
 	size_t o;
-	int due;
+	int due, kind;
 
-	if (lv->action[0] && a->tier <= lv->tier)
-		return 0;
 	due = ddos_attack_mitigation(a, t->dc, &rq, what, sizeof(what));
 	if (due && !c->deps.mw) {
 		snprintf(what, sizeof(what), "none: no mitigation back-end running");
 		due = 0;
 	}
+	if (due && rq.rule.action != MITIG_BLACKHOLE && mitig_rule_key(&rq.rule, key, sizeof(key)) < 0)
+		due = 0;
+	if (!lv->action[0])
+		kind = MIT_FIRST;
+	else if (!due)
+		return MIT_SAME;
+	else if (a->tier > lv->tier)
+		/* A tier that rose, or one seen before whose filter had to
+		 * wait for a match. */
+		kind = a->tier > lv->seen_tier ? MIT_TIER : MIT_VECTOR;
+	else if (rq.rule.action != MITIG_BLACKHOLE && !lv->blackhole && strcmp(key, lv->key) != 0)
+		kind = MIT_VECTOR;
+	else
+		return MIT_SAME;
+	if (a->tier > lv->seen_tier)
+		lv->seen_tier = a->tier;
 	if (due) {
+		rq.replace = rq.rule.action != MITIG_BLACKHOLE && lv->key[0];
 		if (mitig_worker_post_start(c->deps.mw, &rq) < 0) {
 			dropped(c, DROP_MITIG);
 			o = strlen(what);
@@ -566,17 +605,33 @@ static int mitigate(struct ddos_cthread *t, const struct ddos_attack *a, struct 
 				snprintf(what + o, sizeof(what) - o, " [dry run]");
 			}
 		}
-		lv->tier = a->tier;
+		if (rq.replace) {
+			o = strlen(what);
+			snprintf(what + o, sizeof(what) - o, ", replacing %s", lv->key);
+		}
+		if (a->tier > lv->tier)
+			lv->tier = a->tier;
+		if (rq.rule.action == MITIG_BLACKHOLE)
+			lv->blackhole = 1;
+		else
+			snprintf(lv->key, sizeof(lv->key), "%s", key);
 	}
-	if (!lv->action[0]) {
+	if (kind == MIT_FIRST) {
 		snprintf(lv->action, sizeof(lv->action), "%s", what);
-		return 1;
+		return kind;
 	}
-	if (!due)
-		return 0;
 	o = strlen(lv->action);
 	snprintf(lv->action + o, sizeof(lv->action) - o, "; then %s", what);
-	return 1;
+	return kind;
+}
+
+/* The attack's match as the live entry last saw it. */
+static void live_seen(struct live *lv, const struct ddos_attack *a)
+{
+	lv->match_ready = a->match_ready;
+	lv->match_amp = a->match_amp;
+	lv->match_proto = a->match_proto;
+	snprintf(lv->summary, sizeof(lv->summary), "%s", a->summary);
 }
 
 static void log_attack(const char *phase, const struct ddos_attack *a, const char *action)
@@ -607,29 +662,46 @@ static void on_start(void *arg, const struct ddos_attack *a)
 	if (!lv)
 		lv = &tmp;   /* more attacks than slots cannot happen; stay safe */
 	mitigate(t, a, lv);
+	live_seen(lv, a);
 	log_attack("start", a, lv->action);
 	report_event(t, a, "start", lv->action);
-	notify_attack(t, a, "start", lv->action);
+	notify_attack(t, a, "start", lv->action, NULL);
 	history(t->c, a, 0, lv->action);
 }
 
+/* An update: a stronger tier escalates; a new match (the vector changed,
+ * or was first established) replaces the filter rule and is reported as
+ * such, with its own log line, event and notice; anything else goes to
+ * the history only. */
 static void on_update(void *arg, const struct ddos_attack *a)
 {
 	struct ddos_cthread *t = arg;
 	struct live *lv = live_get(t, a->id, 1);
-	int changed;
+	const char *phase = NULL;
+	char was[sizeof(lv->summary)];
+	int kind, moved;
 
 	if (!lv) {
 		history(t->c, a, 0, NULL);
 		return;
 	}
-	changed = mitigate(t, a, lv);
-	if (changed) {
-		log_attack("escalated", a, lv->action);
-		report_event(t, a, "update", lv->action);
-		notify_attack(t, a, "update", lv->action);
+	moved = a->match_ready && (!lv->match_ready || a->match_amp != lv->match_amp ||
+				   a->match_proto != lv->match_proto);
+	kind = mitigate(t, a, lv);
+	if (kind == MIT_TIER)
+		phase = "update";
+	else if (moved || kind == MIT_VECTOR)
+		phase = lv->match_ready ? "vector" : "classified";
+	snprintf(was, sizeof(was), "%s", lv->summary);
+	if (moved)
+		live_seen(lv, a);
+	if (phase) {
+		log_attack(!strcmp(phase, "update") ? "escalated" : !strcmp(phase, "vector") ?
+			   "vector_changed" : "classified", a, lv->action);
+		report_event(t, a, phase, lv->action);
+		notify_attack(t, a, phase, lv->action, was);
 	}
-	history(t->c, a, 0, changed ? lv->action : NULL);
+	history(t->c, a, 0, kind != MIT_SAME ? lv->action : NULL);
 }
 
 static void on_end(void *arg, const struct ddos_attack *a)
@@ -659,7 +731,7 @@ static void on_end(void *arg, const struct ddos_attack *a)
 	}
 	log_attack("end", a, action);
 	report_event(t, a, "end", action);
-	notify_attack(t, a, "end", action);
+	notify_attack(t, a, "end", action, NULL);
 	history(c, a, 1, NULL);
 	if (lv)
 		lv->id = 0;

@@ -164,17 +164,22 @@ int ddos_collector_exporters(struct ddos_collector *c, struct ddos_exporter_info
 
 /* The mitigation an attack's tier asks for. The tier's name says the
  * action (mitig_action_parse(), or "flowspec" for a discard); a FlowSpec
- * rule matches the amplification vectors' source ports (UDP), or the
- * attack's dominant protocol. A rate limit is set to the tier's own bps
- * level. 1 with rq filled (and a short description of it in what), 0 when
- * none is due (no tier, allow-listed, or a tier name that is no action:
- * what says why). */
+ * rule matches the attack's match (struct ddos_attack.match_*): the
+ * amplification vectors' source ports (UDP), or the dominant protocol
+ * (none: the destination alone). A rate limit is set to the tier's own
+ * bps level. 1 with rq filled (and a short description of it in what), 0
+ * when none is due (no tier, allow-listed, a tier name that is no action,
+ * or a filter while nothing is established to match: what says why). A
+ * blackhole needs no match. */
 int ddos_attack_mitigation(const struct ddos_attack *a, const struct ddos_config *cfg,
 			   struct mitig_request *rq, char *what, size_t whatsz);
 /* "31.2 Gbps", "850 Mbps", "12.0 kpps" (unit "bps" or "pps"). */
 const char *ddos_rate_human(double v, const char *unit, char *out, size_t outsz);
 /* The attack as one JSON event line (no newline): phase "start", "update"
- * or "end"; action as ddos_attack_mitigation() described it. */
+ * (its tier rose), "vector" (its mitigation's match changed), "classified"
+ * (a match was first established after the start) or "end" — the last
+ * three are event.type "update"; action as ddos_attack_mitigation()
+ * described it. */
 int ddos_attack_event_json(const struct ddos_attack *a, const char *phase, const char *action,
 			   int critical, int64_t now_ms, struct buf *out);
 

@@ -49,7 +49,14 @@ struct listener {
 struct live {
 	uint64_t id;               /* 0 = free */
 	int tier;                  /* the strongest tier a mitigation was asked for */
+	int seen_tier;             /* the strongest tier seen (asked for or not) */
 	int posted;                /* a mitigation was posted: post its end */
+	int blackhole;             /* a blackhole was asked for: it stays, whatever the vector */
+	char key[MITIG_KEY_MAX];   /* the filter rule asked for last (mitig_rule_key) */
+	int match_ready;           /* the attack's match as last reported */
+	uint32_t match_amp;
+	uint8_t match_proto;
+	char summary[192];         /* its name then (for "vector changed from") */
 	char action[ACTION_MAX];
 };
 

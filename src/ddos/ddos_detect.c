@@ -38,6 +38,12 @@ struct att {
 				    * second's as they stood, replaced when it
 				    * closes */
 	double early_bytes, early_packets;
+	uint32_t nsec;             /* judged seconds since it started */
+	int named;                 /* had the evidence to be named: stays named */
+	int match_prov;            /* the match is a protocol's, taken while classifying */
+	uint32_t cand_amp;         /* a different match ... */
+	uint8_t cand_proto;
+	uint32_t cand_n;           /* ... and the judged seconds it has held */
 };
 
 struct ddos_detector {
@@ -244,14 +250,29 @@ static void att_tier(const struct ddos_gc *g, struct att *t)
 	t->a.tier_name = tier ? g->tiers[tier - 1].name : NULL;
 }
 
-/* Names, protocol and top talkers from what the attack has seen so far. */
+/* Names, protocol and top talkers from what the attack has seen so far.
+ * Vectors are named only from enough evidence: DDOS_CLASSIFY_RECORDS
+ * flow records behind the classes (at 1:1000 sampling an attack at 1.2x
+ * a 20 kpps threshold has some 24 samples a second, and its first ones
+ * may all be fragments of a reflection whose first fragments, with the
+ * port, come next), or DDOS_CLASSIFY_SECONDS judged seconds; until then
+ * the attack is "unclassified flood (classifying)", and its protocol is
+ * given from DDOS_PROTO_RECORDS records (80% of packets out of 12
+ * records: a protocol under half of the traffic passes in 2% of draws). */
 static void att_refresh(struct ddos_detector *d, struct att *t, const struct ddos_ent *e)
 {
 	const struct ddos_counters *c = d->c;
 	char cls[160];
 	double tp = t->cp[DDOS_C_TOTAL];
 
-	if (t->detailed) {
+	t->a.classifying = !t->named && t->a.records < DDOS_CLASSIFY_RECORDS &&
+			   t->nsec < DDOS_CLASSIFY_SECONDS;
+	t->named = !t->a.classifying;
+	if (t->a.classifying) {
+		snprintf(cls, sizeof(cls), "unclassified flood (%s)",
+			 t->a.end ? "too few records to classify" : "classifying");
+		t->a.vectors = t->a.amp = 0;
+	} else if (t->detailed) {
 		ddos_classify(t->cb, t->cp, c->cc.vector_share, &t->a.vectors, &t->a.amp, cls, sizeof(cls));
 	} else {
 		snprintf(cls, sizeof(cls), "unclassified flood");
@@ -266,7 +287,7 @@ static void att_refresh(struct ddos_detector *d, struct att *t, const struct ddo
 			 t->kind == DDOS_T_PREFIX ? t->a.target_str : t->a.group, cls);
 	}
 	t->a.proto = 0;
-	if (tp > 0) {
+	if (tp > 0 && (!t->a.classifying || t->a.records >= DDOS_PROTO_RECORDS)) {
 		if (t->cp[DDOS_C_TCP] >= 0.8 * tp)
 			t->a.proto = 6;
 		else if (t->cp[DDOS_C_UDP] >= 0.8 * tp)
@@ -287,6 +308,50 @@ static void att_refresh(struct ddos_detector *d, struct att *t, const struct ddo
 		t->a.nsrc = ddos_ent_top_src(c, e, t->a.src, DDOS_TOP_SRC);
 		t->a.nport = ddos_ent_top_port(c, e, t->a.port, DDOS_TOP_PORT);
 	}
+}
+
+/* The mitigation's match (struct ddos_attack.match_*) from the latest
+ * classification, held against flapping: the first one established is
+ * taken at once (time to mitigate), and so are the vectors first named
+ * after a match on the protocol alone; any other change must hold
+ * DDOS_MATCH_HOLD judged seconds in a row (closed: whether a call is one
+ * of those). A share that hovers about vector_share changes the name, not
+ * the match, unless it is an amplification vector's port. 1 when the
+ * match changed. */
+static int att_match(struct att *t, int closed)
+{
+	struct ddos_attack *a = &t->a;
+	uint32_t amp = (a->vectors & DDOS_V_AMP) ? a->amp : 0;
+	uint8_t proto = amp ? 17 : a->proto;
+
+	if (a->classifying && !proto) {
+		t->cand_n = 0;
+		return 0;   /* nothing established: a rule waits */
+	}
+	if (a->match_ready && amp == a->match_amp && proto == a->match_proto) {
+		t->match_prov &= a->classifying;
+		t->cand_n = 0;
+		return 0;
+	}
+	if (a->match_ready && !(t->match_prov && !a->classifying)) {
+		if (!closed)
+			return 0;
+		if (t->cand_n && amp == t->cand_amp && proto == t->cand_proto) {
+			t->cand_n++;
+		} else {
+			t->cand_amp = amp;
+			t->cand_proto = proto;
+			t->cand_n = 1;
+		}
+		if (t->cand_n < DDOS_MATCH_HOLD)
+			return 0;
+	}
+	a->match_ready = 1;
+	a->match_amp = amp;
+	a->match_proto = proto;
+	t->match_prov = a->classifying;
+	t->cand_n = 0;
+	return 1;
 }
 
 /* One judged second of an attack: peaks, totals, classes, timeline. */
@@ -318,11 +383,17 @@ static void att_second(struct ddos_detector *d, struct att *t, const struct ddos
 		memset(t->cp, 0, sizeof(t->cp));
 		t->a.bytes -= t->early_bytes;
 		t->a.packets -= t->early_packets;
+		t->a.records = 0;
 		t->detailed = 0;
 		t->early = 0;
 	}
 	t->a.bytes += tot->bps / 8;
 	t->a.packets += tot->pps;
+	t->nsec++;
+	if (t->kind == DDOS_T_GROUP && d->gv)
+		t->a.records += tot->fps;   /* over the shards; their classes scaled */
+	else if (e->detail)
+		t->a.records += d->c->det[e->detail - 1].r.cur_f[DD_ALL];   /* the slot's own */
 	if (e->detail) {
 		t->detailed = 1;
 		for (int k = 0; k < DDOS_C_N; k++) {
@@ -335,10 +406,12 @@ static void att_second(struct ddos_detector *d, struct att *t, const struct ddos
 
 /* Starts an attack on e whose first second over was `first`. s is the
  * second whose rates r decided it: a closed one, or (early) one still open,
- * whose figures then only seed the peaks and the name; its bytes and its
- * timeline point come when it closes. */
+ * whose figures then only seed the peaks and the name (from nrec flow
+ * records of e's detail slot); its bytes and its timeline point come when
+ * it closes. */
 static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_t owner,
-		      int64_t first, int64_t s, const struct ddos_rates *r, const char *reason, int early)
+		      int64_t first, int64_t s, const struct ddos_rates *r, const char *reason, int early,
+		      double nrec)
 {
 	struct ddos_counters *c = d->c;
 	const struct ddos_gc *g = &c->cc.g[e->group];
@@ -385,6 +458,7 @@ static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uin
 		}
 		if (e->detail) {
 			t->detailed = 1;
+			t->a.records = nrec;
 			for (int k = 0; k < DDOS_C_N; k++) {
 				t->cb[k] = r[k].bps / 8;
 				t->cp[k] = r[k].pps;
@@ -396,6 +470,7 @@ static void att_start(struct ddos_detector *d, struct ddos_ent *e, int kind, uin
 	}
 	att_tier(g, t);
 	att_refresh(d, t, e);
+	att_match(t, 0);
 	t->next_update = s + c->cc.update_interval;
 	e->attack = i + 1;
 	t->under = 0;
@@ -505,13 +580,14 @@ static void base_learn(const struct ddos_cc *cc, struct ddos_host *h, const stru
 static void att_maybe_update(struct ddos_detector *d, struct att *t, const struct ddos_ent *e,
 			     int64_t s)
 {
-	int tier = t->a.tier, allow = t->a.allowlisted;
+	int tier = t->a.tier, allow = t->a.allowlisted, matched;
 	uint32_t v = t->a.vectors, amp = t->a.amp;
 
 	att_tier(&d->c->cc.g[e->group], t);
 	att_refresh(d, t, e);
+	matched = att_match(t, 1);
 	if (s < t->next_update && tier == t->a.tier && v == t->a.vectors && amp == t->a.amp &&
-	    allow == t->a.allowlisted)
+	    allow == t->a.allowlisted && !matched)
 		return;
 	t->next_update = s + d->c->cc.update_interval;
 	d->st.updates++;
@@ -584,7 +660,7 @@ static void judge(struct ddos_detector *d, struct ddos_ent *e, int kind, uint32_
 		if (e->over >= g->trigger) {
 			if (!detailed)
 				memset(r + 1, 0, sizeof(*r) * (DDOS_C_N - 1));
-			att_start(d, e, kind, owner, (int64_t)s - e->over + 1, s, r, reason, 0);
+			att_start(d, e, kind, owner, (int64_t)s - e->over + 1, s, r, reason, 0, 0);
 		}
 		return;
 	}
@@ -805,6 +881,22 @@ static int window_over(const struct ddos_detector *d, const struct ddos_host *h,
 	return over_check(&c->cc.g[e->group].t[DDOS_T_HOST], w, 1, 1, reason, rsz);
 }
 
+/* Flow records e's detail slot has seen so far in open second s (the
+ * evidence behind its classes, which are scaled to the second's total). */
+static double det_open_records(const struct ddos_counters *c, const struct ddos_ent *e, uint32_t s)
+{
+	const struct ddos_dring *r;
+	uint32_t f[DD_N];
+
+	if (!e->detail)
+		return 0;
+	r = &c->det[e->detail - 1].r;
+	if (r->busy < s)
+		return 0;
+	ddos_dk_classes(r->fl[s % DDOS_FLOWS], f);
+	return f[DD_ALL];
+}
+
 /* A host with a detail slot (so near a threshold) and no attack: its
  * seconds still open (H up to the current one) are judged as they stand.
  * Amounts of an open second only grow (ddos_ring_peek), so one already
@@ -823,6 +915,7 @@ static void early_host(struct ddos_detector *d, struct ddos_host *h)
 	struct ddos_rates rs[2][DDOS_C_N], r[DDOS_C_N];
 	uint32_t run = e->over, ts[2][3] = { { 0 } }, tot[3];
 	char reason[128];
+	double f;
 	int slide = g->trigger == 1 && g->sliding && c->now_s > c->H &&
 		    c->now_s + 1 < c->H + DDOS_LEAD;
 
@@ -849,7 +942,8 @@ static void early_host(struct ddos_detector *d, struct ddos_host *h)
 			continue;
 		if (carpet_wait(d, h, s, tt[0], tt[1]))
 			return;
-		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, rr, reason, 1);
+		att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), (int64_t)s - run + 1, s, rr, reason, 1,
+			  det_open_records(c, e, s));
 		if (e->attack)
 			d->st.early++;
 		return;
@@ -860,16 +954,91 @@ static void early_host(struct ddos_detector *d, struct ddos_host *h)
 		return;
 	/* The attack starts with the current second: the one before, under
 	 * on its own, is not part of it (judge). */
-	att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), c->now_s, c->now_s, r, reason, 1);
+	f = (double)(c->now_ms - (int64_t)c->now_s * 1000) / 1000.0;
+	att_start(d, e, DDOS_T_HOST, (uint32_t)(h - c->host), c->now_s, c->now_s, r, reason, 1,
+		  (f >= 1 ? 0 : 1 - f) * det_open_records(c, e, c->now_s - 1) +
+		  det_open_records(c, e, c->now_s));
 	if (e->attack) {
 		d->st.early++;
 		d->st.window++;
 	}
 }
 
+/* A host's attack still classifying is named from its open seconds too:
+ * at every tick its classes and records so far are those of its closed
+ * seconds plus what its open ones (from H, or its start, up to now) hold
+ * as they stand — an early start's classes are its open second's — so
+ * it is named, and its match established, as soon as they reach
+ * DDOS_CLASSIFY_RECORDS, not only when enough seconds have closed. Open
+ * seconds only grow; once named it stays named (att_refresh), so the
+ * closing of a second with part of that evidence still open does not
+ * take the name back. Only the name and the match come from this: the
+ * figures stay those of the closed seconds. */
+static void early_classify(struct ddos_detector *d)
+{
+	struct ddos_counters *c = d->c;
+
+	for (uint32_t i = 0; d->natt && i < c->cc.max_attacks; i++) {
+		struct att *t = &d->att[i];
+		struct ddos_rates r[DDOS_C_N];
+		double cb[DDOS_C_N], cp[DDOS_C_N], n, keep = t->a.records;
+		struct ddos_ent *e;
+		uint32_t tot[3], s;
+		int matched, detailed = t->detailed;
+		if (!t->used || !t->a.classifying || t->kind != DDOS_T_HOST)
+			continue;
+		e = &c->host[t->owner].e;
+		if (!e->detail)
+			continue;
+		memcpy(cb, t->cb, sizeof(cb));
+		memcpy(cp, t->cp, sizeof(cp));
+		n = t->a.records;
+		if (t->early) {   /* its classes are those of its open second: taken again */
+			memset(cb, 0, sizeof(cb));
+			memset(cp, 0, sizeof(cp));
+			n = 0;
+		}
+		s = t->a.start > (int64_t)c->H ? (uint32_t)t->a.start : c->H;
+		for (; s <= c->now_s && s < c->H + DDOS_LEAD; s++) {
+			ddos_ent_peek(c, e, s, tot, r);
+			n += det_open_records(c, e, s);
+			for (int k = 0; k < DDOS_C_N; k++) {
+				cb[k] += r[k].bps / 8;
+				cp[k] += r[k].pps;
+			}
+		}
+		if (n <= t->a.records)
+			continue;
+		/* The refresh and the match on these figures; the attack's own
+		 * (the closed seconds') put back after. */
+		{
+			double sb[DDOS_C_N], sp[DDOS_C_N];
+			memcpy(sb, t->cb, sizeof(sb));
+			memcpy(sp, t->cp, sizeof(sp));
+			memcpy(t->cb, cb, sizeof(cb));
+			memcpy(t->cp, cp, sizeof(cp));
+			t->a.records = n;
+			t->detailed = 1;
+			att_refresh(d, t, e);
+			matched = att_match(t, 0);
+			if (matched) {
+				d->st.updates++;
+				if (d->h.on_update)
+					d->h.on_update(d->arg, &t->a);
+			}
+			memcpy(t->cb, sb, sizeof(sb));
+			memcpy(t->cp, sp, sizeof(sp));
+			t->a.records = keep;
+			t->detailed = detailed;
+		}
+	}
+}
+
 static void early_pass(struct ddos_detector *d)
 {
 	struct ddos_counters *c = d->c;
+
+	early_classify(d);
 
 	for (uint32_t i = 0; i < c->det_hw; i++) {
 		const struct ddos_detail *x = &c->det[i];

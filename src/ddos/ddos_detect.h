@@ -44,6 +44,18 @@
 #define DDOS_V_OTHER  0x100   /* other IP protocols */
 #define DDOS_V_CARPET 0x200   /* spread over an aggregate */
 
+/* How much evidence an attack's name needs (docs/ddos-detection.md,
+ * "Classification"): vectors are named once the classes of its seconds
+ * were made from DDOS_CLASSIFY_RECORDS flow records (samples), or once
+ * it has lasted DDOS_CLASSIFY_SECONDS judged seconds (slow attacks are
+ * named from what there is); the dominant protocol counts from
+ * DDOS_PROTO_RECORDS. A new match for the mitigation must hold
+ * DDOS_MATCH_HOLD judged seconds. */
+#define DDOS_CLASSIFY_RECORDS 32
+#define DDOS_CLASSIFY_SECONDS 4
+#define DDOS_PROTO_RECORDS 12
+#define DDOS_MATCH_HOLD 2
+
 struct ddos_point {
 	int64_t t;              /* first second of the point */
 	float bps, pps, fps;    /* the largest second within the point */
@@ -67,7 +79,24 @@ struct ddos_attack {
 	double peak_bps, peak_pps, peak_fps;
 	double cur_bps, cur_pps, cur_fps;   /* the latest second */
 	double bytes, packets;          /* during the attack (estimated) */
-	uint8_t proto;                  /* 6, 17, 1/58 when >= 80% of packets; 0 mixed */
+	uint8_t proto;                  /* 6, 17, 1/58 when >= 80% of packets; 0 mixed
+					 * (or not established: DDOS_PROTO_RECORDS) */
+	int classifying;                /* too few records yet to name vectors
+					 * (DDOS_CLASSIFY_*): "unclassified flood
+					 * (classifying)", vectors and amp 0 */
+	double records;                 /* flow records (samples) seen by the
+					 * classes so far: the evidence */
+	/* What a mitigation rule matches, held against flapping: the
+	 * amplification vectors (bits as amp; the rule is UDP from their
+	 * ports), else the protocol (0: any). Set from the classification
+	 * when it is first established (the protocol may be before the
+	 * vectors are named), then changed only when a different match has
+	 * held DDOS_MATCH_HOLD judged seconds in a row (or the vectors are
+	 * first named after a protocol-only match). match_ready 0: nothing
+	 * established yet, a rule waits. */
+	int match_ready;
+	uint32_t match_amp;
+	uint8_t match_proto;
 	uint32_t hosts;                 /* aggregates: hosts seen with traffic at peak */
 	size_t nsrc, nport;
 	struct ddos_top_src src[DDOS_TOP_SRC];
@@ -89,7 +118,7 @@ struct ddos_attack {
 struct ddos_handlers {
 	void (*on_start)(void *arg, const struct ddos_attack *a);
 	/* Optional: every update_interval, and at once when the tier, the
-	 * vectors or the allow flag change. */
+	 * vectors, the mitigation's match or the allow flag change. */
 	void (*on_update)(void *arg, const struct ddos_attack *a);
 	void (*on_end)(void *arg, const struct ddos_attack *a);
 	/* Optional: once per exporter whose records span past exporter_warn. */

@@ -9,7 +9,10 @@
  * the first open second); a stop past it goes on a 4-second grid (the far
  * ring, 64 s), moved to the grid point before the true end with the rate
  * raised so that no byte is lost: a 60 s record reads at most 7% high in
- * each of its seconds, and never spills past its own end.
+ * each of its seconds, and never spills past its own end. Integer
+ * rounding is spread too: each whole second gets the floor or the ceiling
+ * of its share (ddos_split), so a small amount over a long record (12
+ * packets in 60 s) is not piled into one second.
  * Bytes are kept in 64-byte units (2.2 Tbit/s per target before the u32
  * wraps), with the remainder carried so that nothing is lost to rounding;
  * all arithmetic is modulo 2^32, which is exact for differences.
@@ -138,6 +141,7 @@ struct ddos_span {
 	uint32_t s0;       /* first second */
 	uint32_t stop;     /* the second the rate stops (exclusive end) */
 	uint32_t nfull;    /* whole seconds between the first and the last */
+	uint32_t nlim;     /* H + DDOS_NEAR: seconds from here are on the far grid */
 	uint8_t kind;      /* SP_* */
 	uint8_t far;       /* stop is on the far grid */
 	uint8_t trunc;     /* longer than the ring: the tail is dropped */
@@ -184,6 +188,7 @@ static inline int ddos_span_make(uint32_t H, int64_t start, int64_t end, struct 
 	}
 	memset(sp, 0, sizeof(*sp));
 	sp->s0 = (uint32_t)(t0 / 1000);
+	sp->nlim = H + DDOS_NEAR;
 	sl = (uint32_t)((t1 - 1) / 1000);
 	if (sl == sp->s0) {
 		sp->kind = SP_ONE;
@@ -221,11 +226,19 @@ static inline int ddos_span_make(uint32_t H, int64_t start, int64_t end, struct 
 }
 
 /* The per-second amounts of one quantity n laid over sp: a0 in the first
- * second, q in each whole one, al in the last (SP_NEAR); the first takes
- * what rounding left, so the sum is exactly n (truncated records: the
- * tail is dropped instead). */
+ * second, al in the last (SP_NEAR), and in the whole seconds between
+ * them q in the first x and qe in the others, where qe is q or q - 1.
+ * Each second gets the floor of its share; what the floors leave (fewer
+ * than one a second) adds one to each of the first whole seconds, as many
+ * as it takes, so no second reads more than one above its share: 12
+ * packets over 60 s are one in each of 12 seconds, not 12 in the first.
+ * The step down from q to qe is one more difference; past the near window
+ * it goes to the 4-second grid point before it, and the up to 3 units
+ * that leaves go to the first second. The sum is exactly n (truncated
+ * records: the tail is dropped instead, with no step). */
 struct ddos_amounts {
-	uint32_t a0, q, al;
+	uint32_t a0, q, qe, al;
+	uint32_t x;        /* whole seconds at q (when qe < q) */
 };
 
 /* floor(n * num / len) from a floating-point estimate (k = num / len),
@@ -242,21 +255,52 @@ static inline uint32_t ddos_muldiv(uint64_t n, uint64_t num, uint64_t len, doubl
 	return (uint32_t)q;
 }
 
-static inline struct ddos_amounts ddos_split(const struct ddos_span *sp, uint64_t n)
+/* Inlined (as before the remainder was spread): a call cost a tenth of a
+ * flooded record's counting. */
+static inline __attribute__((always_inline)) struct ddos_amounts
+ddos_split(const struct ddos_span *sp, uint64_t n)
 {
-	struct ddos_amounts a = { 0, 0, 0 };
+	struct ddos_amounts a = { 0, 0, 0, 0, 0 };
+	uint64_t r;
 
 	if (sp->kind == SP_ONE) {
 		a.a0 = (uint32_t)n;
 		return a;
 	}
-	a.q = ddos_muldiv(n, 1000, sp->len, sp->kq);
 	if (sp->kind == SP_NEAR)
 		a.al = ddos_muldiv(n, sp->fl, sp->len, sp->kl);
+	if (!sp->nfull && !sp->trunc) {
+		/* No whole second: the first takes what the last does not. */
+		a.a0 = (uint32_t)(n - a.al);
+		return a;
+	}
+	a.q = a.qe = ddos_muldiv(n, 1000, sp->len, sp->kq);
+	a.x = sp->nfull;
+	/* A whole first second (a late record moved to H) is a whole one. */
+	a.a0 = sp->f0 == 1000 ? a.q : ddos_muldiv(n, sp->f0, sp->len, sp->k0);
 	if (sp->trunc)
-		a.a0 = ddos_muldiv(n, sp->f0, sp->len, sp->k0);
-	else
-		a.a0 = (uint32_t)(n - (uint64_t)a.q * sp->nfull - a.al);
+		return a;
+	/* The floors' remainder: under nfull + 2 (each floor loses under one). */
+	r = n - (uint64_t)a.q * sp->nfull - a.al - a.a0;
+	if (r >= sp->nfull) {
+		/* Every whole second one more (none when there are none); the
+		 * rest, at most one, to the first second. */
+		if (sp->nfull)
+			a.q = a.qe = a.q + 1;
+		a.a0 += (uint32_t)(r - sp->nfull);
+	} else if (r) {
+		uint32_t e = sp->s0 + 1 + (uint32_t)r;   /* the step down */
+		a.qe = a.q++;
+		a.x = (uint32_t)r;
+		if (e >= sp->nlim) {
+			/* Past the near window: on the grid point before it (still
+			 * after the first second: s0 <= H + 6), the seconds in
+			 * between given back to the first. */
+			uint32_t g = e & ~(uint32_t)(DDOS_GRID - 1);
+			a.a0 += e - g;
+			a.x -= e - g;
+		}
+	}
 	return a;
 }
 
@@ -283,9 +327,10 @@ static inline void ddos_rec_split_init(struct ddos_rec_split *x, const struct dd
 }
 
 /* ddos_split(x->sp, u), remembered for the record's other rings. */
-static inline struct ddos_amounts ddos_rec_units(struct ddos_rec_split *x, uint32_t u)
+static inline __attribute__((always_inline)) struct ddos_amounts
+ddos_rec_units(struct ddos_rec_split *x, uint32_t u)
 {
-	struct ddos_amounts a = { u, 0, 0 };
+	struct ddos_amounts a = { u, 0, 0, 0, 0 };
 
 	if (x->sp->kind == SP_ONE)
 		return a;   /* one second: nothing to split */
@@ -298,6 +343,25 @@ static inline struct ddos_amounts ddos_rec_units(struct ddos_rec_split *x, uint3
 	if (x->nu < 2)
 		x->nu++;
 	return a;
+}
+
+/* The slot of the step down from q to qe (x whole seconds after the
+ * first at q): in the near window, or on the far grid (ddos_split put it
+ * on a grid point there). */
+static inline uint32_t *ddos_step_at(uint32_t *v, uint32_t *vf, unsigned stride,
+				     const struct ddos_span *sp, uint32_t x)
+{
+	uint32_t e = sp->s0 + 1 + x;
+
+	return e < sp->nlim ? &v[(e % DDOS_NEAR) * stride] : &vf[((e / DDOS_GRID) % DDOS_FAR) * stride];
+}
+
+static inline uint16_t *ddos_nstep_at(uint16_t *v, uint16_t *vf, unsigned stride,
+				      const struct ddos_span *sp, uint32_t x)
+{
+	uint32_t e = sp->s0 + 1 + x;
+
+	return e < sp->nlim ? &v[(e % DDOS_NEAR) * stride] : &vf[((e / DDOS_GRID) % DDOS_FAR) * stride];
 }
 
 /* Differences of one (units, packets) pair: b and p point at slot 0 of
@@ -322,20 +386,24 @@ ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned strid
 	p[i0] += ap->a0;
 	b[i1] += ab->q - ab->a0;
 	p[i1] += ap->q - ap->a0;
+	if (ab->qe != ab->q)
+		*ddos_step_at(b, bf, stride, sp, ab->x) -= 1;
+	if (ap->qe != ap->q)
+		*ddos_step_at(p, pf, stride, sp, ap->x) -= 1;
 	if (sp->kind == SP_NEAR) {
 		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
-		b[il] += ab->al - ab->q;
-		p[il] += ap->al - ap->q;
+		b[il] += ab->al - ab->qe;
+		p[il] += ap->al - ap->qe;
 		b[ie] -= ab->al;
 		p[ie] -= ap->al;
 	} else if (sp->far) {
 		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
-		bf[ie] -= ab->q;
-		pf[ie] -= ap->q;
+		bf[ie] -= ab->qe;
+		pf[ie] -= ap->qe;
 	} else {
 		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
-		b[ie] -= ab->q;
-		p[ie] -= ap->q;
+		b[ie] -= ab->qe;
+		p[ie] -= ap->qe;
 	}
 }
 
@@ -357,20 +425,24 @@ static inline void ddos_nspread(uint16_t *b, uint16_t *p, uint16_t *bf, uint16_t
 	p[i0] = (uint16_t)(p[i0] + (ap->a0));
 	b[i1] = (uint16_t)(b[i1] + (ab->q - ab->a0));
 	p[i1] = (uint16_t)(p[i1] + (ap->q - ap->a0));
+	if (ab->qe != ab->q)
+		*ddos_nstep_at(b, bf, stride, sp, ab->x) -= 1;
+	if (ap->qe != ap->q)
+		*ddos_nstep_at(p, pf, stride, sp, ap->x) -= 1;
 	if (sp->kind == SP_NEAR) {
 		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
-		b[il] = (uint16_t)(b[il] + (ab->al - ab->q));
-		p[il] = (uint16_t)(p[il] + (ap->al - ap->q));
+		b[il] = (uint16_t)(b[il] + (ab->al - ab->qe));
+		p[il] = (uint16_t)(p[il] + (ap->al - ap->qe));
 		b[ie] = (uint16_t)(b[ie] - (ab->al));
 		p[ie] = (uint16_t)(p[ie] - (ap->al));
 	} else if (sp->far) {
 		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
-		bf[ie] = (uint16_t)(bf[ie] - (ab->q));
-		pf[ie] = (uint16_t)(pf[ie] - (ap->q));
+		bf[ie] = (uint16_t)(bf[ie] - (ab->qe));
+		pf[ie] = (uint16_t)(pf[ie] - (ap->qe));
 	} else {
 		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
-		b[ie] = (uint16_t)(b[ie] - (ab->q));
-		p[ie] = (uint16_t)(p[ie] - (ap->q));
+		b[ie] = (uint16_t)(b[ie] - (ab->qe));
+		p[ie] = (uint16_t)(p[ie] - (ap->qe));
 	}
 }
 

@@ -283,14 +283,63 @@ static int refuse(struct mitig *m, struct mitig_result *res, const struct mitig_
 	return rc;
 }
 
+/* The filter rules req replaces (mitig_request.replace): its attack's
+ * other automatic ones, not blackholes. Caller holds the lock and the
+ * transaction; *out is the caller's (free()). */
+static int replaced_select(struct mitig *m, const struct mitig_request *req, const char *key,
+			   struct mitig_entry **out, size_t *n)
+{
+	size_t k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!req->replace || !req->attack_id[0] || req->manual || req->rule.action == MITIG_BLACKHOLE)
+		return M_OK;
+	if ((rc = mitig_db_select(m->db, "attack_id = ?2 AND manual = 0", 0, req->attack_id, out, n)) < 0)
+		return rc;
+	for (size_t i = 0; i < *n; i++)
+		if ((*out)[i].rule.action != MITIG_BLACKHOLE && strcmp((*out)[i].key, key) != 0)
+			(*out)[k++] = (*out)[i];
+	*n = k;
+	return M_OK;
+}
+
+/* Withdraws what a replacement replaced, once the new rule is sent (sent
+ * 0: it failed, so the next reconciliation does it). Their rows were
+ * deleted in the same transaction, before the send, so a full-state
+ * back-end's sync already left them out. */
+static void replaced_withdraw(struct mitig *m, const struct mitig_entry *old, size_t n, const char *key,
+			      int sent)
+{
+	char detail[MITIG_KEY_MAX + 32];
+	struct buf err;
+	int x = M_OK;
+
+	if (!n)
+		return;
+	buf_init(&err, 4096);
+	if (!sent)
+		x = M_EIO;
+	else if (sending(m) && !m->be->full_state)
+		x = unsend(m, old, n, &err);
+	if (x < 0)
+		m->need_reconcile = 1;
+	snprintf(detail, sizeof(detail), "replaced by %s", key);
+	for (size_t i = 0; i < n; i++)
+		tell(m, x == 0 ? LOG_INFO : LOG_ERROR, x == 0 ? "withdraw" : "withdraw_failed", &old[i],
+		     x == 0 ? detail : err.p ? err.p : "the new rule is not sent yet: left to reconciliation");
+	buf_fini(&err);
+}
+
 int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
 		struct mitig_result *res)
 {
 	struct mitig_rule rule = req->rule;
-	struct mitig_entry e;
+	struct mitig_entry e, *old = NULL;
 	char key[MITIG_KEY_MAX], why[512];
 	struct buf err;
-	size_t n;
+	size_t n, nold = 0;
 	int rc;
 
 	result(res, MITIG_O_REFUSED, "", "");
@@ -310,9 +359,15 @@ int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
 		result(res, MITIG_O_FAILED, key, "the mitigation store is not available");
 		goto unlock;
 	}
+	if (!req->dry_run && (rc = replaced_select(m, req, key, &old, &nold)) < 0)
+		goto rollback;
+	for (size_t i = 0; i < nold && rc == 0; i++)
+		rc = mitig_db_del(m->db, old[i].key);
+	if (rc < 0)
+		goto rollback;
 	rc = mitig_db_get(m->db, key, &e);
 	if (rc == M_ENOTFOUND) {
-		/* New: the caps first. */
+		/* New: the caps first (what it replaces is gone already). */
 		if ((rc = mitig_db_count(m->db, NULL, &n)) < 0)
 			goto rollback;
 		if (n >= (size_t)m->cfg.max_mitigations) {
@@ -358,6 +413,7 @@ int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
 		if ((rc = mitig_db_put(m->db, &e)) < 0)
 			goto rollback;
 		rc = send_entry(m, &e, &err);
+		replaced_withdraw(m, old, nold, key, rc == 0);
 		if (mitig_db_put(m->db, &e) < 0 || mitig_db_commit(m->db) < 0) {
 			rc = M_EIO;
 			goto rollback;
@@ -401,6 +457,7 @@ int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
 			goto rollback;
 		if (changed || !e.announced) {
 			rc = send_entry(m, &e, &err);
+			replaced_withdraw(m, old, nold, key, rc == 0);
 			if (mitig_db_put(m->db, &e) < 0 || mitig_db_commit(m->db) < 0) {
 				rc = M_EIO;
 				goto rollback;
@@ -412,6 +469,9 @@ int mitig_start(struct mitig *m, const struct mitig_request *req, int64_t now,
 			rc = rc == 0 ? M_OK : M_EIO;
 			goto unlock;
 		}
+		if (nold && m->be && m->be->full_state && sending(m))
+			sync_all(m, &err);   /* the replaced rows are gone: say so */
+		replaced_withdraw(m, old, nold, key, 1);
 		if ((rc = mitig_db_commit(m->db)) < 0)
 			goto rollback;
 		tell(m, LOG_INFO, was_hold ? "hold_cancelled" : "keep", &e, NULL);
@@ -426,6 +486,7 @@ rollback:
 unlock:
 	pthread_mutex_unlock(&m->lock);
 	buf_fini(&err);
+	free(old);
 	return rc;
 }
 

@@ -80,6 +80,9 @@ struct mitig_request {
 	int manual;        /* an operator's: ends by mitig_withdraw() or duration only */
 	int64_t duration;  /* seconds; manual only; 0 = until withdrawn */
 	int dry_run;       /* this request only: check and say, record and send nothing */
+	int replace;       /* automatic, not a blackhole: the rule replaces its attack's
+			    * other filter rules (its vector changed); they are deleted
+			    * in the same transaction and withdrawn once it is sent */
 };
 
 enum mitig_state {
@@ -266,7 +269,12 @@ typedef void (*mitig_observer_fn)(void *arg, const char *what,
 				  const struct mitig_entry *e, const char *detail);
 void mitig_set_observer(struct mitig *m, mitig_observer_fn fn, void *arg);
 
-/* An attack started (or an operator asked): records and announces.
+/* An attack started (or an operator asked): records and announces. With
+ * req->replace, the attack's other automatic filter rules (active or in
+ * hold; its blackhole stays) are withdrawn in the same transaction, after
+ * the new rule is sent (make before break; a failed send leaves them to
+ * the next reconciliation), each logged as event=withdraw with "replaced
+ * by KEY"; they do not count against max_mitigations.
  * 0 when the mitigation is in place or due (ANNOUNCED, UPDATED, KEPT,
  * DRY_RUN); M_EINVAL when refused as invalid or allow-listed, M_ELIMIT
  * when refused by a cap, M_EIO when the back-end failed (kept and retried

@@ -17,6 +17,9 @@ a 60 s active timeout:
     at the router and withdrawn after the end and the hold; the history
     API shows them with their timeline and mitigation steps, and the
     attack events are searchable in /api/v1/events;
+  - an NTP reflection to .30 followed by a memcached one: its FlowSpec
+    rule on UDP from 123 is replaced, at the router, by one that also
+    matches 11211, and a notice says the vector changed;
   - a carpet bombing of 254 hosts at 2 kpps each is one attack, on the /24.
 
 And a real exporter: softflowd (Debian) capturing on lo what tcpreplay
@@ -109,6 +112,20 @@ def find_hook(hooks, *words):
         if all(w in n.get("title", "") for w in words):
             return n
     return None
+
+
+def named_notice(hooks, target):
+    """The start notice of the attack on target, or, when it started from
+    too few records to be named ("classifying"), the notice that named it
+    later (status classified or vector_changed)."""
+    n = find_hook(hooks, f"DDoS attack on {target}:")
+    if n and "(classifying)" in n["title"]:
+        for m in hook_titles(hooks):
+            if m.get("fields", {}).get("target") == target and \
+                    m["fields"].get("status") in ("classified", "vector_changed"):
+                return n, m
+        return n, None
+    return n, n
 
 
 def within(value, truth, share, what):
@@ -252,8 +269,9 @@ def test_amplification_v9_and_sflow():
     # The start notifications: named, sized, what was done. An attack whose
     # first seconds stay under the blackhole tier starts with FlowSpec and
     # is escalated (and told so) when its peak passes 2 Gbit/s.
-    n10 = find_hook(e.hooks, "DDoS attack on 203.0.113.10:")
-    check("memcached amplification" in n10["title"] and "Gbps" in n10["title"], n10["title"])
+    n10, named10 = named_notice(e.hooks, "203.0.113.10")
+    check(named10 and "memcached amplification" in named10["title"] and "Gbps" in n10["title"],
+          f"{n10 and n10['title']} / {named10 and named10['title']}")
     check(n10["kind"] == "generic", n10)
     f = n10["fields"]
     check(f["target"] == "203.0.113.10" and f["status"] == "started", f)
@@ -261,14 +279,30 @@ def test_amplification_v9_and_sflow():
     if f["action"].startswith("blackhole 203.0.113.10/32"):
         check(n10["severity"] == "critical", n10)
     else:
-        check(f["action"].startswith("flowspec-discard 203.0.113.10/32 udp sport 11211"), f)
+        check(f["action"].startswith("flowspec-discard 203.0.113.10/32 udp" +
+                                     (" sport 11211" if named10 is n10 else "")), f)
         esc = find_hook(e.hooks, "DDoS attack on 203.0.113.10 escalated to blackhole")
         check(esc and esc["severity"] == "critical" and "then blackhole 203.0.113.10/32" in
               esc["fields"]["action"], f"escalation: {esc}")
-    n20 = find_hook(e.hooks, "DDoS attack on 203.0.113.20:")
+    # At 1:1000 the decision may come from fewer samples than a name needs
+    # (32): then the start says "classifying", its rule matches UDP alone
+    # (or waits), and the notice that names it replaces the rule.
+    n20, named20 = named_notice(e.hooks, "203.0.113.20")
     check(n20["severity"] == "high", n20)
-    check(n20["fields"]["action"].startswith("flowspec-discard 203.0.113.20/32 udp sport 11211"),
-          n20["fields"])
+    check(named20 and "memcached amplification" in named20["title"], f"{n20} / {named20}")
+    if named20 is n20:
+        check(n20["fields"]["action"].startswith("flowspec-discard 203.0.113.20/32 udp sport 11211"),
+              n20["fields"])
+    else:
+        check(n20["fields"]["action"].startswith("flowspec-discard 203.0.113.20/32 udp (") or
+              "waits" in n20["fields"]["action"], n20["fields"])
+        check("then flowspec-discard 203.0.113.20/32 udp sport 11211" in named20["fields"]["action"],
+              named20["fields"])
+        figure("sFlow 1:1000, 80 kpps memcached: started classifying, named by", named20["title"])
+    # Whatever the path, the router ends with the rule on 11211 alone: one
+    # on UDP without the port (had it been announced) is withdrawn.
+    wait_for("no FlowSpec rule on UDP without the port", lambda: "dst 203.0.113.20/32; proto 17; }"
+             not in e.lab.routes("spk", "flowtab4"), timeout=20, interval=0.2)
 
     active = attacks(e.m, active="true")
     check({a["target"] for a in active} >= {"203.0.113.10", "203.0.113.20"}, f"active: {active}")
@@ -321,6 +355,52 @@ def test_amplification_v9_and_sflow():
     check(ev["total"] == 1 and "memcached amplification" in ev["events"][0]["message"], ev)
     ev = e.m.search(**{"event.dataset": "ddos.mitigation", "destination.ip": "203.0.113.20"})
     check(ev["total"] >= 3, f"mitigation events: {ev['total']}")
+
+
+def test_vector_change_replaces_flowspec():
+    """An NTP reflection (sFlow 1:1000, 150 kpps, over the FlowSpec tier)
+    is followed by a memcached one to the same host: once the new
+    vector has held two seconds the attack's rule on UDP from 123 is
+    replaced by one that also matches 11211 — at the router the old rule
+    is withdrawn, the new one there — and a notice says the vector
+    changed. Then it ends and both go."""
+    e = env()
+    target = "203.0.113.30"
+    old_rule = f"dst {target}/32; proto 17; sport 123; }}"
+    mid_second()
+    # NTP 150 kpps (580 Mbit/s) for 4 s, then memcached 100 kpps (1.2
+    # Gbit/s, half of it non-first fragments), one after the other: under
+    # the 2 Gbit/s blackhole tier, which would make the vector moot.
+    # Memcached's first fragments pass a fifth of the attack's bytes in
+    # its second second.
+    ntp = Flowgen("sflow", e.sf, "--attack", "ntp", "--target", target, "--attack-pps", "150000",
+                  "--attack-start", "2", "--attack-duration", "4", "--duration", "19",
+                  "--seed", "31")
+    mc = Flowgen("sflow", e.sf, "--attack", "memcached", "--target", target,
+                 "--attack-pps", "100000", "--attack-start", "6", "--attack-duration", "12",
+                 "--duration", "19", "--seed", "32")
+    wait_for("the rule on UDP from 123 at the router",
+             lambda: old_rule in e.lab.routes("spk", "flowtab4"), timeout=60, interval=0.2)
+
+    def replaced():
+        f4 = e.lab.routes("spk", "flowtab4")
+        return old_rule not in f4 and any(f"dst {target}/32;" in ln and "11211" in ln
+                                           for ln in f4.splitlines())
+    wait_for("the rule replaced by one on 123 and 11211", replaced, timeout=60, interval=0.2)
+    n = find_hook(e.hooks, f"DDoS attack on {target}: vector changed to")
+    check(n and "memcached amplification" in n["title"] and "(was NTP amplification" in n["title"]
+          and n["fields"]["status"] == "vector_changed", n)
+    check("replacing filter 203.0.113.30/32 proto 17 sport 123" in n["fields"]["action"], n["fields"])
+    ntp.wait()
+    mc.wait()
+    wait_for("the attack ended and its rules withdrawn", lambda: (
+        find_hook(e.hooks, f"DDoS attack on {target} ended") and
+        target not in e.lab.all_routes("spk")), timeout=90, interval=0.2)
+    got = attacks(e.m, target=target)
+    check(len(got) == 1, f"one attack on {target}: {got}")
+    one = api_json(e.m, f"/api/v1/ddos/attacks/{got[0]['id']}")
+    notes = [(m["what"], m.get("detail") or "") for m in one["mitigations"]]
+    check(any(w == "withdraw" and "replaced by" in d for w, d in notes), notes)
 
 
 def test_carpet_bombing_is_one_attack():
@@ -530,7 +610,7 @@ def test_gso_runs_cut_exactly():
 
 def main():
     tests = [test_background_raises_nothing, test_amplification_v9_and_sflow,
-             test_carpet_bombing_is_one_attack, test_softflowd_exporter,
+             test_vector_change_replaces_flowspec, test_carpet_bombing_is_one_attack, test_softflowd_exporter,
              test_gso_runs_cut_exactly]
     try:
         run(tests)

@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "ddos/collect.h"
 #include "ddos/ddos_conf.h"
 #include "ddos/ddos_count.h"
 #include "ddos/ddos_detect.h"
@@ -39,6 +40,9 @@
 struct log {
 	int starts, updates, ends, exporters;
 	struct ddos_attack start[LOG_MAX], end[LOG_MAX];
+	struct ddos_attack upd;          /* the latest update */
+	int matches;                     /* updates whose mitigation match changed */
+	struct ddos_attack match[8];     /* the attack at each of them */
 	struct ddos_point last_tl[4096];
 	size_t last_np;
 	int64_t exp_dur;
@@ -56,8 +60,16 @@ static void on_start(void *arg, const struct ddos_attack *a)
 static void on_update(void *arg, const struct ddos_attack *a)
 {
 	struct log *l = arg;
+	const struct ddos_attack *was = l->updates ? &l->upd : &l->start[l->starts - 1];
 
-	(void)a;
+	if (l->starts > 0 && l->starts <= LOG_MAX &&
+	    (a->match_ready != was->match_ready || a->match_amp != was->match_amp ||
+	     a->match_proto != was->match_proto)) {
+		if (l->matches < 8)
+			l->match[l->matches] = *a;
+		l->matches++;
+	}
+	l->upd = *a;
 	l->updates++;
 }
 
@@ -556,10 +568,88 @@ static void test_spread_exact(void **state)
 				max = (uint64_t)v.cls[DDOS_C_TOTAL].pps;
 		}
 		/* Integer amounts: what rounding leaves (under one packet a
-		 * second, over the record) lands in its first second. */
+		 * second) adds one to some seconds, not all to the first. */
 		assert_int_equal(sum, 60);
-		assert_true(max <= 6);
+		assert_true(max <= 2);
 	}
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* 12 packets over 60 s (a fifth of a packet a second) land as one in
+ * each of 12 seconds, not 12 in one second; at every phase of the grid
+ * and whether the record is late (moved forward) or current. */
+static void test_spread_small(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_basic, l);
+	struct ddos_counters *c = ddos_detector_counters(d);
+	struct ddos_target_view v;
+	int64_t now = T0;
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		int64_t t = now + 10 + i / 2;
+		/* Even: exported as it ends (late, moved to H); odd: starting now. */
+		int64_t s0 = i % 2 ? t + 1 : t - 60;
+		struct flow_rec r = rec("198.51.100.1", "203.0.113.9", 17, 4500, 12 * 100, 12,
+					s0 * 1000 + 137 * i, (s0 + 60) * 1000 - 1);
+		uint64_t sum = 0, max = 0, nz = 0;
+		run(d, now, t, NULL, NULL);
+		now = t + 90;
+		ddos_detector_add(d, &r);
+		for (int64_t u = t; u < t + 90; u++) {
+			ddos_detector_tick(d, (u + 1) * 1000);
+			assert_int_equal(ddos_count_host(c, (struct flow_ip[]){ ip("203.0.113.9") }, &v), 0);
+			sum += (uint64_t)v.cls[DDOS_C_TOTAL].pps;
+			nz += v.cls[DDOS_C_TOTAL].pps > 0;
+			if (v.cls[DDOS_C_TOTAL].pps > max)
+				max = (uint64_t)v.cls[DDOS_C_TOTAL].pps;
+		}
+		assert_int_equal(sum, 12);   /* nothing lost, nothing invented */
+		if (max != 1 || nz != 12)
+			fail_msg("record %d: %llu packets at most in a second, %llu seconds", i,
+				 (unsigned long long)max, (unsigned long long)nz);
+	}
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* A long benign record on a host with a small threshold: 300 packets over
+ * 60 s is 5 a second (a little more where its end moved to the grid);
+ * with the rounding in its first second that second read about 20 and
+ * started an attack against a 10 pps threshold. */
+static const char *cfg_small =
+	"ddos:\n"
+	"  delay: 1s\n"
+	"  baseline_warmup: 0\n"
+	"  groups:\n"
+	"    - name: lab\n"
+	"      prefixes: [203.0.113.0/24]\n"
+	"      trigger: 1s\n"
+	"      cooldown: 5s\n"
+	"      baseline: 0\n"
+	"      thresholds:\n"
+	"        total: { pps: 10, bps: 0 }\n";
+
+static void test_spread_small_no_attack(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_small, l);
+	int64_t now = T0;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		int64_t t = now + 5 + i;
+		struct flow_rec r = rec("198.51.100.1", "203.0.113.9", 6, 443, 300 * 80, 300,
+					(t - 60) * 1000 + 250 * i, t * 1000 - 1);
+		run(d, now, t, NULL, NULL);
+		ddos_detector_add(d, &r);
+		now = t;
+		run(d, now, now + 70, NULL, NULL);
+		now += 70;
+	}
+	assert_int_equal(l->starts, 0);
 	ddos_detector_free(d);
 	free(l);
 }
@@ -642,14 +732,39 @@ static void test_host_wide(void **state)
 	free(l);
 }
 
-/* The split of an amount over a span equals exact integer division
- * (it is computed with reciprocals), and conserves the amount. */
+/* Checks a split of n over sp: the floor or the ceiling of each whole
+ * second's exact share (computed with reciprocals, so compared with
+ * integer division), a first second at most 4 above the floor of its
+ * own, a step down on the grid past the near window, and n exactly. */
+static void split_check(const struct ddos_span *sp, uint64_t n, const struct ddos_amounts *a)
+{
+	uint64_t fq = n * 1000 / sp->len, sum;
+
+	if (sp->nfull &&   /* else q is not used (nor bounded: a span of 2 ms) */
+	    ((a->q != fq && a->q != fq + 1) || (a->qe != a->q && a->qe + 1 != a->q) || a->qe < fq))
+		fail_msg("n %llu len %llu: q %u qe %u, floor %llu", (unsigned long long)n,
+			 (unsigned long long)sp->len, a->q, a->qe, (unsigned long long)fq);
+	assert_true(a->x <= sp->nfull);
+	assert_true(a->a0 <= n * sp->f0 / sp->len + 4);
+	if (a->qe != a->q) {
+		uint32_t e = sp->s0 + 1 + a->x;
+		assert_true(e < sp->nlim || e % DDOS_GRID == 0);
+		assert_true(e > sp->s0 + 1);
+	}
+	if (sp->kind == SP_NEAR)
+		assert_int_equal(a->al, n * sp->fl / sp->len);
+	sum = (uint64_t)a->a0 + (sp->kind == SP_NEAR ? a->al : 0);
+	if (sp->nfull)
+		sum += (uint64_t)a->q * a->x + (uint64_t)a->qe * (sp->nfull - a->x);
+	assert_int_equal(sum, n);
+}
+
 static void test_split_exact(void **state)
 {
 	static const struct {
 		uint64_t n, len;
 	} edge[] = { { 49, 49000 }, { 60, 60000 }, { 3, 3000 }, { 7, 7000 }, { 0xffffffffu, 1001 },
-		     { 1, 86400000 }, { 98, 49000 } };
+		     { 1, 86400000 }, { 98, 49000 }, { 12, 60000 }, { 12, 57000 }, { 59, 60000 } };
 	struct ddos_span sp;
 
 	(void)state;
@@ -663,24 +778,35 @@ static void test_split_exact(void **state)
 			n = (x & 1) ? (x >> 8) % 100000 : (x >> 8) & 0xffffffffu;
 			len = 1001 + (x >> 40) % 120000;
 		}
-		/* A far span of len ms starting on a second: whole seconds. */
+		/* The reciprocal's estimate, made exact. */
+		if (ddos_muldiv(n, 1000, len, 1000.0 / (double)len) != n * 1000 / len)
+			fail_msg("n %llu len %llu: muldiv", (unsigned long long)n, (unsigned long long)len);
+		/* A far span starting on a second (the first open one, or a
+		 * few after it): whole seconds. */
+		len -= len % 1000;
 		memset(&sp, 0, sizeof(sp));
 		sp.kind = SP_FAR;
+		sp.s0 = (uint32_t)(x >> 60) % (DDOS_LEAD + 1);
+		sp.nlim = DDOS_NEAR;
 		sp.len = len;
 		sp.f0 = 1000;
 		sp.nfull = (uint32_t)(len / 1000 - 1);
 		sp.kq = 1000.0 / (double)len;
 		sp.k0 = 1000.0 / (double)len;
 		a = ddos_split(&sp, n);
-		if (a.q != n * 1000 / len)
-			fail_msg("n %llu len %llu: q %u, want %llu", (unsigned long long)n,
-				 (unsigned long long)len, a.q, (unsigned long long)(n * 1000 / len));
-		assert_int_equal((uint64_t)a.a0 + (uint64_t)a.q * sp.nfull, n);
+		split_check(&sp, n, &a);
+		/* A near one: partial first and last seconds. */
 		sp.kind = SP_NEAR;
-		sp.fl = 1 + (x >> 20) % 999;
-		sp.kl = (double)sp.fl / (double)len;
+		sp.f0 = 1 + (x >> 10) % 1000;
+		sp.fl = 1 + (x >> 20) % 1000;
+		sp.nfull = (uint32_t)(x >> 30) % 14;
+		sp.len = sp.f0 + sp.fl + 1000ull * sp.nfull;
+		sp.nlim = sp.s0 + sp.nfull + 2 + DDOS_NEAR / 2;
+		sp.kq = 1000.0 / (double)sp.len;
+		sp.k0 = (double)sp.f0 / (double)sp.len;
+		sp.kl = (double)sp.fl / (double)sp.len;
 		a = ddos_split(&sp, n);
-		assert_int_equal(a.al, n * sp.fl / len);
+		split_check(&sp, n, &a);
 	}
 }
 
@@ -976,17 +1102,19 @@ static int64_t run_chunked(struct ddos_detector *d, struct log *l, const char *d
 	return seen;
 }
 
-static const char *cfg_early =
-	"ddos:\n"
-	"  delay: 1s\n"
-	"  groups:\n"
-	"    - name: web\n"
-	"      prefixes: [203.0.113.0/24]\n"
-	"      trigger: 1s\n"
-	"      cooldown: 3s\n"
-	"      baseline: 0\n"
-	"      thresholds:\n"
-	"        total: { pps: 20k, bps: 0 }\n";
+#define CFG_EARLY \
+	"ddos:\n" \
+	"  delay: 1s\n" \
+	"  groups:\n" \
+	"    - name: web\n" \
+	"      prefixes: [203.0.113.0/24]\n" \
+	"      trigger: 1s\n" \
+	"      cooldown: 3s\n" \
+	"      baseline: 0\n" \
+	"      thresholds:\n" \
+	"        total: { pps: 20k, bps: 0 }\n"
+
+static const char *cfg_early = CFG_EARLY;
 
 /* 24 kpps against 20 kpps (1.2x), arriving through the second: the
  * attack starts at the tick its second's traffic so far passes 20k (the
@@ -1580,6 +1708,157 @@ static void test_vectors(void **state)
 	free(l);
 }
 
+/* The rule an attack's tier asks for, under cfg's ddos: section. */
+static int rule_of(const char *yaml, const struct ddos_attack *a, struct mitig_request *rq,
+		   char *what, size_t n)
+{
+	struct ddos_config cfg;
+	struct buf err;
+	int due;
+
+	buf_init(&err, 0);
+	if (load(yaml, &cfg, &err) != 0)
+		fail_msg("config: %s", err.p);
+	due = ddos_attack_mitigation(a, &cfg, rq, what, n);
+	ddos_config_free(&cfg);
+	buf_fini(&err);
+	return due;
+}
+
+static const char *cfg_vec = CFG_EARLY
+	"      tiers:\n"
+	"        - { name: flowspec-discard, bps: 1M }\n";
+
+/* An attack seen at 1:3000 through 8 samples a second (24 kpps against
+ * 20 kpps): its first second's fragments are not enough to name it. It
+ * starts "unclassified flood (classifying)", with no vector and no
+ * protocol, so a filter waits; the protocol counts from 12 samples, the
+ * name from 32 (or 4 seconds). */
+static void test_classify_few_samples(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_vec, l);
+	struct flood f = { "203.0.113.41", 17, 0, 0, FLOW_F_FRAGMENT, 24000, 1480, 8, 3000 };
+	struct mitig_request rq;
+	char what[320];
+
+	(void)state;
+	run(d, T0, T0 + 8, gen_flood, &f);
+	run(d, T0 + 8, T0 + 16, NULL, NULL);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(l->ends, 1);
+	assert_true(l->start[0].classifying);
+	assert_true(l->start[0].records < DDOS_PROTO_RECORDS);
+	assert_string_equal(l->start[0].summary, "unclassified flood (classifying)");
+	assert_int_equal(l->start[0].vectors, 0);
+	assert_int_equal(l->start[0].proto, 0);
+	assert_false(l->start[0].match_ready);
+	assert_int_equal(rule_of(cfg_vec, &l->start[0], &rq, what, sizeof(what)), 0);
+	assert_non_null(strstr(what, "waits"));
+	/* Established later: the protocol first (a provisional match), then
+	 * the name, which keeps the match (fragments of UDP: UDP). */
+	assert_true(l->matches >= 1);
+	assert_true(l->match[0].match_ready);
+	assert_int_equal(l->match[0].match_proto, 17);
+	assert_true(l->match[0].records >= DDOS_PROTO_RECORDS);
+	assert_string_equal(l->end[0].summary, "IP fragment flood");
+	assert_false(l->end[0].classifying);
+	assert_int_equal(rule_of(cfg_vec, &l->end[0], &rq, what, sizeof(what)), 1);
+	assert_int_equal(rq.rule.proto, 17);
+	assert_int_equal(rq.rule.nsport, 0);
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* A memcached reflection at 1:1000 (60 samples a second, each stamped on
+ * arrival, ten ticks a second) against 20 kpps: it starts early, from
+ * the 24 samples of its open second (too few to name: classifying, the
+ * protocol established), and is named from that same second as soon as
+ * it holds 32, before it closes; its match goes to UDP from 11211 at
+ * once (the first name after a protocol-only match needs no hold). */
+static void test_classify_open_second(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_vec, l);
+	int64_t named = 0, at;
+
+	(void)state;
+	run(d, T0, T0 + 10, NULL, NULL);
+	for (at = (T0 + 10) * 1000; at < (T0 + 14) * 1000; at += 100) {
+		for (int i = 0; i < 6; i++) {
+			char src[32];
+			struct flow_rec r;
+			snprintf(src, sizeof(src), "198.51.100.%d", 1 + i);
+			r = rec(src, "203.0.113.43", 17, 11211, 1400, 1, at + i * 10, at + i * 10);
+			r.sampling = 1000;
+			ddos_detector_add(d, &r);
+		}
+		ddos_detector_tick(d, at + 99);
+		if (!named && l->matches)
+			named = at + 99;
+	}
+	assert_int_equal(l->starts, 1);
+	assert_true(l->start[0].classifying);
+	assert_string_equal(l->start[0].summary, "unclassified flood (classifying)");
+	assert_true(l->start[0].match_ready);   /* 24 samples of UDP: the protocol */
+	assert_int_equal(l->start[0].match_amp, 0);
+	assert_int_equal(l->start[0].match_proto, 17);
+	assert_true(l->matches >= 1);
+	assert_string_equal(l->match[0].summary, "memcached amplification");
+	assert_int_equal(l->match[0].match_amp, 1u << 0);
+	assert_int_equal(l->match[0].last, l->start[0].last);   /* its second still open */
+	assert_true(named > 0 && named < (l->start[0].last + 1) * 1000);
+	ddos_detector_free(d);
+	free(l);
+}
+
+/* A memcached reflection whose first records are fragments (the
+ * replies' first fragments, with the port, come later): it starts named
+ * "IP fragment flood" with a rule on UDP, then the memcached records
+ * come; once the new match has held DDOS_MATCH_HOLD seconds it becomes
+ * UDP from 11211, once (no flapping), and the rule follows. */
+static void gen_frag_then_memcached(struct ddos_detector *d, int64_t t, void *arg)
+{
+	struct flood frag = { "203.0.113.42", 17, 0, 0, FLOW_F_FRAGMENT, 50000, 1480, 100, 1 };
+	struct flood mc = { "203.0.113.42", 17, 0, 11211, 0, 50000, 1400, 100, 1 };
+
+	(void)arg;
+	gen_flood(d, t, t < T0 + 3 ? &frag : &mc);
+}
+
+static void test_vector_change(void **state)
+{
+	struct log *l = calloc(1, sizeof(*l));
+	struct ddos_detector *d = detector(cfg_vec, l);
+	struct mitig_request rq;
+	char what[320];
+
+	(void)state;
+	run(d, T0, T0 + 10, gen_frag_then_memcached, NULL);
+	run(d, T0 + 10, T0 + 20, NULL, NULL);
+	assert_int_equal(l->starts, 1);
+	assert_int_equal(l->ends, 1);
+	assert_string_equal(l->start[0].summary, "IP fragment flood");
+	assert_true(l->start[0].match_ready);
+	assert_int_equal(l->start[0].match_amp, 0);
+	assert_int_equal(rule_of(cfg_vec, &l->start[0], &rq, what, sizeof(what)), 1);
+	assert_string_equal(what, "flowspec-discard 203.0.113.42/32 udp (tier flowspec-discard)");
+	/* One change of the match, to memcached, after it held. */
+	if (l->matches != 1)
+		fail_msg("%d changes of the match", l->matches);
+	assert_int_equal(l->match[0].match_amp, 1u << 0);   /* ddos_vectors[0]: memcached */
+	assert_int_equal(l->match[0].match_proto, 17);
+	assert_true(l->match[0].last >= T0 + 3 + DDOS_MATCH_HOLD - 1);
+	assert_non_null(strstr(l->match[0].summary, "memcached amplification"));
+	assert_int_equal(rule_of(cfg_vec, &l->match[0], &rq, what, sizeof(what)), 1);
+	assert_string_equal(what, "flowspec-discard 203.0.113.42/32 udp sport 11211 (tier "
+			    "flowspec-discard)");
+	assert_non_null(strstr(l->end[0].summary, "memcached amplification"));
+	assert_int_equal(l->end[0].match_amp, 1u << 0);
+	ddos_detector_free(d);
+	free(l);
+}
+
 static void test_classify_pure(void **state)
 {
 	double b[DDOS_C_N] = { 0 }, p[DDOS_C_N] = { 0 };
@@ -2029,6 +2308,11 @@ int main(void)
 		cmocka_unit_test(test_split_exact),
 		cmocka_unit_test(test_rec_split),
 		cmocka_unit_test(test_spread_exact),
+		cmocka_unit_test(test_spread_small),
+		cmocka_unit_test(test_spread_small_no_attack),
+		cmocka_unit_test(test_classify_few_samples),
+		cmocka_unit_test(test_vector_change),
+		cmocka_unit_test(test_classify_open_second),
 		cmocka_unit_test(test_spread_60s),
 		cmocka_unit_test(test_host_wide),
 		cmocka_unit_test(test_spread_no_false_attack),

@@ -252,6 +252,10 @@ static void test_attack_mitigation(void **state)
 		a.vectors = t[i].vectors;
 		a.amp = t[i].amp;
 		a.proto = t[i].proto;
+		/* The match, as the detector sets it once established. */
+		a.match_ready = 1;
+		a.match_amp = (a.vectors & DDOS_V_AMP) ? a.amp : 0;
+		a.match_proto = a.match_amp ? 17 : a.proto;
 		due = ddos_attack_mitigation(&a, &cfg, &rq, what, sizeof(what));
 		if (due != t[i].due || strncmp(what, t[i].what, strlen(t[i].what)) != 0)
 			fail_msg("case %zu: due %d, '%s'", i, due, what);
@@ -267,6 +271,32 @@ static void test_attack_mitigation(void **state)
 		assert_string_equal(rq.attack_id, "ddos-7");
 		assert_false(rq.manual);
 		assert_non_null(strstr(rq.reason, "memcached amplification"));
+	}
+	{
+		/* Nothing established yet: a filter waits, a blackhole does not;
+		 * the match, not the latest name, makes the rule. */
+		struct ddos_attack a;
+		struct mitig_request rq;
+		char what[320];
+
+		mk_attack(&a, 7, "203.0.113.10", 32, "flowspec-discard", 1);
+		a.vectors = DDOS_V_FRAG;
+		a.proto = 17;
+		a.classifying = 1;
+		assert_int_equal(ddos_attack_mitigation(&a, &cfg, &rq, what, sizeof(what)), 0);
+		assert_non_null(strstr(what, "flowspec-discard waits"));
+		mk_attack(&a, 7, "203.0.113.10", 32, "blackhole", 2);
+		assert_int_equal(ddos_attack_mitigation(&a, &cfg, &rq, what, sizeof(what)), 1);
+		assert_int_equal(rq.rule.action, MITIG_BLACKHOLE);
+		mk_attack(&a, 7, "203.0.113.10", 32, "flowspec-discard", 1);
+		a.vectors = DDOS_V_FRAG;
+		a.proto = 17;
+		a.match_ready = 1;
+		a.match_amp = 1;   /* memcached, held while the name moved on */
+		a.match_proto = 17;
+		assert_int_equal(ddos_attack_mitigation(&a, &cfg, &rq, what, sizeof(what)), 1);
+		assert_string_equal(what, "flowspec-discard 203.0.113.10/32 udp sport 11211 "
+				    "(tier flowspec-discard)");
 	}
 	ddos_config_free(&cfg);
 }

@@ -909,6 +909,61 @@ static void test_caps_and_allow_list(void **state)
 	lab_free(l);
 }
 
+/* An attack whose vector changed: its new filter replaces the old one
+ * (withdrawn in the same transaction, after the new one is sent), its
+ * blackhole stays, and what is desired after a restart is the new rule
+ * alone: reconciliation puts back what the store holds. The replaced rule
+ * does not count against max_mitigations. */
+static void test_replace(void **state)
+{
+	struct lab *l = lab_new("  max_mitigations: 2\n");
+	struct mitig_result res;
+	struct mitig_request q;
+	struct mitig_entry e;
+
+	(void)state;
+	q = req_of(rule(MITIG_DISCARD, "10.1.9.9", 17, NULL, 0, 0, 0), "A7");
+	assert_int_equal(mitig_start(l->m, &q, 10, &res), 0);
+	q = req_of(rule(MITIG_BLACKHOLE, "10.1.9.9", 0, NULL, 0, 0, 0), "A7");
+	assert_int_equal(mitig_start(l->m, &q, 11, &res), 0);
+	assert_int_equal(count(l), 2);   /* at the cap */
+	assert_true(announced(l, "dst 10.1.9.9/32; proto = 17; }"));
+	/* Another attack's filter on another target is not replaced. */
+	q = req_of(rule(MITIG_DISCARD, "10.1.9.8", 6, NULL, 0, 0, 0), "A8");
+	assert_int_equal(mitig_start(l->m, &q, 11, &res), M_ELIMIT);
+	q = req_of(rule(MITIG_DISCARD, "10.1.9.9", 17, "11211", 0, 0, 0), "A7");
+	q.replace = 1;
+	assert_int_equal(mitig_start(l->m, &q, 12, &res), 0);
+	assert_int_equal(res.outcome, MITIG_O_ANNOUNCED);
+	assert_int_equal(count(l), 2);
+	e = get(l, "filter 10.1.9.9/32 proto 17");
+	assert_string_equal(e.key, "");   /* gone */
+	e = get(l, "filter 10.1.9.9/32 proto 17 sport 11211");
+	assert_string_equal(e.attack_id, "A7");
+	assert_int_equal(e.announced, 1);
+	assert_string_equal(get(l, "blackhole 10.1.9.9/32").attack_id, "A7");
+	assert_true(announced(l, "sport 11211"));
+	assert_false(announced(l, "dst 10.1.9.9/32; proto = 17; }"));   /* withdrawn */
+	assert_true(announced(l, "route 10.1.9.9/32 blackhole"));
+	/* The same request again changes nothing; a replacement whose key
+	 * is already in place withdraws the others all the same. */
+	assert_int_equal(mitig_start(l->m, &q, 13, &res), 0);
+	assert_int_equal(res.outcome, MITIG_O_KEPT);
+	assert_int_equal(count(l), 2);
+	/* A restart: the store holds the new rule; reconciling sends it. */
+	lab_close(l);
+	unlink(l->include);
+	lab_open(l, "  max_mitigations: 2\n");
+	assert_int_equal(mitig_reconcile(l->m, 14, NULL), 0);
+	assert_true(announced(l, "sport 11211"));
+	assert_true(announced(l, "route 10.1.9.9/32 blackhole"));
+	assert_int_equal(count(l), 2);
+	/* Its end holds both as usual. */
+	assert_int_equal(mitig_end(l->m, "A7", 15, &(size_t){ 0 }), 0);
+	assert_int_equal(get(l, "filter 10.1.9.9/32 proto 17 sport 11211").state, MITIG_HOLD);
+	lab_free(l);
+}
+
 static void test_dry_run(void **state)
 {
 	struct lab *l = lab_new("  dry_run: true\n");
@@ -1116,6 +1171,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_requests),
 		cmocka_unit_test(test_worker),
 		cmocka_unit_test(test_failed_withdrawal_reconciled),
+		cmocka_unit_test(test_replace),
 	};
 
 	log_set_level(LOG_ERROR);

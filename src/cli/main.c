@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "core/hs_child.h"
 
 static void usage(FILE *f)
 {
@@ -39,6 +40,10 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
+	/* Hidden: the Hyperscan compiler child, re-executed by hs_child. */
+	if (cmd && !strcmp(cmd, HS_CHILD_EXEC_ARG))
+		hs_child_main(3);
+	hs_child_use_exec("/proc/self/exe", HS_CHILD_EXEC_ARG);
 	if (!cmd) {
 		usage(stderr);
 		return 2;

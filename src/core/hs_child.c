@@ -1,7 +1,8 @@
 /*
  * Hyperscan's compiler in a child process (see hs_child.h for why).
  *
- * The child is forked from the caller and talks to it over a socket pair
+ * The child is forked from the caller (and, in mamori, re-executes the
+ * binary: hs_child_use_exec) and talks to it over a socket pair
  * (send with MSG_NOSIGNAL: a dead peer is an error, not a SIGPIPE). A
  * request is u32 kind and u32 n, then per expression u32 flags, u32 id
  * (compile only), u32 length and its bytes. An answer is u32 kind, then
@@ -15,6 +16,7 @@
  * once, and does that request and the rest in-process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,6 +49,13 @@ struct hs_child {
 static atomic_uint n_child, n_inproc;
 static atomic_int child_fault;
 static atomic_uint child_timeout_s = 600;
+static const char *exec_path, *exec_arg;
+
+void hs_child_use_exec(const char *path, const char *arg)
+{
+	exec_path = path;
+	exec_arg = arg;
+}
 
 void hs_child_set_timeout(unsigned seconds)
 {
@@ -157,7 +166,7 @@ static void answer_widths(int fd, const char *const *exprs, const unsigned *flag
 }
 
 /* Serves requests until the parent closes the socket. */
-static void child_main(int fd)
+static _Noreturn void child_main(int fd)
 {
 	for (;;) {
 		uint32_t kind, n, hdr[3];
@@ -199,6 +208,11 @@ static void child_main(int fd)
 	}
 }
 
+_Noreturn void hs_child_main(int fd)
+{
+	child_main(fd);
+}
+
 /* ---- the parent ---- */
 
 struct hs_child *hs_child_open(void)
@@ -231,9 +245,16 @@ struct hs_child *hs_child_open(void)
 		if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 			_exit(5);
 		(void)close_range(4, ~0u, 0);
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);   /* kept across exec */
 		if (getppid() != parent)   /* it died before the line above */
 			_exit(0);
+		if (exec_path) {
+			/* Only async-signal-safe calls between the fork and
+			 * here. Fd 3 must survive the exec (dup2 cleared its
+			 * close-on-exec, unless it was 3 already). */
+			(void)fcntl(3, F_SETFD, 0);
+			execl(exec_path, exec_path, exec_arg, (char *)NULL);
+		}
 		child_main(3);
 	}
 	close(sv[1]);

@@ -50,6 +50,21 @@ int hs_child_min_widths(struct hs_child *c, const char *const *exprs, const unsi
 /* Requests answered by a child and done in-process since start. */
 void hs_child_stats(unsigned *in_child, unsigned *in_process);
 
+/* The child re-executes path with the one argument arg (mamori:
+ * /proc/self/exe __hs-compiler, whose main calls hs_child_main(3)) instead
+ * of serving from the forked copy of its parent. Why: a copy of a threaded
+ * process may inherit a lock another thread held at the fork (in malloc,
+ * in a library); a fresh image owes nothing to the parent but its socket.
+ * Until this is called (tests, benchmarks), and if the exec fails, the
+ * forked copy serves. Call once, before any hs_child_open; path and arg
+ * must outlive the process (string literals). */
+void hs_child_use_exec(const char *path, const char *arg);
+#define HS_CHILD_EXEC_ARG "__hs-compiler"   /* mamori's hidden subcommand */
+
+/* The child's side over fd, for the re-executed image; exits at the end
+ * of the socket or at anything it cannot read. */
+_Noreturn void hs_child_main(int fd);
+
 /* Tests: 1 makes a child die at its first request, 2 starts none, 3
  * makes it hang there (given up after the timeout), 0 (default) none of
  * these. */

@@ -5,7 +5,7 @@
  * widths are Hyperscan's; several requests share one child; two children
  * at once do not hold each other; and when the child dies at a request,
  * or cannot start, the same answers come from in-process compiles (the
- * stats say which did the work).
+ * stats say which did the work); a re-executed child is a fresh image.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,8 +55,9 @@ static unsigned matches(const hs_database_t *db, const char *text)
 }
 
 /* Everything one child (or the in-process path) answers; fault as in
- * hs_child_set_fault; the stats must show who did the work. */
-static void run(int fault)
+ * hs_child_set_fault; the stats must show who did the work: the child
+ * unless in_process. */
+static void run_expect(int fault, int in_process)
 {
 	static const char *const bad[] = { "ok", "(unclosed", "fine" };
 	static const unsigned zero[3] = { 0, 0, 0 }, ids[3] = { 0, 1, 2 };
@@ -106,7 +107,7 @@ static void run(int fault)
 	hs_child_close(c);
 
 	hs_child_stats(&c1, &p1);
-	if (fault == 0) {
+	if (!in_process) {
 		assert_int_equal(c1 - c0, 4);
 		assert_int_equal(p1 - p0, 0);
 	} else {
@@ -114,6 +115,11 @@ static void run(int fault)
 		assert_int_equal(p1 - p0, 4);
 	}
 	hs_child_set_fault(0);
+}
+
+static void run(int fault)
+{
+	run_expect(fault, fault != 0);
 }
 
 static void test_in_child(void **state)
@@ -169,6 +175,20 @@ static void test_two_at_once(void **state)
 	alarm(0);
 }
 
+/* Re-executed (as mamori does with /proc/self/exe __hs-compiler; here this
+ * test binary, whose main serves as the child for that argument): a fresh
+ * image, so the fault set here (die at the first request) is not
+ * inherited, and the child answers everything. The forked copy would
+ * inherit it and die (test_child_dies). */
+static void test_exec(void **state)
+{
+	(void)state;
+	hs_child_use_exec("/proc/self/exe", HS_CHILD_EXEC_ARG);
+	hs_child_set_fault(1);
+	run_expect(1, 0);
+	hs_child_use_exec(NULL, NULL);
+}
+
 /* Closing without a request, and NULL, are fine. */
 static void test_close(void **state)
 {
@@ -177,14 +197,17 @@ static void test_close(void **state)
 	hs_child_close(NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], HS_CHILD_EXEC_ARG))
+		hs_child_main(3);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_in_child),
 		cmocka_unit_test(test_child_dies),
 		cmocka_unit_test(test_no_child),
 		cmocka_unit_test(test_child_hangs),
 		cmocka_unit_test(test_two_at_once),
+		cmocka_unit_test(test_exec),
 		cmocka_unit_test(test_close),
 	};
 

@@ -361,12 +361,23 @@ int conf_split_addr(const char *addr, char *host, size_t hostsz, int *port)
 	return M_OK;
 }
 
+/* A setting's full name for messages: section.key (ddos.groups[0].delay). */
+static const char *key_path(const char *what, const char *name, char *out, size_t n)
+{
+	if (!what || !what[0])
+		return name;
+	snprintf(out, n, "%s.%s", what, name);
+	return out;
+}
+
 static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
-		      const char *file, int line, int col, struct buf *err)
+		      const char *file, int line, int col, const char *what, struct buf *err)
 {
 	char *field = (char *)dst + k->offset;
 	int64_t iv;
 	const struct unit *units;
+	char pbuf[192];
+	const char *name = key_path(what, k->name, pbuf, sizeof(pbuf));
 
 	switch (k->type) {
 	case CONF_STR:
@@ -376,7 +387,7 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 			int port;
 			if (conf_split_addr(v, host, sizeof(host), &port) < 0)
 				return errf(err, file, line, col,
-					    "expected host:port (e.g. 127.0.0.1:5514) or \"\" for %s", k->name);
+					    "expected host:port (e.g. 127.0.0.1:5514) or \"\" for %s", name);
 		}
 		char *s = strdup(v);
 		if (!s)
@@ -391,7 +402,7 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 		else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
 			*(int *)field = 0;
 		else
-			return errf(err, file, line, col, "expected true or false for %s", k->name);
+			return errf(err, file, line, col, "expected true or false for %s", name);
 		return M_OK;
 	case CONF_INT:
 	case CONF_SIZE:
@@ -402,9 +413,9 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 			return errf(err, file, line, col,
 				    k->type == CONF_SIZE ? "expected a size (e.g. 64k, 10M, 2G) for %s" :
 				    k->type == CONF_DURATION ? "expected a duration (e.g. 30s, 15m, 7d) for %s" :
-				    "expected an integer for %s", k->name);
+				    "expected an integer for %s", name);
 		if (iv < k->min || iv > k->max) {
-			errf(err, file, line, col, "%s out of range", k->name);
+			errf(err, file, line, col, "%s out of range", name);
 			buf_printf(err, " (%lld..%lld)", (long long)k->min, (long long)k->max);
 			buf_cstr(err);
 			return M_EINVAL;
@@ -414,7 +425,7 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 	case CONF_STRLIST:
 		break;
 	}
-	return errf(err, file, line, col, "expected a list for %s", k->name);
+	return errf(err, file, line, col, "expected a list for %s", name);
 }
 
 static void list_clear(struct conf_list *l)
@@ -445,8 +456,11 @@ int conf_list_push(struct conf_list *l, const char *v)
 }
 
 static int set_node(const struct conf_keyword *k, void *dst, const struct conf_node *n,
-		    const char *file, struct buf *err)
+		    const char *file, const char *what, struct buf *err)
 {
+	char pbuf[192];
+	const char *name = key_path(what, k->name, pbuf, sizeof(pbuf));
+
 	if (k->type == CONF_STRLIST) {
 		struct conf_list *l = (struct conf_list *)((char *)dst + k->offset);
 		int r;
@@ -458,18 +472,18 @@ static int set_node(const struct conf_keyword *k, void *dst, const struct conf_n
 			return conf_list_push(l, n->value);
 		}
 		if (n->kind != NODE_SEQ)
-			return errf(err, file, n->line, n->col, "expected a list of strings for %s", k->name);
+			return errf(err, file, n->line, n->col, "expected a list of strings for %s", name);
 		for (struct conf_node *c = n->child; c; c = c->next) {
 			if (c->kind != NODE_SCALAR)
-				return errf(err, file, c->line, c->col, "expected a string in %s", k->name);
+				return errf(err, file, c->line, c->col, "expected a string in %s", name);
 			if ((r = conf_list_push(l, c->value)) < 0)
 				return r;
 		}
 		return M_OK;
 	}
 	if (n->kind != NODE_SCALAR)
-		return errf(err, file, n->line, n->col, "expected a single value for %s", k->name);
-	return set_scalar(k, dst, n->value, file, n->line, n->col, err);
+		return errf(err, file, n->line, n->col, "expected a single value for %s", name);
+	return set_scalar(k, dst, n->value, file, n->line, n->col, what, err);
 }
 
 /* Sets dst from the keys of one mapping (sec; NULL or an empty value sets
@@ -505,7 +519,7 @@ static int apply_keys(const char *file, const struct conf_node *sec, const char 
 			buf_cstr(err);
 			return M_EINVAL;
 		}
-		if ((r = set_node(k, dst, key->next, file, err)) < 0)
+		if ((r = set_node(k, dst, key->next, file, what, err)) < 0)
 			return r;
 	}
 	return M_OK;
@@ -524,7 +538,7 @@ static int apply_defaults(const struct conf_keyword *kw, void *dst, struct buf *
 				return r;
 			continue;
 		}
-		if ((r = set_scalar(k, dst, k->def ? k->def : "", "(defaults)", 0, 0, err)) < 0)
+		if ((r = set_scalar(k, dst, k->def ? k->def : "", "(defaults)", 0, 0, NULL, err)) < 0)
 			return r;
 	}
 	return M_OK;
@@ -560,7 +574,7 @@ int conf_apply(const struct conf_doc *doc, const char *section,
 	}
 	for (const struct conf_keyword *k = kw; k->name; k++) {
 		const struct conf_node *n = map_get(doc->root, k->name);
-		if (n && (r = set_node(k, dst, n, file, err)) < 0)
+		if (n && (r = set_node(k, dst, n, file, NULL, err)) < 0)
 			return r;
 	}
 	return M_OK;

@@ -1457,8 +1457,10 @@ int feed_conf_parse_list(const struct conf_doc *doc,
 	if (v == NULL)
 		return M_ENOMEM;
 	for (it = conf_node_child(seq); it && i < cnt; it = conf_node_next(it), i++) {
-		r = conf_apply_map(doc, it, "intel.feeds", feed_conf_keywords, NULL,
-				   &v[i], err);
+		char path[40];
+
+		snprintf(path, sizeof(path), "intel.feeds[%zu]", i);
+		r = conf_apply_map(doc, it, path, feed_conf_keywords, NULL, &v[i], err);
 		if (r == 0 && feed_conf_check(&v[i], err) < 0)
 			r = M_EINVAL;
 		for (size_t j = 0; r == 0 && j < i; j++)

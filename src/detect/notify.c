@@ -271,10 +271,13 @@ int notify_config_load(const struct conf_doc *doc, struct notify_config *cfg,
 		return M_ENOMEM;
 	for (item = conf_node_child(list); item; item = conf_node_next(item), idx++) {
 		struct notify_channel_config *c = &cfg->ch[idx];
+		char path[48];
+
 		cfg->nch = idx + 1;
+		snprintf(path, sizeof(path), "notify.channels[%zu]", idx);
 		if (conf_node_kind(item) != CONF_NODE_MAP)
 			return cfg_err(err, doc, item, idx, "expected a mapping (name:, type:, ...)%s", "");
-		if ((r = conf_apply_map(doc, item, "notify.channels", channel_keywords, NULL, c, err)) < 0 ||
+		if ((r = conf_apply_map(doc, item, path, channel_keywords, NULL, c, err)) < 0 ||
 		    (r = channel_resolve(doc, item, idx, c, err)) < 0)
 			return r;
 		for (size_t j = 0; j < idx; j++)

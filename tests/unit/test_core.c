@@ -283,14 +283,14 @@ static void test_config_errors(void **state)
 		const char *yaml;
 		const char *err;
 	} cases[] = {
-		{ "sec:\n  n: 11\n", "t.yaml:2:6: n out of range (1..10)" },
-		{ "sec:\n  n: seven\n", "t.yaml:2:6: expected an integer for n" },
+		{ "sec:\n  n: 11\n", "t.yaml:2:6: sec.n out of range (1..10)" },
+		{ "sec:\n  n: seven\n", "t.yaml:2:6: expected an integer for sec.n" },
 		{ "sec:\n  bogus: 1\n", "t.yaml:2:3: unknown setting 'bogus' in section sec" },
-		{ "sec:\n  flag: maybe\n", "t.yaml:2:9: expected true or false for flag" },
-		{ "sec:\n  addr: nohost\n", "t.yaml:2:9: expected host:port (e.g. 127.0.0.1:5514) or \"\" for addr" },
-		{ "sec:\n  size: 12 parsecs\n", "t.yaml:2:9: expected a size (e.g. 64k, 10M, 2G) for size" },
+		{ "sec:\n  flag: maybe\n", "t.yaml:2:9: expected true or false for sec.flag" },
+		{ "sec:\n  addr: nohost\n", "t.yaml:2:9: expected host:port (e.g. 127.0.0.1:5514) or \"\" for sec.addr" },
+		{ "sec:\n  size: 12 parsecs\n", "t.yaml:2:9: expected a size (e.g. 64k, 10M, 2G) for sec.size" },
 		{ "sec: [1, 2]\n", "t.yaml:1:6: expected a mapping for section sec" },
-		{ "sec:\n  name: [a]\n", "t.yaml:2:9: expected a single value for name" },
+		{ "sec:\n  name: [a]\n", "t.yaml:2:9: expected a single value for sec.name" },
 		{ "sec:\n  n: &a 1\n", "t.yaml:2:6: anchors are not supported" },
 		{ "- a\n", "t.yaml:1:1: expected a mapping of settings at the top level" },
 	};

@@ -142,7 +142,7 @@ static void test_config_errors(void **state)
 		{ "notify:\n  channels:\n    - name: \"a b\"\n      type: webhook\n      url: http://x\n",
 		  "name is required" },
 		{ "notify:\n  channels:\n    - name: a\n      type: webhook\n      url: http://x\n      max_per_window: 0\n",
-		  "t.yaml:6:23: max_per_window out of range" },
+		  "t.yaml:6:23: notify.channels[0].max_per_window out of range" },
 		{ "notify:\n  channels:\n    - name: a\n      type: webhook\n      url: http://x\n      min_severity: urgent\n",
 		  "min_severity 'urgent'" },
 		{ "notify:\n  channels:\n    - name: a\n      type: webhook\n      url: http://x\n      kinds: [pager]\n",

@@ -9,6 +9,11 @@
 #define BENCH_COMPARE_GROUP                          \
 	"    - name: customers\n"                    \
 	"      prefixes: [203.0.113.0/24]\n"         \
+	BENCH_COMPARE_THRESHOLDS
+
+/* The same group's settings after its prefixes (bench_flow -p protects
+ * another prefix with them). */
+#define BENCH_COMPARE_THRESHOLDS                     \
 	"      baseline: 0\n"                        \
 	"      thresholds:\n"                        \
 	"        total: { bps: 1G, pps: 20k }\n"     \

@@ -796,14 +796,17 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
  * so a source or port the attack is made of stays on top with an
  * estimate within a few percent; the estimates are no longer upper
  * bounds in that second. Inlined into ent_add: a call per target and
- * record cost a tenth of the counting under a flood. */
+ * record cost a tenth of the counting under a flood. ring_done: the
+ * detail ring was written already (agg_rings_add). */
 static inline __attribute__((always_inline)) void
 detail_add(struct ddos_detail *d, const struct ddos_ent *e, struct ddos_rec_split *rs, uint64_t bytes,
-	   uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo, uint32_t pkey)
+	   uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo, uint32_t pkey,
+	   int ring_done)
 {
 	uint64_t w = bytes;
 
-	ddos_dring_add(&d->r, rs, bytes, mask);
+	if (!ring_done)
+		ddos_dring_add(&d->r, rs, bytes, mask);
 	if (vec >= 0) {
 		d->vb[vec] += (float)bytes;
 		d->vp[vec] += (float)pkts;
@@ -884,17 +887,35 @@ struct rec_ctx {
 	uint32_t pkey;
 };
 
+/* An aggregate's (a /24's, a group's) own ring and, when it has one, its
+ * detail ring, in one call: under a flood both are written for every
+ * record, and two calls cost their register saving twice. The rings are
+ * apart, so writing the detail ring before the arrivals are counted (and
+ * before a detail slot is given) changes nothing. */
+static __attribute__((noinline, flatten)) void
+agg_rings_add(struct ddos_ring *r, struct ddos_slots *sl, struct ddos_dring *d, unsigned mask,
+	      struct ddos_rec_split *x, uint64_t bytes)
+{
+	ddos_ring_add(r, sl, x, bytes);
+	if (d)
+		ddos_dring_add(d, x, bytes, mask);
+}
+
 /* Inlined into add_one's three calls, each with its kind known: the
  * compiler keeps one target's branch and no call's register saving. */
 static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *c,
 							   struct ddos_ent *e, int kind,
 							   uint32_t idx, struct rec_ctx *x)
 {
+	/* The detail slot the target has now: its ring is written with the
+	 * aggregate's own (a slot given below is written by detail_add). */
+	struct ddos_detail *d0 = kind != DDOS_T_HOST && e->detail ? &c->det[e->detail - 1] : NULL;
+
 	if (kind == DDOS_T_HOST)
 		host_ring_add(c, &c->host[idx], &x->rs, x->bytes);
 	else
-		ddos_ring_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl, &x->rs,
-			      x->bytes);
+		agg_rings_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl,
+			      d0 ? &d0->r : NULL, x->mask, &x->rs, x->bytes);
 	if (e->ring.arr_sec != c->now_s) {
 		e->ring.arr_sec = c->now_s;
 		e->ring.arr_u = e->ring.arr_p = e->ring.arr_f = 0;
@@ -911,7 +932,7 @@ static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *
 	}
 	if (e->detail)
 		detail_add(&c->det[e->detail - 1], e, &x->rs, x->bytes, x->pkts, x->mask, x->vec,
-			   x->shi, x->slo, x->pkey);
+			   x->shi, x->slo, x->pkey, d0 != NULL);
 }
 
 static inline uint64_t scale(uint64_t v, uint64_t m)

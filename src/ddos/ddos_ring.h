@@ -20,9 +20,9 @@
  * Two shapes: struct ddos_ring, one quantity pair per target (its head;
  * the slots, struct ddos_slots of 32 bits or a host's ddos_nslots of 16,
  * lie beside it in the owner), and struct ddos_dring, the traffic of a
- * hot target by kind side by side per second (a record is one kind, and
- * a fragment also counts as one; the classes, which overlap, are sums of
- * kinds, made once a second).
+ * hot target by kind, each kind's seconds side by side (a record is one
+ * kind, and a fragment also counts as one; the classes, which overlap,
+ * are sums of kinds, made once a second).
  */
 #ifndef MAMORI_DDOS_RING_H
 #define MAMORI_DDOS_RING_H
@@ -120,17 +120,26 @@ struct ddos_ring {
 	uint16_t pk_b, pk_p;      /* hosts on 16 bits: no open second exceeds these */
 };
 
-struct ddos_dslot {
-	uint32_t b[DK_N], p[DK_N];   /* by column (DK_*) */
+/* One column's seconds: its units and packets, each 16 seconds of 32
+ * bits in a cache line of its own. Column-major: a record's writes into
+ * its column (up to four near slots and a far one) fall in the column's
+ * two lines, and a slot is its second's index (stride 1), where a slot
+ * holding every column (72 bytes) spread them over four to six lines and
+ * cost each index a multiplication. The step of a second, once a second,
+ * reads across the columns instead. */
+struct ddos_dcol {
+	uint32_t b[DDOS_NEAR], p[DDOS_NEAR];
 };
+
+_Static_assert(DDOS_NEAR == DDOS_FAR, "near and far columns share a layout");
 
 struct ddos_dring {
 	uint32_t busy;
 	uint32_t rem;             /* one carry: every column gets the record's units */
 	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];   /* by class (DD_*) */
 	uint32_t fl[DDOS_FLOWS][DK_N];
-	struct ddos_dslot near[DDOS_NEAR];
-	struct ddos_dslot far[DDOS_FAR];
+	_Alignas(64) struct ddos_dcol near[DK_N];   /* by column (DK_*), a slot per second */
+	struct ddos_dcol far[DK_N];                 /* the 4-second grid */
 };
 
 enum { SP_ONE, SP_NEAR, SP_FAR };
@@ -564,19 +573,28 @@ static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x
 
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		ddos_spread(&d->near[0].b[k], &d->near[0].p[k], &d->far[0].b[k], &d->far[0].p[k],
-			    sizeof(struct ddos_dslot) / sizeof(uint32_t), sp, &ab, &x->ap);
+		ddos_spread(d->near[k].b, d->near[k].p, d->far[k].b, d->far[k].p, 1, sp, &ab, &x->ap);
 		fl[k]++;
 	}
 	if (sp->stop > d->busy)
 		d->busy = sp->stop;
 }
 
+/* Slot i of every column, taken out (zeroed). */
+static inline void ddos_dcol_take(struct ddos_dcol *col, unsigned i, uint32_t b[DK_N],
+				  uint32_t p[DK_N])
+{
+	for (int k = 0; k < DK_N; k++) {
+		b[k] = col[k].b[i];
+		p[k] = col[k].p[i];
+		col[k].b[i] = col[k].p[i] = 0;
+	}
+}
+
 static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 {
-	struct ddos_dslot *n = &d->near[s % DDOS_NEAR];
 	uint32_t *fl = d->fl[s % DDOS_FLOWS];
-	uint32_t cb[DD_N], cp[DD_N];
+	uint32_t kb[DK_N], kp[DK_N], cb[DD_N], cp[DD_N];
 
 	if (d->busy < s) {
 		memset(d->run_b, 0, sizeof(d->run_b));
@@ -584,24 +602,23 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 		memset(d->cur_f, 0, sizeof(d->cur_f));
 		return;
 	}
-	ddos_dk_classes(n->b, cb);
-	ddos_dk_classes(n->p, cp);
+	ddos_dcol_take(d->near, s % DDOS_NEAR, kb, kp);
+	ddos_dk_classes(kb, cb);
+	ddos_dk_classes(kp, cp);
 	ddos_dk_classes(fl, d->cur_f);
 	for (int k = 0; k < DD_N; k++) {
 		d->run_b[k] += cb[k];
 		d->run_p[k] += cp[k];
 	}
-	memset(n, 0, sizeof(*n));
 	memset(fl, 0, sizeof(d->fl[0]));
 	if (s % DDOS_GRID == 0) {
-		struct ddos_dslot *f = &d->far[(s / DDOS_GRID) % DDOS_FAR];
-		ddos_dk_classes(f->b, cb);
-		ddos_dk_classes(f->p, cp);
+		ddos_dcol_take(d->far, (s / DDOS_GRID) % DDOS_FAR, kb, kp);
+		ddos_dk_classes(kb, cb);
+		ddos_dk_classes(kp, cp);
 		for (int k = 0; k < DD_N; k++) {
 			d->run_b[k] += cb[k];
 			d->run_p[k] += cp[k];
 		}
-		memset(f, 0, sizeof(*f));
 	}
 	if (s == d->busy) {
 		memset(d->run_b, 0, sizeof(d->run_b));
@@ -626,16 +643,15 @@ static inline void ddos_dring_peek(const struct ddos_dring *d, uint32_t H, uint3
 	memset(kb, 0, sizeof(kb));
 	memset(kp, 0, sizeof(kp));
 	for (uint32_t k = H; k <= s; k++) {
-		const struct ddos_dslot *n = &d->near[k % DDOS_NEAR];
+		unsigned i = k % DDOS_NEAR, g = (k / DDOS_GRID) % DDOS_FAR;
 		for (int c = 0; c < DK_N; c++) {
-			kb[c] += n->b[c];
-			kp[c] += n->p[c];
+			kb[c] += d->near[c].b[i];
+			kp[c] += d->near[c].p[i];
 		}
 		if (k % DDOS_GRID == 0) {
-			const struct ddos_dslot *g = &d->far[(k / DDOS_GRID) % DDOS_FAR];
 			for (int c = 0; c < DK_N; c++) {
-				kb[c] += g->b[c];
-				kp[c] += g->p[c];
+				kb[c] += d->far[c].b[g];
+				kp[c] += d->far[c].p[g];
 			}
 		}
 	}

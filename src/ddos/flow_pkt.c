@@ -183,7 +183,7 @@ int flow_pkt_record(const uint8_t *p, size_t caplen, enum flow_link link, uint64
 {
 	int rc;
 
-	memset(r, 0, sizeof(*r));
+	flow_rec_clear(r);
 	rc = flow_pkt_decode(p, caplen, link, r);
 	if (rc != 0)
 		return rc;

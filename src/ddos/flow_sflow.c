@@ -77,7 +77,7 @@ static void sf_raw_header(struct sf_ctx *c, const uint8_t *p, size_t n,
 	/* Straight into the sample's record unless a sampled IP record came
 	 * first (kept if this header does not decode): no copy per sample. */
 	r = f->have ? &tmp : &f->r;
-	memset(r, 0, sizeof(*r));
+	flow_rec_clear(r);
 	if (flow_pkt_decode(p + 16, hlen, link, r) != 0) {
 		c->m->d->st.sflow_non_ip++;
 		return;
@@ -101,7 +101,7 @@ static void sf_sampled_ip(struct sf_ctx *c, const uint8_t *p, size_t n, int v6,
 		c->m->d->st.truncated++;
 		return;
 	}
-	memset(r, 0, sizeof(*r));
+	flow_rec_clear(r);
 	r->bytes = rd32(p);
 	r->proto = (uint8_t)rd32(p + 4);
 	if (v6) {

@@ -1075,12 +1075,14 @@ int ddos_collector_exporters(struct ddos_collector *c, struct ddos_exporter_info
 		if (v) {
 			l.v = v;
 			l.cap = l.n + rq.exp.n + 1;
-			memcpy(l.v + l.n, rq.exp.v, rq.exp.n * sizeof(*v));
+			if (rq.exp.n)   /* memcpy from NULL is undefined, even of 0 */
+				memcpy(l.v + l.n, rq.exp.v, rq.exp.n * sizeof(*v));
 			l.n += rq.exp.n;
 		}
 		if (x) {
 			xs = x;
-			memcpy(xs + nxs, rq.xs, rq.nxs * sizeof(*x));
+			if (rq.nxs)
+				memcpy(xs + nxs, rq.xs, rq.nxs * sizeof(*x));
 			nxs += rq.nxs;
 		}
 		if (rc == 0 && (!v || !x))

@@ -387,7 +387,11 @@ def test_vector_change_replaces_flowspec():
         return old_rule not in f4 and any(f"dst {target}/32;" in ln and "11211" in ln
                                            for ln in f4.splitlines())
     wait_for("the rule replaced by one on 123 and 11211", replaced, timeout=60, interval=0.2)
-    n = find_hook(e.hooks, f"DDoS attack on {target}: vector changed to")
+    # The notice goes through the notifier, the rule through the speaker:
+    # either may be first.
+    n = wait_for("the vector-change notice",
+                 lambda: find_hook(e.hooks, f"DDoS attack on {target}: vector changed to"),
+                 timeout=30, interval=0.2)
     check(n and "memcached amplification" in n["title"] and "(was NTP amplification" in n["title"]
           and n["fields"]["status"] == "vector_changed", n)
     check("replacing filter 203.0.113.30/32 proto 17 sport 123" in n["fields"]["action"], n["fields"])

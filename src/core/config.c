@@ -361,13 +361,16 @@ int conf_split_addr(const char *addr, char *host, size_t hostsz, int *port)
 	return M_OK;
 }
 
-/* A setting's full name for messages: section.key (ddos.groups[0].delay). */
-static const char *key_path(const char *what, const char *name, char *out, size_t n)
+/* errf about setting k of section what, named by its whole path
+ * (ddos.groups[0].delay; the key alone when what is NULL). */
+static int key_errf(struct buf *err, const char *file, int line, int col, const char *fmt,
+		    const char *what, const struct conf_keyword *k)
 {
-	if (!what || !what[0])
-		return name;
-	snprintf(out, n, "%s.%s", what, name);
-	return out;
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s%s%s", what ? what : "", what && what[0] ? "." : "",
+		 k->name);
+	return errf(err, file, line, col, fmt, path);
 }
 
 static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
@@ -376,8 +379,6 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 	char *field = (char *)dst + k->offset;
 	int64_t iv;
 	const struct unit *units;
-	char pbuf[192];
-	const char *name = key_path(what, k->name, pbuf, sizeof(pbuf));
 
 	switch (k->type) {
 	case CONF_STR:
@@ -386,8 +387,8 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 			char host[256];
 			int port;
 			if (conf_split_addr(v, host, sizeof(host), &port) < 0)
-				return errf(err, file, line, col,
-					    "expected host:port (e.g. 127.0.0.1:5514) or \"\" for %s", name);
+				return key_errf(err, file, line, col,
+					    "expected host:port (e.g. 127.0.0.1:5514) or \"\" for %s", what, k);
 		}
 		char *s = strdup(v);
 		if (!s)
@@ -402,7 +403,7 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 		else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
 			*(int *)field = 0;
 		else
-			return errf(err, file, line, col, "expected true or false for %s", name);
+			return key_errf(err, file, line, col, "expected true or false for %s", what, k);
 		return M_OK;
 	case CONF_INT:
 	case CONF_SIZE:
@@ -410,12 +411,12 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 		units = k->type == CONF_SIZE ? size_units :
 			k->type == CONF_DURATION ? duration_units : no_units;
 		if (parse_int_unit(v, units, &iv) < 0)
-			return errf(err, file, line, col,
+			return key_errf(err, file, line, col,
 				    k->type == CONF_SIZE ? "expected a size (e.g. 64k, 10M, 2G) for %s" :
 				    k->type == CONF_DURATION ? "expected a duration (e.g. 30s, 15m, 7d) for %s" :
-				    "expected an integer for %s", name);
+				    "expected an integer for %s", what, k);
 		if (iv < k->min || iv > k->max) {
-			errf(err, file, line, col, "%s out of range", name);
+			key_errf(err, file, line, col, "%s out of range", what, k);
 			buf_printf(err, " (%lld..%lld)", (long long)k->min, (long long)k->max);
 			buf_cstr(err);
 			return M_EINVAL;
@@ -425,7 +426,7 @@ static int set_scalar(const struct conf_keyword *k, void *dst, const char *v,
 	case CONF_STRLIST:
 		break;
 	}
-	return errf(err, file, line, col, "expected a list for %s", name);
+	return key_errf(err, file, line, col, "expected a list for %s", what, k);
 }
 
 static void list_clear(struct conf_list *l)
@@ -458,8 +459,6 @@ int conf_list_push(struct conf_list *l, const char *v)
 static int set_node(const struct conf_keyword *k, void *dst, const struct conf_node *n,
 		    const char *file, const char *what, struct buf *err)
 {
-	char pbuf[192];
-	const char *name = key_path(what, k->name, pbuf, sizeof(pbuf));
 
 	if (k->type == CONF_STRLIST) {
 		struct conf_list *l = (struct conf_list *)((char *)dst + k->offset);
@@ -472,17 +471,17 @@ static int set_node(const struct conf_keyword *k, void *dst, const struct conf_n
 			return conf_list_push(l, n->value);
 		}
 		if (n->kind != NODE_SEQ)
-			return errf(err, file, n->line, n->col, "expected a list of strings for %s", name);
+			return key_errf(err, file, n->line, n->col, "expected a list of strings for %s", what, k);
 		for (struct conf_node *c = n->child; c; c = c->next) {
 			if (c->kind != NODE_SCALAR)
-				return errf(err, file, c->line, c->col, "expected a string in %s", name);
+				return key_errf(err, file, c->line, c->col, "expected a string in %s", what, k);
 			if ((r = conf_list_push(l, c->value)) < 0)
 				return r;
 		}
 		return M_OK;
 	}
 	if (n->kind != NODE_SCALAR)
-		return errf(err, file, n->line, n->col, "expected a single value for %s", name);
+		return key_errf(err, file, n->line, n->col, "expected a single value for %s", what, k);
 	return set_scalar(k, dst, n->value, file, n->line, n->col, what, err);
 }
 

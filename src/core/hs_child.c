@@ -166,7 +166,7 @@ static void answer_widths(int fd, const char *const *exprs, const unsigned *flag
 }
 
 /* Serves requests until the parent closes the socket. */
-static _Noreturn void child_main(int fd)
+_Noreturn void hs_child_main(int fd)
 {
 	for (;;) {
 		uint32_t kind, n, hdr[3];
@@ -206,11 +206,6 @@ static _Noreturn void child_main(int fd)
 		free(flags);
 		free(ids);
 	}
-}
-
-_Noreturn void hs_child_main(int fd)
-{
-	child_main(fd);
 }
 
 /* ---- the parent ---- */
@@ -255,7 +250,7 @@ struct hs_child *hs_child_open(void)
 			(void)fcntl(3, F_SETFD, 0);
 			execl(exec_path, exec_path, exec_arg, (char *)NULL);
 		}
-		child_main(3);
+		hs_child_main(3);
 	}
 	close(sv[1]);
 	c->fd = sv[0];

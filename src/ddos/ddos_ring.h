@@ -355,22 +355,15 @@ ddos_rec_units(struct ddos_rec_split *x, uint32_t u)
 }
 
 /* The slot of the step down from q to qe (x whole seconds after the
- * first at q): in the near window, or on the far grid (ddos_split put it
- * on a grid point there). */
-static inline uint32_t *ddos_step_at(uint32_t *v, uint32_t *vf, unsigned stride,
-				     const struct ddos_span *sp, uint32_t x)
+ * first at q), times stride: in the near window, or (*far) on the far
+ * grid (ddos_split put it on a grid point there). */
+static inline unsigned ddos_step_slot(const struct ddos_span *sp, uint32_t x, unsigned stride,
+				      int *far)
 {
 	uint32_t e = sp->s0 + 1 + x;
 
-	return e < sp->nlim ? &v[(e % DDOS_NEAR) * stride] : &vf[((e / DDOS_GRID) % DDOS_FAR) * stride];
-}
-
-static inline uint16_t *ddos_nstep_at(uint16_t *v, uint16_t *vf, unsigned stride,
-				      const struct ddos_span *sp, uint32_t x)
-{
-	uint32_t e = sp->s0 + 1 + x;
-
-	return e < sp->nlim ? &v[(e % DDOS_NEAR) * stride] : &vf[((e / DDOS_GRID) % DDOS_FAR) * stride];
+	*far = e >= sp->nlim;
+	return (*far ? (e / DDOS_GRID) % DDOS_FAR : e % DDOS_NEAR) * stride;
 }
 
 /* Differences of one (units, packets) pair: b and p point at slot 0 of
@@ -395,10 +388,16 @@ ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned strid
 	p[i0] += ap->a0;
 	b[i1] += ab->q - ab->a0;
 	p[i1] += ap->q - ap->a0;
-	if (ab->qe != ab->q)
-		*ddos_step_at(b, bf, stride, sp, ab->x) -= 1;
-	if (ap->qe != ap->q)
-		*ddos_step_at(p, pf, stride, sp, ap->x) -= 1;
+	if (ab->qe != ab->q) {
+		int far;
+		unsigned i = ddos_step_slot(sp, ab->x, stride, &far);
+		(far ? bf : b)[i] -= 1;
+	}
+	if (ap->qe != ap->q) {
+		int far;
+		unsigned i = ddos_step_slot(sp, ap->x, stride, &far);
+		(far ? pf : p)[i] -= 1;
+	}
 	if (sp->kind == SP_NEAR) {
 		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
 		b[il] += ab->al - ab->qe;
@@ -434,10 +433,16 @@ static inline void ddos_nspread(uint16_t *b, uint16_t *p, uint16_t *bf, uint16_t
 	p[i0] = (uint16_t)(p[i0] + (ap->a0));
 	b[i1] = (uint16_t)(b[i1] + (ab->q - ab->a0));
 	p[i1] = (uint16_t)(p[i1] + (ap->q - ap->a0));
-	if (ab->qe != ab->q)
-		*ddos_nstep_at(b, bf, stride, sp, ab->x) -= 1;
-	if (ap->qe != ap->q)
-		*ddos_nstep_at(p, pf, stride, sp, ap->x) -= 1;
+	if (ab->qe != ab->q) {
+		int far;
+		unsigned i = ddos_step_slot(sp, ab->x, stride, &far);
+		(far ? bf : b)[i] -= 1;
+	}
+	if (ap->qe != ap->q) {
+		int far;
+		unsigned i = ddos_step_slot(sp, ap->x, stride, &far);
+		(far ? pf : p)[i] -= 1;
+	}
 	if (sp->kind == SP_NEAR) {
 		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
 		b[il] = (uint16_t)(b[il] + (ab->al - ab->qe));

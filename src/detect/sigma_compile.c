@@ -396,12 +396,12 @@ static int in_part(const struct sigma_pred *p, int part)
 
 /* One database of the patterns of fb in part; a pattern Hyperscan refuses
  * goes to PCRE2 (in_hs = 0) and the rest compile without it. *db stays
- * NULL when the part is empty. */
+ * NULL when the part is empty. stripped[i]: fb's pattern i as compiled,
+ * when not its own expression (end_in_callback). */
 static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
-			hs_database_t **db, struct buf *err)
+			char *const *stripped, hs_database_t **db, struct buf *err)
 {
 	const char **exprs = NULL;
-	char **stripped = NULL;
 	unsigned *flags = NULL, *ids = NULL;
 	uint32_t *removed = NULL, n_removed = 0;
 	struct hs_child_error ce;
@@ -410,24 +410,12 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 	int r = 0, cached = 0;
 
 	exprs = calloc(n ? n : 1, sizeof(*exprs));
-	stripped = calloc(n ? n : 1, sizeof(*stripped));
 	flags = calloc(n ? n : 1, sizeof(*flags));
 	ids = calloc(n ? n : 1, sizeof(*ids));
 	removed = calloc(n ? n : 1, sizeof(*removed));
-	if (!exprs || !stripped || !flags || !ids || !removed) {
+	if (!exprs || !flags || !ids || !removed) {
 		r = M_ENOMEM;
 		goto out;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct sigma_pred *p = &rs->preds[fb->preds[i]];
-
-		if (!end_in_callback(p))
-			continue;
-		stripped[i] = strndup(p->re, strlen(p->re) - 2);
-		if (!stripped[i]) {
-			r = M_ENOMEM;
-			goto out;
-		}
 	}
 	for (int first = 1;; first = 0) {
 		uint32_t k = 0;
@@ -475,9 +463,6 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 	if (*db && !cached && rs->hs_cache_dir && key[0])
 		sigma_hscache_store(rs->hs_cache_dir, key, *db, removed, n_removed);
 out:
-	for (uint32_t i = 0; stripped && i < n; i++)
-		free(stripped[i]);
-	free(stripped);
 	free(exprs);
 	free(flags);
 	free(ids);
@@ -497,33 +482,40 @@ out:
 static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 		       struct sigma_fdb *out, struct buf *err)
 {
-	uint32_t n = fb->n, n_lit = 0, n_re = 0;
-	int r;
+	uint32_t n = fb->n, n_lit = 0, n_re = 0, n_end = 0;
+	char **stripped = calloc(n ? n : 1, sizeof(*stripped));
+	int r = stripped ? 0 : M_ENOMEM;
 
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; r == 0 && i < n; i++) {
 		const struct sigma_pred *p = &rs->preds[fb->preds[i]];
 
 		if (p->in_hs)
 			(void)(re_is_literal(p->re) ? n_lit++ : n_re++);
+		if (end_in_callback(p)) {
+			if (!(stripped[i] = strndup(p->re, strlen(p->re) - 2)))
+				r = M_ENOMEM;
+			n_end++;
+		}
 	}
-	if (n_lit >= SPLIT_MIN_LITERALS && n_re > 0) {
-		r = compile_part(rs, fb, PART_LIT, &out->db, err);
+	if (r == 0 && n_lit >= SPLIT_MIN_LITERALS && n_re > 0) {
+		r = compile_part(rs, fb, PART_LIT, stripped, &out->db, err);
 		if (r == 0)
-			r = compile_part(rs, fb, PART_RE, &out->db2, err);
-	} else {
-		r = compile_part(rs, fb, PART_ALL, &out->db, err);
+			r = compile_part(rs, fb, PART_RE, stripped, &out->db2, err);
+	} else if (r == 0) {
+		r = compile_part(rs, fb, PART_ALL, stripped, &out->db, err);
 	}
+	if (r == 0 && n_end && !(out->at_end = calloc(n, 1)))
+		r = M_ENOMEM;
+	for (uint32_t i = 0; stripped && i < n; i++) {
+		if (stripped[i] && out->at_end)
+			out->at_end[i] = 1;
+		free(stripped[i]);
+	}
+	free(stripped);
 	if (r < 0)
 		return r;
 	out->field = fb->field;
 	out->n = n;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!end_in_callback(&rs->preds[fb->preds[i]]))
-			continue;
-		if (!out->at_end && !(out->at_end = calloc(n, 1)))
-			return M_ENOMEM;
-		out->at_end[i] = 1;
-	}
 	out->pred_ids = fb->preds;
 	fb->preds = NULL;
 	/* CSR of the rules per HS id. */

@@ -60,21 +60,6 @@ const size_t flow_stat_count = sizeof(flow_stat_descs) / sizeof(flow_stat_descs[
 
 /* ---- addresses ---- */
 
-void flow_ip_v4(struct flow_ip *ip, const uint8_t v4[4])
-{
-	memset(ip->a, 0, 10);
-	ip->a[10] = 0xff;
-	ip->a[11] = 0xff;
-	memcpy(ip->a + 12, v4, 4);
-	ip->family = FLOW_IPV4;
-}
-
-void flow_ip_v6(struct flow_ip *ip, const uint8_t v6[16])
-{
-	memcpy(ip->a, v6, 16);
-	ip->family = FLOW_IPV6;
-}
-
 int flow_ip_parse(struct flow_ip *ip, const char *s)
 {
 	uint8_t b[16];

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum flow_format {
 	FLOW_FMT_AUTO,      /* by the version at the start of the datagram */
@@ -272,8 +273,23 @@ int flow_pkt_decode(const uint8_t *p, size_t n, enum flow_link link,
 int flow_pkt_record(const uint8_t *p, size_t caplen, enum flow_link link, uint64_t wire_len,
 		    uint32_t sampling, int64_t ms, struct flow_rec *r);
 
-void flow_ip_v4(struct flow_ip *ip, const uint8_t v4[4]);
-void flow_ip_v6(struct flow_ip *ip, const uint8_t v6[16]);
+/* An address from its bytes (IPv4 as v4-mapped IPv6). Inline: the
+ * template decoder sets two per record. */
+static inline void flow_ip_v4(struct flow_ip *ip, const uint8_t v4[4])
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	memcpy(ip->a, mapped, sizeof(mapped));
+	memcpy(ip->a + 12, v4, 4);
+	ip->family = FLOW_IPV4;
+}
+
+static inline void flow_ip_v6(struct flow_ip *ip, const uint8_t v6[16])
+{
+	memcpy(ip->a, v6, 16);
+	ip->family = FLOW_IPV6;
+}
+
 /* Parses a textual IPv4 or IPv6 address; 0 or M_EINVAL. */
 int flow_ip_parse(struct flow_ip *ip, const char *s);
 /* Writes the address (or "-" when absent) into out; returns out. */

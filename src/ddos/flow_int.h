@@ -106,12 +106,23 @@ enum flow_fk {
 	FK_SAMP_INTERVAL,                /* samplingInterval, samplerRandomInterval */
 	FK_PKT_INTERVAL, FK_PKT_SPACE,
 	FK_SAMP_SIZE, FK_SAMP_POP, FK_SAMP_PROB,
+	FK_COUNT
 };
 
 struct flow_field {
 	uint16_t id;      /* information element id, enterprise bit cleared */
 	uint16_t len;     /* bytes, or FLOW_VARLEN */
 	uint8_t kind;     /* enum flow_fk */
+};
+
+/* A field a record of a fixed-length template is read for: where it is
+ * in the record, and the shift that turns the 8 bytes from there into
+ * its value. */
+struct flow_op {
+	uint16_t off;
+	uint8_t kind;     /* enum flow_fk, never FK_SKIP */
+	uint8_t len;      /* 1..8; 16 for an IPv6 address */
+	uint8_t shift;    /* 64 - 8 * len; 0 when the action reads the bytes */
 };
 
 struct flow_tmpl {
@@ -125,6 +136,9 @@ struct flow_tmpl {
 	uint16_t nscope;
 	uint8_t options;          /* an options template */
 	uint8_t varlen;           /* has a variable-length field */
+	uint16_t nops;            /* fixed-length templates: the fields read */
+	uint32_t have;            /* what those fields say a record has (H_*) */
+	struct flow_op *ops;      /* after f[nfields], in the same block */
 	struct flow_field f[];
 };
 

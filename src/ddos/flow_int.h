@@ -125,6 +125,21 @@ struct flow_op {
 	uint8_t shift;    /* 64 - 8 * len; 0 when the action reads the bytes */
 };
 
+/* The fields nearly every flow template has: when a template has one of
+ * them once (and nothing else that sets the same value), a record's value
+ * is read by straight-line code rather than through the list of fields. */
+enum flow_hot {
+	HOT_SRC4, HOT_DST4, HOT_SPORT, HOT_DPORT, HOT_PROTO, HOT_TCP_FLAGS, HOT_TOS,
+	HOT_BYTES, HOT_PKTS, HOT_UP_START, HOT_UP_END, HOT_START_MS, HOT_END_MS,
+	HOT_IN_IF, HOT_OUT_IF,
+	HOT_N
+};
+
+struct flow_hot_field {
+	uint16_t off;
+	uint8_t shift;
+};
+
 struct flow_tmpl {
 	struct flow_tmpl *next;   /* hash chain */
 	uint64_t used;            /* LRU stamp */
@@ -136,8 +151,10 @@ struct flow_tmpl {
 	uint16_t nscope;
 	uint8_t options;          /* an options template */
 	uint8_t varlen;           /* has a variable-length field */
-	uint16_t nops;            /* fixed-length templates: the fields read */
-	uint32_t have;            /* what those fields say a record has (H_*) */
+	uint16_t nops;            /* fixed-length templates: the other fields read */
+	uint16_t hot;             /* 1 << HOT_*: the hot fields it has */
+	uint32_t have;            /* what its fields say a record has (H_*) */
+	struct flow_hot_field hotf[HOT_N];
 	struct flow_op *ops;      /* after f[nfields], in the same block */
 	struct flow_field f[];
 };

@@ -154,15 +154,42 @@ static const uint32_t kind_have[FK_COUNT] = {
 	[FK_SAMP_SIZE] = H_SIZE, [FK_SAMP_POP] = H_POP, [FK_SAMP_PROB] = H_PROB,
 };
 
+/* The hot field (flow_hot) of a kind, plus one; 0 for the others. */
+static const uint8_t kind_hot[FK_COUNT] = {
+	[FK_SRC4] = HOT_SRC4 + 1, [FK_DST4] = HOT_DST4 + 1,
+	[FK_SPORT] = HOT_SPORT + 1, [FK_DPORT] = HOT_DPORT + 1,
+	[FK_PROTO] = HOT_PROTO + 1, [FK_TCP_FLAGS] = HOT_TCP_FLAGS + 1, [FK_TOS] = HOT_TOS + 1,
+	[FK_BYTES] = HOT_BYTES + 1, [FK_PKTS] = HOT_PKTS + 1,
+	[FK_UP_START] = HOT_UP_START + 1, [FK_UP_END] = HOT_UP_END + 1,
+	[FK_START_MS] = HOT_START_MS + 1, [FK_END_MS] = HOT_END_MS + 1,
+	[FK_IN_IF] = HOT_IN_IF + 1, [FK_OUT_IF] = HOT_OUT_IF + 1,
+};
+
+/* The value a kind sets: kinds that set the same one share it. */
+static uint8_t kind_value(uint8_t k)
+{
+	switch (k) {
+	case FK_SRC6: return FK_SRC4;
+	case FK_DST6: return FK_DST4;
+	case FK_START_S: case FK_START_US: case FK_START_NS: return FK_START_MS;
+	case FK_END_S: case FK_END_US: case FK_END_NS: return FK_END_MS;
+	default: return k;
+	}
+}
+
 /* Checks t's length and, for a template without variable-length fields,
  * lists the fields a record is read for: their offsets are the same in
  * every record, so decoding visits only those, with no bounds check per
  * field, and each value is one unaligned 8-byte load and a shift (a set's
  * last record, with under 8 bytes after it, goes the field-by-field way
- * of rec_decode). */
+ * of rec_decode). A hot field (flow_hot) that is the only one to set its
+ * value leaves the list for straight-line code (rec_ops): the order in
+ * which the fields are read then does not matter. */
 int flow_tmpl_seal(struct flow_tmpl *t)
 {
 	uint32_t min = 0;
+	uint8_t sets[FK_COUNT] = { 0 };
+	uint16_t n = 0;
 
 	for (uint16_t i = 0; i < t->nfields; i++) {
 		if (t->f[i].len == FLOW_VARLEN) {
@@ -189,7 +216,22 @@ int flow_tmpl_seal(struct flow_tmpl *t)
 		o->len = (uint8_t)f->len;
 		o->shift = f->len > 8 ? 0 : (uint8_t)(64 - 8 * f->len);
 		t->have |= kind_have[f->kind];
+		if (sets[kind_value(f->kind)] < 2)
+			sets[kind_value(f->kind)]++;
 	}
+	for (uint16_t i = 0; i < t->nops; i++) {
+		const struct flow_op *o = &t->ops[i];
+		unsigned h = kind_hot[o->kind];
+
+		if (h && sets[kind_value(o->kind)] == 1) {
+			t->hot |= (uint16_t)(1u << (h - 1));
+			t->hotf[h - 1].off = o->off;
+			t->hotf[h - 1].shift = o->shift;
+		} else {
+			t->ops[n++] = *o;
+		}
+	}
+	t->nops = n;
 	return 0;
 }
 
@@ -362,11 +404,52 @@ static inline uint64_t ld_be64(const uint8_t *p)
 	return v;
 }
 
+/* The value of hot field i of t in the record at p. */
+static inline uint64_t hot_val(const struct flow_tmpl *t, const uint8_t *p, enum flow_hot i)
+{
+	return ld_be64(p + t->hotf[i].off) >> t->hotf[i].shift;
+}
+
+static inline int has_hot(const struct flow_tmpl *t, enum flow_hot i)
+{
+	return t->hot >> i & 1;
+}
+
 /* Decodes one record of a fixed-length template (flow_tmpl_seal) from p,
  * which is followed by at least 8 more bytes of the set: every value,
  * wherever it lies in the record, is one unaligned load and a shift. */
 static inline void rec_ops(struct acc *a, const struct flow_tmpl *t, const uint8_t *p)
 {
+	if (has_hot(t, HOT_SRC4))
+		flow_ip_v4(&a->r.src, p + t->hotf[HOT_SRC4].off);
+	if (has_hot(t, HOT_DST4))
+		flow_ip_v4(&a->r.dst, p + t->hotf[HOT_DST4].off);
+	if (has_hot(t, HOT_SPORT))
+		a->r.sport = (uint16_t)hot_val(t, p, HOT_SPORT);
+	if (has_hot(t, HOT_DPORT))
+		a->r.dport = (uint16_t)hot_val(t, p, HOT_DPORT);
+	if (has_hot(t, HOT_PROTO))
+		a->r.proto = (uint8_t)hot_val(t, p, HOT_PROTO);
+	if (has_hot(t, HOT_TCP_FLAGS))
+		a->r.tcp_flags = (uint8_t)hot_val(t, p, HOT_TCP_FLAGS);
+	if (has_hot(t, HOT_TOS))
+		a->r.tos = (uint8_t)hot_val(t, p, HOT_TOS);
+	if (has_hot(t, HOT_BYTES))
+		a->r.bytes = hot_val(t, p, HOT_BYTES);
+	if (has_hot(t, HOT_PKTS))
+		a->r.packets = hot_val(t, p, HOT_PKTS);
+	if (has_hot(t, HOT_UP_START))
+		a->up_start = (uint32_t)hot_val(t, p, HOT_UP_START);
+	if (has_hot(t, HOT_UP_END))
+		a->up_end = (uint32_t)hot_val(t, p, HOT_UP_END);
+	if (has_hot(t, HOT_START_MS))
+		a->start_ms = clamp_ms(hot_val(t, p, HOT_START_MS));
+	if (has_hot(t, HOT_END_MS))
+		a->end_ms = clamp_ms(hot_val(t, p, HOT_END_MS));
+	if (has_hot(t, HOT_IN_IF))
+		a->r.in_if = (uint32_t)hot_val(t, p, HOT_IN_IF);
+	if (has_hot(t, HOT_OUT_IF))
+		a->r.out_if = (uint32_t)hot_val(t, p, HOT_OUT_IF);
 	for (const struct flow_op *o = t->ops, *e = o + t->nops; o < e; o++) {
 		const uint8_t *q = p + o->off;
 

@@ -606,7 +606,7 @@ static void data_emit(struct flow_msg *m, struct acc *a)
 
 	if ((a->have & H_SAMPLER) && m->src)
 		rate = flow_sampler_rate(m->src, a->sampler_id);
-	if (!rate) {
+	if (!rate && (a->have & H_RATE)) {   /* rare in data records */
 		rate = acc_rate(a, &have_rate);
 		if (have_rate && rate == 0) {
 			m->d->st.zero_rate++;

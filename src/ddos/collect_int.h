@@ -61,7 +61,9 @@ struct live {
 };
 
 /* Figures a thread adds to the shared metrics: each publication adds the
- * difference since the last one, so the metric is the sum over threads. */
+ * difference since the last one, so the metric is the sum over threads;
+ * PUB_EVAL (the threads judge their shards side by side) is their
+ * largest. */
 enum {
 	PUB_RECORDS, PUB_COUNTED, PUB_UNPROTECTED, PUB_ALLOWED, PUB_LATE, PUB_STARTED, PUB_ENDED,
 	PUB_ACTIVE, PUB_HOSTS, PUB_MEMORY, PUB_EVAL, PUB_HANDOFF_DROPS, PUB_N
@@ -96,6 +98,7 @@ struct ddos_cthread {
 
 	struct metric *m_dgrams;   /* with several threads: datagrams this one received */
 	uint64_t pub[PUB_N];       /* as last added */
+	_Atomic int64_t eval_us;   /* its last second's judging, µs */
 	long long log_last;
 	int64_t next_minute;       /* monotonic µs */
 };

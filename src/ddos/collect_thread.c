@@ -365,10 +365,21 @@ void ddos_cthread_publish(struct ddos_cthread *t)
 	v[PUB_ACTIVE] = ddos_detector_active(t->det);
 	v[PUB_HOSTS] = ddos_count_hosts(ddos_detector_counters(t->det));
 	v[PUB_MEMORY] = ddos_detector_memory(t->det);
-	v[PUB_EVAL] = ds->eval_us_last > 0 ? (uint64_t)ds->eval_us_last : 0;
 	v[PUB_HANDOFF_DROPS] = t->ho.drops;
 	for (int k = 0; k < PUB_N; k++)
-		pub_delta(c->m_pub[k], &t->pub[k], v[k]);
+		if (k != PUB_EVAL)
+			pub_delta(c->m_pub[k], &t->pub[k], v[k]);
+	/* Each thread judges its own shard in the same second: the time to
+	 * judge one is the slowest thread's, not the sum. */
+	atomic_store_explicit(&t->eval_us, ds->eval_us_last > 0 ? ds->eval_us_last : 0,
+			      memory_order_relaxed);
+	for (unsigned k = 0; k < c->nthreads; k++) {
+		int64_t e = atomic_load_explicit(&c->t[k].eval_us, memory_order_relaxed);
+
+		if (e > (int64_t)v[PUB_EVAL])
+			v[PUB_EVAL] = (uint64_t)e;
+	}
+	metric_set(c->m_pub[PUB_EVAL], v[PUB_EVAL]);
 }
 
 static void listener_metrics(struct listener *l)
@@ -417,8 +428,8 @@ void ddos_collect_metrics_init(struct ddos_collector *c)
 		{ "mamori_ddos_attacks_active", "Attacks in progress", METRIC_GAUGE },
 		{ "mamori_ddos_hosts_tracked", "Protected addresses tracked", METRIC_GAUGE },
 		{ "mamori_ddos_detector_bytes", "Memory of the counters and attacks", METRIC_GAUGE },
-		{ "mamori_ddos_eval_microseconds", "Time to judge the last second",
-		  METRIC_GAUGE },
+		{ "mamori_ddos_eval_microseconds",
+		  "Time to judge the last second (the slowest collector thread's)", METRIC_GAUGE },
 		{ "mamori_ddos_handoff_drops_total",
 		  "Flow records dropped on a full hand-off ring between collector threads",
 		  METRIC_COUNTER },

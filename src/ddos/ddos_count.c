@@ -396,14 +396,14 @@ static inline void host_ring_add(struct ddos_counters *c, struct ddos_host *h,
 			}
 		}
 		if (!r->wide) {
-			ddos_plan_napply(&h->sl.at[0].b, &h->sl.at[0].p, 2, pl);
+			ddos_plan_napply(h->sl.at, pl);
 			r->pk_b = (uint16_t)(r->pk_b + mb);
 			r->pk_p = (uint16_t)(r->pk_p + mp);
 		}
 	}
 	if (r->wide) {
 		struct ddos_slots *w = &c->wide[r->wide - 1];
-		ddos_plan_apply(&w->at[0].b, &w->at[0].p, 2, pl);
+		ddos_plan_apply(w->at, pl);
 	}
 	r->fl[x->fi]++;
 	if (x->stop > r->busy)

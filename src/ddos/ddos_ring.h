@@ -133,25 +133,21 @@ struct ddos_ring {
 	uint16_t pk_b, pk_p;      /* hosts on 16 bits: no open second exceeds these */
 };
 
-/* One column's seconds: its units and packets by position (a plan's:
- * 16 near seconds, then the 16 points of the 4-second grid), 32 bits
- * each, every 16 in a cache line of their own. Column-major: a record's
+/* A detail ring's slots: each column's seconds are a ring's own
+ * (struct ddos_slots: units and packets side by side, 16 near seconds in
+ * two cache lines, the far grid in two more). Column-major: a record's
  * writes into its column (up to four near slots and a far one) fall in
- * the column's two near lines (and a far one), and a slot is its
- * position (stride 1), where a slot holding every column (72 bytes)
- * spread them over four to six lines and cost each index a
- * multiplication. The step of a second, once a second, reads across the
- * columns instead. */
-struct ddos_dcol {
-	uint32_t b[DDOS_NEAR + DDOS_FAR], p[DDOS_NEAR + DDOS_FAR];
-};
-
+ * the column's near lines (and a far one), where a slot holding every
+ * column (72 bytes) spread them over four to six lines and cost each
+ * index a multiplication; and a plan's positions serve the columns as
+ * they serve every ring. The step of a second, once a second, reads
+ * across the columns instead (one line each). */
 struct ddos_dring {
 	uint32_t busy;
 	uint32_t rem;             /* one carry: every column gets the record's units */
 	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];   /* by class (DD_*) */
 	uint32_t fl[DDOS_FLOWS][DK_N];
-	_Alignas(64) struct ddos_dcol col[DK_N];   /* by column (DK_*) */
+	_Alignas(64) struct ddos_slots col[DK_N];   /* by column (DK_*) */
 };
 
 enum { SP_ONE, SP_NEAR, SP_FAR };
@@ -343,10 +339,14 @@ static inline uint32_t ddos_amounts_max(const struct ddos_amounts *a)
  * one of a record without a whole second) are one entry. Applying it
  * is a few additions, where spreading the amounts again computed every
  * slot and compared every amount in each ring. */
+/* A slot's units and packets as one vector (an SSE2 or NEON register):
+ * one addition for both. */
+typedef uint32_t ddos_v2 __attribute__((vector_size(8)));
+
 #define DDOS_PLAN_MAX 6
 #define DDOS_PLAN_FIXED 4   /* entries always applied (unused ones add 0) */
 struct ddos_plan {
-	uint32_t db[DDOS_PLAN_MAX], dp[DDOS_PLAN_MAX];   /* units, packets */
+	ddos_v2 d[DDOS_PLAN_MAX];   /* units, packets */
 	uint8_t pos[DDOS_PLAN_MAX];
 	uint8_t n;
 	uint32_t mb, mp;   /* the largest amount of a second (a host's 16-bit bound) */
@@ -375,53 +375,53 @@ static inline void ddos_plan_make(struct ddos_plan *pl, const struct ddos_span *
 	pl->mb = ddos_amounts_max(ab);
 	pl->mp = ddos_amounts_max(ap);
 	pl->pos[0] = (uint8_t)i0;
-	pl->db[0] = ab->a0;
-	pl->dp[0] = ap->a0;
+	pl->d[0][0] = ab->a0;
+	pl->d[0][1] = ap->a0;
 	pl->pos[1] = (uint8_t)((sp->s0 + 1) % DDOS_NEAR);
 	for (unsigned i = 2; i < DDOS_PLAN_FIXED; i++) {
 		pl->pos[i] = (uint8_t)((sp->s0 + i) % DDOS_NEAR);
-		pl->db[i] = pl->dp[i] = 0;
+		pl->d[i][0] = pl->d[i][1] = 0;
 	}
 	if (sp->kind == SP_ONE) {
-		pl->db[1] = -ab->a0;
-		pl->dp[1] = -ap->a0;
+		pl->d[1][0] = -ab->a0;
+		pl->d[1][1] = -ap->a0;
 		pl->n = 2;
 		return;
 	}
-	pl->db[1] = ab->q - ab->a0;
-	pl->dp[1] = ap->q - ap->a0;
+	pl->d[1][0] = ab->q - ab->a0;
+	pl->d[1][1] = ap->q - ap->a0;
 	if (ab->qe != ab->q) {
 		pl->pos[n] = (uint8_t)ddos_step_pos(sp, ab->x);
-		pl->db[n] = (uint32_t)-1;
-		pl->dp[n++] = 0;
+		pl->d[n][0] = (uint32_t)-1;
+		pl->d[n++][1] = 0;
 	}
 	if (ap->qe != ap->q) {
 		unsigned s = ddos_step_pos(sp, ap->x);
 		if (n == 3 && pl->pos[2] == s) {
-			pl->dp[2] = (uint32_t)-1;
+			pl->d[2][1] = (uint32_t)-1;
 		} else {
 			pl->pos[n] = (uint8_t)s;
-			pl->db[n] = 0;
-			pl->dp[n++] = (uint32_t)-1;
+			pl->d[n][0] = 0;
+			pl->d[n++][1] = (uint32_t)-1;
 		}
 	}
 	if (sp->kind == SP_NEAR) {
 		if (!sp->nfull) {   /* the last second is the second one */
-			pl->db[1] += ab->al - ab->qe;
-			pl->dp[1] += ap->al - ap->qe;
+			pl->d[1][0] += ab->al - ab->qe;
+			pl->d[1][1] += ap->al - ap->qe;
 		} else {
 			pl->pos[n] = (uint8_t)((sp->stop - 1) % DDOS_NEAR);
-			pl->db[n] = ab->al - ab->qe;
-			pl->dp[n++] = ap->al - ap->qe;
+			pl->d[n][0] = ab->al - ab->qe;
+			pl->d[n++][1] = ap->al - ap->qe;
 		}
 		pl->pos[n] = (uint8_t)(sp->stop % DDOS_NEAR);
-		pl->db[n] = -ab->al;
-		pl->dp[n++] = -ap->al;
+		pl->d[n][0] = -ab->al;
+		pl->d[n++][1] = -ap->al;
 	} else {
 		pl->pos[n] = (uint8_t)(sp->far ? DDOS_NEAR + (sp->stop / DDOS_GRID) % DDOS_FAR
 					       : sp->stop % DDOS_NEAR);
-		pl->db[n] = -ab->qe;
-		pl->dp[n++] = -ap->qe;
+		pl->d[n][0] = -ab->qe;
+		pl->d[n++][1] = -ap->qe;
 	}
 	pl->n = (uint8_t)n;
 }
@@ -472,45 +472,57 @@ static inline const struct ddos_plan *ddos_rec_plan(const struct ddos_rec_split 
 	return &x->pl[t >> DDOS_USHIFT];
 }
 
-/* Differences of a plan: b and p point at the units and packets of
- * position 0, stride is the distance between two positions. Inlined into
- * each ring's add (six a record under a flood): a call would cost as
- * much as the writes. The fixed entries unrolled, the rest (steps of
- * long records) in a loop. */
+/* Differences of a plan in a ring's slots (at: by position, near then
+ * far). Inlined into each ring's add (six a record under a flood): a
+ * call would cost as much as the writes. The fixed entries unrolled, the
+ * rest (steps of long records) in a loop. 32-bit slots take a slot's
+ * two differences in one vector addition. */
 #define DDOS_PLAN_ADD(i)                                                  \
 	do {                                                              \
-		size_t k_ = (size_t)pl->pos[i] * stride;                  \
-		b[k_] += pl->db[i];                                       \
-		p[k_] += pl->dp[i];                                       \
+		ddos_v2 v_;                                               \
+		size_t k_ = pl->pos[i];                                   \
+		memcpy(&v_, &at[k_], sizeof(v_));                         \
+		v_ += pl->d[i];                                           \
+		memcpy(&at[k_], &v_, sizeof(v_));                         \
 	} while (0)
 
+#define DDOS_PLAN_NADD(i)                                                 \
+	do {                                                              \
+		size_t k_ = pl->pos[i];                                   \
+		at[k_].b = (uint16_t)(at[k_].b + pl->d[i][0]);            \
+		at[k_].p = (uint16_t)(at[k_].p + pl->d[i][1]);            \
+	} while (0)
+
+#define DDOS_PLAN_APPLY(ADD)                                              \
+	do {                                                              \
+		_Static_assert(DDOS_PLAN_FIXED == 4, "four entries unrolled"); \
+		ADD(0);                                                   \
+		ADD(1);                                                   \
+		ADD(2);                                                   \
+		ADD(3);                                                   \
+		for (unsigned i_ = DDOS_PLAN_FIXED; i_ < pl->n; i_++)     \
+			ADD(i_);                                          \
+	} while (0)
+
+_Static_assert(sizeof(struct ddos_slot) == sizeof(ddos_v2), "a slot is a vector");
+
 static inline __attribute__((always_inline)) void
-ddos_plan_apply(uint32_t *b, uint32_t *p, unsigned stride, const struct ddos_plan *pl)
+ddos_plan_apply(struct ddos_slot *at, const struct ddos_plan *pl)
 {
-	_Static_assert(DDOS_PLAN_FIXED == 4, "four entries unrolled");
-	DDOS_PLAN_ADD(0);
-	DDOS_PLAN_ADD(1);
-	DDOS_PLAN_ADD(2);
-	DDOS_PLAN_ADD(3);
-	for (unsigned i = DDOS_PLAN_FIXED; i < pl->n; i++)
-		DDOS_PLAN_ADD(i);
+	DDOS_PLAN_APPLY(DDOS_PLAN_ADD);
 }
 
 /* The same on 16-bit slots (modulo 2^16). */
 static inline __attribute__((always_inline)) void
-ddos_plan_napply(uint16_t *b, uint16_t *p, unsigned stride, const struct ddos_plan *pl)
+ddos_plan_napply(struct ddos_nslot *at, const struct ddos_plan *pl)
 {
-	for (unsigned i = 0; i < DDOS_PLAN_FIXED || i < pl->n; i++) {
-		size_t k = (size_t)pl->pos[i] * stride;
-		b[k] = (uint16_t)(b[k] + pl->db[i]);
-		p[k] = (uint16_t)(p[k] + pl->dp[i]);
-	}
+	DDOS_PLAN_APPLY(DDOS_PLAN_NADD);
 }
 
 static inline void ddos_ring_add(struct ddos_ring *r, struct ddos_slots *sl,
 				 const struct ddos_rec_split *x)
 {
-	ddos_plan_apply(&sl->at[0].b, &sl->at[0].p, 2, ddos_rec_plan(x, &r->rem));
+	ddos_plan_apply(sl->at, ddos_rec_plan(x, &r->rem));
 	r->fl[x->fi]++;
 	if (x->stop > r->busy)
 		r->busy = x->stop;
@@ -613,7 +625,7 @@ static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_rec_sp
 
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m);
-		ddos_plan_apply(d->col[k].b, d->col[k].p, 1, pl);
+		ddos_plan_apply(d->col[k].at, pl);
 		fl[k]++;
 	}
 	if (x->stop > d->busy)
@@ -621,13 +633,13 @@ static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_rec_sp
 }
 
 /* Position i of every column, taken out (zeroed). */
-static inline void ddos_dcol_take(struct ddos_dcol *col, unsigned i, uint32_t b[DK_N],
+static inline void ddos_dcol_take(struct ddos_slots *col, unsigned i, uint32_t b[DK_N],
 				  uint32_t p[DK_N])
 {
 	for (int k = 0; k < DK_N; k++) {
-		b[k] = col[k].b[i];
-		p[k] = col[k].p[i];
-		col[k].b[i] = col[k].p[i] = 0;
+		b[k] = col[k].at[i].b;
+		p[k] = col[k].at[i].p;
+		col[k].at[i].b = col[k].at[i].p = 0;
 	}
 }
 
@@ -685,13 +697,13 @@ static inline void ddos_dring_peek(const struct ddos_dring *d, uint32_t H, uint3
 	for (uint32_t k = H; k <= s; k++) {
 		unsigned i = k % DDOS_NEAR, g = (k / DDOS_GRID) % DDOS_FAR;
 		for (int c = 0; c < DK_N; c++) {
-			kb[c] += d->col[c].b[i];
-			kp[c] += d->col[c].p[i];
+			kb[c] += d->col[c].at[i].b;
+			kp[c] += d->col[c].at[i].p;
 		}
 		if (k % DDOS_GRID == 0) {
 			for (int c = 0; c < DK_N; c++) {
-				kb[c] += d->col[c].b[DDOS_NEAR + g];
-				kp[c] += d->col[c].p[DDOS_NEAR + g];
+				kb[c] += d->col[c].far[g].b;
+				kp[c] += d->col[c].far[g].p;
 			}
 		}
 	}

@@ -615,16 +615,20 @@ static inline void ddos_ring_clear(struct ddos_ring *r)
 }
 
 /* A record in each column of mask (bits of DK_*: its kind, and DK_FRAG
- * for a fragment): the same amounts, spread in each column as in a
- * target's own ring. */
+ * for a fragment; never empty): the same amounts, spread in each column
+ * as in a target's own ring. The first column out of the loop: most
+ * records have one. */
 static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_rec_split *x,
 				  unsigned mask)
 {
 	const struct ddos_plan *pl = ddos_rec_plan(x, &d->rem);
 	uint32_t *fl = d->fl[x->fi];
+	unsigned k = (unsigned)__builtin_ctz(mask);
 
-	for (unsigned m = mask; m; m &= m - 1) {
-		unsigned k = (unsigned)__builtin_ctz(m);
+	ddos_plan_apply(d->col[k].at, pl);
+	fl[k]++;
+	for (unsigned m = mask & (mask - 1); m; m &= m - 1) {
+		k = (unsigned)__builtin_ctz(m);
 		ddos_plan_apply(d->col[k].at, pl);
 		fl[k]++;
 	}

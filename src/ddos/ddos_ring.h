@@ -344,7 +344,7 @@ static inline uint32_t ddos_amounts_max(const struct ddos_amounts *a)
 typedef uint32_t ddos_v2 __attribute__((vector_size(8)));
 
 #define DDOS_PLAN_MAX 6
-#define DDOS_PLAN_FIXED 4   /* entries always applied (unused ones add 0) */
+#define DDOS_PLAN_FIXED 3   /* entries always applied (unused ones add 0) */
 struct ddos_plan {
 	ddos_v2 d[DDOS_PLAN_MAX];   /* units, packets */
 	uint8_t pos[DDOS_PLAN_MAX];
@@ -495,11 +495,10 @@ static inline const struct ddos_plan *ddos_rec_plan(const struct ddos_rec_split 
 
 #define DDOS_PLAN_APPLY(ADD)                                              \
 	do {                                                              \
-		_Static_assert(DDOS_PLAN_FIXED == 4, "four entries unrolled"); \
+		_Static_assert(DDOS_PLAN_FIXED == 3, "three entries unrolled"); \
 		ADD(0);                                                   \
 		ADD(1);                                                   \
 		ADD(2);                                                   \
-		ADD(3);                                                   \
 		for (unsigned i_ = DDOS_PLAN_FIXED; i_ < pl->n; i_++)     \
 			ADD(i_);                                          \
 	} while (0)

@@ -449,14 +449,48 @@ static inline uint32_t ddos_units_c(uint64_t bytes, unsigned c)
 	return u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 }
 
+/* The units' differences of ab in a plan made for other units whose
+ * split steps down nowhere either (so at the same positions), and
+ * packets ap: what ddos_plan_make writes for units, entry for entry. */
+static inline void ddos_plan_units(struct ddos_plan *pl, const struct ddos_span *sp,
+				   const struct ddos_amounts *ab, const struct ddos_amounts *ap)
+{
+	unsigned n = ap->qe != ap->q ? 3 : 2;   /* after the packets' step */
+
+	pl->mb = ddos_amounts_max(ab);
+	pl->d[0][0] = ab->a0;
+	if (sp->kind == SP_ONE) {
+		pl->d[1][0] = -ab->a0;
+		return;
+	}
+	pl->d[1][0] = ab->q - ab->a0;
+	if (sp->kind == SP_NEAR) {
+		if (!sp->nfull)
+			pl->d[1][0] += ab->al - ab->qe;
+		else
+			pl->d[n++][0] = ab->al - ab->qe;
+		pl->d[n][0] = -ab->al;
+	} else {
+		pl->d[n][0] = -ab->qe;
+	}
+}
+
+/* Both plans; the second a copy of the first with other units where
+ * neither split of the units steps down (records within a few seconds:
+ * a flood's), which costs a third of making it. */
 static inline void ddos_rec_split_init(struct ddos_rec_split *x, const struct ddos_span *sp,
 				       uint64_t bytes, uint64_t pkts)
 {
-	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts), ab;
+	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	struct ddos_amounts ab0 = ddos_split(sp, ddos_units_c(bytes, 0));
+	struct ddos_amounts ab1 = ddos_split(sp, ddos_units_c(bytes, 1));
 
-	for (unsigned c = 0; c < 2; c++) {
-		ab = ddos_split(sp, ddos_units_c(bytes, c));
-		ddos_plan_make(&x->pl[c], sp, &ab, &ap);
+	ddos_plan_make(&x->pl[0], sp, &ab0, &ap);
+	if (ab0.qe == ab0.q && ab1.qe == ab1.q) {
+		x->pl[1] = x->pl[0];
+		ddos_plan_units(&x->pl[1], sp, &ab1, &ap);
+	} else {
+		ddos_plan_make(&x->pl[1], sp, &ab1, &ap);
 	}
 	x->b63 = (uint32_t)(bytes & ((1u << DDOS_USHIFT) - 1));
 	x->fi = sp->s0 % DDOS_FLOWS;

@@ -328,6 +328,10 @@ static inline uint32_t ddos_amounts_max(const struct ddos_amounts *a)
 	return m > a->al ? m : a->al;
 }
 
+/* A slot's units and packets as one vector (an SSE2 or NEON register):
+ * one addition for both. */
+typedef uint32_t ddos_v2 __attribute__((vector_size(8)));
+
 /* A record's writes into one ring, planned once and applied to every
  * ring the record counts in (a host, its /24, its group and their detail
  * rings: up to six), which all put the same amounts on the same seconds:
@@ -339,10 +343,6 @@ static inline uint32_t ddos_amounts_max(const struct ddos_amounts *a)
  * one of a record without a whole second) are one entry. Applying it
  * is a few additions, where spreading the amounts again computed every
  * slot and compared every amount in each ring. */
-/* A slot's units and packets as one vector (an SSE2 or NEON register):
- * one addition for both. */
-typedef uint32_t ddos_v2 __attribute__((vector_size(8)));
-
 #define DDOS_PLAN_MAX 6
 #define DDOS_PLAN_FIXED 3   /* entries always applied (unused ones add 0) */
 struct ddos_plan {

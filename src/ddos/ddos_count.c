@@ -377,23 +377,14 @@ static void host_widen(struct ddos_counters *c, struct ddos_host *h)
 	c->st.hosts_widened++;
 }
 
-static inline uint32_t max3(const struct ddos_amounts *a)
-{
-	uint32_t m = a->a0 > a->q ? a->a0 : a->q;
-
-	return m > a->al ? m : a->al;
-}
-
 static inline void host_ring_add(struct ddos_counters *c, struct ddos_host *h,
-				 struct ddos_rec_split *x, uint64_t bytes)
+				 const struct ddos_rec_split *x)
 {
 	struct ddos_ring *r = &h->e.ring;
-	const struct ddos_span *sp = x->sp;
-	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &r->rem));
-	const struct ddos_amounts ap = x->ap;
+	const struct ddos_plan *pl = ddos_rec_plan(x, &r->rem);
 
 	if (!r->wide) {
-		uint32_t mb = max3(&ab), mp = max3(&ap);
+		uint32_t mb = pl->mb, mp = pl->mp;
 		if ((uint64_t)r->pk_b + mb >= WIDE_AT || (uint64_t)r->pk_p + mp >= WIDE_AT) {
 			uint32_t xb, xp;
 			nring_max(r, &h->sl, c->H, &xb, &xp);
@@ -405,19 +396,18 @@ static inline void host_ring_add(struct ddos_counters *c, struct ddos_host *h,
 			}
 		}
 		if (!r->wide) {
-			ddos_nspread(&h->sl.near[0].b, &h->sl.near[0].p, &h->sl.far[0].b, &h->sl.far[0].p,
-				     2, sp, &ab, &ap);
+			ddos_plan_napply(h->sl.at, pl);
 			r->pk_b = (uint16_t)(r->pk_b + mb);
 			r->pk_p = (uint16_t)(r->pk_p + mp);
 		}
 	}
 	if (r->wide) {
 		struct ddos_slots *w = &c->wide[r->wide - 1];
-		ddos_spread(&w->near[0].b, &w->near[0].p, &w->far[0].b, &w->far[0].p, 2, sp, &ab, &ap);
+		ddos_plan_apply(w->at, pl);
 	}
-	r->fl[sp->s0 % DDOS_FLOWS]++;
-	if (sp->stop > r->busy)
-		r->busy = sp->stop;
+	r->fl[x->fi]++;
+	if (x->stop > r->busy)
+		r->busy = x->stop;
 }
 
 static void host_step(struct ddos_counters *c, struct ddos_host *h, uint32_t s)
@@ -799,14 +789,14 @@ void ddos_ent_sketch_reset(struct ddos_counters *c, struct ddos_ent *e)
  * record cost a tenth of the counting under a flood. ring_done: the
  * detail ring was written already (agg_rings_add). */
 static inline __attribute__((always_inline)) void
-detail_add(struct ddos_detail *d, const struct ddos_ent *e, struct ddos_rec_split *rs, uint64_t bytes,
-	   uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo, uint32_t pkey,
-	   int ring_done)
+detail_add(struct ddos_detail *d, const struct ddos_ent *e, const struct ddos_rec_split *rs,
+	   uint64_t bytes, uint64_t pkts, unsigned mask, int vec, uint64_t shi, uint64_t slo,
+	   uint32_t pkey, int ring_done)
 {
 	uint64_t w = bytes;
 
 	if (!ring_done)
-		ddos_dring_add(&d->r, rs, bytes, mask);
+		ddos_dring_add(&d->r, rs, mask);
 	if (vec >= 0) {
 		d->vb[vec] += (float)bytes;
 		d->vp[vec] += (float)pkts;
@@ -864,11 +854,14 @@ static void exporter_note(struct ddos_counters *c, const struct flow_rec *r, int
 
 /* ---- the hot path ---- */
 
+/* a + b, at most UINT32_MAX: the carry flag of the addition itself
+ * (three of these per target a record; s < a cost two more
+ * instructions each). */
 static inline uint32_t sat_add(uint32_t a, uint32_t b)
 {
-	uint32_t s = a + b;
+	uint32_t s;
 
-	return s < a ? UINT32_MAX : s;
+	return __builtin_add_overflow(a, b, &s) ? UINT32_MAX : s;
 }
 
 static inline uint32_t clamp32(uint64_t v)
@@ -878,7 +871,7 @@ static inline uint32_t clamp32(uint64_t v)
 
 struct rec_ctx {
 	struct ddos_span sp;
-	struct ddos_rec_split rs;   /* sp's amounts, shared by the rings */
+	struct ddos_rec_split rs;   /* sp's plans, shared by the rings */
 	uint64_t bytes, pkts;
 	uint32_t arr_u, arr_p;      /* units and packets, clamped, for the arrivals */
 	unsigned mask;              /* detail ring columns (DK_*) */
@@ -894,11 +887,11 @@ struct rec_ctx {
  * before a detail slot is given) changes nothing. */
 static __attribute__((noinline, flatten)) void
 agg_rings_add(struct ddos_ring *r, struct ddos_slots *sl, struct ddos_dring *d, unsigned mask,
-	      struct ddos_rec_split *x, uint64_t bytes)
+	      const struct ddos_rec_split *x)
 {
-	ddos_ring_add(r, sl, x, bytes);
+	ddos_ring_add(r, sl, x);
 	if (d)
-		ddos_dring_add(d, x, bytes, mask);
+		ddos_dring_add(d, x, mask);
 }
 
 /* Inlined into add_one's three calls, each with its kind known: the
@@ -912,10 +905,10 @@ static inline __attribute__((always_inline)) void ent_add(struct ddos_counters *
 	struct ddos_detail *d0 = kind != DDOS_T_HOST && e->detail ? &c->det[e->detail - 1] : NULL;
 
 	if (kind == DDOS_T_HOST)
-		host_ring_add(c, &c->host[idx], &x->rs, x->bytes);
+		host_ring_add(c, &c->host[idx], &x->rs);
 	else
 		agg_rings_add(&e->ring, kind == DDOS_T_PREFIX ? &c->pfx[idx].sl : &c->grp[idx].sl,
-			      d0 ? &d0->r : NULL, x->mask, &x->rs, x->bytes);
+			      d0 ? &d0->r : NULL, x->mask, &x->rs);
 	if (e->ring.arr_sec != c->now_s) {
 		e->ring.arr_sec = c->now_s;
 		e->ring.arr_u = e->ring.arr_p = e->ring.arr_f = 0;
@@ -983,7 +976,7 @@ static inline void add_one(struct ddos_counters *c, const struct flow_rec *r, ui
 	x.pkts = scale(r->packets, mult);
 	x.arr_u = clamp32(x.bytes >> DDOS_USHIFT);
 	x.arr_p = clamp32(x.pkts);
-	ddos_rec_split_init(&x.rs, &x.sp, x.pkts);
+	ddos_rec_split_init(&x.rs, &x.sp, x.bytes, x.pkts);
 	/* The record's column in the detail rings (DK_*): one kind, and
 	 * DK_FRAG for a fragment. */
 	x.vec = -1;

@@ -27,6 +27,7 @@
 #ifndef MAMORI_DDOS_RING_H
 #define MAMORI_DDOS_RING_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -92,14 +93,26 @@ struct ddos_nslot {
 	uint16_t b, p;
 };
 
+/* at: the same slots by position, near then far (a plan's, struct
+ * ddos_plan). */
 struct ddos_slots {           /* 32-bit: aggregates, groups, busy hosts */
-	struct ddos_slot near[DDOS_NEAR];
-	struct ddos_slot far[DDOS_FAR];
+	union {
+		struct {
+			struct ddos_slot near[DDOS_NEAR];
+			struct ddos_slot far[DDOS_FAR];
+		};
+		struct ddos_slot at[DDOS_NEAR + DDOS_FAR];
+	};
 };
 
 struct ddos_nslots {          /* 16-bit: a host's own */
-	struct ddos_nslot near[DDOS_NEAR];
-	struct ddos_nslot far[DDOS_FAR];
+	union {
+		struct {
+			struct ddos_nslot near[DDOS_NEAR];
+			struct ddos_nslot far[DDOS_FAR];
+		};
+		struct ddos_nslot at[DDOS_NEAR + DDOS_FAR];
+	};
 };
 
 /* The head of a ring; its slots are beside it in the owner (struct
@@ -120,26 +133,21 @@ struct ddos_ring {
 	uint16_t pk_b, pk_p;      /* hosts on 16 bits: no open second exceeds these */
 };
 
-/* One column's seconds: its units and packets, each 16 seconds of 32
- * bits in a cache line of its own. Column-major: a record's writes into
- * its column (up to four near slots and a far one) fall in the column's
- * two lines, and a slot is its second's index (stride 1), where a slot
- * holding every column (72 bytes) spread them over four to six lines and
- * cost each index a multiplication. The step of a second, once a second,
- * reads across the columns instead. */
-struct ddos_dcol {
-	uint32_t b[DDOS_NEAR], p[DDOS_NEAR];
-};
-
-_Static_assert(DDOS_NEAR == DDOS_FAR, "near and far columns share a layout");
-
+/* A detail ring's slots: each column's seconds are a ring's own
+ * (struct ddos_slots: units and packets side by side, 16 near seconds in
+ * two cache lines, the far grid in two more). Column-major: a record's
+ * writes into its column (up to four near slots and a far one) fall in
+ * the column's near lines (and a far one), where a slot holding every
+ * column (72 bytes) spread them over four to six lines and cost each
+ * index a multiplication; and a plan's positions serve the columns as
+ * they serve every ring. The step of a second, once a second, reads
+ * across the columns instead (one line each). */
 struct ddos_dring {
 	uint32_t busy;
 	uint32_t rem;             /* one carry: every column gets the record's units */
 	uint32_t run_b[DD_N], run_p[DD_N], cur_f[DD_N];   /* by class (DD_*) */
 	uint32_t fl[DDOS_FLOWS][DK_N];
-	_Alignas(64) struct ddos_dcol near[DK_N];   /* by column (DK_*), a slot per second */
-	struct ddos_dcol far[DK_N];                 /* the 4-second grid */
+	_Alignas(64) struct ddos_slots col[DK_N];   /* by column (DK_*) */
 };
 
 enum { SP_ONE, SP_NEAR, SP_FAR };
@@ -313,171 +321,244 @@ ddos_split(const struct ddos_span *sp, uint64_t n)
 	return a;
 }
 
-/* One record's amounts for every ring it counts in (a host, its /24, its
- * group and their detail rings: up to six). The packets are the same in
- * each; the units differ only by the ring's carry, so by at most one. The
- * split of a spread record costs a few multiplications per value: made
- * once per distinct value instead of once per ring, with the same results
- * (ddos_split is a function of the span and the value). */
-struct ddos_rec_split {
-	const struct ddos_span *sp;
-	struct ddos_amounts ap;       /* the packets' */
-	uint32_t un[2];               /* units values split so far ... */
-	struct ddos_amounts au[2];    /* ... and their amounts */
-	unsigned nu;
+static inline uint32_t ddos_amounts_max(const struct ddos_amounts *a)
+{
+	uint32_t m = a->a0 > a->q ? a->a0 : a->q;
+
+	return m > a->al ? m : a->al;
+}
+
+/* A slot's units and packets as one vector (an SSE2 or NEON register):
+ * one addition for both. */
+typedef uint32_t ddos_v2 __attribute__((vector_size(8)));
+
+/* A record's writes into one ring, planned once and applied to every
+ * ring the record counts in (a host, its /24, its group and their detail
+ * rings: up to six), which all put the same amounts on the same seconds:
+ * the slots as positions (a near slot, or DDOS_NEAR + a far one: a ring
+ * keeps its far slots right after its near ones) and the differences of
+ * units and packets at each. The first second's difference, the step to
+ * the whole seconds' rate, its steps down by one, the last second's and
+ * the stop; two that fall on one slot (the second second is the last
+ * one of a record without a whole second) are one entry. Applying it
+ * is a few additions, where spreading the amounts again computed every
+ * slot and compared every amount in each ring. */
+#define DDOS_PLAN_MAX 6
+#define DDOS_PLAN_FIXED 3   /* entries always applied (unused ones add 0) */
+struct ddos_plan {
+	ddos_v2 d[DDOS_PLAN_MAX];   /* units, packets */
+	uint8_t pos[DDOS_PLAN_MAX];
+	uint8_t n;
+	uint32_t mb, mp;   /* the largest amount of a second (a host's 16-bit bound) */
 };
 
-static inline void ddos_rec_split_init(struct ddos_rec_split *x, const struct ddos_span *sp,
-				       uint64_t pkts)
-{
-	x->sp = sp;
-	x->ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
-	x->nu = 0;
-}
-
-/* ddos_split(x->sp, u), remembered for the record's other rings. */
-static inline __attribute__((always_inline)) struct ddos_amounts
-ddos_rec_units(struct ddos_rec_split *x, uint32_t u)
-{
-	struct ddos_amounts a = { u, 0, 0, 0, 0 };
-
-	if (x->sp->kind == SP_ONE)
-		return a;   /* one second: nothing to split */
-	for (unsigned i = 0; i < x->nu; i++)
-		if (x->un[i] == u)
-			return x->au[i];
-	a = ddos_split(x->sp, u);
-	x->un[x->nu & 1] = u;
-	x->au[x->nu & 1] = a;
-	if (x->nu < 2)
-		x->nu++;
-	return a;
-}
-
-/* The slot of the step down from q to qe (x whole seconds after the
- * first at q), times stride: in the near window, or (*far) on the far
- * grid (ddos_split put it on a grid point there). */
-static inline unsigned ddos_step_slot(const struct ddos_span *sp, uint32_t x, unsigned stride,
-				      int *far)
+/* The position of the step down from q to qe (x whole seconds after the
+ * first at q): in the near window, or on the far grid (ddos_split put it
+ * on a grid point there). */
+static inline unsigned ddos_step_pos(const struct ddos_span *sp, uint32_t x)
 {
 	uint32_t e = sp->s0 + 1 + x;
 
-	*far = e >= sp->nlim;
-	return (*far ? (e / DDOS_GRID) % DDOS_FAR : e % DDOS_NEAR) * stride;
+	return e >= sp->nlim ? DDOS_NEAR + (e / DDOS_GRID) % DDOS_FAR : e % DDOS_NEAR;
 }
 
-/* Differences of one (units, packets) pair: b and p point at slot 0 of
- * the near window, bf and pf at slot 0 of the far grid; stride is the
- * distance between two slots in uint32_t. Inlined into each ring's add
- * (six a record under a flood): the call cost as much as the writes. */
-static inline __attribute__((always_inline)) void
-ddos_spread(uint32_t *b, uint32_t *p, uint32_t *bf, uint32_t *pf, unsigned stride,
-			       const struct ddos_span *sp, const struct ddos_amounts *ab,
-			       const struct ddos_amounts *ap)
+/* The differences of units (ab) and packets (ap) over sp. The first
+ * DDOS_PLAN_FIXED entries are always filled, so that applying them takes
+ * no branch: one a record does not use adds 0 to a near slot of its own
+ * (not to one written already, which would make the addition wait for
+ * that write). */
+static inline void ddos_plan_make(struct ddos_plan *pl, const struct ddos_span *sp,
+				  const struct ddos_amounts *ab, const struct ddos_amounts *ap)
 {
-	unsigned i0 = (sp->s0 % DDOS_NEAR) * stride, i1 = ((sp->s0 + 1) % DDOS_NEAR) * stride;
+	unsigned i0 = sp->s0 % DDOS_NEAR, n = 2;
 
+	pl->mb = ddos_amounts_max(ab);
+	pl->mp = ddos_amounts_max(ap);
+	pl->pos[0] = (uint8_t)i0;
+	pl->d[0][0] = ab->a0;
+	pl->d[0][1] = ap->a0;
+	pl->pos[1] = (uint8_t)((sp->s0 + 1) % DDOS_NEAR);
+	for (unsigned i = 2; i < DDOS_PLAN_FIXED; i++) {
+		pl->pos[i] = (uint8_t)((sp->s0 + i) % DDOS_NEAR);
+		pl->d[i][0] = pl->d[i][1] = 0;
+	}
 	if (sp->kind == SP_ONE) {
-		b[i0] += ab->a0;
-		p[i0] += ap->a0;
-		b[i1] -= ab->a0;
-		p[i1] -= ap->a0;
+		pl->d[1][0] = -ab->a0;
+		pl->d[1][1] = -ap->a0;
+		pl->n = 2;
 		return;
 	}
-	b[i0] += ab->a0;
-	p[i0] += ap->a0;
-	b[i1] += ab->q - ab->a0;
-	p[i1] += ap->q - ap->a0;
+	pl->d[1][0] = ab->q - ab->a0;
+	pl->d[1][1] = ap->q - ap->a0;
 	if (ab->qe != ab->q) {
-		int far;
-		unsigned i = ddos_step_slot(sp, ab->x, stride, &far);
-		(far ? bf : b)[i] -= 1;
+		pl->pos[n] = (uint8_t)ddos_step_pos(sp, ab->x);
+		pl->d[n][0] = (uint32_t)-1;
+		pl->d[n++][1] = 0;
 	}
 	if (ap->qe != ap->q) {
-		int far;
-		unsigned i = ddos_step_slot(sp, ap->x, stride, &far);
-		(far ? pf : p)[i] -= 1;
+		unsigned s = ddos_step_pos(sp, ap->x);
+		if (n == 3 && pl->pos[2] == s) {
+			pl->d[2][1] = (uint32_t)-1;
+		} else {
+			pl->pos[n] = (uint8_t)s;
+			pl->d[n][0] = 0;
+			pl->d[n++][1] = (uint32_t)-1;
+		}
 	}
 	if (sp->kind == SP_NEAR) {
-		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
-		b[il] += ab->al - ab->qe;
-		p[il] += ap->al - ap->qe;
-		b[ie] -= ab->al;
-		p[ie] -= ap->al;
-	} else if (sp->far) {
-		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
-		bf[ie] -= ab->qe;
-		pf[ie] -= ap->qe;
+		if (!sp->nfull) {   /* the last second is the second one */
+			pl->d[1][0] += ab->al - ab->qe;
+			pl->d[1][1] += ap->al - ap->qe;
+		} else {
+			pl->pos[n] = (uint8_t)((sp->stop - 1) % DDOS_NEAR);
+			pl->d[n][0] = ab->al - ab->qe;
+			pl->d[n++][1] = ap->al - ap->qe;
+		}
+		pl->pos[n] = (uint8_t)(sp->stop % DDOS_NEAR);
+		pl->d[n][0] = -ab->al;
+		pl->d[n++][1] = -ap->al;
 	} else {
-		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
-		b[ie] -= ab->qe;
-		p[ie] -= ap->qe;
+		pl->pos[n] = (uint8_t)(sp->far ? DDOS_NEAR + (sp->stop / DDOS_GRID) % DDOS_FAR
+					       : sp->stop % DDOS_NEAR);
+		pl->d[n][0] = -ab->qe;
+		pl->d[n++][1] = -ap->qe;
 	}
+	pl->n = (uint8_t)n;
 }
 
-/* ddos_spread on 16-bit slots (modulo 2^16). */
-static inline void ddos_nspread(uint16_t *b, uint16_t *p, uint16_t *bf, uint16_t *pf, unsigned stride,
-			       const struct ddos_span *sp, const struct ddos_amounts *ab,
-			       const struct ddos_amounts *ap)
+/* One record's plans for every ring it counts in. The packets are the
+ * same in each; the units differ only by the ring's carry (bytes below
+ * one unit, kept by each ring), by at most one: a ring adds the record's
+ * bytes below a unit to its carry and, when that passes a unit, takes
+ * the plan of one unit more. Both plans are made at once: under a flood
+ * every record counts in rings of either kind. */
+struct ddos_rec_split {
+	struct ddos_plan pl[2];   /* no carry, a carry */
+	uint32_t b63;             /* the bytes below one unit */
+	uint32_t fi;              /* the flow counter: s0 % DDOS_FLOWS */
+	uint32_t stop;            /* the ring is busy until then */
+};
+
+/* The units of bytes, plus c carried: what bytes + rem (rem < 64, c its
+ * carry) gives in units, modulo 2^64 as the sum was kept before, and at
+ * most UINT32_MAX (2.2 Tbit/s per target). */
+static inline uint32_t ddos_units_c(uint64_t bytes, unsigned c)
 {
-	unsigned i0 = (sp->s0 % DDOS_NEAR) * stride, i1 = ((sp->s0 + 1) % DDOS_NEAR) * stride;
+	uint64_t u = ((bytes >> DDOS_USHIFT) + c) & (UINT64_MAX >> DDOS_USHIFT);
 
-	if (sp->kind == SP_ONE) {
-		b[i0] = (uint16_t)(b[i0] + (ab->a0));
-		p[i0] = (uint16_t)(p[i0] + (ap->a0));
-		b[i1] = (uint16_t)(b[i1] - (ab->a0));
-		p[i1] = (uint16_t)(p[i1] - (ap->a0));
-		return;
-	}
-	b[i0] = (uint16_t)(b[i0] + (ab->a0));
-	p[i0] = (uint16_t)(p[i0] + (ap->a0));
-	b[i1] = (uint16_t)(b[i1] + (ab->q - ab->a0));
-	p[i1] = (uint16_t)(p[i1] + (ap->q - ap->a0));
-	if (ab->qe != ab->q) {
-		int far;
-		unsigned i = ddos_step_slot(sp, ab->x, stride, &far);
-		(far ? bf : b)[i] -= 1;
-	}
-	if (ap->qe != ap->q) {
-		int far;
-		unsigned i = ddos_step_slot(sp, ap->x, stride, &far);
-		(far ? pf : p)[i] -= 1;
-	}
-	if (sp->kind == SP_NEAR) {
-		unsigned il = ((sp->stop - 1) % DDOS_NEAR) * stride, ie = (sp->stop % DDOS_NEAR) * stride;
-		b[il] = (uint16_t)(b[il] + (ab->al - ab->qe));
-		p[il] = (uint16_t)(p[il] + (ap->al - ap->qe));
-		b[ie] = (uint16_t)(b[ie] - (ab->al));
-		p[ie] = (uint16_t)(p[ie] - (ap->al));
-	} else if (sp->far) {
-		unsigned ie = ((sp->stop / DDOS_GRID) % DDOS_FAR) * stride;
-		bf[ie] = (uint16_t)(bf[ie] - (ab->qe));
-		pf[ie] = (uint16_t)(pf[ie] - (ap->qe));
-	} else {
-		unsigned ie = (sp->stop % DDOS_NEAR) * stride;
-		b[ie] = (uint16_t)(b[ie] - (ab->qe));
-		p[ie] = (uint16_t)(p[ie] - (ap->qe));
-	}
-}
-
-static inline uint32_t ddos_units(uint64_t bytes, uint32_t *rem)
-{
-	uint64_t b = bytes + *rem, u = b >> DDOS_USHIFT;
-
-	*rem = (uint32_t)(b & ((1u << DDOS_USHIFT) - 1));
 	return u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 }
 
-static inline void ddos_ring_add(struct ddos_ring *r, struct ddos_slots *sl,
-				 struct ddos_rec_split *x, uint64_t bytes)
+/* The units' differences of ab in a plan made for other units whose
+ * split steps down nowhere either (so at the same positions), and
+ * packets ap: what ddos_plan_make writes for units, entry for entry. */
+static inline void ddos_plan_units(struct ddos_plan *pl, const struct ddos_span *sp,
+				   const struct ddos_amounts *ab, const struct ddos_amounts *ap)
 {
-	const struct ddos_span *sp = x->sp;
-	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &r->rem));
+	unsigned n = ap->qe != ap->q ? 3 : 2;   /* after the packets' step */
 
-	ddos_spread(&sl->near[0].b, &sl->near[0].p, &sl->far[0].b, &sl->far[0].p, 2, sp, &ab, &x->ap);
-	r->fl[sp->s0 % DDOS_FLOWS]++;
-	if (sp->stop > r->busy)
-		r->busy = sp->stop;
+	pl->mb = ddos_amounts_max(ab);
+	pl->d[0][0] = ab->a0;
+	if (sp->kind == SP_ONE) {
+		pl->d[1][0] = -ab->a0;
+		return;
+	}
+	pl->d[1][0] = ab->q - ab->a0;
+	if (sp->kind == SP_NEAR) {
+		if (!sp->nfull)
+			pl->d[1][0] += ab->al - ab->qe;
+		else
+			pl->d[n++][0] = ab->al - ab->qe;
+		pl->d[n][0] = -ab->al;
+	} else {
+		pl->d[n][0] = -ab->qe;
+	}
+}
+
+/* Both plans; the second a copy of the first with other units where
+ * neither split of the units steps down (records within a few seconds:
+ * a flood's), which costs a third of making it. */
+static inline void ddos_rec_split_init(struct ddos_rec_split *x, const struct ddos_span *sp,
+				       uint64_t bytes, uint64_t pkts)
+{
+	struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	struct ddos_amounts ab0 = ddos_split(sp, ddos_units_c(bytes, 0));
+	struct ddos_amounts ab1 = ddos_split(sp, ddos_units_c(bytes, 1));
+
+	ddos_plan_make(&x->pl[0], sp, &ab0, &ap);
+	if (ab0.qe == ab0.q && ab1.qe == ab1.q) {
+		x->pl[1] = x->pl[0];
+		ddos_plan_units(&x->pl[1], sp, &ab1, &ap);
+	} else {
+		ddos_plan_make(&x->pl[1], sp, &ab1, &ap);
+	}
+	x->b63 = (uint32_t)(bytes & ((1u << DDOS_USHIFT) - 1));
+	x->fi = sp->s0 % DDOS_FLOWS;
+	x->stop = sp->stop;
+}
+
+/* The plan of a ring whose carry is *rem, which it updates. */
+static inline const struct ddos_plan *ddos_rec_plan(const struct ddos_rec_split *x, uint32_t *rem)
+{
+	uint32_t t = x->b63 + *rem;
+
+	*rem = t & ((1u << DDOS_USHIFT) - 1);
+	return &x->pl[t >> DDOS_USHIFT];
+}
+
+/* Differences of a plan in a ring's slots (at: by position, near then
+ * far). Inlined into each ring's add (six a record under a flood): a
+ * call would cost as much as the writes. The fixed entries unrolled, the
+ * rest (steps of long records) in a loop. 32-bit slots take a slot's
+ * two differences in one vector addition. */
+#define DDOS_PLAN_ADD(i)                                                  \
+	do {                                                              \
+		ddos_v2 v_;                                               \
+		size_t k_ = pl->pos[i];                                   \
+		memcpy(&v_, &at[k_], sizeof(v_));                         \
+		v_ += pl->d[i];                                           \
+		memcpy(&at[k_], &v_, sizeof(v_));                         \
+	} while (0)
+
+#define DDOS_PLAN_NADD(i)                                                 \
+	do {                                                              \
+		size_t k_ = pl->pos[i];                                   \
+		at[k_].b = (uint16_t)(at[k_].b + pl->d[i][0]);            \
+		at[k_].p = (uint16_t)(at[k_].p + pl->d[i][1]);            \
+	} while (0)
+
+#define DDOS_PLAN_APPLY(ADD)                                              \
+	do {                                                              \
+		_Static_assert(DDOS_PLAN_FIXED == 3, "three entries unrolled"); \
+		ADD(0);                                                   \
+		ADD(1);                                                   \
+		ADD(2);                                                   \
+		for (unsigned i_ = DDOS_PLAN_FIXED; i_ < pl->n; i_++)     \
+			ADD(i_);                                          \
+	} while (0)
+
+_Static_assert(sizeof(struct ddos_slot) == sizeof(ddos_v2), "a slot is a vector");
+
+static inline __attribute__((always_inline)) void
+ddos_plan_apply(struct ddos_slot *at, const struct ddos_plan *pl)
+{
+	DDOS_PLAN_APPLY(DDOS_PLAN_ADD);
+}
+
+/* The same on 16-bit slots (modulo 2^16). */
+static inline __attribute__((always_inline)) void
+ddos_plan_napply(struct ddos_nslot *at, const struct ddos_plan *pl)
+{
+	DDOS_PLAN_APPLY(DDOS_PLAN_NADD);
+}
+
+static inline void ddos_ring_add(struct ddos_ring *r, struct ddos_slots *sl,
+				 const struct ddos_rec_split *x)
+{
+	ddos_plan_apply(sl->at, ddos_rec_plan(x, &r->rem));
+	r->fl[x->fi]++;
+	if (x->stop > r->busy)
+		r->busy = x->stop;
 }
 
 /* Moves r to second s: its amounts become s's. */
@@ -567,32 +648,35 @@ static inline void ddos_ring_clear(struct ddos_ring *r)
 }
 
 /* A record in each column of mask (bits of DK_*: its kind, and DK_FRAG
- * for a fragment): the same amounts, spread in each column as in a
- * target's own ring. */
-static inline void ddos_dring_add(struct ddos_dring *d, struct ddos_rec_split *x, uint64_t bytes,
+ * for a fragment; never empty): the same amounts, spread in each column
+ * as in a target's own ring. The first column out of the loop: most
+ * records have one. */
+static inline void ddos_dring_add(struct ddos_dring *d, const struct ddos_rec_split *x,
 				  unsigned mask)
 {
-	const struct ddos_span *sp = x->sp;
-	struct ddos_amounts ab = ddos_rec_units(x, ddos_units(bytes, &d->rem));
-	uint32_t *fl = d->fl[sp->s0 % DDOS_FLOWS];
+	const struct ddos_plan *pl = ddos_rec_plan(x, &d->rem);
+	uint32_t *fl = d->fl[x->fi];
+	unsigned k = (unsigned)__builtin_ctz(mask);
 
-	for (unsigned m = mask; m; m &= m - 1) {
-		unsigned k = (unsigned)__builtin_ctz(m);
-		ddos_spread(d->near[k].b, d->near[k].p, d->far[k].b, d->far[k].p, 1, sp, &ab, &x->ap);
+	ddos_plan_apply(d->col[k].at, pl);
+	fl[k]++;
+	for (unsigned m = mask & (mask - 1); m; m &= m - 1) {
+		k = (unsigned)__builtin_ctz(m);
+		ddos_plan_apply(d->col[k].at, pl);
 		fl[k]++;
 	}
-	if (sp->stop > d->busy)
-		d->busy = sp->stop;
+	if (x->stop > d->busy)
+		d->busy = x->stop;
 }
 
-/* Slot i of every column, taken out (zeroed). */
-static inline void ddos_dcol_take(struct ddos_dcol *col, unsigned i, uint32_t b[DK_N],
+/* Position i of every column, taken out (zeroed). */
+static inline void ddos_dcol_take(struct ddos_slots *col, unsigned i, uint32_t b[DK_N],
 				  uint32_t p[DK_N])
 {
 	for (int k = 0; k < DK_N; k++) {
-		b[k] = col[k].b[i];
-		p[k] = col[k].p[i];
-		col[k].b[i] = col[k].p[i] = 0;
+		b[k] = col[k].at[i].b;
+		p[k] = col[k].at[i].p;
+		col[k].at[i].b = col[k].at[i].p = 0;
 	}
 }
 
@@ -607,7 +691,7 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 		memset(d->cur_f, 0, sizeof(d->cur_f));
 		return;
 	}
-	ddos_dcol_take(d->near, s % DDOS_NEAR, kb, kp);
+	ddos_dcol_take(d->col, s % DDOS_NEAR, kb, kp);
 	ddos_dk_classes(kb, cb);
 	ddos_dk_classes(kp, cp);
 	ddos_dk_classes(fl, d->cur_f);
@@ -617,7 +701,7 @@ static inline void ddos_dring_step(struct ddos_dring *d, uint32_t s)
 	}
 	memset(fl, 0, sizeof(d->fl[0]));
 	if (s % DDOS_GRID == 0) {
-		ddos_dcol_take(d->far, (s / DDOS_GRID) % DDOS_FAR, kb, kp);
+		ddos_dcol_take(d->col, DDOS_NEAR + (s / DDOS_GRID) % DDOS_FAR, kb, kp);
 		ddos_dk_classes(kb, cb);
 		ddos_dk_classes(kp, cp);
 		for (int k = 0; k < DD_N; k++) {
@@ -650,13 +734,13 @@ static inline void ddos_dring_peek(const struct ddos_dring *d, uint32_t H, uint3
 	for (uint32_t k = H; k <= s; k++) {
 		unsigned i = k % DDOS_NEAR, g = (k / DDOS_GRID) % DDOS_FAR;
 		for (int c = 0; c < DK_N; c++) {
-			kb[c] += d->near[c].b[i];
-			kp[c] += d->near[c].p[i];
+			kb[c] += d->col[c].at[i].b;
+			kp[c] += d->col[c].at[i].p;
 		}
 		if (k % DDOS_GRID == 0) {
 			for (int c = 0; c < DK_N; c++) {
-				kb[c] += d->far[c].b[g];
-				kp[c] += d->far[c].p[g];
+				kb[c] += d->col[c].far[g].b;
+				kp[c] += d->col[c].far[g].p;
 			}
 		}
 	}

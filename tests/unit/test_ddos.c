@@ -810,11 +810,64 @@ static void test_split_exact(void **state)
 	}
 }
 
-/* A record's split shared by its rings (ddos_rec_units) gives what
- * ddos_split gives each ring alone: for a record within one second, one
- * spanning a few seconds, one reaching the far grid, one longer than the
- * ring; for the units of rings whose carries differ (u and u + 1, in any
- * order), and for a third value, which takes a remembered one's place. */
+/* Units of bytes with a ring's carry, as the rings took them before
+ * their writes were planned. */
+static uint32_t ref_units(uint64_t bytes, uint32_t *rem)
+{
+	uint64_t b = bytes + *rem, u = b >> DDOS_USHIFT;
+
+	*rem = (uint32_t)(b & ((1u << DDOS_USHIFT) - 1));
+	return u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
+}
+
+/* The differences a record leaves in a ring, written the way the rings
+ * wrote them before their writes were planned (ddos_plan): the reference
+ * a plan must match, slot for slot. */
+static void ref_add(struct ddos_slot *near, struct ddos_slot *far, const struct ddos_span *sp,
+		    uint32_t u, uint64_t pkts)
+{
+	const struct ddos_amounts ab = ddos_split(sp, u);
+	const struct ddos_amounts ap = ddos_split(sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
+	struct ddos_slot *s0 = &near[sp->s0 % DDOS_NEAR], *s1 = &near[(sp->s0 + 1) % DDOS_NEAR], *e;
+	const struct ddos_amounts *a[2] = { &ab, &ap };
+
+	s0->b += ab.a0;
+	s0->p += ap.a0;
+	if (sp->kind == SP_ONE) {
+		s1->b -= ab.a0;
+		s1->p -= ap.a0;
+		return;
+	}
+	s1->b += ab.q - ab.a0;
+	s1->p += ap.q - ap.a0;
+	for (int k = 0; k < 2; k++) {
+		uint32_t st = sp->s0 + 1 + a[k]->x;
+		if (a[k]->qe == a[k]->q)
+			continue;
+		e = st >= sp->nlim ? &far[(st / DDOS_GRID) % DDOS_FAR] : &near[st % DDOS_NEAR];
+		*(k ? &e->p : &e->b) -= 1;
+	}
+	if (sp->kind == SP_NEAR) {
+		e = &near[(sp->stop - 1) % DDOS_NEAR];
+		e->b += ab.al - ab.qe;
+		e->p += ap.al - ap.qe;
+		e = &near[sp->stop % DDOS_NEAR];
+		e->b -= ab.al;
+		e->p -= ap.al;
+		return;
+	}
+	e = sp->far ? &far[(sp->stop / DDOS_GRID) % DDOS_FAR] : &near[sp->stop % DDOS_NEAR];
+	e->b -= ab.qe;
+	e->p -= ap.qe;
+}
+
+/* A record's plans, shared by its rings (ddos_rec_split), write what
+ * its amounts (ddos_split) written one by one write, in a ring of 32-bit
+ * slots (a detail column's too) and one of 16, for a ring with no carry and
+ * one with: for a record within one second, one spanning a few seconds,
+ * one reaching the far grid (with steps down on it), one longer than the
+ * ring, and for units at the edges (0, clamped to UINT32_MAX, bytes so
+ * near 2^64 that the carry wraps them to 0). */
 static void test_rec_split(void **state)
 {
 	static const struct {
@@ -823,29 +876,42 @@ static void test_rec_split(void **state)
 	} span[] = {
 		{ 0, 0, SP_ONE }, { 250, 749, SP_ONE }, { 999, 0, SP_ONE }, { 999, 1, SP_NEAR },
 		{ 300, 2000, SP_NEAR }, { 0, 14999, SP_NEAR }, { 500, 40000, SP_FAR },
-		{ -3000, 5000, SP_NEAR }, { 100, 86400000, SP_FAR },
+		{ -3000, 5000, SP_NEAR }, { 100, 86400000, SP_FAR }, { 700, 7300, SP_NEAR },
+		{ 0, 30000, SP_FAR }, { 1, 63000, SP_FAR },
 	};
+	static const uint32_t rems[] = { 0, 1, 20, 21, 42, 62, 63 };   /* 21: UINT64_MAX - 20 wraps */
 	const uint32_t H = 1700000000u;
 	struct ddos_span sp;
 	struct ddos_rec_split x;
-	struct ddos_amounts a, w;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(span) / sizeof(span[0]); i++)
-		for (int k = 0; k < 200; k++) {
+		for (int k = 0; k < 300; k++) {
 			uint64_t r = rng_next(), pkts = k == 0 ? 0 : k == 1 ? UINT32_MAX + 5ull : r % 100000;
-			uint32_t u = k == 2 ? UINT32_MAX - 1 : (uint32_t)(r >> 20) % 5000000;
-			const uint32_t us[] = { u, u + 1, u, u + 1, u + 1, u + 2 < u ? 0 : u + 2, u, u + 1 };
+			uint64_t bytes = k == 2 ? UINT64_MAX - 20 : k == 3 ? (uint64_t)UINT32_MAX << 6 :
+					 k == 4 ? 63 : (r >> 20) % 320000000;
 			int64_t t0 = (int64_t)H * 1000 + span[i].start;
 			ddos_span_make(H, t0, t0 + span[i].dur, &sp);
 			assert_int_equal(sp.kind, span[i].kind);
-			ddos_rec_split_init(&x, &sp, pkts);
-			w = ddos_split(&sp, pkts > UINT32_MAX ? UINT32_MAX : pkts);
-			assert_memory_equal(&x.ap, &w, sizeof(w));
-			for (size_t j = 0; j < sizeof(us) / sizeof(us[0]); j++) {
-				a = ddos_rec_units(&x, us[j]);
-				w = ddos_split(&sp, us[j]);
-				assert_memory_equal(&a, &w, sizeof(w));
+			ddos_rec_split_init(&x, &sp, bytes, pkts);
+			for (size_t ri = 0; ri < sizeof(rems) / sizeof(rems[0]); ri++) {
+				uint32_t rem = rems[ri];
+				struct ddos_slots got, want;
+				struct ddos_nslots ngot;
+				uint32_t rg = rem, rw = rem;   /* carries as the rings keep them */
+				const struct ddos_plan *pl = ddos_rec_plan(&x, &rg);
+				memset(&got, 0, sizeof(got));
+				memset(&want, 0, sizeof(want));
+				memset(&ngot, 0, sizeof(ngot));
+				ddos_plan_apply(got.at, pl);
+				ddos_plan_napply(ngot.at, pl);
+				ref_add(want.near, want.far, &sp, ref_units(bytes, &rw), pkts);
+				assert_int_equal(rg, rw);
+				assert_memory_equal(&got, &want, sizeof(got));
+				for (int j = 0; j < DDOS_NEAR + DDOS_FAR; j++) {
+					assert_int_equal(ngot.at[j].b, (uint16_t)want.at[j].b);
+					assert_int_equal(ngot.at[j].p, (uint16_t)want.at[j].p);
+				}
 			}
 		}
 }

@@ -742,6 +742,7 @@ static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 		if (r == 0) {
 			if (fbs[f].field == SIGMA_FIELD_KEYWORDS)
 				bk->keyword_fdb = f + 1;
+			bk->fdbs[f].uid = rs->n_fdbs++;
 			bk->n_fdbs++;
 		}
 	}

@@ -131,6 +131,7 @@ struct sigma_rule {
 /* One Hyperscan database: the string predicates of a bucket on one field. */
 struct sigma_fdb {
 	uint32_t field;
+	uint32_t uid;             /* numbered over the set (not its address) */
 	hs_database_t *db;
 	hs_database_t *db2;       /* the regexes, when split off (compile_fdb) */
 	uint32_t *pred_ids;       /* hs id -> predicate */
@@ -208,6 +209,7 @@ struct sigma_ruleset {
 	uint32_t n_fields;
 	struct sigma_bucket *buckets;
 	uint32_t n_buckets;
+	uint32_t n_fdbs;              /* over every bucket (sigma_fdb.uid) */
 	/* OR nodes whose children are all Hyperscan predicates ("any of these
 	 * values") are hit groups: a hit of a member marks the group, so the
 	 * OR costs one check instead of one per value. Per predicate, its

@@ -138,9 +138,17 @@ struct sigma_fdb {
 	uint8_t *at_end;          /* hs id -> matches only ending the value
 				   * (compiled without its \z; NULL: none) */
 	uint32_t n;
-	uint32_t *rule_off;       /* per hs id: rules using it (CSR) */
-	uint32_t *rule_list;
+	uint32_t *rule_off;       /* per hs id: rules it triggers (CSR) */
+	uint32_t *rule_list;      /* rule << TRIG_SHIFT | TRIG_A/TRIG_B bits */
 };
+
+/* A rule_list entry: the rule, and which of its two trigger sets the
+ * predicate belongs to (sigma_compile.c); no bits: the rule has one set
+ * and any hit queues it. */
+#define TRIG_SHIFT 2u
+#define TRIG_A 1u
+#define TRIG_B 2u
+#define SIGMA_MAX_RULES ((1u << (32 - TRIG_SHIFT)) - 1u)
 
 struct sigma_bucket {
 	char *product, *category, *service;   /* "" = any */
@@ -299,6 +307,8 @@ struct sigma_ctx {
 	uint16_t *lazy_stamp;        /* == stamp: lazy result cached */
 	uint8_t *lazy_val;
 	uint16_t *rule_stamp;        /* == stamp: rule already queued */
+	uint16_t *trig_stamp;        /* == stamp: trig_mask is the event's */
+	uint8_t *trig_mask;          /* TRIG_A/TRIG_B sets seen this event */
 	uint16_t *fv_stamp;          /* == stamp: fv[field] is the event's */
 	struct sigma_fval *fv;       /* per field: its value (direct tests) */
 	uint32_t *todo;              /* rules to evaluate */

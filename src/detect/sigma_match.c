@@ -363,6 +363,8 @@ static void ctx_free(struct sigma_ctx *c)
 	free(c->lazy_stamp);
 	free(c->lazy_val);
 	free(c->rule_stamp);
+	free(c->trig_stamp);
+	free(c->trig_mask);
 	free(c->todo);
 	free(c->fv_stamp);
 	free(c->fv);
@@ -487,11 +489,13 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	c->lazy_stamp = calloc(rs->n_preds + 1, sizeof(*c->lazy_stamp));
 	c->lazy_val = calloc(rs->n_preds + 1, 1);
 	c->rule_stamp = calloc(rs->n_rules + 1, sizeof(*c->rule_stamp));
+	c->trig_stamp = calloc(rs->n_rules + 1, sizeof(*c->trig_stamp));
+	c->trig_mask = calloc(rs->n_rules + 1, 1);
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	c->fv_stamp = calloc(rs->n_fields + 1, sizeof(*c->fv_stamp));
 	c->fv = calloc(rs->n_fields + 1, sizeof(*c->fv));
 	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
-	    !c->rule_stamp || !c->todo || !c->fv_stamp || !c->fv ||
+	    !c->rule_stamp || !c->trig_stamp || !c->trig_mask || !c->todo || !c->fv_stamp || !c->fv ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
 		ctx_free(c);
 		return NULL;
@@ -539,6 +543,25 @@ static void queue_rule(struct sigma_ctx *c, uint32_t rule)
 	c->todo[c->n_todo++] = rule;
 }
 
+/* A hit of a trigger of the rule of entry e (a rule_list entry): a rule
+ * with two trigger sets is queued once both have hit on the event. */
+static void trig_hit(struct sigma_ctx *c, uint32_t e)
+{
+	uint32_t rule = e >> TRIG_SHIFT, bits = e & (TRIG_A | TRIG_B);
+
+	if (bits) {
+		if (c->trig_stamp[rule] != c->stamp) {
+			c->trig_stamp[rule] = c->stamp;
+			c->trig_mask[rule] = (uint8_t)bits;
+		} else {
+			c->trig_mask[rule] |= (uint8_t)bits;
+		}
+		if (c->trig_mask[rule] != (TRIG_A | TRIG_B))
+			return;
+	}
+	queue_rule(c, rule);
+}
+
 static void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
 {
 	const struct sigma_ruleset *rs = c->rs;
@@ -549,7 +572,7 @@ static void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
 		for (uint32_t k = rs->pred_grp_off[p]; k < rs->pred_grp_off[p + 1]; k++)
 			c->grp_stamp[rs->pred_grp[k]] = c->stamp;
 	for (uint32_t k = f->rule_off[id]; k < f->rule_off[id + 1]; k++)
-		queue_rule(c, f->rule_list[k]);
+		trig_hit(c, f->rule_list[k]);
 }
 
 static int on_hit(unsigned int id, unsigned long long from,
@@ -933,6 +956,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		memset(c->grp_stamp, 0, (rs->n_groups + 1) * sizeof(*c->grp_stamp));
 		memset(c->lazy_stamp, 0, (rs->n_preds + 1) * sizeof(*c->lazy_stamp));
 		memset(c->rule_stamp, 0, (rs->n_rules + 1) * sizeof(*c->rule_stamp));
+		memset(c->trig_stamp, 0, (rs->n_rules + 1) * sizeof(*c->trig_stamp));
 		memset(c->fv_stamp, 0, (rs->n_fields + 1) * sizeof(*c->fv_stamp));
 		c->stamp = 1;
 	}

@@ -224,16 +224,15 @@ static int find_musts(struct sigma_rule *r)
 	return 0;
 }
 
-/* The rule's trigger predicates into v; 0 when it has none (it must be
- * evaluated on every event of its logsource), 1 otherwise. */
-static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule *r,
-			 const uint32_t *uses, uint32_t **v, uint32_t *nv)
+/* The identifiers whose triggers make the rule's trigger set into off;
+ * 0 when there is none (it must be evaluated on every event of its
+ * logsource), 1 otherwise. */
+static int trig_idents(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		       const uint32_t *uses, uint8_t *off)
 {
-	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 };
 	double cost[SIGMA_COND_MAX_NAMES];
 	uint32_t order[SIGMA_COND_MAX_NAMES], no = 0;
 
-	*nv = 0;
 	for (uint32_t i = 0; i < r->n_idents; i++) {
 		cost[i] = node_cost(rs, r, r->ident_root[i], uses, 0);
 		off[i] = isfinite(cost[i]);
@@ -255,10 +254,178 @@ static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule
 		if (!cond_false_when(r, off))
 			off[order[k]] = 1;
 	}
+	return 1;
+}
+
+/* The rule's trigger predicates into v; 0 when it has none (it must be
+ * evaluated on every event of its logsource), 1 otherwise. */
+static int rule_triggers(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			 const uint32_t *uses, uint32_t **v, uint32_t *nv)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 };
+
+	*nv = 0;
+	if (!trig_idents(rs, r, uses, off))
+		return 0;
 	for (uint32_t i = 0; i < r->n_idents; i++)
 		if (off[i] && node_trig(rs, r, r->ident_root[i], uses, 0, v, nv) < 0)
 			return -1;
 	return 1;
+}
+
+/* ---- a second trigger set ----
+ *
+ * The cheapest trigger set is often a value that most events of the
+ * logsource carry: `Company: Microsoft Corporation` next to the image
+ * that makes the rule, `ParentImage|endswith: \explorer.exe` next to a
+ * command line. Such a rule was evaluated on nearly every event (seven
+ * of them on every Windows process creation, a fifth of the time of one).
+ * A second set, independent of the first (the other side of an AND, or
+ * another identifier the condition needs), must hit too before the rule
+ * is queued: rule_list entries say which set a predicate belongs to
+ * (TRIG_A, TRIG_B, both), and the matcher queues the rule once both are
+ * seen on the event. Rules with one set have entries without set bits and
+ * are queued at once, as before. */
+#define TRIG_MAX_PARTS 32u
+
+/* The conjuncts of a node (the kids of its ANDs, flattened) that Hyperscan
+ * decides, into out. */
+static void and_parts(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+		      uint32_t idx, const uint32_t *uses, int depth, uint32_t *out,
+		      uint32_t *n)
+{
+	const struct sigma_node *nd = &r->nodes[idx];
+
+	if (depth > 64 || *n >= TRIG_MAX_PARTS)
+		return;
+	if (nd->type == SN_AND) {
+		for (uint32_t i = 0; i < nd->n; i++)
+			and_parts(rs, r, r->kids[nd->a + i], uses, depth + 1, out, n);
+		return;
+	}
+	if (nd->type != SN_FALSE && isfinite(node_cost(rs, r, idx, uses, depth)))
+		out[(*n)++] = idx;
+}
+
+/* Scratch for choosing the second set: candidate sets and marks of the
+ * first one's predicates. */
+struct trig2 {
+	uint8_t *mark;       /* per predicate: 1 in the first set */
+	uint32_t n_first;    /* distinct predicates of the first set */
+	uint32_t *cand;      /* the candidate being built */
+	uint32_t n_cand;
+	double best_cost;
+	uint32_t *best;      /* the cheapest useful candidate so far */
+	uint32_t n_best;
+};
+
+/* Keeps the candidate in t->cand when it is useful (neither empty nor a
+ * superset of the first set, which any hit of the first one would meet)
+ * and cheaper than the best so far. */
+static int trig2_offer(struct trig2 *t, double cost)
+{
+	uint32_t seen = 0, *sw;
+
+	if (t->n_cand == 0 || cost >= t->best_cost)
+		return 0;
+	for (uint32_t k = 0; k < t->n_cand; k++)
+		if (t->mark[t->cand[k]] == 1) {
+			t->mark[t->cand[k]] = 2;
+			seen++;
+		}
+	for (uint32_t k = 0; k < t->n_cand; k++)
+		if (t->mark[t->cand[k]] == 2)
+			t->mark[t->cand[k]] = 1;
+	if (seen == t->n_first)
+		return 0;
+	sw = t->best;
+	t->best = t->cand;
+	t->cand = sw;
+	t->n_best = t->n_cand;
+	t->best_cost = cost;
+	return 0;
+}
+
+/* A second trigger set of the rule (see above) into t->best, given the
+ * first (first, n_first); t->n_best 0 when there is none. */
+static int rule_triggers2(const struct sigma_ruleset *rs, const struct sigma_rule *r,
+			  const uint32_t *uses, const uint32_t *first, uint32_t n_first,
+			  struct trig2 *t)
+{
+	uint8_t off[SIGMA_COND_MAX_NAMES] = { 0 }, one[SIGMA_COND_MAX_NAMES] = { 0 };
+	uint32_t parts[TRIG_MAX_PARTS], np;
+	int e = 0;
+
+	t->n_best = 0;
+	t->best_cost = INFINITY;
+	if (n_first == 0 || !trig_idents(rs, r, uses, off))
+		return 0;
+	t->n_first = 0;
+	for (uint32_t k = 0; k < n_first; k++)
+		if (!t->mark[first[k]]) {
+			t->mark[first[k]] = 1;
+			t->n_first++;
+		}
+	/* The same identifiers, each by another of its conjuncts where it
+	 * has one. */
+	{
+		double cost = 0;
+		int other = 0;
+
+		t->n_cand = 0;
+		for (uint32_t i = 0; e == 0 && i < r->n_idents; i++) {
+			uint32_t pick = r->ident_root[i];
+			double pc = INFINITY;
+
+			if (!off[i])
+				continue;
+			np = 0;
+			and_parts(rs, r, r->ident_root[i], uses, 0, parts, &np);
+			if (np >= 2) {
+				double c0 = node_cost(rs, r, r->ident_root[i], uses, 0);
+				int skipped = 0;
+
+				/* The cheapest conjunct but the one the first set took. */
+				for (uint32_t k = 0; k < np; k++) {
+					double c = node_cost(rs, r, parts[k], uses, 0);
+
+					if (c == c0 && !skipped) {
+						skipped = 1;
+						continue;
+					}
+					if (c < pc) {
+						pc = c;
+						pick = parts[k];
+					}
+				}
+				other |= isfinite(pc);
+			}
+			if (!isfinite(pc))
+				pc = node_cost(rs, r, r->ident_root[i], uses, 0);
+			cost += pc;
+			e = node_trig(rs, r, pick, uses, 0, &t->cand, &t->n_cand);
+		}
+		if (e == 0 && other)
+			e = trig2_offer(t, cost);
+	}
+	/* Another identifier that the condition needs, by any conjunct. */
+	for (uint32_t j = 0; e == 0 && j < r->n_idents; j++) {
+		one[j] = 1;
+		if (cond_false_when(r, one)) {
+			np = 0;
+			and_parts(rs, r, r->ident_root[j], uses, 0, parts, &np);
+			for (uint32_t k = 0; e == 0 && k < np; k++) {
+				t->n_cand = 0;
+				e = node_trig(rs, r, parts[k], uses, 0, &t->cand, &t->n_cand);
+				if (e == 0)
+					e = trig2_offer(t, node_cost(rs, r, parts[k], uses, 0));
+			}
+		}
+		one[j] = 0;
+	}
+	for (uint32_t k = 0; k < n_first; k++)
+		t->mark[first[k]] = 0;
+	return e;
 }
 
 /* ---- building the buckets ---- */
@@ -637,6 +804,7 @@ struct bbuild {
 	uint32_t *pfb;     /* pred -> fbuild index + 1 (0 = not in this bucket) */
 	uint32_t *pslot;   /* pred -> slot in that fbuild */
 	const uint32_t *uses;
+	struct trig2 t2;
 };
 
 static int fb_add(struct fbuild **fbs, uint32_t *n_fbs, struct bbuild *bb,
@@ -682,6 +850,26 @@ static int fb_add(struct fbuild **fbs, uint32_t *n_fbs, struct bbuild *bb,
 	return 0;
 }
 
+/* A trigger entry of the rule on a predicate's slot: set bits (TRIG_A,
+ * TRIG_B) added to the rule's entry when the slot already has one. */
+static int trig_push(struct fbuild *fbs, struct bbuild *bb, uint32_t pid,
+		     uint32_t rule, uint32_t bits)
+{
+	struct fbuild *fb;
+	uint32_t slot, n;
+
+	if (!bb->pfb[pid])
+		return 0;
+	fb = &fbs[bb->pfb[pid] - 1];
+	slot = bb->pslot[pid];
+	n = fb->n_rules[slot];
+	if (n && fb->rules[slot][n - 1] >> TRIG_SHIFT == rule) {
+		fb->rules[slot][n - 1] |= bits;
+		return 0;
+	}
+	return u32_push(&fb->rules[slot], &fb->n_rules[slot], rule << TRIG_SHIFT | bits);
+}
+
 static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 			struct bbuild *bb, struct buf *err)
 {
@@ -714,19 +902,14 @@ static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 			r = u32_push(&bk->always, &bk->n_always, bk->rules[ri]);
 			continue;
 		}
-		for (uint32_t k = 0; r == 0 && k < n_tmp; k++) {
-			uint32_t pid = tmp[k];
-			struct fbuild *fb;
-			uint32_t slot;
-
-			if (!bb->pfb[pid])
-				continue;
-			fb = &fbs[bb->pfb[pid] - 1];
-			slot = bb->pslot[pid];
-			if (fb->n_rules[slot] == 0 ||
-			    fb->rules[slot][fb->n_rules[slot] - 1] != bk->rules[ri])
-				r = u32_push(&fb->rules[slot], &fb->n_rules[slot], bk->rules[ri]);
-		}
+		r = rule_triggers2(rs, rule, bb->uses, tmp, n_tmp, &bb->t2);
+		for (uint32_t k = 0; k < bb->t2.n_best; k++)
+			if (!bb->pfb[bb->t2.best[k]])
+				bb->t2.n_best = 0;   /* not scanned here: one set only */
+		for (uint32_t k = 0; r == 0 && k < n_tmp; k++)
+			r = trig_push(fbs, bb, tmp[k], bk->rules[ri], bb->t2.n_best ? TRIG_A : 0);
+		for (uint32_t k = 0; r == 0 && k < bb->t2.n_best; k++)
+			r = trig_push(fbs, bb, bb->t2.best[k], bk->rules[ri], TRIG_B);
 	}
 	free(tmp);
 	for (uint32_t f = 0; f < n_fbs; f++)
@@ -742,6 +925,7 @@ static int build_bucket(struct sigma_ruleset *rs, struct sigma_bucket *bk,
 		if (r == 0) {
 			if (fbs[f].field == SIGMA_FIELD_KEYWORDS)
 				bk->keyword_fdb = f + 1;
+			bk->fdbs[f].uid = rs->n_fdbs++;
 			bk->n_fdbs++;
 		}
 	}
@@ -765,13 +949,14 @@ static int fix_lost_triggers(struct sigma_ruleset *rs, struct sigma_bucket *bk)
 			if (rs->preds[fdb->pred_ids[i]].in_hs)
 				continue;
 			for (uint32_t k = fdb->rule_off[i]; k < fdb->rule_off[i + 1]; k++) {
-				struct sigma_rule *rule = rs->rules[fdb->rule_list[k]];
+				uint32_t ri = fdb->rule_list[k] >> TRIG_SHIFT;
+				struct sigma_rule *rule = rs->rules[ri];
 				int r;
 
 				if (rule->always_eval)
 					continue;
 				rule->always_eval = 1;
-				r = u32_push(&bk->always, &bk->n_always, fdb->rule_list[k]);
+				r = u32_push(&bk->always, &bk->n_always, ri);
 				if (r < 0)
 					return r;
 			}
@@ -934,11 +1119,15 @@ static int compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		uint32_t *uses = calloc(rs->n_preds + 1, sizeof(*uses));
 		uint32_t *tmp = NULL, n_tmp = 0;
 
+		memset(&bb, 0, sizeof(bb));
 		bb.pfb = calloc(rs->n_preds + 1, sizeof(uint32_t));
 		bb.pslot = calloc(rs->n_preds + 1, sizeof(uint32_t));
+		bb.t2.mark = calloc(rs->n_preds + 1, 1);
 		bb.uses = uses;
-		if (!uses || !bb.pfb || !bb.pslot)
+		if (!uses || !bb.pfb || !bb.pslot || !bb.t2.mark)
 			r = M_ENOMEM;
+		if (rs->n_rules > SIGMA_MAX_RULES)
+			r = M_ELIMIT;
 		for (uint32_t i = 0; r == 0 && i < rs->n_rules; i++) {
 			const struct sigma_rule *rule = rs->rules[i];
 
@@ -958,6 +1147,9 @@ static int compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 		free(uses);
 		free(bb.pfb);
 		free(bb.pslot);
+		free(bb.t2.mark);
+		free(bb.t2.cand);
+		free(bb.t2.best);
 	}
 	if (r < 0)
 		return r;

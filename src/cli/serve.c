@@ -450,7 +450,8 @@ static void *intel_main(void *arg)
 			if (!nl)
 				nl = report.p + report.len;
 			if (nl > p)
-				log_msg(strstr(p, "status=error") && strstr(p, "status=error") < nl ? LOG_WARN : LOG_INFO,
+				/* The report is not NUL-terminated: search the line only. */
+				log_msg(memmem(p, (size_t)(nl - p), "status=error", 12) ? LOG_WARN : LOG_INFO,
 					"intel", "event=feed_loaded %.*s", (int)(nl - p), p);
 		}
 		if (set) {

@@ -16,7 +16,9 @@
  * profile of matching then starts in seconds); BENCH_KIND=0..5 makes the
  * mix of one source only (the order of the by-source line); BENCH_EVENTS=N
  * matches N events (a multiple of 1,000) on one thread and stops, for
- * instruction counts: valgrind --tool=callgrind --toggle-collect=work.
+ * instruction counts: valgrind --tool=callgrind --toggle-collect=work;
+ * with it, BENCH_MATCHES=FILE writes each event's matching rules to FILE
+ * (two builds' files must be alike).
  * BENCH_DBSTATS=1 prints the size of each logsource bucket's Hyperscan
  * databases and of every field database over 100 kB (what a scan may
  * touch; the processor's L2 is 512 kB here).
@@ -159,6 +161,7 @@ static struct sigma_ruleset *rs;
 static struct sigma_corr_state *corr;
 static double run_seconds = 3;
 static uint64_t fixed_events;   /* BENCH_EVENTS: a count instead of a time */
+static FILE *match_log;         /* BENCH_MATCHES: each event's matching rules */
 
 struct worker {
 	pthread_t t;
@@ -191,6 +194,12 @@ static void *work(void *arg)
 			size_t n = 0;
 
 			sigma_match(rs, c, &events[i], out, 64, &n);
+			if (match_log) {
+				fprintf(match_log, "%zu:", i);
+				for (size_t m = 0; m < n; m++)
+					fprintf(match_log, " %u", out[m]);
+				fputc('\n', match_log);
+			}
 			if (n) {
 				w->matches += n;
 				sigma_corr_observe(corr, &events[i], out, n, NULL, NULL);
@@ -350,7 +359,7 @@ static void db_stats(const struct sigma_ruleset *set)
 			if (bk->fdbs[k].db2)
 				hs_database_size(bk->fdbs[k].db2, &s2);
 			total += s1 + s2;
-			if (s1 + s2 > 100000)
+			if (s1 + s2 > 100000 || bk->keyword_fdb == k + 1)
 				printf("   %s/%s/%s %s: %u patterns, %zu + %zu bytes (strings + regexes)\n",
 				       bk->product, bk->category, bk->service,
 				       set->fields[bk->fdbs[k].field].name, bk->fdbs[k].n, s1, s2);
@@ -462,7 +471,32 @@ int main(int argc, char **argv)
 	 * else. */
 	if (getenv("BENCH_EVENTS"))
 		fixed_events = strtoull(getenv("BENCH_EVENTS"), NULL, 10);
+	if (fixed_events && getenv("BENCH_MATCHES") &&
+	    !(match_log = fopen(getenv("BENCH_MATCHES"), "w")))
+		perror(getenv("BENCH_MATCHES"));
+	{
+		/* One pass first, and the merged databases it asked for built
+		 * (matching goes on without them meanwhile): not the rate. */
+		struct sigma_ctx *c = sigma_ctx_get(rs);
+		int64_t t1 = clock_mono_us();
+		uint32_t merged, failed;
+
+		for (size_t i = 0; c && i < n_events; i++) {
+			uint32_t out[64];
+			size_t n = 0;
+
+			sigma_match(rs, c, &events[i], out, 64, &n);
+		}
+		sigma_ctx_put(rs, c);
+		sigma_ruleset_merge_wait(rs);
+		sigma_ruleset_merge_stats(rs, &merged, &failed);
+		printf("first pass over the %zu events and the %u merged databases it asked for: "
+		       "%.2f s (%u failed)\n", n_events, merged,
+		       (double)(clock_mono_us() - t1) / 1e6, failed);
+	}
 	run(1, 0);
+	if (match_log)
+		fclose(match_log);
 	if (cores > 1 && !fixed_events)
 		run((unsigned)cores, 0);
 	/* Each source alone: where the time of the mix goes. */

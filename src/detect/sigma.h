@@ -120,6 +120,14 @@ void sigma_ruleset_hs_cache_stats(const struct sigma_ruleset *rs, uint32_t *hits
 /* Field values looked up in the context's cache of scanned values, and
  * found there, since the context was made (benchmarks). */
 void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits);
+/* Databases merged for the event signatures met so far (one field that
+ * several logsource buckets look at, scanned once), and merges that could
+ * not be built (those fields stay scanned per bucket). */
+void sigma_ruleset_merge_stats(const struct sigma_ruleset *rs, uint32_t *merged,
+			       uint32_t *failed);
+/* Waits until the merges asked for so far are built (tests, benchmarks:
+ * matching never waits for them). */
+void sigma_ruleset_merge_wait(const struct sigma_ruleset *rs);
 
 /* Matches one event: writes up to cap matched rule indices to out and
  * their number to *n (the count beyond cap is dropped; cap 64 is plenty).

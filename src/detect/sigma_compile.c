@@ -603,6 +603,14 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 
 			sigma_hscache_key(exprs, flags, ids, k, key);
 			if (sigma_hscache_load(rs->hs_cache_dir, key, db, &rm, &nrm)) {
+				if (nrm && rs->merging) {
+					/* Not what the sources' databases hold. */
+					hs_free_database(*db);
+					*db = NULL;
+					free(rm);
+					r = M_EINVAL;
+					goto out;
+				}
 				for (uint32_t j = 0; j < nrm; j++)
 					if (rm[j] < n)
 						rs->preds[fb->preds[rm[j]]].in_hs = 0;
@@ -617,7 +625,7 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 		 * stay out of the daemon (core/hs_child.h). */
 		if (hs_child_compile(rs->compiler, exprs, flags, ids, k, db, &ce) == 0)
 			break;
-		if (ce.expression < 0 || (uint32_t)ce.expression >= k) {
+		if (rs->merging || ce.expression < 0 || (uint32_t)ce.expression >= k) {
 			buf_printf(err, "Hyperscan: %s", ce.message);
 			r = M_EINVAL;
 			goto out;
@@ -708,6 +716,213 @@ static void fbuild_fini(struct fbuild *fb)
 	free(fb->rules);
 	free(fb->n_rules);
 	free(fb->preds);
+}
+
+void sigma_fdb_fini(struct sigma_fdb *f)
+{
+	hs_free_database(f->db);
+	hs_free_database(f->db2);
+	free(f->pred_ids);
+	free(f->at_end);
+	free(f->rule_off);
+	free(f->rule_list);
+	memset(f, 0, sizeof(*f));
+}
+
+/* The most merged databases a set keeps: event signatures are few, but an
+ * event's logsource comes from its own fields. */
+#define SIGMA_MAX_MERGES 512u
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The sources' patterns as one build: each keeps its predicate and its
+ * rule_list entries (trigger bits and all), so a hit in the merged
+ * database does what the same hit in its source would. */
+static int merge_build(struct sigma_ruleset *rs, const struct sigma_fdb *const *src,
+		       uint32_t n, struct sigma_fdb *out)
+{
+	struct fbuild fb = { .field = src[0]->field };
+	struct buf err;
+	uint32_t total = 0, at = 0;
+	int r = 0;
+
+	buf_init(&err, 4096);
+	for (uint32_t i = 0; i < n; i++)
+		total += src[i]->n;
+	fb.preds = calloc(total + 1, sizeof(*fb.preds));
+	fb.rules = calloc(total + 1, sizeof(*fb.rules));
+	fb.n_rules = calloc(total + 1, sizeof(*fb.n_rules));
+	if (!fb.preds || !fb.rules || !fb.n_rules)
+		r = M_ENOMEM;
+	for (uint32_t i = 0; r == 0 && i < n; i++) {
+		const struct sigma_fdb *f = src[i];
+
+		for (uint32_t k = 0; r == 0 && k < f->n; k++, at++) {
+			uint32_t nr = f->rule_off[k + 1] - f->rule_off[k];
+
+			fb.preds[at] = f->pred_ids[k];
+			fb.n_rules[at] = nr;
+			fb.n = at + 1;
+			if (nr && !(fb.rules[at] = malloc(nr * sizeof(uint32_t))))
+				r = M_ENOMEM;
+			else if (nr)
+				memcpy(fb.rules[at], f->rule_list + f->rule_off[k],
+				       nr * sizeof(uint32_t));
+		}
+	}
+	if (r == 0) {
+		rs->compiler = hs_child_open();
+		rs->merging = 1;
+		r = compile_fdb(rs, &fb, out, &err);
+		rs->merging = 0;
+		hs_child_close(rs->compiler);
+		rs->compiler = NULL;
+	}
+	if (r == 0 && !out->db && !out->db2)
+		r = M_EINVAL;   /* nothing of it in Hyperscan: no gain */
+	if (r < 0)
+		sigma_fdb_fini(out);
+	fbuild_fini(&fb);
+	buf_fini(&err);
+	return r;
+}
+
+/* The set's merge thread: builds the pending merges one at a time, the
+ * list unlocked while it compiles. */
+static void *merge_main(void *arg)
+{
+	struct sigma_ruleset *rs = arg;
+
+	pthread_mutex_lock(&rs->merge_lock);
+	for (;;) {
+		struct sigma_merge *m;
+		struct sigma_fdb fdb = { 0 };
+		int ok, stop;
+
+		for (m = rs->merges; m && m->state != MERGE_PENDING; m = m->next)
+			;
+		if (!m && rs->merge_stop)
+			break;
+		if (!m) {
+			rs->merge_busy = 0;
+			pthread_cond_broadcast(&rs->merge_cond);
+			pthread_cond_wait(&rs->merge_cond, &rs->merge_lock);
+			continue;
+		}
+		rs->merge_busy = 1;
+		stop = rs->merge_stop;
+		pthread_mutex_unlock(&rs->merge_lock);
+		ok = !stop && merge_build(rs, m->srcs, m->n_src, &fdb) == 0;
+		pthread_mutex_lock(&rs->merge_lock);
+		fdb.uid = m->fdb.uid;
+		m->fdb = fdb;
+		m->state = ok ? MERGE_OK : MERGE_FAILED;
+		free(m->srcs);
+		m->srcs = NULL;
+		rs->n_merge_pending--;
+		if (ok)
+			rs->n_merges++;
+		else
+			rs->n_merge_failed++;
+		atomic_fetch_add(&rs->merge_gen, 1);
+	}
+	rs->merge_busy = 0;
+	pthread_cond_broadcast(&rs->merge_cond);
+	pthread_mutex_unlock(&rs->merge_lock);
+	return NULL;
+}
+
+const struct sigma_fdb *sigma_fdb_merged(const struct sigma_ruleset *crs,
+					 const struct sigma_fdb *const *src, uint32_t n)
+{
+	/* The set is shared read-only while matching; the merges are its
+	 * only state that changes, under merge_lock. */
+	struct sigma_ruleset *rs = (struct sigma_ruleset *)crs;
+	uint32_t uids[SIGMA_LS_MAX_BUCKETS], total;
+	struct sigma_merge *m;
+	const struct sigma_fdb *res = NULL;
+
+	if (n < 2 || n > SIGMA_LS_MAX_BUCKETS || rs->force_pcre)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (src[i]->field != src[0]->field)
+			return NULL;
+		uids[i] = src[i]->uid;
+	}
+	qsort(uids, n, sizeof(uids[0]), uid_cmp);
+	pthread_mutex_lock(&rs->merge_lock);
+	for (m = rs->merges; m; m = m->next)
+		if (m->n_src == n && memcmp(m->src, uids, n * sizeof(uids[0])) == 0)
+			break;
+	total = rs->n_merges + rs->n_merge_failed + rs->n_merge_pending;
+	if (!m && total < SIGMA_MAX_MERGES && !rs->merge_stop &&
+	    (m = calloc(1, sizeof(*m))) != NULL) {
+		m->src = malloc(n * sizeof(uids[0]));
+		m->srcs = malloc(n * sizeof(*m->srcs));
+		if (!m->src || !m->srcs) {
+			free(m->src);
+			free(m->srcs);
+			free(m);
+			m = NULL;
+		} else {
+			memcpy(m->src, uids, n * sizeof(uids[0]));
+			memcpy(m->srcs, src, n * sizeof(*m->srcs));
+			m->n_src = n;
+			m->state = MERGE_PENDING;
+			m->fdb.uid = rs->n_fdbs + total;
+			m->next = rs->merges;
+			rs->merges = m;
+			rs->n_merge_pending++;
+			if (!rs->merge_thread_on &&
+			    pthread_create(&rs->merge_thread, NULL, merge_main, rs) == 0)
+				rs->merge_thread_on = 1;
+			if (!rs->merge_thread_on) {   /* no thread: never merged */
+				m->state = MERGE_FAILED;
+				rs->n_merge_pending--;
+				rs->n_merge_failed++;
+			}
+			pthread_cond_broadcast(&rs->merge_cond);
+		}
+	}
+	if (m && m->state == MERGE_OK)
+		res = &m->fdb;
+	pthread_mutex_unlock(&rs->merge_lock);
+	return res;
+}
+
+void sigma_ruleset_merge_wait(const struct sigma_ruleset *crs)
+{
+	struct sigma_ruleset *rs = (struct sigma_ruleset *)crs;   /* the lock only */
+
+	pthread_mutex_lock(&rs->merge_lock);
+	while (rs->merge_thread_on && (rs->n_merge_pending || rs->merge_busy))
+		pthread_cond_wait(&rs->merge_cond, &rs->merge_lock);
+	pthread_mutex_unlock(&rs->merge_lock);
+}
+
+void sigma_merges_free(struct sigma_ruleset *rs)
+{
+	pthread_mutex_lock(&rs->merge_lock);
+	rs->merge_stop = 1;
+	pthread_cond_broadcast(&rs->merge_cond);
+	pthread_mutex_unlock(&rs->merge_lock);
+	if (rs->merge_thread_on)
+		pthread_join(rs->merge_thread, NULL);
+	rs->merge_thread_on = 0;
+	while (rs->merges) {
+		struct sigma_merge *m = rs->merges;
+
+		rs->merges = m->next;
+		sigma_fdb_fini(&m->fdb);
+		free(m->src);
+		free(m->srcs);
+		free(m);
+	}
 }
 
 /* Collects the predicates under a node. */

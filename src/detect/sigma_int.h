@@ -190,6 +190,7 @@ struct sigma_plan {
 	uint64_t *xkeys;
 	const struct sigma_fdb **xf;
 	uint32_t xmask;
+	unsigned gen;               /* merge_gen it was made at */
 };
 
 /* A field mapping for one logsource: Sigma field -> event field. */
@@ -236,6 +237,30 @@ struct sigma_ruleset {
 	char *hs_cache_dir;         /* compiled databases kept here; NULL = none */
 	uint32_t hs_cache_hits, hs_cache_misses;
 	struct hs_child *compiler;  /* during sigma_compile_buckets only */
+	/* Databases merged for event signatures (sigma_fdb_merged), built by
+	 * a thread of their own while matching goes on; merge_lock guards
+	 * the list and the counts. merge_gen moves when one is ready (plans
+	 * made before are made again). merging: that thread is compiling (a
+	 * refused pattern fails the merge instead of moving to PCRE2). */
+	pthread_mutex_t merge_lock;
+	pthread_cond_t merge_cond;
+	pthread_t merge_thread;
+	int merge_thread_on, merge_stop, merge_busy;
+	struct sigma_merge *merges;
+	uint32_t n_merges, n_merge_failed, n_merge_pending;
+	atomic_uint merge_gen;
+	int merging;
+};
+
+/* One field's databases of several buckets as one (sigma_fdb_merged). */
+enum { MERGE_PENDING, MERGE_OK, MERGE_FAILED };
+struct sigma_merge {
+	struct sigma_merge *next;
+	uint32_t *src;              /* the sources' uids, ascending */
+	const struct sigma_fdb **srcs;   /* the sources, while pending */
+	uint32_t n_src;
+	int state;
+	struct sigma_fdb fdb;
 };
 
 struct sigma_builder {
@@ -375,6 +400,17 @@ int sigma_node_group(struct sigma_rule_build *rb, uint8_t type,
 
 /* sigma_compile.c */
 int sigma_compile_buckets(struct sigma_ruleset *rs, struct buf *err);
+/* The n (>= 2) databases of one field in src as one database: scanning
+ * it hits what scanning each of them would, a hit naming the predicate
+ * and rules of its source. NULL until it is ready: the first request
+ * queues it for the set's merge thread (Hyperscan, in a compiler child),
+ * and the caller scans each source meanwhile; NULL for good when it
+ * cannot be built. Safe from any thread. */
+const struct sigma_fdb *sigma_fdb_merged(const struct sigma_ruleset *rs,
+					 const struct sigma_fdb *const *src, uint32_t n);
+/* Stops the merge thread and frees the merges (sigma_ruleset_free_all). */
+void sigma_merges_free(struct sigma_ruleset *rs);
+void sigma_fdb_fini(struct sigma_fdb *f);
 uint64_t sigma_name_hash(const char *p, size_t n);
 
 /* sigma_match.c */

@@ -1169,6 +1169,8 @@ struct sigma_builder *sigma_builder_new(void)
 	}
 	atomic_init(&b->rs->refs, 1);
 	pthread_mutex_init(&b->rs->pool_lock, NULL);
+	pthread_mutex_init(&b->rs->merge_lock, NULL);
+	pthread_cond_init(&b->rs->merge_cond, NULL);
 	/* Field 0 is the keyword pseudo-field. */
 	if (sigma_field_intern(b, "*keywords*", &kw) < 0) {
 		sigma_builder_free(b);

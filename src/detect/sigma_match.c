@@ -379,6 +379,7 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 
 	if (!rs)
 		return;
+	sigma_merges_free(rs);   /* its thread reads the buckets' databases */
 	for (uint32_t i = 0; i < rs->n_rules; i++)
 		sigma_rule_free(rs->rules[i]);
 	free(rs->rules);
@@ -399,14 +400,8 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 	free(rs->fields);
 	for (uint32_t i = 0; i < rs->n_buckets; i++) {
 		struct sigma_bucket *bk = &rs->buckets[i];
-		for (uint32_t f = 0; f < bk->n_fdbs; f++) {
-			hs_free_database(bk->fdbs[f].db);
-			hs_free_database(bk->fdbs[f].db2);
-			free(bk->fdbs[f].pred_ids);
-			free(bk->fdbs[f].at_end);
-			free(bk->fdbs[f].rule_off);
-			free(bk->fdbs[f].rule_list);
-		}
+		for (uint32_t f = 0; f < bk->n_fdbs; f++)
+			sigma_fdb_fini(&bk->fdbs[f]);
 		free(bk->fdbs);
 		free(bk->kfdbs);
 		free(bk->xkeys);
@@ -427,6 +422,8 @@ void sigma_ruleset_free_all(struct sigma_ruleset *rs)
 	free(rs->pred_grp_off);
 	free(rs->pred_grp);
 	pthread_mutex_destroy(&rs->pool_lock);
+	pthread_mutex_destroy(&rs->merge_lock);
+	pthread_cond_destroy(&rs->merge_cond);
 	free(rs);
 }
 
@@ -508,6 +505,17 @@ void sigma_ruleset_hs_cache_stats(const struct sigma_ruleset *rs, uint32_t *hits
 {
 	*hits = rs->hs_cache_hits;
 	*misses = rs->hs_cache_misses;
+}
+
+void sigma_ruleset_merge_stats(const struct sigma_ruleset *rs, uint32_t *merged,
+			       uint32_t *failed)
+{
+	struct sigma_ruleset *w = (struct sigma_ruleset *)rs;   /* the lock only */
+
+	pthread_mutex_lock(&w->merge_lock);
+	*merged = rs->n_merges;
+	*failed = rs->n_merge_failed;
+	pthread_mutex_unlock(&w->merge_lock);
 }
 
 void sigma_ctx_cache_stats(const struct sigma_ctx *c, uint64_t *lookups, uint64_t *hits)
@@ -778,15 +786,57 @@ static void plan_free(struct sigma_plan *pl)
 	free(pl);
 }
 
+/* The databases in v[0..n) of one field (and one name key, when keys is
+ * given) merged into one (sigma_fdb_merged) where they can be: a field two
+ * buckets of a signature both look at is then scanned once (a Windows
+ * event's whole text for the keywords of `windows` and of its category,
+ * a registry event's TargetObject for registry_event and registry_set).
+ * Returns the count left. */
+static uint32_t plan_merge(const struct sigma_ruleset *rs, struct sigma_ctx *c,
+			   const struct sigma_fdb **v, uint64_t *keys, uint32_t n)
+{
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sigma_fdb *grp[SIGMA_LS_MAX_BUCKETS], *m;
+		uint32_t at[SIGMA_LS_MAX_BUCKETS], ng = 0;
+
+		if (!v[i])
+			continue;
+		for (uint32_t j = i; j < n && ng < SIGMA_LS_MAX_BUCKETS; j++)
+			if (v[j] && v[j]->field == v[i]->field && (!keys || keys[j] == keys[i])) {
+				at[ng] = j;
+				grp[ng++] = v[j];
+			}
+		m = ng >= 2 ? sigma_fdb_merged(rs, grp, ng) : NULL;
+		if (m && c->scratch &&
+		    ((m->db && hs_alloc_scratch(m->db, &c->scratch) != HS_SUCCESS) ||
+		     (m->db2 && hs_alloc_scratch(m->db2, &c->scratch) != HS_SUCCESS)))
+			m = NULL;
+		if (m) {
+			for (uint32_t k = 1; k < ng; k++)
+				v[at[k]] = NULL;
+			v[i] = m;
+		}
+		if (keys)
+			keys[out] = keys[i];
+		v[out++] = v[i];
+	}
+	return out;
+}
+
 /* The merged databases of the buckets of e (struct sigma_plan). */
-static struct sigma_plan *plan_build(const struct sigma_ruleset *rs,
+static struct sigma_plan *plan_build(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 				     const struct sigma_ls_ent *e)
 {
 	struct sigma_plan *pl = calloc(1, sizeof(*pl));
 	uint32_t n_fdbs = 0, n_x = 0, cap = 16;
+	uint64_t *xk = NULL;
+	const struct sigma_fdb **xv = NULL;
 
 	if (!pl)
 		return NULL;
+	pl->gen = atomic_load(&rs->merge_gen);   /* before asking for merges */
 	for (uint32_t i = 0; i < e->n; i++) {
 		const struct sigma_bucket *bk = &rs->buckets[e->b[i]];
 
@@ -800,11 +850,16 @@ static struct sigma_plan *plan_build(const struct sigma_ruleset *rs,
 	pl->kw = calloc(e->n + 1, sizeof(*pl->kw));
 	pl->xkeys = calloc(cap, sizeof(*pl->xkeys));
 	pl->xf = calloc(cap, sizeof(*pl->xf));
-	if (!pl->known || !pl->kw || !pl->xkeys || !pl->xf) {
+	xk = calloc(n_x + 1, sizeof(*xk));
+	xv = calloc(n_x + 1, sizeof(*xv));
+	if (!pl->known || !pl->kw || !pl->xkeys || !pl->xf || !xk || !xv) {
+		free(xk);
+		free(xv);
 		plan_free(pl);
 		return NULL;
 	}
 	pl->xmask = cap - 1;
+	n_x = 0;
 	for (uint32_t i = 0; i < e->n; i++) {
 		const struct sigma_bucket *bk = &rs->buckets[e->b[i]];
 
@@ -813,18 +868,38 @@ static struct sigma_plan *plan_build(const struct sigma_ruleset *rs,
 		if (bk->keyword_fdb)
 			pl->kw[pl->n_kw++] = &bk->fdbs[bk->keyword_fdb - 1];
 		for (uint32_t j = 0; j <= bk->xmask && bk->xkeys; j++) {
-			uint32_t at;
-
 			if (!bk->xkeys[j])
 				continue;
-			at = (uint32_t)bk->xkeys[j] & pl->xmask;
-			while (pl->xkeys[at])
-				at = (at + 1) & pl->xmask;
-			pl->xkeys[at] = bk->xkeys[j];
-			pl->xf[at] = &bk->fdbs[bk->xvals[j] - 1];
+			xk[n_x] = bk->xkeys[j];
+			xv[n_x++] = &bk->fdbs[bk->xvals[j] - 1];
 		}
 	}
+	pl->n_known = plan_merge(rs, c, pl->known, NULL, pl->n_known);
+	pl->n_kw = plan_merge(rs, c, pl->kw, NULL, pl->n_kw);
+	n_x = plan_merge(rs, c, xv, xk, n_x);
+	for (uint32_t i = 0; i < n_x; i++) {
+		uint32_t at = (uint32_t)xk[i] & pl->xmask;
+
+		while (pl->xkeys[at])
+			at = (at + 1) & pl->xmask;
+		pl->xkeys[at] = xk[i];
+		pl->xf[at] = xv[i];
+	}
+	free(xk);
+	free(xv);
 	return pl;
+}
+
+/* e, its plan made again if merged databases got ready since it was made
+ * (a few times after a set is loaded, never after). */
+static const struct sigma_ls_ent *plan_fresh(const struct sigma_ruleset *rs,
+					     struct sigma_ctx *c, struct sigma_ls_ent *e)
+{
+	if (e->plan && e->plan->gen != atomic_load(&rs->merge_gen)) {
+		plan_free(e->plan);
+		e->plan = plan_build(rs, c, e);
+	}
+	return e;
 }
 
 /* The buckets an event's logsource meets, cached per context by the
@@ -859,9 +934,9 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 	e = &c->ls_cache[h % SIGMA_LS_CACHE];
 	e2 = &c->ls_cache[(h + 1) % SIGMA_LS_CACHE];
 	if (strcmp(e->sig, sig) == 0)
-		return e;
+		return plan_fresh(rs, c, e);
 	if (strcmp(e2->sig, sig) == 0)
-		return e2;
+		return plan_fresh(rs, c, e2);
 	/* Two ways: the newcomer takes the first slot and its occupant the
 	 * second, so two signatures of one slot (syslog's `cron` and `sudo`
 	 * did) do not evict each other on every event. */
@@ -881,7 +956,7 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 		}
 		e->b[e->n++] = (uint16_t)b;
 	}
-	e->plan = plan_build(rs, e);   /* NULL (no memory): bucket by bucket */
+	e->plan = plan_build(rs, c, e);   /* NULL (no memory): bucket by bucket */
 	return e;
 }
 

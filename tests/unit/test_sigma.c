@@ -734,6 +734,103 @@ static void test_logsource(void **state)
 	buf_fini(&why);
 }
 
+/* A field that several buckets of an event's logsource look at is
+ * scanned once, in a database merged from theirs (sigma_fdb_merged): the
+ * keywords of `windows` and of process_creation, Image of both, and a
+ * registry event's TargetObject for registry_event and registry_set (two
+ * categories of one event). Each hit must still do what it did in its own
+ * bucket's database: the counts are those of the PCRE2-only set, which
+ * merges nothing, and those before the merges were ready. */
+static void test_merged_databases(void **state)
+{
+	const char *rules =
+		"title: w-kw\nid: w-kw\nlogsource: {product: windows}\n"
+		"detection:\n  keywords:\n    - mimikatz\n    - sekurlsa\n  condition: keywords\n"
+		"---\n"
+		"title: p-kw\nid: p-kw\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  keywords:\n    - 'perfc.dat'\n  condition: keywords\n"
+		"---\n"
+		"title: p-img\nid: p-img\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n"
+		"---\n"
+		"title: w-img\nid: w-img\nlogsource: {product: windows}\n"
+		"detection:\n  sel:\n    Image|endswith:\n      - '\\whoami.exe'\n      - '\\net.exe'\n"
+		"    CommandLine|contains: '/all'\n  condition: sel\n"
+		"---\n"
+		"title: reg-ev\nid: reg-ev\nlogsource: {product: windows, category: registry_event}\n"
+		"detection:\n  sel:\n    TargetObject|contains: '\\CurrentVersion\\Run\\'\n"
+		"  condition: sel\n"
+		"---\n"
+		"title: reg-set\nid: reg-set\nlogsource: {product: windows, category: registry_set}\n"
+		"detection:\n  sel:\n    TargetObject|endswith: '\\Evil'\n  condition: sel\n";
+#define PROC(img, cmd) \
+	"{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":" \
+	"\"Microsoft-Windows-Sysmon\"}},\"EventID\":1,\"Channel\":" \
+	"\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws1\"}," \
+	"\"EventData\":{\"Image\":\"C:\\\\Windows\\\\System32\\\\" img "\"," \
+	"\"CommandLine\":\"" cmd "\",\"User\":\"CORP\\\\bob\"}}}"
+#define REG(key) \
+	"{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":" \
+	"\"Microsoft-Windows-Sysmon\"}},\"EventID\":13,\"Channel\":" \
+	"\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws1\"}," \
+	"\"EventData\":{\"EventType\":\"SetValue\",\"Image\":\"C:\\\\x.exe\"," \
+	"\"TargetObject\":\"HKU\\\\S-1\\\\Software\\\\Microsoft\\\\Windows\\\\" key "\"}}}"
+	static const struct {
+		const char *ev;
+		size_t want;
+	} cases[] = {
+		{ PROC("whoami.exe", "whoami /all perfc.dat"), 3 },   /* p-kw p-img w-img */
+		{ PROC("whoami.exe", "mimikatz whoami"), 2 },         /* w-kw p-img */
+		{ PROC("net.exe", "net user /all"), 1 },              /* w-img */
+		{ PROC("notepad.exe", "notepad sekurlsa perfc.dat"), 2 }, /* w-kw p-kw */
+		{ PROC("notepad.exe", "notepad x.txt"), 0 },
+		{ REG("CurrentVersion\\\\Run\\\\Evil"), 2 },          /* reg-ev reg-set */
+		{ REG("CurrentVersion\\\\Run\\\\Good"), 1 },          /* reg-ev */
+		{ REG("Other\\\\Evil"), 1 },                          /* reg-set */
+	};
+#undef PROC
+#undef REG
+
+	(void)state;
+	for (int pcre_only = 0; pcre_only < 2; pcre_only++) {
+		struct sigma_builder *b = sigma_builder_new();
+		struct sigma_ruleset *rs;
+		struct buf err, why;
+		uint32_t merged, failed;
+
+		buf_init(&err, 4096);
+		buf_init(&why, 4096);
+		assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
+		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
+				 SIGMA_LOADED);
+		rs = sigma_builder_finish(b, pcre_only, &err);
+		assert_non_null(rs);
+		/* Round 0 asks for the merges (each source scanned meanwhile),
+		 * round 1 scans them, round 2 answers from the value cache. */
+		for (int round = 0; round < 3; round++) {
+			if (round == 1)
+				sigma_ruleset_merge_wait(rs);
+			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+				size_t n = match_json(rs, cases[i].ev);
+
+				if (n != cases[i].want)
+					fail_msg("%s case %zu round %d: %zu matches, want %zu",
+						 pcre_only ? "PCRE2" : "Hyperscan", i, round, n,
+						 cases[i].want);
+			}
+		}
+		sigma_ruleset_merge_stats(rs, &merged, &failed);
+		assert_int_equal(failed, 0);
+		if (pcre_only)
+			assert_int_equal(merged, 0);
+		else
+			assert_true(merged >= 3);   /* keywords, Image, TargetObject */
+		sigma_ruleset_unref(rs);
+		buf_fini(&err);
+		buf_fini(&why);
+	}
+}
+
 /* Filters beside the rules (the Sigma filters format): the filter's
  * condition is added to each rule it names, among the rules of its
  * logsource, so an exclusion reads `not selection` (as pySigma and
@@ -1209,6 +1306,7 @@ int main(void)
 		cmocka_unit_test(test_load_status),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),
+		cmocka_unit_test(test_merged_databases),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_correlation),
 		cmocka_unit_test(test_correlation_full_table),

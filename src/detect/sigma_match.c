@@ -553,34 +553,45 @@ static void queue_rule(struct sigma_ctx *c, uint32_t rule)
 
 /* A hit of a trigger of the rule of entry e (a rule_list entry): a rule
  * with two trigger sets is queued once both have hit on the event. */
-static void trig_hit(struct sigma_ctx *c, uint32_t e)
+static inline void trig_hit(struct sigma_ctx *c, uint32_t e, uint16_t stamp)
 {
 	uint32_t rule = e >> TRIG_SHIFT, bits = e & (TRIG_A | TRIG_B);
 
 	if (bits) {
-		if (c->trig_stamp[rule] != c->stamp) {
-			c->trig_stamp[rule] = c->stamp;
-			c->trig_mask[rule] = (uint8_t)bits;
-		} else {
-			c->trig_mask[rule] |= (uint8_t)bits;
-		}
-		if (c->trig_mask[rule] != (TRIG_A | TRIG_B))
+		uint8_t m = (uint8_t)bits;
+
+		if (c->trig_stamp[rule] != stamp)
+			c->trig_stamp[rule] = stamp;
+		else
+			m |= c->trig_mask[rule];
+		c->trig_mask[rule] = m;
+		if (m != (TRIG_A | TRIG_B))
 			return;
 	}
 	queue_rule(c, rule);
 }
 
-static void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
+/* Id id of database f hit: its predicate, the predicate's hit groups and
+ * the rules it triggers marked. The arrays in locals: a store through one
+ * of them would otherwise reload every other (they may alias), and this
+ * runs some forty times a process creation event. */
+static inline void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
 {
 	const struct sigma_ruleset *rs = c->rs;
-	uint32_t p = f->pred_ids[id];
+	const uint32_t p = f->pred_ids[id];
+	const uint16_t stamp = c->stamp;
+	uint16_t *const grp_stamp = c->grp_stamp;
+	const uint32_t *g, *ge, *r, *re;
 
-	c->pred_stamp[p] = c->stamp;
-	if (rs->pred_grp_off)
-		for (uint32_t k = rs->pred_grp_off[p]; k < rs->pred_grp_off[p + 1]; k++)
-			c->grp_stamp[rs->pred_grp[k]] = c->stamp;
-	for (uint32_t k = f->rule_off[id]; k < f->rule_off[id + 1]; k++)
-		trig_hit(c, f->rule_list[k]);
+	c->pred_stamp[p] = stamp;
+	g = rs->pred_grp + rs->pred_grp_off[p];
+	ge = rs->pred_grp + rs->pred_grp_off[p + 1];
+	for (; g < ge; g++)
+		grp_stamp[*g] = stamp;
+	r = f->rule_list + f->rule_off[id];
+	re = f->rule_list + f->rule_off[id + 1];
+	for (; r < re; r++)
+		trig_hit(c, *r, stamp);
 }
 
 static int on_hit(unsigned int id, unsigned long long from,

@@ -672,6 +672,30 @@ static uint64_t vc_hash(const struct sigma_fdb *f, const char *p, size_t n)
 	return h * 0x94d049bb133111ebull;
 }
 
+/* n bytes alike, eight at a time, the tail overlapping (short values and
+ * names: a call to memcmp costs more than the comparison). */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+	size_t i;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return 0;
+		return 1;
+	}
+	for (i = 0; i + 8 < n; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return 0;
+	}
+	memcpy(&x, a + n - 8, 8);
+	memcpy(&y, b + n - 8, 8);
+	return x == y;
+}
+
 /* Both databases of a field (compile_fdb), the same callback for each. */
 static void fdb_scan(const struct sigma_fdb *f, const char *p, size_t n,
 		     hs_scratch_t *scratch, match_event_handler cb, void *ctx)
@@ -702,7 +726,7 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	c->vc_lookups++;
 	for (uint32_t w = 0; w < SIGMA_VC_WAYS; w++) {
 		e = &set[w];
-		if (e->fdb == f && e->h == h && e->len == n && memcmp(e->val, p, n) == 0) {
+		if (e->fdb == f && e->h == h && e->len == n && bytes_eq(e->val, p, n)) {
 			c->vc_hits++;
 			e->used = ++c->vc_clock;
 			for (uint32_t i = 0; i < e->n_hits; i++)
@@ -971,27 +995,11 @@ static const struct sigma_ls_ent *buckets_of(const struct sigma_ruleset *rs,
 	return e;
 }
 
-/* Two field names of the same hash (sigma_field_hash) alike, eight bytes
- * at a time, the tail overlapping: no call to memcmp for the score of
- * overflow names an event carries. */
+/* Two field names of the same hash (sigma_field_hash) alike (bytes_eq):
+ * no call to memcmp for the score of overflow names an event carries. */
 static int name_eq(struct str a, const char *b, uint32_t bn)
 {
-	uint64_t x, y;
-	size_t i;
-
-	if (a.n != bn)
-		return 0;
-	if (bn < 8)
-		return bn == 0 || memcmp(a.p, b, bn) == 0;
-	for (i = 0; i + 8 < bn; i += 8) {
-		memcpy(&x, a.p + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
-			return 0;
-	}
-	memcpy(&x, a.p + bn - 8, 8);
-	memcpy(&y, b + bn - 8, 8);
-	return x == y;
+	return a.n == bn && bytes_eq(a.p, b, bn);
 }
 
 /* The name of an overflow field is the database's field (or its alt). */

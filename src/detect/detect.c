@@ -111,7 +111,7 @@ struct detect {
 	int64_t (*clock)(void *);
 	void *clock_ctx;
 	struct metric *m_events, *m_matches, *m_intel, *m_rules, *m_corr, *m_errors,
-		*m_latency, *m_supp[DETECT_INTEL + 1], *m_evicted;
+		*m_latency, *m_supp[DETECT_INTEL + 1], *m_evicted, *m_merged, *m_merge_failed;
 };
 
 const char *detect_source_name(enum detect_source s)
@@ -338,6 +338,14 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 				  "Correlation groups dropped before their window closed, the "
 				  "least recently seen, to keep a full table's newest keys",
 				  METRIC_COUNTER, NULL);
+	d->m_merged = metric_get("mamori_detect_merged_databases",
+				 "Field databases of several logsource buckets merged for the "
+				 "event signatures met (such a field is scanned once)",
+				 METRIC_GAUGE, "state=\"ready\"");
+	d->m_merge_failed = metric_get("mamori_detect_merged_databases",
+				       "Field databases of several logsource buckets merged for "
+				       "the event signatures met (such a field is scanned once)",
+				       METRIC_GAUGE, "state=\"failed\"");
 	d->m_latency = metric_get("mamori_detect_batch_seconds",
 				  "Detection time per batch", METRIC_HISTOGRAM, NULL);
 	for (int s = DETECT_SIGMA; s <= DETECT_INTEL; s++) {
@@ -806,6 +814,13 @@ static void run_end(struct run *r)
 		;
 	if (ev > seen)
 		metric_add(r->d->m_evicted, ev - seen);
+	if (r->c) {
+		uint32_t merged, failed;
+
+		sigma_ruleset_merge_stats(g->rs, &merged, &failed);
+		metric_set(r->d->m_merged, merged);
+		metric_set(r->d->m_merge_failed, failed);
+	}
 	if (r->c)
 		sigma_ctx_put(r->g->rs, r->c);
 	intel_set_unref(r->intel);

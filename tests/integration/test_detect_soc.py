@@ -300,6 +300,87 @@ def test_suppression():
             m.cleanup()
         shutil.rmtree(root, ignore_errors=True)
 
+ACCEPT_ID = "0d6f3a52-8e1b-4c07-a3f5-6b9e2d41c8a7"
+ACCEPT_RULE = f"""title: SSH key login (integration test)
+id: {ACCEPT_ID}
+status: test
+description: A public key login, on any Linux service's log.
+logsource:
+    product: linux
+detection:
+    keywords:
+        - 'Accepted publickey for'
+    condition: keywords
+level: low
+"""
+
+
+def metric_value(m, name, labels):
+    st, body = m.get("/metrics")
+    check(st == 200, f"GET /metrics: {st}")
+    for line in body.decode().splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_merged_databases():
+    """Rules of two buckets an sshd line meets (`linux` and `linux`/`sshd`)
+    on one field (the keywords): serve merges the two databases on a
+    thread of its own while it scans each meanwhile, says so in
+    mamori_detect_merged_databases, and raises the same alerts before and
+    after."""
+    import shutil
+    import tempfile
+    root = tempfile.mkdtemp(prefix="mamori-merge-")
+    m = None
+    try:
+        os.chmod(root, 0o755)
+        rules = os.path.join(root, "rules")
+        os.makedirs(rules)
+        for name, text in (("ssh_fail.yml", RULE), ("ssh_key.yml", ACCEPT_RULE)):
+            with open(os.path.join(rules, name), "w") as f:
+                f.write(text)
+        extra = f"""detect:
+  rules: [{rules}]
+  bundled_rules: false
+  suppress: 0
+"""
+        os.makedirs(os.path.join(root, "m"))
+        m = Mamori(extra_config=extra, workdir=os.path.join(root, "m"))
+        m.start()
+
+        def accepted(i):
+            return (f"<38>Nov 26 10:00:{i:02d} web1 sshd[{2000 + i}]: Accepted publickey for deploy "
+                    f"from 192.0.2.{i + 1} port 50000 ssh2")
+
+        def both(n):
+            a, f = alerts(m, rule=ACCEPT_ID), alerts(m, rule=RULE_ID)
+            return (a["total"], f["total"]) if a["total"] >= n and f["total"] >= n else None
+
+        send_tcp(m.syslog_port, [accepted(0), syslog_line(0, "203.0.113.70")])
+        wait_for("an alert of each rule", lambda: both(1), m=m)
+
+        # The metric is published with each batch: a harmless line each poll.
+        def ready():
+            send_tcp(m.syslog_port, ["<38>Nov 26 10:01:00 web1 cron[5]: (root) CMD (true)"])
+            return metric_value(m, "mamori_detect_merged_databases", 'state="ready"')
+        wait_for("a merged database", lambda: (ready() or 0) >= 1, m=m)
+        check(metric_value(m, "mamori_detect_merged_databases", 'state="failed"') == 0,
+              "a merge failed")
+
+        send_tcp(m.syslog_port, [accepted(1), syslog_line(1, "203.0.113.71"),
+                                 accepted(2), syslog_line(2, "203.0.113.72")])
+        got = wait_for("three alerts of each rule", lambda: both(3), m=m)
+        time.sleep(0.5)
+        got = both(3)
+        check(got == (3, 3), f"alerts (key logins, password failures): {got}, expected (3, 3)")
+        check(m.stop() == 0, "serve did not stop cleanly")
+    finally:
+        if m:
+            m.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
 
 if __name__ == "__main__":
-    run([test_detect_soc_notify, test_suppression])
+    run([test_detect_soc_notify, test_suppression, test_merged_databases])

@@ -776,12 +776,9 @@ static int merge_build(struct sigma_ruleset *rs, const struct sigma_fdb *const *
 		}
 	}
 	if (r == 0) {
-		rs->compiler = hs_child_open();
 		rs->merging = 1;
 		r = compile_fdb(rs, &fb, out, &err);
 		rs->merging = 0;
-		hs_child_close(rs->compiler);
-		rs->compiler = NULL;
 	}
 	if (r == 0 && !out->db && !out->db2)
 		r = M_EINVAL;   /* nothing of it in Hyperscan: no gain */
@@ -793,7 +790,9 @@ static int merge_build(struct sigma_ruleset *rs, const struct sigma_fdb *const *
 }
 
 /* The set's merge thread: builds the pending merges one at a time, the
- * list unlocked while it compiles. */
+ * list unlocked while it compiles, with one compiler child for as many
+ * as are pending together (a signature's first event asks for several;
+ * it is closed before the thread waits for more). */
 static void *merge_main(void *arg)
 {
 	struct sigma_ruleset *rs = arg;
@@ -806,6 +805,13 @@ static void *merge_main(void *arg)
 
 		for (m = rs->merges; m && m->state != MERGE_PENDING; m = m->next)
 			;
+		if (!m && rs->compiler) {
+			pthread_mutex_unlock(&rs->merge_lock);
+			hs_child_close(rs->compiler);
+			rs->compiler = NULL;
+			pthread_mutex_lock(&rs->merge_lock);
+			continue;   /* more may have come meanwhile */
+		}
 		if (!m && rs->merge_stop)
 			break;
 		if (!m) {
@@ -817,6 +823,8 @@ static void *merge_main(void *arg)
 		rs->merge_busy = 1;
 		stop = rs->merge_stop;
 		pthread_mutex_unlock(&rs->merge_lock);
+		if (!stop && !rs->compiler)
+			rs->compiler = hs_child_open();   /* NULL: in-process */
 		ok = !stop && merge_build(rs, m->srcs, m->n_src, &fdb) == 0;
 		pthread_mutex_lock(&rs->merge_lock);
 		fdb.uid = m->fdb.uid;

@@ -309,6 +309,10 @@ fail:
 	return NULL;
 }
 
+static const char merged_help[] =
+	"Field databases of several logsource buckets merged for the event signatures "
+	"met (such a field is scanned once)";
+
 struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 			  void *ctx, struct buf *err)
 {
@@ -338,13 +342,9 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 				  "Correlation groups dropped before their window closed, the "
 				  "least recently seen, to keep a full table's newest keys",
 				  METRIC_COUNTER, NULL);
-	d->m_merged = metric_get("mamori_detect_merged_databases",
-				 "Field databases of several logsource buckets merged for the "
-				 "event signatures met (such a field is scanned once)",
-				 METRIC_GAUGE, "state=\"ready\"");
-	d->m_merge_failed = metric_get("mamori_detect_merged_databases",
-				       "Field databases of several logsource buckets merged for "
-				       "the event signatures met (such a field is scanned once)",
+	d->m_merged = metric_get("mamori_detect_merged_databases", merged_help, METRIC_GAUGE,
+				 "state=\"ready\"");
+	d->m_merge_failed = metric_get("mamori_detect_merged_databases", merged_help,
 				       METRIC_GAUGE, "state=\"failed\"");
 	d->m_latency = metric_get("mamori_detect_batch_seconds",
 				  "Detection time per batch", METRIC_HISTOGRAM, NULL);
@@ -820,9 +820,8 @@ static void run_end(struct run *r)
 		sigma_ruleset_merge_stats(g->rs, &merged, &failed);
 		metric_set(r->d->m_merged, merged);
 		metric_set(r->d->m_merge_failed, failed);
+		sigma_ctx_put(g->rs, r->c);
 	}
-	if (r->c)
-		sigma_ctx_put(r->g->rs, r->c);
 	intel_set_unref(r->intel);
 	gen_unref(r->g);
 }

@@ -733,9 +733,11 @@ void sigma_fdb_fini(struct sigma_fdb *f)
  * event's logsource comes from its own fields. */
 #define SIGMA_MAX_MERGES 512u
 
-static int uid_cmp(const void *a, const void *b)
+/* Sources in the order of their uids: one set of buckets, one merge. */
+static int fdb_uid_cmp(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t x = (*(const struct sigma_fdb *const *)a)->uid;
+	uint32_t y = (*(const struct sigma_fdb *const *)b)->uid;
 
 	return (x > y) - (x < y);
 }
@@ -815,32 +817,26 @@ static void *merge_main(void *arg)
 		if (!m && rs->merge_stop)
 			break;
 		if (!m) {
-			rs->merge_busy = 0;
-			pthread_cond_broadcast(&rs->merge_cond);
 			pthread_cond_wait(&rs->merge_cond, &rs->merge_lock);
 			continue;
 		}
-		rs->merge_busy = 1;
 		stop = rs->merge_stop;
 		pthread_mutex_unlock(&rs->merge_lock);
 		if (!stop && !rs->compiler)
 			rs->compiler = hs_child_open();   /* NULL: in-process */
-		ok = !stop && merge_build(rs, m->srcs, m->n_src, &fdb) == 0;
+		ok = !stop && merge_build(rs, m->src, m->n_src, &fdb) == 0;
 		pthread_mutex_lock(&rs->merge_lock);
 		fdb.uid = m->fdb.uid;
 		m->fdb = fdb;
 		m->state = ok ? MERGE_OK : MERGE_FAILED;
-		free(m->srcs);
-		m->srcs = NULL;
 		rs->n_merge_pending--;
 		if (ok)
 			rs->n_merges++;
 		else
 			rs->n_merge_failed++;
 		atomic_fetch_add(&rs->merge_gen, 1);
+		pthread_cond_broadcast(&rs->merge_cond);   /* sigma_ruleset_merge_wait */
 	}
-	rs->merge_busy = 0;
-	pthread_cond_broadcast(&rs->merge_cond);
 	pthread_mutex_unlock(&rs->merge_lock);
 	return NULL;
 }
@@ -851,35 +847,30 @@ const struct sigma_fdb *sigma_fdb_merged(const struct sigma_ruleset *crs,
 	/* The set is shared read-only while matching; the merges are its
 	 * only state that changes, under merge_lock. */
 	struct sigma_ruleset *rs = (struct sigma_ruleset *)crs;
-	uint32_t uids[SIGMA_LS_MAX_BUCKETS], total;
+	const struct sigma_fdb *sorted[SIGMA_LS_MAX_BUCKETS];
 	struct sigma_merge *m;
 	const struct sigma_fdb *res = NULL;
+	uint32_t total;
 
 	if (n < 2 || n > SIGMA_LS_MAX_BUCKETS || rs->force_pcre)
 		return NULL;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n; i++)
 		if (src[i]->field != src[0]->field)
 			return NULL;
-		uids[i] = src[i]->uid;
-	}
-	qsort(uids, n, sizeof(uids[0]), uid_cmp);
+	memcpy(sorted, src, n * sizeof(sorted[0]));
+	qsort(sorted, n, sizeof(sorted[0]), fdb_uid_cmp);
 	pthread_mutex_lock(&rs->merge_lock);
 	for (m = rs->merges; m; m = m->next)
-		if (m->n_src == n && memcmp(m->src, uids, n * sizeof(uids[0])) == 0)
+		if (m->n_src == n && memcmp(m->src, sorted, n * sizeof(sorted[0])) == 0)
 			break;
 	total = rs->n_merges + rs->n_merge_failed + rs->n_merge_pending;
 	if (!m && total < SIGMA_MAX_MERGES && !rs->merge_stop &&
 	    (m = calloc(1, sizeof(*m))) != NULL) {
-		m->src = malloc(n * sizeof(uids[0]));
-		m->srcs = malloc(n * sizeof(*m->srcs));
-		if (!m->src || !m->srcs) {
-			free(m->src);
-			free(m->srcs);
+		if (!(m->src = malloc(n * sizeof(sorted[0])))) {
 			free(m);
 			m = NULL;
 		} else {
-			memcpy(m->src, uids, n * sizeof(uids[0]));
-			memcpy(m->srcs, src, n * sizeof(*m->srcs));
+			memcpy(m->src, sorted, n * sizeof(sorted[0]));
 			m->n_src = n;
 			m->state = MERGE_PENDING;
 			m->fdb.uid = rs->n_fdbs + total;
@@ -908,7 +899,7 @@ void sigma_ruleset_merge_wait(const struct sigma_ruleset *crs)
 	struct sigma_ruleset *rs = (struct sigma_ruleset *)crs;   /* the lock only */
 
 	pthread_mutex_lock(&rs->merge_lock);
-	while (rs->merge_thread_on && (rs->n_merge_pending || rs->merge_busy))
+	while (rs->merge_thread_on && rs->n_merge_pending)
 		pthread_cond_wait(&rs->merge_cond, &rs->merge_lock);
 	pthread_mutex_unlock(&rs->merge_lock);
 }
@@ -928,7 +919,6 @@ void sigma_merges_free(struct sigma_ruleset *rs)
 		rs->merges = m->next;
 		sigma_fdb_fini(&m->fdb);
 		free(m->src);
-		free(m->srcs);
 		free(m);
 	}
 }

@@ -245,7 +245,7 @@ struct sigma_ruleset {
 	pthread_mutex_t merge_lock;
 	pthread_cond_t merge_cond;
 	pthread_t merge_thread;
-	int merge_thread_on, merge_stop, merge_busy;
+	int merge_thread_on, merge_stop;
 	struct sigma_merge *merges;
 	uint32_t n_merges, n_merge_failed, n_merge_pending;
 	atomic_uint merge_gen;
@@ -256,8 +256,7 @@ struct sigma_ruleset {
 enum { MERGE_PENDING, MERGE_OK, MERGE_FAILED };
 struct sigma_merge {
 	struct sigma_merge *next;
-	uint32_t *src;              /* the sources' uids, ascending */
-	const struct sigma_fdb **srcs;   /* the sources, while pending */
+	const struct sigma_fdb **src;   /* the sources (the set's), by uid */
 	uint32_t n_src;
 	int state;
 	struct sigma_fdb fdb;

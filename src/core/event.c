@@ -66,15 +66,23 @@ void event_set_parse_error(struct event *ev, enum parse_error why)
 int event_set_name(struct event *ev, struct arena *a, struct str name,
 		   struct str value, int is_number)
 {
-	int f = schema_lookup(name.p, name.n);
-	struct event_extra *x;
+	unsigned xid;
+	int f = schema_lookup_x(name.p, name.n, &xid);
 
 	if (f >= 0) {
 		event_set(ev, f, value);
 		return M_OK;
 	}
+	return event_set_extra(ev, a, name, value, is_number, xid);
+}
+
+int event_set_extra(struct event *ev, struct arena *a, struct str name,
+		    struct str value, int is_number, unsigned xid)
+{
+	struct event_extra *x;
+
 	for (uint32_t i = 0; i < ev->n_extra; i++) {
-		if (str_eq(ev->extra[i].name, name)) {
+		if (xid ? ev->extra[i].xid == xid : str_eq(ev->extra[i].name, name)) {
 			ev->extra[i].value = value;
 			ev->extra[i].is_number = (uint8_t)is_number;
 			return M_OK;
@@ -100,6 +108,7 @@ int event_set_name(struct event *ev, struct arena *a, struct str name,
 	x->name = name;
 	x->value = value;
 	x->is_number = (uint8_t)is_number;
+	x->xid = (uint16_t)xid;
 	return M_OK;
 }
 

@@ -57,6 +57,7 @@ struct event_extra {
 	struct str name;
 	struct str value;
 	uint8_t is_number;   /* EXTRA_* */
+	uint16_t xid;        /* the name's number (XN_*, schema.fields), 0 none */
 };
 
 struct event {
@@ -129,8 +130,23 @@ static inline void event_unset(struct event *ev, int field)
 int event_set_name(struct event *ev, struct arena *a, struct str name,
 		   struct str value, int is_number);
 
+/* event_set_name for a name that is not a known field, whose number
+ * (schema_lookup_x) the caller has: the lookup made once. */
+int event_set_extra(struct event *ev, struct arena *a, struct str name,
+		    struct str value, int is_number, unsigned xid);
+
 /* Overflow field by name, or {NULL,0}. Linear in n_extra (bounded). */
 struct str event_get_extra(const struct event *ev, struct str name);
+
+/* Overflow field by its name's number (XN_*, nonzero), or {NULL,0}: the
+ * same as event_get_extra by that name, without comparing names. */
+static inline struct str event_get_xid(const struct event *ev, unsigned xid)
+{
+	for (uint32_t i = 0; i < ev->n_extra; i++)
+		if (ev->extra[i].xid == xid)
+			return ev->extra[i].value;
+	return (struct str){ 0, 0 };
+}
 
 /* Marks a parse error: sets the flag and keeps the first reason. */
 void event_set_parse_error(struct event *ev, enum parse_error why);

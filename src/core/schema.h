@@ -26,11 +26,22 @@ struct schema_field_info {
 	unsigned char type;   /* enum schema_type */
 };
 
+struct schema_xname_info {
+	const char *name;
+	unsigned char len;
+};
+
 extern const struct schema_field_info schema_fields[SCHEMA_NFIELDS];
-extern const short schema_hash_slots[SCHEMA_HASH_SIZE];
+extern const short schema_hash_slots[SCHEMA_HASH_SIZE];   /* fields, then
+							   * overflow names */
+extern const struct schema_xname_info schema_xnames[SCHEMA_NXNAMES];
 
 /* Field index for a name, or -1 when the name is not a known field. O(1). */
 int schema_lookup(const char *name, size_t len);
+
+/* schema_lookup, and for a name that is not a known field its overflow
+ * number (XN_*, 0 when it has none) in *xid: one hash for both. */
+int schema_lookup_x(const char *name, size_t len, unsigned *xid);
 
 static inline const char *schema_name(int field)
 {

@@ -87,6 +87,7 @@ struct sigma_field {
 	uint32_t nlen;
 	int known;            /* schema index or -1 */
 	uint32_t alt;         /* read when this one is absent; 0 = none */
+	uint32_t xid;         /* overflow: the name's number (XN_*), 0 none */
 };
 
 enum sn_type { SN_PRED = 1, SN_AND, SN_OR, SN_TRUE, SN_FALSE };
@@ -187,9 +188,15 @@ struct sigma_plan {
 	uint32_t n_known;
 	const struct sigma_fdb **kw;
 	uint32_t n_kw;
+	/* Overflow fields: by the name's number (event_extra.xid), the
+	 * databases of number x at xid_fdb[xid_off[x] .. xid_off[x + 1]);
+	 * names without a number by hash (xkeys, n_xhash of them). */
+	uint16_t xid_off[SCHEMA_NXNAMES + 1];
+	const struct sigma_fdb **xid_fdb;
 	uint64_t *xkeys;
 	const struct sigma_fdb **xf;
 	uint32_t xmask;
+	uint32_t n_xhash;
 	unsigned gen;               /* merge_gen it was made at */
 };
 

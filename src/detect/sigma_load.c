@@ -147,7 +147,7 @@ int sigma_field_intern(struct sigma_builder *b, const char *name, uint32_t *out)
 	nf[rs->n_fields].name = strdup(name);
 	if (!nf[rs->n_fields].name)
 		return M_ENOMEM;
-	nf[rs->n_fields].known = schema_lookup(name, strlen(name));
+	nf[rs->n_fields].known = schema_lookup_x(name, strlen(name), &nf[rs->n_fields].xid);
 	nf[rs->n_fields].nlen = (uint32_t)strlen(name);
 	nf[rs->n_fields].alt = 0;
 	b->field_hash[j] = rs->n_fields + 1;

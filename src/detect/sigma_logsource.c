@@ -17,61 +17,67 @@
 struct chan_map {
 	const char *channel;   /* exact, or a prefix when it ends with '*' */
 	const char *service;
+	uint32_t len;          /* of channel */
 };
+
+#define CH(c, s) { c, s, sizeof(c) - 1 }
 
 /* Windows channels and the Sigma services that name them. */
 static const struct chan_map channels[] = {
-	{ "Security", "security" },
-	{ "System", "system" },
-	{ "Application", "application" },
-	{ "Microsoft-Windows-Sysmon/Operational", "sysmon" },
-	{ "Microsoft-Windows-PowerShell/Operational", "powershell" },
-	{ "PowerShellCore/Operational", "powershell" },
-	{ "Windows PowerShell", "powershell-classic" },
-	{ "Microsoft-Windows-TaskScheduler/Operational", "taskscheduler" },
-	{ "Microsoft-Windows-WMI-Activity/Operational", "wmi" },
-	{ "DNS Server", "dns-server" },
-	{ "Microsoft-Windows-DNS-Server/Analytical", "dns-server-analytic" },
-	{ "Microsoft-Windows-DNS Client Events/Operational", "dns-client" },
-	{ "Microsoft-Windows-DNS-Client/Operational", "dns-client" },
-	{ "Microsoft-Windows-DriverFrameworks-UserMode/Operational", "driver-framework" },
-	{ "Microsoft-Windows-NTLM/Operational", "ntlm" },
-	{ "Microsoft-Windows-Windows Defender/Operational", "windefend" },
-	{ "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall", "firewall-as" },
-	{ "Microsoft-Windows-Bits-Client/Operational", "bits-client" },
-	{ "Microsoft-Windows-CodeIntegrity/Operational", "codeintegrity-operational" },
-	{ "Microsoft-Windows-AppXDeploymentServer/Operational", "appxdeployment-server" },
-	{ "Microsoft-Windows-AppxPackaging/Operational", "appxpackaging-om" },
-	{ "Microsoft-Windows-AppModel-Runtime/Admin", "appmodel-runtime" },
-	{ "MSExchange Management", "msexchange-management" },
-	{ "Microsoft-Windows-Security-Mitigations*", "security-mitigations" },
-	{ "Microsoft-IIS-Configuration/Operational", "iis-configuration" },
-	{ "Microsoft-Windows-AppLocker*", "applocker" },
-	{ "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
-	  "terminalservices-localsessionmanager" },
-	{ "Microsoft-Windows-SmbClient/Security", "smbclient-security" },
-	{ "Microsoft-Windows-SmbClient/Connectivity", "smbclient-connectivity" },
-	{ "Microsoft-Windows-SMBServer/Connectivity", "smbserver-connectivity" },
-	{ "Microsoft-Windows-Shell-Core/Operational", "shell-core" },
-	{ "Microsoft-Windows-PrintService/Operational", "printservice-operational" },
-	{ "Microsoft-Windows-PrintService/Admin", "printservice-admin" },
-	{ "OpenSSH/Operational", "openssh" },
-	{ "Microsoft-ServiceBus-Client", "microsoft-servicebus-client" },
-	{ "Microsoft-Windows-LSA/Operational", "lsa-server" },
-	{ "Microsoft-Windows-LDAP-Client/Debug", "ldap" },
-	{ "Microsoft-Windows-Diagnosis-Scripted/Operational", "diagnosis-scripted" },
-	{ "Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational",
-	  "certificateservicesclient-lifecycle-system" },
-	{ "Microsoft-Windows-CAPI2/Operational", "capi2" },
+	CH("Security", "security"),
+	CH("System", "system"),
+	CH("Application", "application"),
+	CH("Microsoft-Windows-Sysmon/Operational", "sysmon"),
+	CH("Microsoft-Windows-PowerShell/Operational", "powershell"),
+	CH("PowerShellCore/Operational", "powershell"),
+	CH("Windows PowerShell", "powershell-classic"),
+	CH("Microsoft-Windows-TaskScheduler/Operational", "taskscheduler"),
+	CH("Microsoft-Windows-WMI-Activity/Operational", "wmi"),
+	CH("DNS Server", "dns-server"),
+	CH("Microsoft-Windows-DNS-Server/Analytical", "dns-server-analytic"),
+	CH("Microsoft-Windows-DNS Client Events/Operational", "dns-client"),
+	CH("Microsoft-Windows-DNS-Client/Operational", "dns-client"),
+	CH("Microsoft-Windows-DriverFrameworks-UserMode/Operational", "driver-framework"),
+	CH("Microsoft-Windows-NTLM/Operational", "ntlm"),
+	CH("Microsoft-Windows-Windows Defender/Operational", "windefend"),
+	CH("Microsoft-Windows-Windows Firewall With Advanced Security/Firewall", "firewall-as"),
+	CH("Microsoft-Windows-Bits-Client/Operational", "bits-client"),
+	CH("Microsoft-Windows-CodeIntegrity/Operational", "codeintegrity-operational"),
+	CH("Microsoft-Windows-AppXDeploymentServer/Operational", "appxdeployment-server"),
+	CH("Microsoft-Windows-AppxPackaging/Operational", "appxpackaging-om"),
+	CH("Microsoft-Windows-AppModel-Runtime/Admin", "appmodel-runtime"),
+	CH("MSExchange Management", "msexchange-management"),
+	CH("Microsoft-Windows-Security-Mitigations*", "security-mitigations"),
+	CH("Microsoft-IIS-Configuration/Operational", "iis-configuration"),
+	CH("Microsoft-Windows-AppLocker*", "applocker"),
+	CH("Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+	  "terminalservices-localsessionmanager"),
+	CH("Microsoft-Windows-SmbClient/Security", "smbclient-security"),
+	CH("Microsoft-Windows-SmbClient/Connectivity", "smbclient-connectivity"),
+	CH("Microsoft-Windows-SMBServer/Connectivity", "smbserver-connectivity"),
+	CH("Microsoft-Windows-Shell-Core/Operational", "shell-core"),
+	CH("Microsoft-Windows-PrintService/Operational", "printservice-operational"),
+	CH("Microsoft-Windows-PrintService/Admin", "printservice-admin"),
+	CH("OpenSSH/Operational", "openssh"),
+	CH("Microsoft-ServiceBus-Client", "microsoft-servicebus-client"),
+	CH("Microsoft-Windows-LSA/Operational", "lsa-server"),
+	CH("Microsoft-Windows-LDAP-Client/Debug", "ldap"),
+	CH("Microsoft-Windows-Diagnosis-Scripted/Operational", "diagnosis-scripted"),
+	CH("Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational",
+	  "certificateservicesclient-lifecycle-system"),
+	CH("Microsoft-Windows-CAPI2/Operational", "capi2"),
 };
 
-static int chan_eq(struct str ch, const char *pat)
+static int chan_eq_n(struct str ch, const char *pat, size_t n)
 {
-	size_t n = strlen(pat);
-
 	if (n && pat[n - 1] == '*')
 		return ch.n >= n - 1 && strncasecmp(ch.p, pat, n - 1) == 0;
 	return ch.n == n && strncasecmp(ch.p, pat, n) == 0;
+}
+
+static int chan_eq(struct str ch, const char *pat)
+{
+	return chan_eq_n(ch, pat, strlen(pat));
 }
 
 static void add_cat(struct sigma_logsource *ls, const char *c)
@@ -136,12 +142,12 @@ static void windows(const struct event *ev, struct sigma_logsource *ls, struct s
 	ls->product = STR_LIT("windows");
 	str_to_i64(code, &id);
 	for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++)
-		if (ch.n && chan_eq(ch, channels[i].channel)) {
+		if (ch.n && chan_eq_n(ch, channels[i].channel, channels[i].len)) {
 			add_svc(ls, str_cstr(channels[i].service));
 			break;
 		}
 	if (str_eq_cstr(prov, "Microsoft-Windows-Sysmon")) {
-		sysmon_category(ls, id, event_get_extra(ev, STR_LIT("winlog.event_data.EventType")));
+		sysmon_category(ls, id, event_get_xid(ev, XN_WINLOG_EVENT_DATA_EVENTTYPE));
 		return;
 	}
 	if (chan_eq(ch, "Security")) {
@@ -268,7 +274,7 @@ static void event_logsource(const struct event *ev, struct sigma_logsource *ls)
 	struct str module = event_get(ev, F_EVENT_MODULE);
 	struct str dataset = event_get(ev, F_EVENT_DATASET);
 	struct str app = event_get(ev, F_LOG_SYSLOG_APPNAME);
-	struct str ch = event_get_extra(ev, STR_LIT("winlog.channel"));
+	struct str ch = event_get_xid(ev, XN_WINLOG_CHANNEL);
 
 	memset(ls, 0, sizeof(*ls));
 	if (ch.p || str_eq_cstr(module, "sysmon") || str_eq_cstr(module, "security")) {

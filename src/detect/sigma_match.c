@@ -96,10 +96,11 @@ struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 
 	if (f->known >= 0)
 		return event_get(ev, f->known);
-	v = event_get_extra(ev, str_make(f->name, f->nlen));
-	if (!v.p && f->alt)
-		v = event_get_extra(ev, str_make(rs->fields[f->alt].name,
-						 rs->fields[f->alt].nlen));
+	v = f->xid ? event_get_xid(ev, f->xid) : event_get_extra(ev, str_make(f->name, f->nlen));
+	if (!v.p && f->alt) {
+		f = &rs->fields[f->alt];
+		v = f->xid ? event_get_xid(ev, f->xid) : event_get_extra(ev, str_make(f->name, f->nlen));
+	}
 	return v;
 }
 
@@ -816,6 +817,7 @@ static void plan_free(struct sigma_plan *pl)
 		return;
 	free(pl->known);
 	free(pl->kw);
+	free(pl->xid_fdb);
 	free(pl->xkeys);
 	free(pl->xf);
 	free(pl);
@@ -858,6 +860,76 @@ static uint32_t plan_merge(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		v[out++] = v[i];
 	}
 	return out;
+}
+
+/* The name of key k of a database of field fl (its own or its alt's) that
+ * has a number, or 0 (then found by hash). A name of no number that
+ * hashes to k: *by_hash set. */
+static uint32_t key_xid(const struct sigma_ruleset *rs, const struct sigma_field *fl,
+			uint64_t k, int *by_hash)
+{
+	uint32_t xid = 0;
+
+	for (int a = 0; a < 2; a++) {
+		const struct sigma_field *n = a ? (fl->alt ? &rs->fields[fl->alt] : NULL) : fl;
+
+		if (!n || sigma_field_hash(n->name, n->nlen) != k)
+			continue;
+		if (n->xid && !xid)
+			xid = n->xid;
+		else if (!n->xid)
+			*by_hash = 1;
+	}
+	return xid;
+}
+
+/* The plan's overflow tables from the (name hash, database) pairs of its
+ * buckets: a key of a numbered name goes to xid_fdb by that number, any
+ * other to the hash table. */
+static int plan_index(const struct sigma_ruleset *rs, struct sigma_plan *pl,
+		      const uint64_t *xk, const struct sigma_fdb *const *xv, uint32_t n_x)
+{
+	uint32_t n_id = 0;
+
+	memset(pl->xid_off, 0, sizeof(pl->xid_off));
+	for (uint32_t i = 0; i < n_x; i++) {
+		int by_hash = 0;
+		uint32_t xid = key_xid(rs, &rs->fields[xv[i]->field], xk[i], &by_hash);
+
+		if (xid) {
+			pl->xid_off[xid + 1]++;
+			n_id++;
+		}
+		if (by_hash) {
+			uint32_t at = (uint32_t)xk[i] & pl->xmask;
+
+			while (pl->xkeys[at])
+				at = (at + 1) & pl->xmask;
+			pl->xkeys[at] = xk[i];
+			pl->xf[at] = xv[i];
+			pl->n_xhash++;
+		}
+	}
+	if (n_id > UINT16_MAX)
+		return M_ELIMIT;
+	for (uint32_t x = 1; x <= SCHEMA_NXNAMES; x++)
+		pl->xid_off[x] = (uint16_t)(pl->xid_off[x] + pl->xid_off[x - 1]);
+	pl->xid_fdb = calloc(n_id + 1, sizeof(*pl->xid_fdb));
+	if (!pl->xid_fdb)
+		return M_ENOMEM;
+	{
+		uint16_t at[SCHEMA_NXNAMES];
+		int by_hash = 0;
+
+		memcpy(at, pl->xid_off, sizeof(at));
+		for (uint32_t i = 0; i < n_x; i++) {
+			uint32_t xid = key_xid(rs, &rs->fields[xv[i]->field], xk[i], &by_hash);
+
+			if (xid)
+				pl->xid_fdb[at[xid]++] = xv[i];
+		}
+	}
+	return 0;
 }
 
 /* The merged databases of the buckets of e (struct sigma_plan). */
@@ -912,13 +984,11 @@ static struct sigma_plan *plan_build(const struct sigma_ruleset *rs, struct sigm
 	pl->n_known = plan_merge(rs, c, pl->known, NULL, pl->n_known);
 	pl->n_kw = plan_merge(rs, c, pl->kw, NULL, pl->n_kw);
 	n_x = plan_merge(rs, c, xv, xk, n_x);
-	for (uint32_t i = 0; i < n_x; i++) {
-		uint32_t at = (uint32_t)xk[i] & pl->xmask;
-
-		while (pl->xkeys[at])
-			at = (at + 1) & pl->xmask;
-		pl->xkeys[at] = xk[i];
-		pl->xf[at] = xv[i];
+	if (plan_index(rs, pl, xk, xv, n_x) < 0) {
+		free(xk);
+		free(xv);
+		plan_free(pl);
+		return NULL;
 	}
 	free(xk);
 	free(xv);
@@ -1026,13 +1096,24 @@ static void match_planned(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		scan(&s, event_get(ev, rs->fields[s.fdb->field].known));
 	}
 	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++) {
-		uint64_t h = c->xh[i];
+		const struct event_extra *x = &ev->extra[i];
+		uint64_t h;
 
+		if (x->xid) {
+			for (uint32_t k = pl->xid_off[x->xid]; k < pl->xid_off[x->xid + 1]; k++) {
+				s.fdb = pl->xid_fdb[k];
+				scan(&s, x->value);
+			}
+			continue;
+		}
+		if (!pl->n_xhash)
+			continue;
+		h = sigma_field_hash(x->name.p, x->name.n);
 		for (uint32_t j = (uint32_t)h & pl->xmask; pl->xkeys[j]; j = (j + 1) & pl->xmask) {
-			if (pl->xkeys[j] != h || !xname_is(rs, ev->extra[i].name, pl->xf[j]))
+			if (pl->xkeys[j] != h || !xname_is(rs, x->name, pl->xf[j]))
 				continue;
 			s.fdb = pl->xf[j];
-			scan(&s, ev->extra[i].value);
+			scan(&s, x->value);
 		}
 	}
 	if (pl->n_kw) {
@@ -1100,13 +1181,13 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 	sigma_event_logsource(ev, &ls);
 	le = buckets_of(rs, c, &ls);
 	n_b = le ? le->n : rs->n_buckets;
-	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
-		c->xh[i] = sigma_field_hash(ev->extra[i].name.p, ev->extra[i].name.n);
 	if (le && le->plan) {
 		match_planned(rs, c, ev, le);
 		eval_todo(rs, c, out, cap, n);
 		return 0;
 	}
+	for (uint32_t i = 0; i < ev->n_extra && i < EVENT_MAX_EXTRA; i++)
+		c->xh[i] = sigma_field_hash(ev->extra[i].name.p, ev->extra[i].name.n);
 	for (uint32_t bi = 0; bi < n_b; bi++) {
 		const struct sigma_bucket *bk = &rs->buckets[le ? le->b[bi] : bi];
 

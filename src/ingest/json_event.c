@@ -52,16 +52,13 @@ static void put_named(struct jctx *c, const char *name, size_t len,
 		      struct str v, int kind)
 {
 	char *nm;
+	unsigned xid;
+	int f = schema_lookup_x(name, len, &xid);
 
-	/* Known names need no copy. EVE paths that are known fields are all
-	 * in eve_maps, so EVE leaves skip this lookup (event_set_name does
-	 * it anyway). */
-	if (c->mode != JM_EVE) {
-		int f = schema_lookup(name, len);
-		if (f >= 0) {
-			event_set(c->ev, f, v);
-			return;
-		}
+	/* Known names need no copy. */
+	if (f >= 0) {
+		event_set(c->ev, f, v);
+		return;
 	}
 	if (c->ev->n_extra >= EVENT_MAX_EXTRA) {
 		event_set_parse_error(c->ev, PE_TOO_MANY_FIELDS);
@@ -70,7 +67,7 @@ static void put_named(struct jctx *c, const char *name, size_t len,
 	if (!(nm = arena_alloc(c->a, len ? len : 1)))
 		return;
 	memcpy(nm, name, len);
-	(void)event_set_name(c->ev, c->a, str_make(nm, len), v, kind);
+	(void)event_set_extra(c->ev, c->a, str_make(nm, len), v, kind, xid);
 }
 
 /* put_named with the name built from two parts. */

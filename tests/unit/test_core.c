@@ -165,6 +165,49 @@ static void test_event_json(void **state)
 	free(ev);
 }
 
+/* Overflow names listed in schema.fields get their number when set (and
+ * only those); a numbered name set again replaces its value; every name
+ * reads back by name, a numbered one by number too. */
+static void test_event_xname(void **state)
+{
+	struct event *ev = calloc(1, sizeof(*ev));
+	struct arena a;
+	unsigned xid = 99;
+
+	(void)state;
+	assert_non_null(ev);
+	arena_init(&a, 0, 0);
+	event_clear(ev);
+	assert_int_equal(schema_lookup_x("winlog.channel", 14, &xid), -1);
+	assert_int_equal(xid, XN_WINLOG_CHANNEL);
+	assert_int_equal(schema_lookup_x("user.name", 9, &xid), F_USER_NAME);
+	assert_int_equal(xid, 0);
+	assert_int_equal(schema_lookup_x("winlog.channelx", 15, &xid), -1);
+	assert_int_equal(xid, 0);
+	assert_int_equal(event_set_name(ev, &a, STR_LIT("winlog.event_data.Image"),
+					STR_LIT("a.exe"), 0), 0);
+	assert_int_equal(event_set_name(ev, &a, STR_LIT("winlog.event_data.NotListed"),
+					STR_LIT("x"), 0), 0);
+	assert_int_equal(event_set_name(ev, &a, STR_LIT("winlog.event_data.Image"),
+					STR_LIT("b.exe"), 0), 0);
+	assert_int_equal(event_set_name(ev, &a, STR_LIT("winlog.event_data.image"),
+					STR_LIT("c.exe"), 0), 0);   /* another name */
+	assert_int_equal(ev->n_extra, 3);
+	assert_int_equal(ev->extra[0].xid, XN_WINLOG_EVENT_DATA_IMAGE);
+	assert_int_equal(ev->extra[1].xid, 0);
+	assert_int_equal(ev->extra[2].xid, 0);
+	assert_true(str_eq_cstr(event_get_xid(ev, XN_WINLOG_EVENT_DATA_IMAGE), "b.exe"));
+	assert_true(str_eq_cstr(event_get_extra(ev, STR_LIT("winlog.event_data.Image")), "b.exe"));
+	assert_true(str_eq_cstr(event_get_extra(ev, STR_LIT("winlog.event_data.image")), "c.exe"));
+	assert_null(event_get_xid(ev, XN_WINLOG_CHANNEL).p);
+	for (unsigned i = 1; i < SCHEMA_NXNAMES; i++) {
+		assert_int_equal(schema_lookup_x(schema_xnames[i].name, schema_xnames[i].len, &xid), -1);
+		assert_int_equal(xid, i);
+	}
+	arena_fini(&a);
+	free(ev);
+}
+
 static void test_event_extra_bound(void **state)
 {
 	struct event *ev = calloc(1, sizeof(*ev));
@@ -346,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_buf_limit_and_escape),
 		cmocka_unit_test(test_escape_large_values),
 		cmocka_unit_test(test_event_json),
+		cmocka_unit_test(test_event_xname),
 		cmocka_unit_test(test_event_extra_bound),
 		cmocka_unit_test(test_queue),
 		cmocka_unit_test(test_config_ok),

@@ -734,6 +734,48 @@ static void test_logsource(void **state)
 	buf_fini(&why);
 }
 
+struct ecase {
+	const char *ev;
+	size_t want;
+};
+
+/* Each case's match count against rules, built once with Hyperscan and
+ * once PCRE2 only, over `rounds` passes (the merged databases waited for
+ * before the second). merged[mode], failed[mode]: the set's merge counts. */
+static void run_cases(const char *rules, const struct ecase *cases, size_t n_cases,
+		      int rounds, uint32_t merged[2], uint32_t failed[2])
+{
+	for (int pcre_only = 0; pcre_only < 2; pcre_only++) {
+		struct sigma_builder *b = sigma_builder_new();
+		struct sigma_ruleset *rs;
+		struct buf err, why;
+
+		buf_init(&err, 4096);
+		buf_init(&why, 4096);
+		assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
+		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
+				 SIGMA_LOADED);
+		rs = sigma_builder_finish(b, pcre_only, &err);
+		assert_non_null(rs);
+		for (int round = 0; round < rounds; round++) {
+			if (round == 1)
+				sigma_ruleset_merge_wait(rs);
+			for (size_t i = 0; i < n_cases; i++) {
+				size_t n = match_json(rs, cases[i].ev);
+
+				if (n != cases[i].want)
+					fail_msg("%s case %zu round %d: %zu matches, want %zu",
+						 pcre_only ? "PCRE2" : "Hyperscan", i, round, n,
+						 cases[i].want);
+			}
+		}
+		sigma_ruleset_merge_stats(rs, &merged[pcre_only], &failed[pcre_only]);
+		sigma_ruleset_unref(rs);
+		buf_fini(&err);
+		buf_fini(&why);
+	}
+}
+
 /* A field that several buckets of an event's logsource look at is
  * scanned once, in a database merged from theirs (sigma_fdb_merged): the
  * keywords of `windows` and of process_creation, Image of both, and a
@@ -775,10 +817,7 @@ static void test_merged_databases(void **state)
 	"\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws1\"}," \
 	"\"EventData\":{\"EventType\":\"SetValue\",\"Image\":\"C:\\\\x.exe\"," \
 	"\"TargetObject\":\"HKU\\\\S-1\\\\Software\\\\Microsoft\\\\Windows\\\\" key "\"}}}"
-	static const struct {
-		const char *ev;
-		size_t want;
-	} cases[] = {
+	static const struct ecase cases[] = {
 		{ PROC("whoami.exe", "whoami /all perfc.dat"), 3 },   /* p-kw p-img w-img */
 		{ PROC("whoami.exe", "mimikatz whoami"), 2 },         /* w-kw p-img */
 		{ PROC("net.exe", "net user /all"), 1 },              /* w-img */
@@ -791,44 +830,59 @@ static void test_merged_databases(void **state)
 #undef PROC
 #undef REG
 
+	uint32_t merged[2], failed[2];
+
 	(void)state;
-	for (int pcre_only = 0; pcre_only < 2; pcre_only++) {
-		struct sigma_builder *b = sigma_builder_new();
-		struct sigma_ruleset *rs;
-		struct buf err, why;
-		uint32_t merged, failed;
+	/* Round 0 asks for the merges (each source scanned meanwhile), round
+	 * 1 scans them, round 2 answers from the value cache. */
+	run_cases(rules, cases, sizeof(cases) / sizeof(cases[0]), 3, merged, failed);
+	assert_int_equal(failed[0], 0);
+	assert_int_equal(failed[1], 0);
+	assert_true(merged[0] >= 3);   /* keywords, Image, TargetObject */
+	assert_int_equal(merged[1], 0);
+}
 
-		buf_init(&err, 4096);
-		buf_init(&why, 4096);
-		assert_int_equal(sigma_builder_add_builtin(b, 0, NULL, NULL, &err), 0);
-		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, strlen(rules), &why),
-				 SIGMA_LOADED);
-		rs = sigma_builder_finish(b, pcre_only, &err);
-		assert_non_null(rs);
-		/* Round 0 asks for the merges (each source scanned meanwhile),
-		 * round 1 scans them, round 2 answers from the value cache. */
-		for (int round = 0; round < 3; round++) {
-			if (round == 1)
-				sigma_ruleset_merge_wait(rs);
-			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-				size_t n = match_json(rs, cases[i].ev);
+/* Overflow fields are found by their name's number (event_extra.xid,
+ * schema.fields) when it has one and by hash when not, and both ways give
+ * what the rules ask: a numbered EventData item, an item of no number, the
+ * UserData spelling of a numbered item (the field's alt), the ECS spelling
+ * Winlogbeat ships, an event without a plan (force) and with one. */
+static void test_overflow_numbers(void **state)
+{
+	const char *rules =
+		"title: img\nid: img\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\n"
+		"---\n"
+		"title: custom\nid: custom\nlogsource: {product: windows, category: process_creation}\n"
+		"detection:\n  sel:\n    FooCustomItem|contains: evil\n  condition: sel\n"
+		"---\n"
+		"title: both\nid: both\nlogsource: {product: windows}\n"
+		"detection:\n  a:\n    Image|endswith: '\\whoami.exe'\n"
+		"  b:\n    FooCustomItem: 'evil'\n  condition: a and not b\n";
+#define SYSMON(items) \
+	"{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":" \
+	"\"Microsoft-Windows-Sysmon\"}},\"EventID\":1,\"Channel\":" \
+	"\"Microsoft-Windows-Sysmon/Operational\"},\"EventData\":{" items "}}}"
+#define ECS(part, items) \
+	"{\"event\":{\"provider\":\"Microsoft-Windows-Sysmon\",\"code\":\"1\"}," \
+	"\"winlog\":{\"channel\":\"Microsoft-Windows-Sysmon/Operational\"," \
+	"\"" part "\":{" items "}}}"
+	static const struct ecase cases[] = {
+		{ SYSMON("\"Image\":\"C:\\\\w\\\\whoami.exe\""), 2 },                /* img both */
+		{ SYSMON("\"Image\":\"C:\\\\w\\\\whoami.exe\",\"FooCustomItem\":\"evil\""), 2 }, /* img custom */
+		{ SYSMON("\"FooCustomItem\":\"so evil\""), 1 },                             /* custom */
+		{ SYSMON("\"FooCustomItem\":\"good\",\"Image\":\"C:\\\\x.exe\""), 0 },
+		{ ECS("event_data", "\"Image\":\"C:\\\\w\\\\whoami.exe\""), 2 },
+		{ ECS("user_data", "\"Image\":\"C:\\\\w\\\\whoami.exe\""), 2 },
+		{ ECS("user_data", "\"Image\":\"C:\\\\w\\\\whoami.exe\",\"FooCustomItem\":\"evil\""), 2 },       /* img custom */
+		{ ECS("event_data", "\"FooCustomItem\":\"evil\""), 1 },
+	};
+#undef SYSMON
+#undef ECS
+	uint32_t merged[2], failed[2];
 
-				if (n != cases[i].want)
-					fail_msg("%s case %zu round %d: %zu matches, want %zu",
-						 pcre_only ? "PCRE2" : "Hyperscan", i, round, n,
-						 cases[i].want);
-			}
-		}
-		sigma_ruleset_merge_stats(rs, &merged, &failed);
-		assert_int_equal(failed, 0);
-		if (pcre_only)
-			assert_int_equal(merged, 0);
-		else
-			assert_true(merged >= 3);   /* keywords, Image, TargetObject */
-		sigma_ruleset_unref(rs);
-		buf_fini(&err);
-		buf_fini(&why);
-	}
+	(void)state;
+	run_cases(rules, cases, sizeof(cases) / sizeof(cases[0]), 2, merged, failed);
 }
 
 /* Filters beside the rules (the Sigma filters format): the filter's
@@ -1307,6 +1361,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_logsource),
 		cmocka_unit_test(test_merged_databases),
+		cmocka_unit_test(test_overflow_numbers),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_correlation),
 		cmocka_unit_test(test_correlation_full_table),

@@ -726,7 +726,31 @@ void sigma_fdb_fini(struct sigma_fdb *f)
 	free(f->at_end);
 	free(f->rule_off);
 	free(f->rule_list);
+	free(f->rec);
 	memset(f, 0, sizeof(*f));
+}
+
+int sigma_fdb_recs(const struct sigma_ruleset *rs, struct sigma_fdb *f)
+{
+	free(f->rec);
+	f->rec = calloc(f->n ? f->n : 1, sizeof(*f->rec));
+	if (!f->rec)
+		return M_ENOMEM;
+	for (uint32_t i = 0; i < f->n; i++) {
+		uint32_t p = f->pred_ids[i];
+		uint32_t g0 = rs->pred_grp_off[p], ng = rs->pred_grp_off[p + 1] - g0;
+		uint32_t r0 = f->rule_off[i], nr = f->rule_off[i + 1] - r0;
+		struct sigma_hitrec *h = &f->rec[i];
+
+		if (ng > UINT16_MAX || nr > UINT16_MAX)
+			return M_ELIMIT;
+		h->pred = p;
+		h->n_grp = (uint16_t)ng;
+		h->grp = ng == 1 ? rs->pred_grp[g0] : g0;
+		h->n_rule = (uint16_t)nr;
+		h->rule = nr == 1 ? f->rule_list[r0] : r0;
+	}
+	return 0;
 }
 
 /* The most merged databases a set keeps: event signatures are few, but an
@@ -784,6 +808,8 @@ static int merge_build(struct sigma_ruleset *rs, const struct sigma_fdb *const *
 	}
 	if (r == 0 && !out->db && !out->db2)
 		r = M_EINVAL;   /* nothing of it in Hyperscan: no gain */
+	if (r == 0)
+		r = sigma_fdb_recs(rs, out);
 	if (r < 0)
 		sigma_fdb_fini(out);
 	fbuild_fini(&fb);
@@ -1396,6 +1422,11 @@ static int compile_buckets(struct sigma_ruleset *rs, struct buf *err)
 			if (ru->nodes[k].type == SN_PRED)
 				ru->nodes[k].hs = rs->preds[ru->nodes[k].a].in_hs;
 	}
-	return build_groups(rs);
+	if ((r = build_groups(rs)) < 0)
+		return r;
+	for (uint32_t i = 0; r == 0 && i < rs->n_buckets; i++)
+		for (uint32_t f = 0; r == 0 && f < rs->buckets[i].n_fdbs; f++)
+			r = sigma_fdb_recs(rs, &rs->buckets[i].fdbs[f]);
+	return r;
 }
 

@@ -129,6 +129,17 @@ struct sigma_rule {
 	uint32_t n_filters;
 };
 
+/* What a hit of one id of a field database marks (sigma_match.c hit_id),
+ * in one record so a hit reads one line: its predicate, the predicate's
+ * hit groups and the rule_list entries it triggers, each kept in the record
+ * when there is one (the usual case) and as an offset when more. */
+struct sigma_hitrec {
+	uint32_t pred;
+	uint32_t grp;      /* n_grp == 1: the group, else offset in pred_grp */
+	uint32_t rule;     /* n_rule == 1: the entry, else offset in rule_list */
+	uint16_t n_grp, n_rule;
+};
+
 /* One Hyperscan database: the string predicates of a bucket on one field. */
 struct sigma_fdb {
 	uint32_t field;
@@ -141,6 +152,7 @@ struct sigma_fdb {
 	uint32_t n;
 	uint32_t *rule_off;       /* per hs id: rules it triggers (CSR) */
 	uint32_t *rule_list;      /* rule << TRIG_SHIFT | TRIG_A/TRIG_B bits */
+	struct sigma_hitrec *rec; /* per hs id (sigma_fdb_recs) */
 };
 
 /* A rule_list entry: the rule, and which of its two trigger sets the
@@ -417,6 +429,9 @@ const struct sigma_fdb *sigma_fdb_merged(const struct sigma_ruleset *rs,
 /* Stops the merge thread and frees the merges (sigma_ruleset_free_all). */
 void sigma_merges_free(struct sigma_ruleset *rs);
 void sigma_fdb_fini(struct sigma_fdb *f);
+/* f->rec from its ids' predicates, the set's hit groups and f's rule
+ * lists (once both are built). */
+int sigma_fdb_recs(const struct sigma_ruleset *rs, struct sigma_fdb *f);
 uint64_t sigma_name_hash(const char *p, size_t n);
 
 /* sigma_match.c */

@@ -573,26 +573,32 @@ static inline void trig_hit(struct sigma_ctx *c, uint32_t e, uint16_t stamp)
 }
 
 /* Id id of database f hit: its predicate, the predicate's hit groups and
- * the rules it triggers marked. The arrays in locals: a store through one
- * of them would otherwise reload every other (they may alias), and this
- * runs some forty times a process creation event. */
+ * the rules it triggers marked, from the id's record (one line; the
+ * lists it points to only when more than one). Runs some forty times a
+ * process creation event. */
 static inline void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32_t id)
 {
-	const struct sigma_ruleset *rs = c->rs;
-	const uint32_t p = f->pred_ids[id];
+	const struct sigma_hitrec *h = &f->rec[id];
 	const uint16_t stamp = c->stamp;
-	uint16_t *const grp_stamp = c->grp_stamp;
-	const uint32_t *g, *ge, *r, *re;
 
-	c->pred_stamp[p] = stamp;
-	g = rs->pred_grp + rs->pred_grp_off[p];
-	ge = rs->pred_grp + rs->pred_grp_off[p + 1];
-	for (; g < ge; g++)
-		grp_stamp[*g] = stamp;
-	r = f->rule_list + f->rule_off[id];
-	re = f->rule_list + f->rule_off[id + 1];
-	for (; r < re; r++)
-		trig_hit(c, *r, stamp);
+	c->pred_stamp[h->pred] = stamp;
+	if (h->n_grp == 1) {
+		c->grp_stamp[h->grp] = stamp;
+	} else {
+		const uint32_t *g = c->rs->pred_grp + h->grp, *ge = g + h->n_grp;
+		uint16_t *const grp_stamp = c->grp_stamp;
+
+		for (; g < ge; g++)
+			grp_stamp[*g] = stamp;
+	}
+	if (h->n_rule == 1) {
+		trig_hit(c, h->rule, stamp);
+	} else {
+		const uint32_t *r = f->rule_list + h->rule, *re = r + h->n_rule;
+
+		for (; r < re; r++)
+			trig_hit(c, *r, stamp);
+	}
 }
 
 static int on_hit(unsigned int id, unsigned long long from,

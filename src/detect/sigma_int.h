@@ -321,15 +321,18 @@ struct sigma_builder {
 #define SIGMA_VC_MAX_HITS 30u
 #define SIGMA_VC_MIN_PATTERNS 4u
 #define SIGMA_VC_SEEN 8192u       /* hashes of values seen once (admission) */
+/* 256 bytes, aligned: a short value and its first hits are in the first
+ * lines. Its hash is in the context's tag array (vc_tag), so a probe reads
+ * one small hot line, not a line of each way. */
 struct sigma_vc_ent {
 	const struct sigma_fdb *fdb;   /* NULL: empty */
-	uint64_t h;
 	uint16_t len;
 	uint16_t n_hits;
 	uint32_t used;                 /* vc_clock when last answered; 0 = empty */
-	uint32_t hits[SIGMA_VC_MAX_HITS];
 	char val[SIGMA_VC_MAX_VALUE];
+	uint32_t hits[SIGMA_VC_MAX_HITS];
 };
+_Static_assert(sizeof(struct sigma_vc_ent) == 256, "a value cache entry is four lines");
 
 /* A field's value for the tests of one event, and the address in it once
  * a CIDR predicate has read it (parsed once, however many ranges). */
@@ -343,6 +346,7 @@ struct sigma_ctx {
 	struct sigma_ctx *next;
 	const struct sigma_ruleset *rs;
 	struct sigma_vc_ent *vc;        /* SIGMA_VC_SLOTS entries */
+	uint64_t *vc_tag;               /* per entry: its value's hash */
 	uint64_t *vc_seen;              /* SIGMA_VC_SEEN hashes */
 	uint64_t vc_lookups, vc_hits;   /* for the benchmark */
 	uint32_t vc_clock;              /* ticks per entry answered or kept */

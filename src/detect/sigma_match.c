@@ -358,6 +358,7 @@ static void ctx_free(struct sigma_ctx *c)
 	hs_free_scratch(c->scratch);
 	pcre2_match_data_free(c->md);
 	free(c->vc);
+	free(c->vc_tag);
 	free(c->vc_seen);
 	free(c->pred_stamp);
 	free(c->grp_stamp);
@@ -479,7 +480,10 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	if (!c)
 		return NULL;
 	c->md = pcre2_match_data_create(1, NULL);
-	c->vc = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc));
+	c->vc = aligned_alloc(64, SIGMA_VC_SLOTS * sizeof(*c->vc));
+	if (c->vc)
+		memset(c->vc, 0, SIGMA_VC_SLOTS * sizeof(*c->vc));
+	c->vc_tag = calloc(SIGMA_VC_SLOTS, sizeof(*c->vc_tag));
 	c->vc_seen = calloc(SIGMA_VC_SEEN, sizeof(*c->vc_seen));
 	c->pred_stamp = calloc(rs->n_preds + 1, sizeof(*c->pred_stamp));
 	c->grp_stamp = calloc(rs->n_groups + 1, sizeof(*c->grp_stamp));
@@ -492,7 +496,7 @@ struct sigma_ctx *sigma_ctx_get(struct sigma_ruleset *rs)
 	c->todo = calloc(rs->n_rules + 1, sizeof(uint32_t));
 	c->fv_stamp = calloc(rs->n_fields + 1, sizeof(*c->fv_stamp));
 	c->fv = calloc(rs->n_fields + 1, sizeof(*c->fv));
-	if (!c->md || !c->vc || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
+	if (!c->md || !c->vc || !c->vc_tag || !c->vc_seen || !c->pred_stamp || !c->grp_stamp || !c->lazy_stamp || !c->lazy_val ||
 	    !c->rule_stamp || !c->trig_stamp || !c->trig_mask || !c->todo || !c->fv_stamp || !c->fv ||
 	    (rs->proto && hs_clone_scratch(rs->proto, &c->scratch) != HS_SUCCESS)) {
 		ctx_free(c);
@@ -718,8 +722,9 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	struct sigma_ctx *c = s->c;
 	const struct sigma_fdb *f = s->fdb;
 	struct sigma_vc_ent *e, *set;
+	uint64_t h, *tag;
 	struct rec_cb r;
-	uint64_t h;
+	uint32_t at;
 
 	if (!p)
 		p = "";
@@ -729,11 +734,15 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 		return;
 	}
 	h = vc_hash(f, p, n);
-	set = &c->vc[(h & (SIGMA_VC_SLOTS / SIGMA_VC_WAYS - 1)) * SIGMA_VC_WAYS];
+	at = (uint32_t)(h & (SIGMA_VC_SLOTS / SIGMA_VC_WAYS - 1)) * SIGMA_VC_WAYS;
+	set = &c->vc[at];
+	tag = &c->vc_tag[at];
 	c->vc_lookups++;
 	for (uint32_t w = 0; w < SIGMA_VC_WAYS; w++) {
+		if (tag[w] != h)
+			continue;
 		e = &set[w];
-		if (e->fdb == f && e->h == h && e->len == n && bytes_eq(e->val, p, n)) {
+		if (e->fdb == f && e->len == n && bytes_eq(e->val, p, n)) {
 			c->vc_hits++;
 			e->used = ++c->vc_clock;
 			for (uint32_t i = 0; i < e->n_hits; i++)
@@ -756,6 +765,7 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	for (uint32_t w = 1; w < SIGMA_VC_WAYS; w++)
 		if (set[w].used < e->used)
 			e = &set[w];
+	tag[e - set] = 0;
 	e->used = 0;
 	e->fdb = NULL;
 	e->n_hits = 0;
@@ -765,7 +775,7 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	if (e->n_hits > SIGMA_VC_MAX_HITS)
 		return;
 	e->fdb = f;
-	e->h = h;
+	tag[e - set] = h;
 	e->len = (uint16_t)n;
 	e->used = ++c->vc_clock;
 	memcpy(e->val, p, n);

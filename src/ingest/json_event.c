@@ -11,6 +11,8 @@
  * leaves to ECS fields by their dotted path. Recursion is bounded by the
  * tokenizer's depth limit and paths by JSON_PATH_MAX.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -47,9 +49,10 @@ static int walk_value(struct jctx *c, const struct json_token *t);
 /* Helpers */
 
 /* A copy of name into the arena, then an overflow field (or a known one,
- * when the name is in the schema). */
-static void put_named(struct jctx *c, const char *name, size_t len,
-		      struct str v, int kind)
+ * when the name is in the schema). Returns the name's overflow number
+ * (XN_*), 0 when it has none or is a known field. */
+static unsigned put_named(struct jctx *c, const char *name, size_t len,
+			  struct str v, int kind)
 {
 	char *nm;
 	unsigned xid;
@@ -58,31 +61,32 @@ static void put_named(struct jctx *c, const char *name, size_t len,
 	/* Known names need no copy. */
 	if (f >= 0) {
 		event_set(c->ev, f, v);
-		return;
+		return 0;
 	}
 	if (c->ev->n_extra >= EVENT_MAX_EXTRA) {
 		event_set_parse_error(c->ev, PE_TOO_MANY_FIELDS);
-		return;
+		return xid;
 	}
 	if (!(nm = arena_alloc(c->a, len ? len : 1)))
-		return;
+		return xid;
 	memcpy(nm, name, len);
 	(void)event_set_extra(c->ev, c->a, str_make(nm, len), v, kind, xid);
+	return xid;
 }
 
 /* put_named with the name built from two parts. */
-static void put_named2(struct jctx *c, const char *a1, size_t n1,
-		       const char *a2, size_t n2, struct str v, int kind)
+static unsigned put_named2(struct jctx *c, const char *a1, size_t n1,
+			   const char *a2, size_t n2, struct str v, int kind)
 {
 	char tmp[JSON_PATH_MAX + 64];
 
 	if (n1 + n2 > sizeof(tmp)) {
 		event_set_parse_error(c->ev, PE_TOO_MANY_FIELDS);
-		return;
+		return 0;
 	}
 	memcpy(tmp, a1, n1);
 	memcpy(tmp + n1, a2, n2);
-	put_named(c, tmp, n1 + n2, v, kind);
+	return put_named(c, tmp, n1 + n2, v, kind);
 }
 
 static int path_is(const struct jctx *c, size_t from, const char *lit)
@@ -560,6 +564,25 @@ static void set_hashes(struct jctx *c, struct str v)
 	}
 }
 
+/* The win_maps entry (+ 1) of each overflow number of a
+ * winlog.event_data.<name> a map names: an item's mapping found by the
+ * number its name lookup gave, not by comparing it with every map. */
+static uint8_t win_map_of[SCHEMA_NXNAMES];
+static pthread_once_t win_map_once = PTHREAD_ONCE_INIT;
+
+static void win_map_init(void)
+{
+	char nm[128];
+	unsigned xid;
+	int n;
+
+	for (size_t i = 0; i < N_WIN_MAPS && i < UINT8_MAX; i++) {
+		n = snprintf(nm, sizeof(nm), "winlog.event_data.%s", win_maps[i].name);
+		if (n > 0 && (size_t)n < sizeof(nm) && schema_lookup_x(nm, (size_t)n, &xid) < 0 && xid)
+			win_map_of[xid] = (uint8_t)(i + 1);
+	}
+}
+
 /* One EventData (or UserData) item: winlog.event_data.<name> plus ECS. */
 static void win_data(struct jctx *c, const char *prefix, struct str name,
 		     struct str v, int kind)
@@ -567,6 +590,7 @@ static void win_data(struct jctx *c, const char *prefix, struct str name,
 	const struct win_map *m = NULL;
 	struct str x;
 	char packed[JSON_PATH_MAX];
+	unsigned xid;
 
 	/* Some providers (Defender, ...) name items with spaces ("Threat
 	 * Name"); rules and queries name them without, as Sigma does. */
@@ -579,11 +603,18 @@ static void win_data(struct jctx *c, const char *prefix, struct str name,
 		if (!name.p)
 			return;
 	}
-	put_named2(c, prefix, strlen(prefix), name.p, name.n, v, kind);
-	for (size_t i = 0; i < N_WIN_MAPS; i++) {
-		if (str_eq_cstr(name, win_maps[i].name)) {
-			m = &win_maps[i];
-			break;
+	xid = put_named2(c, prefix, strlen(prefix), name.p, name.n, v, kind);
+	if (xid && strcmp(prefix, "winlog.event_data.") == 0) {
+		/* A numbered name: mapped exactly when a map names it. */
+		pthread_once(&win_map_once, win_map_init);
+		if (win_map_of[xid])
+			m = &win_maps[win_map_of[xid] - 1];
+	} else {
+		for (size_t i = 0; i < N_WIN_MAPS; i++) {
+			if (str_eq_cstr(name, win_maps[i].name)) {
+				m = &win_maps[i];
+				break;
+			}
 		}
 	}
 	if (!m)

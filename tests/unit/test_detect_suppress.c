@@ -30,6 +30,7 @@
 #include "core/pipeline.h"
 #include "detect/detect.h"
 #include "detect/intel.h"
+#include "hs_exec.h"
 
 #define MAX_SEEN 64
 
@@ -524,8 +525,9 @@ static void test_bundled_load(void **state)
 	buf_fini(&err);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	test_hs_exec(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_window_and_count),
 		cmocka_unit_test(test_rule_and_key),

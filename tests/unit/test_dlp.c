@@ -18,6 +18,7 @@
 
 #include "core/err.h"
 #include "mail/dlp.h"
+#include "hs_exec.h"
 
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -294,8 +295,9 @@ static void test_conf_errors(void **state)
 	assert_null(dlp_new(NULL, err, sizeof(err)));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	test_hs_exec(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_samples_bounded),

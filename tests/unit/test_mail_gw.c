@@ -37,6 +37,7 @@
 #include "mail/quarantine.h"
 #include "mail_keys_test.h"
 #include "quarantine_test.h"
+#include "hs_exec.h"
 
 #include <zlib.h>
 
@@ -712,8 +713,9 @@ static void test_bad_settings(void **state)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	test_hs_exec(argc, argv);
 	log_set_level(LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dmarc_reject_and_quarantine),

@@ -27,6 +27,7 @@
 #include "core/pipeline.h"
 #include "detect/sigma.h"
 #include "detect/sigma_corr.h"
+#include "hs_exec.h"
 
 struct mcase {
 	const char *detection;   /* YAML under `detection:` (2-space indent) */
@@ -487,6 +488,9 @@ static void test_hs_cache(void **state)
 static void test_hs_compiler_child(void **state)
 {
 	(void)state;
+	/* Faults are injected into a forked child (an exec'd one starts
+	 * without them): no other thread runs here. */
+	hs_child_use_exec(NULL, NULL);
 	for (int fault = 0; fault <= 2; fault++) {
 		char dir[] = "/tmp/mamori-hschild-XXXXXX";
 		unsigned c0, p0, c1, p1;
@@ -513,6 +517,7 @@ static void test_hs_compiler_child(void **state)
 		sigma_ruleset_unref(rs);
 		assert_true(rm_cache_dir(dir) >= 1);
 	}
+	hs_child_use_exec("/proc/self/exe", HS_CHILD_EXEC_ARG);
 }
 
 static void test_modifiers(void **state)
@@ -1349,8 +1354,9 @@ static void test_expand(void **state)
 	buf_fini(&why);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	test_hs_exec(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),

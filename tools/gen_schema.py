@@ -7,8 +7,9 @@ open-addressing hash map field names back to indexes at parse time.
 
 Lines of type `overflow` are not known fields: they are names events often
 carry as overflow (event.extra) fields. Each gets a number (1..N, XN_*) and
-a second table of the same hash, so a parser numbers an overflow field with
-the lookup it makes anyway and detection finds its rules by that number.
+a slot in the same hash table as the fields, so a parser numbers an overflow
+field with the lookup it makes anyway and detection finds its rules by that
+number.
 """
 import re
 import sys

@@ -88,6 +88,12 @@ static int prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return 1;
 }
 
+/* An overflow field's value: by its name's number when it has one. */
+static struct str extra_value(const struct event *ev, const struct sigma_field *f)
+{
+	return f->xid ? event_get_xid(ev, f->xid) : event_get_extra(ev, str_make(f->name, f->nlen));
+}
+
 struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 			     const struct event *ev)
 {
@@ -96,11 +102,9 @@ struct str sigma_field_value(const struct sigma_ruleset *rs, uint32_t field,
 
 	if (f->known >= 0)
 		return event_get(ev, f->known);
-	v = f->xid ? event_get_xid(ev, f->xid) : event_get_extra(ev, str_make(f->name, f->nlen));
-	if (!v.p && f->alt) {
-		f = &rs->fields[f->alt];
-		v = f->xid ? event_get_xid(ev, f->xid) : event_get_extra(ev, str_make(f->name, f->nlen));
-	}
+	v = extra_value(ev, f);
+	if (!v.p && f->alt)
+		v = extra_value(ev, &rs->fields[f->alt]);
 	return v;
 }
 

@@ -6,17 +6,19 @@
  * parsers (Windows Sysmon process creation, other Sysmon events, Linux
  * syslog, proxy, DNS and firewall events; most of them benign, plus the
  * SigmaHQ regression events), then measures matching alone on one thread
- * and on every core, and prints the load time, the rates, the match count
- * and the peak memory, then the rate of each source alone (where the time
- * of the mix goes). It never passes or fails.
+ * and on every core, the events parsed again run by run just before they
+ * are matched as serve's workers do (work()), and prints the load time,
+ * the rates, the match count and the peak memory, then the rate of each
+ * source alone (where the time of the mix goes). It never passes or fails.
  *
  *   bench_detect [conformance dir (../shared)] [seconds per run (3)]
  *
  * BENCH_HS_CACHE=DIR keeps the compiled databases in DIR between runs (a
  * profile of matching then starts in seconds); BENCH_KIND=0..5 makes the
  * mix of one source only (the order of the by-source line); BENCH_EVENTS=N
- * matches N events (a multiple of 1,000) on one thread and stops, for
- * instruction counts: valgrind --tool=callgrind --toggle-collect=work;
+ * matches N events on one thread and stops, for instruction counts:
+ * valgrind --tool=callgrind --toggle-collect=match_one;
+ * BENCH_COLD=1 and BENCH_RUN=N: see work();
  * with it, BENCH_MATCHES=FILE writes each event's matching rules to FILE
  * (two builds' files must be alike).
  * BENCH_DBSTATS=1 prints the size of each logsource bucket's Hyperscan
@@ -155,13 +157,35 @@ static int gen(char *out, size_t cap, unsigned kind, unsigned i)
 	}
 }
 
+/* The records as received (text, format, time): the batch runs parse them
+ * again batch by batch, as serve's workers do. */
+struct rec {
+	const char *p;
+	uint32_t n;
+	uint8_t json;
+	int64_t ts_us;
+};
+
 static struct event *events;
+static struct rec *recs;
 static size_t n_events;
 static struct sigma_ruleset *rs;
 static struct sigma_corr_state *corr;
 static double run_seconds = 3;
+static int cold;                /* match the pre-parsed events[] in turn */
 static uint64_t fixed_events;   /* BENCH_EVENTS: a count instead of a time */
 static FILE *match_log;         /* BENCH_MATCHES: each event's matching rules */
+
+/* One record parsed as serve's pipeline does (parse_batch): the original
+ * kept (keep_original, serve's default). */
+static void parse_rec(const struct rec *r, struct event *ev, struct arena *a)
+{
+	event_clear(ev);
+	pipeline_parse_record(r->json ? RAW_JSON : RAW_SYSLOG, r->p, r->n, ev, a);
+	event_set(ev, F_EVENT_ORIGINAL, str_make(r->p, r->n));
+	if (r->ts_us)
+		ev->ts_us = r->ts_us;
+}
 
 struct worker {
 	pthread_t t;
@@ -177,6 +201,33 @@ static double thread_cpu(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Matches events[i] (one event): the rules it meets, into the match log
+ * and the correlation state. Returns the count. */
+__attribute__((noinline)) static size_t match_one(struct sigma_ctx *c, const struct event *ev, size_t i)
+{
+	uint32_t out[64];
+	size_t n = 0;
+
+	sigma_match(rs, c, ev, out, 64, &n);
+	if (match_log) {
+		fprintf(match_log, "%zu:", i);
+		for (size_t m = 0; m < n; m++)
+			fprintf(match_log, " %u", out[m]);
+		fputc('\n', match_log);
+	}
+	if (n)
+		sigma_corr_observe(corr, ev, out, n, NULL, NULL);
+	return n;
+}
+
+/* As serve's workers do (pipeline.c process_batch): PIPELINE_RUN records
+ * parsed (BENCH_RUN=N: N), then matched while they are still in the
+ * core's cache; only the matching counts (this thread's CPU time around
+ * it). BENCH_COLD=1: the pre-parsed events matched in turn instead, each
+ * one out of every cache (20,000 events are ~60 MB), as no stage of serve
+ * sees them. */
+static size_t run_len = PIPELINE_RUN;
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -184,38 +235,42 @@ static void *work(void *arg)
 	uint64_t l0 = 0, h0 = 0;
 	int64_t t0 = clock_mono_us(), end = t0 + (int64_t)(run_seconds * 1e6);
 	size_t i = (size_t)(rng() % n_events);
-	double cpu0 = thread_cpu();
+	struct event *bev = cold ? NULL : calloc(run_len, sizeof(*bev));
+	struct arena ba;
 
+	arena_init(&ba, 1 << 20, 0);
 	sigma_ctx_cache_stats(c, &l0, &h0);
-
 	while (fixed_events ? w->done < fixed_events : clock_mono_us() < end) {
-		for (int k = 0; k < 1000; k++) {
-			uint32_t out[64];
-			size_t n = 0;
+		size_t k, nb = fixed_events && fixed_events - w->done < run_len ?
+				       (size_t)(fixed_events - w->done) : run_len;
+		size_t first = i;
+		double c0;
 
-			sigma_match(rs, c, &events[i], out, 64, &n);
-			if (match_log) {
-				fprintf(match_log, "%zu:", i);
-				for (size_t m = 0; m < n; m++)
-					fprintf(match_log, " %u", out[m]);
-				fputc('\n', match_log);
+		if (!cold) {
+			arena_reset(&ba);
+			for (k = 0; k < nb; k++) {
+				parse_rec(&recs[i], &bev[k], &ba);
+				if (++i == n_events)
+					i = 0;
 			}
-			if (n) {
-				w->matches += n;
-				sigma_corr_observe(corr, &events[i], out, n, NULL, NULL);
-			}
-			w->done++;
+			i = first;
+		}
+		c0 = thread_cpu();
+		for (k = 0; k < nb; k++) {
+			w->matches += match_one(c, cold ? &events[i] : &bev[k], i);
 			if (++i == n_events)
 				i = 0;
 		}
+		w->cpu += thread_cpu() - c0;
+		w->done += nb;
 	}
 	w->secs = (double)(clock_mono_us() - t0) / 1e6;
-	w->cpu = thread_cpu() - cpu0;
-
 	sigma_ctx_cache_stats(c, &w->vc_lookups, &w->vc_hits);
 	w->vc_lookups -= l0;
 	w->vc_hits -= h0;
 	sigma_ctx_put(rs, c);
+	arena_fini(&ba);
+	free(bev);
 	return NULL;
 }
 
@@ -223,7 +278,7 @@ static double run(unsigned threads, int quiet)
 {
 	struct worker *w = calloc(threads, sizeof(*w));
 	uint64_t done = 0, matches = 0, lookups = 0, hits = 0;
-	double secs = 0, cpu = 0;
+	double secs = 0, cpu = 0, sum = 0;
 
 	for (unsigned i = 0; i < threads; i++)
 		pthread_create(&w[i].t, NULL, work, &w[i]);
@@ -237,14 +292,24 @@ static double run(unsigned threads, int quiet)
 		if (w[i].secs > secs)
 			secs = w[i].secs;
 	}
+	for (unsigned i = 0; i < threads; i++)
+		sum += w[i].cpu > 0 ? (double)w[i].done / w[i].cpu : 0.0;
 	free(w);
 	if (quiet)
 		return cpu > 0 ? (double)done / cpu : 0.0;
-	printf("detect %u thread%s: %.0f events/s (%.0f per core), %.4f matches per event\n",
-	       threads, threads > 1 ? "s" : "", done / secs, done / secs / threads,
-	       (double)matches / (double)done);
-	printf("   %.0f events per CPU-second (what one core does when the machine is shared)\n",
-	       cpu > 0 ? (double)done / cpu : 0.0);
+	if (cold) {
+		printf("detect %u thread%s, cold events: %.0f events/s (%.0f per core), %.4f matches per event\n",
+		       threads, threads > 1 ? "s" : "", done / secs, done / secs / threads,
+		       (double)matches / (double)done);
+		printf("   %.0f events per CPU-second (what one core does when the machine is shared)\n",
+		       cpu > 0 ? (double)done / cpu : 0.0);
+	} else if (threads == 1) {
+		printf("detect 1 thread: %.0f events per CPU-second, %.4f matches per event\n",
+		       cpu > 0 ? (double)done / cpu : 0.0, (double)matches / (double)done);
+	} else {
+		printf("detect %u threads: %.0f events per CPU-second per core, %.0f events/s on the %u\n",
+		       threads, cpu > 0 ? (double)done / cpu : 0.0, sum, threads);
+	}
 	printf("   scanned-value cache: %.1f%% of %.2f lookups per event answered without a scan\n",
 	       lookups ? 100.0 * (double)hits / (double)lookups : 0.0, (double)lookups / (double)done);
 	return cpu > 0 ? (double)done / cpu : 0.0;
@@ -292,9 +357,9 @@ static size_t add_regression(const char *dir, struct arena *a, size_t at, size_t
 					start = i;
 				else if (ch == '}' && --depth == 0) {
 					char *copy = arena_strndup(a, text + start, i + 1 - start);
-					event_clear(&events[at]);
-					pipeline_parse_record(RAW_JSON, copy, i + 1 - start, &events[at], a);
-					event_set(&events[at], F_EVENT_ORIGINAL, str_make(copy, i + 1 - start));
+
+					recs[at] = (struct rec){ copy, (uint32_t)(i + 1 - start), 1, 0 };
+					parse_rec(&recs[at], &events[at], a);
 					at++;
 				}
 			}
@@ -332,13 +397,10 @@ static size_t generate(struct arena *a, int only)
 		len = gen(rec, sizeof(rec), kind, i);
 		if (len <= 0 || (size_t)len >= sizeof(rec))
 			continue;
-		event_clear(&events[n_events]);
 		copy = arena_strndup(a, rec, (size_t)len);
-		pipeline_parse_record(rec[0] == '{' ? RAW_JSON : RAW_SYSLOG,
-				      copy, (size_t)len, &events[n_events], a);
-		/* As serve's default (keep_original: true) keeps it. */
-		event_set(&events[n_events], F_EVENT_ORIGINAL, str_make(copy, (size_t)len));
-		events[n_events].ts_us = 1764064800000000ll + (int64_t)i * 1000;
+		recs[n_events] = (struct rec){ copy, (uint32_t)len, rec[0] == '{',
+					       1764064800000000ll + (int64_t)i * 1000 };
+		parse_rec(&recs[n_events], &events[n_events], a);
 		n_events++;
 	}
 	return n_events - start;
@@ -455,6 +517,10 @@ int main(int argc, char **argv)
 	}
 
 	events = calloc(B_EVENTS, sizeof(*events));
+	recs = calloc(B_EVENTS, sizeof(*recs));
+	cold = getenv("BENCH_COLD") && atoi(getenv("BENCH_COLD")) > 0;
+	if (getenv("BENCH_RUN") && atoi(getenv("BENCH_RUN")) > 0)
+		run_len = (size_t)atoi(getenv("BENCH_RUN"));
 	arena_init(&a, 1 << 20, 0);
 	snprintf(path, sizeof(path), "%s/sigma/regression", shared);
 	if (getenv("BENCH_KIND"))
@@ -517,6 +583,7 @@ int main(int argc, char **argv)
 	sigma_ruleset_unref(rs);
 	arena_fini(&a);
 	free(events);
+	free(recs);
 	buf_fini(&err);
 	return 0;
 }

@@ -284,27 +284,39 @@ static void log_parse_error(struct input *in, const struct raw_batch *raw,
 		log_escape(raw->data + r->off, r->len > 60 ? 60 : r->len, sample, sizeof(sample)));
 }
 
-/* Parses a raw batch into a new event batch. Owner of the result: caller;
- * it takes ownership of raw. */
-static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw)
+/* The event batch of a raw batch, nothing parsed yet (parse_run). Owner
+ * of the result: caller; it takes ownership of raw. */
+static struct event_batch *batch_begin(struct raw_batch *raw, struct pipeline *p)
 {
-	const struct input *in = raw->input;
 	struct event_batch *eb = event_batch_get(p, raw->n);
-	uint64_t first_id, perr[PE_COUNT] = { 0 };
-	int64_t first_err = -1;
 
 	if (!eb)
 		return NULL;
 	eb->raw = raw;
-	first_id = id_reserve(raw->n ? raw->n : 1);
-	eb->batch_id = first_id;
-	for (uint32_t i = 0; i < raw->n; i++) {
+	eb->batch_id = id_reserve(raw->n ? raw->n : 1);
+	return eb;
+}
+
+/* Parse outcomes of a batch, counted as its runs are parsed. */
+struct parse_tally {
+	uint64_t perr[PE_COUNT];
+	int64_t first_err;
+};
+
+/* Parses records [from, to) of eb's raw batch into eb->ev[from, to). */
+static void parse_run(struct pipeline *p, struct event_batch *eb, uint32_t from,
+		      uint32_t to, struct parse_tally *t)
+{
+	const struct raw_batch *raw = eb->raw;
+	const struct input *in = raw->input;
+
+	for (uint32_t i = from; i < to; i++) {
 		const struct raw_rec *r = &raw->recs[i];
 		const char *rec = raw->data + r->off;
 		struct event *ev = &eb->ev[eb->n++];
 
 		event_clear(ev);
-		ev->id = first_id + i;
+		ev->id = eb->batch_id + i;
 		ev->recv_us = raw->recv_us;
 		ev->input_id = in ? in->id : 0;
 		pipeline_parse_record(in ? in->format : RAW_SYSLOG, rec, r->len,
@@ -321,23 +333,51 @@ static struct event_batch *parse_batch(struct pipeline *p, struct raw_batch *raw
 			event_set(ev, F_LOG_SOURCE_ADDRESS,
 				  str_make(raw->data + r->peer_off, r->peer_len));
 		if (ev->flags & EV_F_PARSE_ERROR) {
-			perr[ev->parse_error < PE_COUNT ? ev->parse_error : PE_NONE]++;
-			if (first_err < 0)
-				first_err = (int64_t)i;
+			t->perr[ev->parse_error < PE_COUNT ? ev->parse_error : PE_NONE]++;
+			if (t->first_err < 0)
+				t->first_err = (int64_t)i;
 		}
 		if (ev->flags & EV_F_TRUNCATED)
-			perr[PE_TRUNCATED]++;
+			t->perr[PE_TRUNCATED]++;
 	}
-	if (in) {
-		metric_add(in->m_events, raw->n);
-		if (first_err >= 0)
-			log_parse_error(&p->inputs[in->id], raw, (uint32_t)first_err,
-					&eb->ev[first_err]);
-		for (int k = 1; k < PE_COUNT; k++)
-			if (perr[k] && in->m_parse_err[k])
-				metric_add(in->m_parse_err[k], perr[k]);
+}
+
+/* The input's metrics and parse-error log for a parsed batch. */
+static void batch_tally(struct pipeline *p, struct event_batch *eb,
+			const struct parse_tally *t)
+{
+	const struct raw_batch *raw = eb->raw;
+	const struct input *in = raw->input;
+
+	if (!in)
+		return;
+	metric_add(in->m_events, raw->n);
+	if (t->first_err >= 0)
+		log_parse_error(&p->inputs[in->id], raw, (uint32_t)t->first_err,
+				&eb->ev[t->first_err]);
+	for (int k = 1; k < PE_COUNT; k++)
+		if (t->perr[k] && in->m_parse_err[k])
+			metric_add(in->m_parse_err[k], t->perr[k]);
+}
+
+/* A raw batch through parsing, every stage and the store's prepare hook,
+ * PIPELINE_RUN events at a time (see pipeline_stage_fn). */
+static void process_batch(struct pipeline *p, struct event_batch *eb, struct buf *scratch)
+{
+	struct parse_tally t = { .first_err = -1 };
+	uint32_t n = eb->raw->n;
+
+	for (uint32_t from = 0; from < n; from += PIPELINE_RUN) {
+		uint32_t to = n - from > PIPELINE_RUN ? from + PIPELINE_RUN : n;
+
+		parse_run(p, eb, from, to, &t);
+		for (unsigned s = 0; s < p->n_stages; s++)
+			p->stages[s].fn(eb, from, to, p->stages[s].ctx);
+		if (p->store->ops->prepare)
+			p->store->ops->prepare(p->store, eb->ev + from, to - from, &eb->arena,
+					       scratch);
 	}
-	return eb;
+	batch_tally(p, eb, &t);
 }
 
 static void *worker_main(void *arg)
@@ -352,17 +392,14 @@ static void *worker_main(void *arg)
 		struct event_batch *eb;
 
 		for (;;) {
-			eb = parse_batch(p, raw);
+			eb = batch_begin(raw, p);
 			if (eb)
 				break;
 			/* Out of memory: wait rather than drop. */
 			log_msg(LOG_ERROR, "pipeline", "event=alloc_failed retry_ms=100");
 			usleep(100000);
 		}
-		for (unsigned s = 0; s < p->n_stages; s++)
-			p->stages[s].fn(eb, p->stages[s].ctx);
-		if (p->store->ops->prepare)
-			p->store->ops->prepare(p->store, eb->ev, eb->n, &eb->arena, &scratch);
+		process_batch(p, eb, &scratch);
 		if (queue_push(p->out, eb, -1) < 0) {
 			/* Only after drain closed out early: a broken invariant. */
 			log_msg(LOG_ERROR, "pipeline", "event=out_queue_closed lost=%u", eb->n);

@@ -347,7 +347,8 @@ struct detect *detect_new(const struct detect_config *cfg, detect_alert_fn fn,
 	d->m_merge_failed = metric_get("mamori_detect_merged_databases", merged_help,
 				       METRIC_GAUGE, "state=\"failed\"");
 	d->m_latency = metric_get("mamori_detect_batch_seconds",
-				  "Detection time per batch", METRIC_HISTOGRAM, NULL);
+				  "Detection time per run of a batch (up to 64 events)",
+				  METRIC_HISTOGRAM, NULL);
 	for (int s = DETECT_SIGMA; s <= DETECT_INTEL; s++) {
 		char labels[32];
 
@@ -826,17 +827,17 @@ static void run_end(struct run *r)
 	gen_unref(r->g);
 }
 
-int detect_stage(struct event_batch *b, void *ctx)
+int detect_stage(struct event_batch *b, uint32_t from, uint32_t to, void *ctx)
 {
 	struct detect *d = ctx;
 	struct run r;
 	int64_t t0 = clock_mono_us();
 
 	run_begin(d, &r, &b->arena);
-	for (uint32_t i = 0; i < b->n; i++)
+	for (uint32_t i = from; i < to; i++)
 		run_event(&r, &b->ev[i]);
 	run_end(&r);
-	metric_add(d->m_events, b->n);
+	metric_add(d->m_events, to - from);
 	metric_observe_us(d->m_latency, (uint64_t)(clock_mono_us() - t0));
 	return 0;
 }

@@ -89,8 +89,8 @@ void detect_set_intel(struct detect *d, struct intel_set *set);
  * when none are loaded. */
 struct intel_set *detect_intel_ref(struct detect *d);
 
-/* The pipeline stage (ctx = the detector). */
-int detect_stage(struct event_batch *b, void *ctx);
+/* The pipeline stage (ctx = the detector): events [from, to) of b. */
+int detect_stage(struct event_batch *b, uint32_t from, uint32_t to, void *ctx);
 
 /* Matches one event outside the pipeline (tests, `rules test`). */
 void detect_event(struct detect *d, struct event *ev, struct arena *a);

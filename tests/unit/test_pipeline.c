@@ -2,7 +2,9 @@
  * The pipeline with a store that records what it is given: every submitted
  * record reaches the store exactly once, in batches, with unique ids and the
  * raw record kept; a full queue answers M_EAGAIN to a non-blocking submit and
- * blocks a blocking one until the store catches up; drain delivers all.
+ * blocks a blocking one until the store catches up; drain delivers all;
+ * stages and the store's prepare hook see each batch in runs, each run
+ * right after it is parsed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +224,113 @@ static void test_raw_batch_limits(void **state)
 	raw_batch_free(rb);
 }
 
+/* What a stage and the prepare hook saw: every run in order, each event
+ * parsed (its message read back) when its run reached the stage and the
+ * next run not yet parsed. */
+struct run_log {
+	struct store base;
+	uint32_t runs, prepared, events, stage_bad, prep_bad;
+	uint32_t next;     /* the run the stage expects next starts here */
+	uint32_t prep_at;  /* the prepare hook's next start */
+	uint64_t batch_id;
+};
+
+static int runs_stage(struct event_batch *b, uint32_t from, uint32_t to, void *ctx)
+{
+	struct run_log *l = ctx;
+
+	if (from == 0) {
+		l->next = 0;
+		l->prep_at = 0;
+		l->batch_id = b->batch_id;
+	}
+	if (from != l->next || to <= from || to - from > PIPELINE_RUN || b->n != to)
+		l->stage_bad++;
+	for (uint32_t i = from; i < to; i++) {
+		char want[32];
+		struct str m = event_get(&b->ev[i], F_MESSAGE);
+
+		snprintf(want, sizeof(want), "message %u", i);
+		if (b->ev[i].id != b->batch_id + i || m.n != strlen(want) ||
+		    memcmp(m.p, want, m.n) != 0)
+			l->stage_bad++;
+		/* A stage may add fields from the batch's arena. */
+		event_set_copy(&b->ev[i], &b->arena, F_TAGS, "seen", 4);
+	}
+	l->next = to;
+	l->runs++;
+	l->events += to - from;
+	return 0;
+}
+
+static int runs_prepare(struct store *st, struct event *ev, size_t n, struct arena *a,
+			struct buf *scratch)
+{
+	struct run_log *l = (struct run_log *)st;
+
+	(void)a;
+	(void)scratch;
+	if (n == 0 || ev[0].id != l->batch_id + l->prep_at || l->prep_at + n != l->next)
+		l->prep_bad++;
+	for (size_t i = 0; i < n; i++)
+		if (!event_has(&ev[i], F_TAGS))
+			l->prep_bad++;
+	l->prep_at += (uint32_t)n;
+	l->prepared++;
+	return 0;
+}
+
+static int runs_write(struct store *s, uint64_t batch_id, const struct event *ev, size_t n)
+{
+	(void)s;
+	(void)batch_id;
+	(void)ev;
+	(void)n;
+	return 0;
+}
+
+static const struct store_ops runs_ops = {
+	.name = "runs",
+	.prepare = runs_prepare,
+	.write_batch = runs_write,
+};
+
+static void test_stages_run_wise(void **state)
+{
+	struct run_log l = { .base = { &runs_ops } };
+	struct pipeline_config cfg = { .workers = 1 };
+	struct pipeline *p = pipeline_new(&cfg, &l.base);
+	const struct input *in = pipeline_add_input(p, "runs", RAW_SYSLOG);
+	/* Sizes around the run length: one short run, exact runs, a tail. */
+	const uint32_t sizes[] = { 1, PIPELINE_RUN - 1, PIPELINE_RUN, PIPELINE_RUN + 1,
+				   5 * PIPELINE_RUN + 17 };
+	uint32_t want_runs = 0, want_events = 0;
+
+	assert_non_null(in);
+	assert_int_equal(pipeline_add_stage(p, "runs", runs_stage, &l), 0);
+	assert_int_equal(pipeline_start(p), 0);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct raw_batch *rb = raw_batch_new(in, sizes[k], 64 * 1024);
+		char line[64];
+
+		for (uint32_t i = 0; i < sizes[k]; i++) {
+			int n = snprintf(line, sizeof(line), "message %u", i);
+
+			assert_int_equal(raw_batch_add(rb, line, (size_t)n, NULL, 0, 0), 0);
+		}
+		assert_int_equal(pipeline_submit(p, rb, -1), 0);
+		want_runs += (sizes[k] + PIPELINE_RUN - 1) / PIPELINE_RUN;
+		want_events += sizes[k];
+	}
+	pipeline_drain(p);
+	assert_int_equal(l.stage_bad, 0);
+	assert_int_equal(l.prep_bad, 0);
+	assert_int_equal(l.runs, want_runs);
+	assert_int_equal(l.prepared, want_runs);
+	assert_int_equal(l.events, want_events);
+	pipeline_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_failing_store_drains),
 		cmocka_unit_test(test_raw_batch_limits),
+		cmocka_unit_test(test_stages_run_wise),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	metrics_fini();

@@ -286,7 +286,7 @@ static void log_parse_error(struct input *in, const struct raw_batch *raw,
 
 /* The event batch of a raw batch, nothing parsed yet (parse_run). Owner
  * of the result: caller; it takes ownership of raw. */
-static struct event_batch *batch_begin(struct raw_batch *raw, struct pipeline *p)
+static struct event_batch *batch_begin(struct pipeline *p, struct raw_batch *raw)
 {
 	struct event_batch *eb = event_batch_get(p, raw->n);
 
@@ -392,7 +392,7 @@ static void *worker_main(void *arg)
 		struct event_batch *eb;
 
 		for (;;) {
-			eb = batch_begin(raw, p);
+			eb = batch_begin(p, raw);
 			if (eb)
 				break;
 			/* Out of memory: wait rather than drop. */

@@ -72,33 +72,56 @@ static const char *const cmdlines[] = {
 	"taskhostw.exe Install $(Arg0)", "OUTLOOK.EXE /recycle",
 };
 
-static int gen(char *out, size_t cap, unsigned kind, unsigned i)
-{
-	const char *img = images[rng() % 10], *cmd0 = cmdlines[rng() % 8];
-	char cmd[256];
+/* Version resources of the images (Description, Product, Company) */
+static const char *const vendors[][3] = {
+	{ "Host Process for Windows Services", "Microsoft\u00ae Windows\u00ae Operating System",
+	  "Microsoft Corporation" },
+	{ "Google Chrome", "Google Chrome", "Google LLC" },
+	{ "Microsoft Outlook", "Microsoft Office", "Microsoft Corporation" },
+	{ "Windows PowerShell", "Microsoft\u00ae Windows\u00ae Operating System",
+	  "Microsoft Corporation" },
+	{ "-", "-", "-" },
+};
 
-	/* Half the command lines carry something unique (a temp file, a
-	 * process id), as real ones do: the matcher's cache of scanned values
-	 * must not see only repeats. */
+/* A command line: one of cmdlines, half of them with something unique (a
+ * temp file, a process id), as real ones carry: the matcher's cache of
+ * scanned values must not see only repeats. */
+static void gen_cmd(char *cmd, size_t cap)
+{
+	const char *cmd0 = cmdlines[rng() % 8];
+
 	if (rng() % 2)
-		snprintf(cmd, sizeof(cmd), "%s %08llx.tmp -pid %u", cmd0,
+		snprintf(cmd, cap, "%s %08llx.tmp -pid %u", cmd0,
 			 (unsigned long long)(rng() & 0xffffffffull), (unsigned)(rng() % 65536));
 	else
-		snprintf(cmd, sizeof(cmd), "%s", cmd0);
+		snprintf(cmd, cap, "%s", cmd0);
+}
 
+static int gen(char *out, size_t cap, unsigned kind, unsigned i)
+{
+	const char *img = images[rng() % 10];
+	char cmd[256];
+
+	gen_cmd(cmd, sizeof(cmd));
 	switch (kind) {
-	case 0: /* Sysmon 1: process creation */
+	case 0: { /* Sysmon 1: process creation; the parent as varied as the child */
+		const char *pimg = images[rng() % 10];
+		const char *const *v = vendors[rng() % 5];
+		char pcmd[256];
+
+		gen_cmd(pcmd, sizeof(pcmd));
 		return snprintf(out, cap,
 			"{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":\"Microsoft-Windows-Sysmon\"}},"
 			"\"EventID\":1,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"Computer\":\"ws%u.corp.local\"},"
 			"\"EventData\":{\"RuleName\":\"-\",\"UtcTime\":\"2026-11-25 10:00:00.000\",\"ProcessId\":%u,"
-			"\"Image\":\"%s\",\"FileVersion\":\"10.0.19041.1\",\"Description\":\"Host Process\","
-			"\"Product\":\"Microsoft Windows\",\"Company\":\"Microsoft Corporation\",\"OriginalFileName\":\"x.exe\","
+			"\"Image\":\"%s\",\"FileVersion\":\"10.0.19041.1\",\"Description\":\"%s\","
+			"\"Product\":\"%s\",\"Company\":\"%s\",\"OriginalFileName\":\"x.exe\","
 			"\"CommandLine\":\"%s\",\"CurrentDirectory\":\"C:\\\\Windows\\\\system32\\\\\","
 			"\"User\":\"CORP\\\\user%u\",\"IntegrityLevel\":\"Medium\","
 			"\"Hashes\":\"SHA256=0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\","
-			"\"ParentImage\":\"C:\\\\Windows\\\\explorer.exe\",\"ParentCommandLine\":\"C:\\\\Windows\\\\Explorer.EXE\"}}}",
-			i % 500, 1000 + i, img, cmd, i % 200);
+			"\"ParentImage\":\"%s\",\"ParentCommandLine\":\"%s\"}}}",
+			i % 500, 1000 + i, img, v[0], v[1], v[2], cmd, i % 200, pimg, pcmd);
+	}
 	case 1: /* Sysmon 3 / 11 / 13 */
 		if (i % 3 == 0)
 			return snprintf(out, cap,

@@ -41,9 +41,7 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	/* Hidden: the Hyperscan compiler child, re-executed by hs_child. */
-	if (cmd && !strcmp(cmd, HS_CHILD_EXEC_ARG))
-		hs_child_main(3);
-	hs_child_use_exec("/proc/self/exe", HS_CHILD_EXEC_ARG);
+	hs_child_exec_self(cmd);
 	if (!cmd) {
 		usage(stderr);
 		return 2;

@@ -57,6 +57,13 @@ void hs_child_use_exec(const char *path, const char *arg)
 	exec_arg = arg;
 }
 
+void hs_child_exec_self(const char *arg1)
+{
+	if (arg1 && strcmp(arg1, HS_CHILD_EXEC_ARG) == 0)
+		hs_child_main(3);
+	hs_child_use_exec("/proc/self/exe", HS_CHILD_EXEC_ARG);
+}
+
 void hs_child_set_timeout(unsigned seconds)
 {
 	atomic_store(&child_timeout_s, seconds ? seconds : 1);

@@ -65,6 +65,14 @@ void hs_child_use_exec(const char *path, const char *arg);
  * of the socket or at anything it cannot read. */
 _Noreturn void hs_child_main(int fd);
 
+/* For a program that is its own compiler child (mamori, the unit tests
+ * that compile databases), first thing in main with its first argument
+ * (NULL when none): serves as the child when it is HS_CHILD_EXEC_ARG,
+ * else has children re-execute this program (/proc/self/exe). A unit
+ * test's forked child once hung on ASan's allocator lock, held by the
+ * test's other thread at the fork. */
+void hs_child_exec_self(const char *arg1);
+
 /* Tests: 1 makes a child die at its first request, 2 starts none, 3
  * makes it hang there (given up after the timeout), 0 (default) none of
  * these. */

@@ -188,6 +188,14 @@ ingest:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def metric(self, name):
+        """A metric's value from /metrics, summed over its label sets (0 when
+        absent)."""
+        status, body = self.get("/metrics")
+        check(status == 200, f"GET /metrics answered {status}")
+        return sum(int(x) for x in re.findall(rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)",
+                                              body, re.M))
+
     def search(self, **params):
         status, body = self.get("/api/v1/events", params)
         check(status == 200, f"search {params} answered {status}: {body[:300]!r}")

@@ -473,14 +473,6 @@ def write_pcap(path, n, sources, dst):
             f.write(struct.pack("<IIII", int(ts), int((ts % 1) * 1e6), len(frame), len(frame)) + frame)
 
 
-def metric(m, name):
-    """A counter's value; a labelled one's summed over its labels."""
-    status, body = m.get("/metrics")
-    check(status == 200, "metrics")
-    return sum(int(x) for x in re.findall(rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)",
-                                          body, re.M))
-
-
 def test_softflowd_exporter():
     need("softflowd", "tcpreplay")
     d = tempfile.mkdtemp(prefix="mamori-softflowd-")
@@ -503,7 +495,7 @@ def test_softflowd_exporter():
     try:
         write_pcap(pcap, 12000, sources, "198.18.0.77")
         m.start()
-        before = metric(m, "mamori_ddos_records_total")
+        before = m.metric("mamori_ddos_records_total")
         # Only what the pcap holds (a BPF filter), no promiscuous mode,
         # short timeouts so flows are exported while they last.
         sfd = Proc(["softflowd", "-d", "-N", "-i", "lo", "-n", f"127.0.0.1:{nf}", "-v", "10",
@@ -514,11 +506,11 @@ def test_softflowd_exporter():
         r = subprocess.run(["tcpreplay", "-i", "lo", "--pps", "1000", pcap], capture_output=True,
                            text=True, timeout=60)
         check(r.returncode == 0, f"tcpreplay: {r.stdout} {r.stderr}")
-        wait_for("softflowd's records counted", lambda: metric(m, "mamori_ddos_records_counted_total") >= 10,
+        wait_for("softflowd's records counted", lambda: m.metric("mamori_ddos_records_counted_total") >= 10,
                  timeout=30)
-        got = metric(m, "mamori_ddos_records_total") - before
+        got = m.metric("mamori_ddos_records_total") - before
         figure("softflowd IPFIX records decoded", got)
-        check(metric(m, "mamori_ddos_decode_errors_total") == 0, "decode errors")
+        check(m.metric("mamori_ddos_decode_errors_total") == 0, "decode errors")
         # Over the lab's 300 packet/s: an attack, whose records (and so
         # whose top talkers) are all counted; read once it is over.
         wait_for("the attack on 198.18.0.77 over",
@@ -579,8 +571,8 @@ def test_gso_runs_cut_exactly():
     s = None
     try:
         m.start()
-        d0 = metric(m, "mamori_ddos_datagrams_total")
-        r0 = metric(m, "mamori_ddos_records_total")
+        d0 = m.metric("mamori_ddos_datagrams_total")
+        r0 = m.metric("mamori_ddos_records_total")
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_UDP, 103, 24 + 30 * 48)   # UDP_SEGMENT
         seq, dgrams, records = 0, 0, 0
@@ -597,15 +589,15 @@ def test_gso_runs_cut_exactly():
                 dgrams, records = dgrams + 1, records + 7
             s.sendto(run, ("127.0.0.1", nf))
         wait_for("every record counted",
-                 lambda: metric(m, "mamori_ddos_records_total") - r0 >= records, timeout=20)
+                 lambda: m.metric("mamori_ddos_records_total") - r0 >= records, timeout=20)
         time.sleep(0.5)
-        got_r = metric(m, "mamori_ddos_records_total") - r0
-        got_d = metric(m, "mamori_ddos_datagrams_total") - d0
+        got_r = m.metric("mamori_ddos_records_total") - r0
+        got_d = m.metric("mamori_ddos_datagrams_total") - d0
         figure("GSO runs: datagrams, records", f"{got_d}, {got_r}")
         check(got_r == records, f"records {got_r} != {records}")
         check(got_d == dgrams, f"datagrams {got_d} != {dgrams}")
-        check(metric(m, "mamori_ddos_decode_errors_total") == 0, "decode errors")
-        check(metric(m, "mamori_ddos_kernel_drops_total") == 0, "kernel drops")
+        check(m.metric("mamori_ddos_decode_errors_total") == 0, "decode errors")
+        check(m.metric("mamori_ddos_kernel_drops_total") == 0, "kernel drops")
     finally:
         if s:
             s.close()

@@ -83,18 +83,6 @@ def api(m, path, params=None):
     return json.loads(body)
 
 
-def metric(m, name):
-    """The sum of a metric over its label sets."""
-    st, body = m.get("/metrics")
-    check(st == 200, "metrics")
-    total = 0
-    for line in body.decode().splitlines() if isinstance(body, bytes) else body.splitlines():
-        mm = re.match(r"^%s(\{[^}]*\})? (\d+)" % re.escape(name), line)
-        if mm:
-            total += int(mm.group(2))
-    return total
-
-
 def steered(ip, n):
     """The thread the kernel gives an IPv4 exporter (the reuseport BPF
     program in src/ddos/collect_thread.c)."""
@@ -235,15 +223,15 @@ def test_two_threads():
         # between the threads.
         deadline = time.time() + 20
         while True:
-            got = [metric(m, "mamori_ddos_records_total"),
-                   metric(m, "mamori_ddos_records_counted_total"),
-                   metric(m, "mamori_ddos_records_unprotected_total")]
+            got = [m.metric("mamori_ddos_records_total"),
+                   m.metric("mamori_ddos_records_counted_total"),
+                   m.metric("mamori_ddos_records_unprotected_total")]
             if got[0] == sent and got[1] + got[2] == sent:
                 break
             if time.time() > deadline:
                 raise TestFailure(f"decoded, counted, unprotected {got} of {sent} records sent")
             time.sleep(0.3)
-        check(metric(m, "mamori_ddos_handoff_drops_total") == 0, "hand-off drops")
+        check(m.metric("mamori_ddos_handoff_drops_total") == 0, "hand-off drops")
         # Each exporter on one thread, the one the steering program picks.
         per = [0, 0]
         for x, ip in ((v9, "127.0.0.2"), (ipfix, "127.0.0.3"), (sflow, "127.0.0.4")):
@@ -256,13 +244,13 @@ def test_two_threads():
               flush=True)
 
         deadline = time.time() + 20
-        while metric(m, "mamori_ddos_attacks_ended_total") < 1:
+        while m.metric("mamori_ddos_attacks_ended_total") < 1:
             if time.time() > deadline:
                 raise TestFailure("the attack did not end\n" + m.read_log())
             time.sleep(0.3)
-        check(metric(m, "mamori_ddos_attacks_started_total") == 1, "one attack started")
-        check(metric(m, "mamori_ddos_attacks_ended_total") == 1, "one attack ended")
-        check(metric(m, "mamori_ddos_attacks_active") == 0, "no attack active")
+        check(m.metric("mamori_ddos_attacks_started_total") == 1, "one attack started")
+        check(m.metric("mamori_ddos_attacks_ended_total") == 1, "one attack ended")
+        check(m.metric("mamori_ddos_attacks_active") == 0, "no attack active")
         a = api(m, "/api/v1/ddos/attacks")["attacks"]
         check(len(a) == 1 and a[0]["target"] == TARGET, f"the history: {a}")
 
@@ -309,7 +297,7 @@ def test_group_carpet_over_threads():
             x.wait()
         gens = []
         deadline = time.time() + 20
-        while metric(m, "mamori_ddos_attacks_ended_total") < 1:
+        while m.metric("mamori_ddos_attacks_ended_total") < 1:
             if time.time() > deadline:
                 raise TestFailure("no group attack ended\n" + full_log(m)[-3000:])
             time.sleep(0.3)
@@ -319,7 +307,7 @@ def test_group_carpet_over_threads():
         check(a[0]["kind"] == "group" and a[0]["group"] == "customers", f"kind {a[0]['kind']}")
         check("carpet bombing of group customers" in a[0]["summary"], a[0]["summary"])
         check(within(a[0]["peak_pps"], 160000, 0.3), f"peak {a[0]['peak_pps']}")
-        check(metric(m, "mamori_ddos_attacks_started_total") == 1, "one attack started")
+        check(m.metric("mamori_ddos_attacks_started_total") == 1, "one attack started")
         rc = m.stop()
         check(rc == 0, f"serve exited with {rc}")
     finally:

@@ -26,11 +26,11 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/event.h"
+#include "core/hs_child.h"
 #include "core/metrics.h"
 #include "core/pipeline.h"
 #include "detect/detect.h"
 #include "detect/intel.h"
-#include "hs_exec.h"
 
 #define MAX_SEEN 64
 
@@ -527,7 +527,7 @@ static void test_bundled_load(void **state)
 
 int main(int argc, char **argv)
 {
-	test_hs_exec(argc, argv);
+	hs_child_exec_self(argc > 1 ? argv[1] : NULL);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_window_and_count),
 		cmocka_unit_test(test_rule_and_key),

@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hs_child.h"
 #include "mail/dlp.h"
-#include "hs_exec.h"
 
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -297,7 +297,7 @@ static void test_conf_errors(void **state)
 
 int main(int argc, char **argv)
 {
-	test_hs_exec(argc, argv);
+	hs_child_exec_self(argc > 1 ? argv[1] : NULL);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_samples_bounded),

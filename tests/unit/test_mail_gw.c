@@ -25,6 +25,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/hs_child.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mail/arc.h"
@@ -37,7 +38,6 @@
 #include "mail/quarantine.h"
 #include "mail_keys_test.h"
 #include "quarantine_test.h"
-#include "hs_exec.h"
 
 #include <zlib.h>
 
@@ -715,7 +715,7 @@ static void test_bad_settings(void **state)
 
 int main(int argc, char **argv)
 {
-	test_hs_exec(argc, argv);
+	hs_child_exec_self(argc > 1 ? argv[1] : NULL);
 	log_set_level(LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dmarc_reject_and_quarantine),

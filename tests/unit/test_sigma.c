@@ -27,7 +27,6 @@
 #include "core/pipeline.h"
 #include "detect/sigma.h"
 #include "detect/sigma_corr.h"
-#include "hs_exec.h"
 
 struct mcase {
 	const char *detection;   /* YAML under `detection:` (2-space indent) */
@@ -1356,7 +1355,7 @@ static void test_expand(void **state)
 
 int main(int argc, char **argv)
 {
-	test_hs_exec(argc, argv);
+	hs_child_exec_self(argc > 1 ? argv[1] : NULL);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),

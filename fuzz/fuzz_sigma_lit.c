@@ -4,12 +4,14 @@
  * replaces PCRE2 for those. The input is "expression NUL value"; the first
  * byte's low bit asks for caseless. An expression taken as a plain string
  * must be one PCRE2 compiles, and both must give the same answer on the
- * value: any difference aborts.
+ * value: any difference aborts. The expression's gate (sigma_re_gate)
+ * must be in the value whenever PCRE2 finds a match there, or it aborts.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "detect/sigma_int.h"
 
@@ -63,6 +65,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pcre2_code_free(pc);
 			if (got != want)
 				abort();
+		}
+	}
+	{
+		char g[256];
+		size_t gn = sigma_re_gate(re, g, sizeof(g));
+
+		pc = gn ? pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+					caseless ? PCRE2_CASELESS : 0, &ec, &eo, NULL) : NULL;
+		if (pc) {
+			pcre2_match_data *md = pcre2_match_data_create_from_pattern(pc, NULL);
+			int found = 0;
+
+			if (pcre2_match(pc, (PCRE2_SPTR)val, vlen, 0, 0, md, NULL) >= 0) {
+				for (size_t at = 0; !found && at + gn <= vlen; at++)
+					found = strncasecmp(val + at, g, gn) == 0;
+				if (!found)
+					abort();
+			}
+			pcre2_match_data_free(md);
+			pcre2_code_free(pc);
 		}
 	}
 	free(p.lit_s);

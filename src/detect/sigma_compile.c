@@ -556,17 +556,21 @@ static int end_in_callback(const struct sigma_pred *p)
 /* Which database of a field a pattern goes to (see compile_fdb). */
 enum { PART_ALL, PART_LIT, PART_RE };
 
-static int in_part(const struct sigma_pred *p, int part)
-{
-	return part == PART_ALL || re_is_literal(p->re) == (part == PART_LIT);
-}
+
+/* How compile_fdb compiles the patterns of a field: per pattern, the
+ * expression when not its own (end_in_callback's stripped one, or its
+ * gate), whether it is a plain string, whether it is a gate. */
+struct fdb_plan {
+	char **expr;
+	uint8_t *lit;
+	uint8_t *gated;
+};
 
 /* One database of the patterns of fb in part; a pattern Hyperscan refuses
  * goes to PCRE2 (in_hs = 0) and the rest compile without it. *db stays
- * NULL when the part is empty. stripped[i]: fb's pattern i as compiled,
- * when not its own expression (end_in_callback). */
+ * NULL when the part is empty. */
 static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
-			char *const *stripped, hs_database_t **db, struct buf *err)
+			const struct fdb_plan *pl, hs_database_t **db, struct buf *err)
 {
 	const char **exprs = NULL;
 	unsigned *flags = NULL, *ids = NULL;
@@ -589,10 +593,12 @@ static int compile_part(struct sigma_ruleset *rs, struct fbuild *fb, int part,
 
 		for (uint32_t i = 0; i < n; i++) {
 			struct sigma_pred *p = &rs->preds[fb->preds[i]];
-			if (!p->in_hs || !in_part(p, part))
+			if (!p->in_hs || (part != PART_ALL && pl->lit[i] != (part == PART_LIT)))
 				continue;
-			exprs[k] = stripped[i] ? stripped[i] : p->re;
-			flags[k] = (unsigned)pred_hs_flags(p);
+			exprs[k] = pl->expr[i] ? pl->expr[i] : p->re;
+			/* A gate is looked for caselessly: what a match holds
+			 * in any case. */
+			flags[k] = pl->gated[i] ? HS_FLAG_CASELESS : (unsigned)pred_hs_flags(p);
 			ids[k] = i;
 			k++;
 		}
@@ -654,39 +660,107 @@ out:
  * it saves, hence the floor. */
 #define SPLIT_MIN_LITERALS 512u
 
+/* The shortest gate worth a pattern of the strings' database: shorter
+ * ones are in most values, and each hit runs the expression. */
+#define GATE_MIN 4u
+
+/* Whether the expression of p is tested through a gate when its field's
+ * database is split (see sigma_re_gate): a regular expression (or an
+ * anchored string, which Hyperscan runs apart from its literal matcher)
+ * with a gate of GATE_MIN bytes, testable on its own (sigma_lit.c or
+ * PCRE2). The gate as a Hyperscan expression into *expr (NULL: none). */
+static int gate_of(struct sigma_ruleset *rs, struct sigma_pred *p, char **expr)
+{
+	char g[256];
+	size_t n;
+
+	*expr = NULL;
+	if (!p->in_hs || re_is_literal(p->re))
+		return 0;
+	if (!p->lit) {
+		/* At load the expression is compiled here; a merge (another
+		 * thread, while matching reads the set) only uses one the
+		 * load compiled (sigma_compile_buckets compiles them all). */
+		if (!rs->merging && pcre_compile_pred(p) < 0)
+			return 0;
+		if (!p->pc)
+			return 0;
+	}
+	n = p->lit ? (p->lit_len < sizeof(g) ? p->lit_len : sizeof(g)) : sigma_re_gate(p->re, g, sizeof(g));
+	if (p->lit)
+		memcpy(g, p->lit_s, n);
+	if (n < GATE_MIN)
+		return 0;
+	*expr = malloc(4 * n + 1);
+	if (!*expr)
+		return M_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		(*expr)[4 * i] = '\\';
+		(*expr)[4 * i + 1] = 'x';
+		(*expr)[4 * i + 2] = "0123456789abcdef"[(unsigned char)g[i] >> 4];
+		(*expr)[4 * i + 3] = "0123456789abcdef"[(unsigned char)g[i] & 15];
+	}
+	(*expr)[4 * n] = '\0';
+	return 1;
+}
+
 static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 		       struct sigma_fdb *out, struct buf *err)
 {
-	uint32_t n = fb->n, n_lit = 0, n_re = 0, n_end = 0;
-	char **stripped = calloc(n ? n : 1, sizeof(*stripped));
-	int r = stripped ? 0 : M_ENOMEM;
+	uint32_t n = fb->n, n_lit = 0, n_re = 0, n_end = 0, n_gated = 0;
+	struct fdb_plan pl = {
+		.expr = calloc(n ? n : 1, sizeof(char *)),
+		.lit = calloc(n ? n : 1, 1),
+		.gated = calloc(n ? n : 1, 1),
+	};
+	int r = pl.expr && pl.lit && pl.gated ? 0 : M_ENOMEM;
 
 	for (uint32_t i = 0; r == 0 && i < n; i++) {
 		const struct sigma_pred *p = &rs->preds[fb->preds[i]];
 
+		pl.lit[i] = (uint8_t)re_is_literal(p->re);
 		if (p->in_hs)
-			(void)(re_is_literal(p->re) ? n_lit++ : n_re++);
+			(void)(pl.lit[i] ? n_lit++ : n_re++);
 		if (end_in_callback(p)) {
-			if (!(stripped[i] = strndup(p->re, strlen(p->re) - 2)))
+			if (!(pl.expr[i] = strndup(p->re, strlen(p->re) - 2)))
 				r = M_ENOMEM;
 			n_end++;
 		}
 	}
 	if (r == 0 && n_lit >= SPLIT_MIN_LITERALS && n_re > 0) {
-		r = compile_part(rs, fb, PART_LIT, stripped, &out->db, err);
+		/* Split: the regexes with a gate go to the strings as it. */
+		for (uint32_t i = 0; r == 0 && i < n; i++) {
+			if (pl.lit[i] || pl.expr[i])
+				continue;
+			r = gate_of(rs, &rs->preds[fb->preds[i]], &pl.expr[i]);
+			if (r > 0) {
+				pl.lit[i] = pl.gated[i] = 1;
+				n_gated++;
+				n_re--;
+				r = 0;
+			}
+		}
 		if (r == 0)
-			r = compile_part(rs, fb, PART_RE, stripped, &out->db2, err);
+			r = compile_part(rs, fb, PART_LIT, &pl, &out->db, err);
+		if (r == 0 && n_re)
+			r = compile_part(rs, fb, PART_RE, &pl, &out->db2, err);
 	} else if (r == 0) {
-		r = compile_part(rs, fb, PART_ALL, stripped, &out->db, err);
+		r = compile_part(rs, fb, PART_ALL, &pl, &out->db, err);
 	}
 	if (r == 0 && n_end && !(out->at_end = calloc(n, 1)))
 		r = M_ENOMEM;
-	for (uint32_t i = 0; stripped && i < n; i++) {
-		if (stripped[i] && out->at_end)
-			out->at_end[i] = 1;
-		free(stripped[i]);
+	if (r == 0 && n_gated) {
+		out->gated = pl.gated;
+		pl.gated = NULL;
 	}
-	free(stripped);
+	for (uint32_t i = 0; pl.expr && i < n; i++) {
+		if (pl.expr[i] && out->at_end && !(out->gated && out->gated[i]))
+			out->at_end[i] = 1;
+		free(pl.expr[i]);
+	}
+	free(pl.expr);
+	free(pl.lit);
+	free(pl.gated);
 	if (r < 0)
 		return r;
 	out->field = fb->field;
@@ -724,6 +798,7 @@ void sigma_fdb_fini(struct sigma_fdb *f)
 	hs_free_database(f->db2);
 	free(f->pred_ids);
 	free(f->at_end);
+	free(f->gated);
 	free(f->rule_off);
 	free(f->rule_list);
 	free(f->rec);

@@ -149,6 +149,10 @@ struct sigma_fdb {
 	uint32_t *pred_ids;       /* hs id -> predicate */
 	uint8_t *at_end;          /* hs id -> matches only ending the value
 				   * (compiled without its \z; NULL: none) */
+	uint8_t *gated;           /* hs id -> compiled as its gate, a string
+				   * its matches hold: a hit is a candidate,
+				   * tested on the value (sigma_re_gate;
+				   * NULL: none) */
 	uint32_t n;
 	uint32_t *rule_off;       /* per hs id: rules it triggers (CSR) */
 	uint32_t *rule_list;      /* rule << TRIG_SHIFT | TRIG_A/TRIG_B bits */
@@ -475,6 +479,10 @@ static inline uint64_t sigma_field_hash(const char *p, size_t n)
  * M_ENOMEM. */
 int sigma_lit_prepare(struct sigma_pred *p);
 int sigma_lit_match(const struct sigma_pred *p, const char *v, size_t n);
+/* The longest string (its bytes into out, at most cap) that every match
+ * of the expression re contains, compared caselessly; 0 when none can be
+ * told. */
+size_t sigma_re_gate(const char *re, char *out, size_t cap);
 
 /* sigma_hscache.c: compiled databases on disk, by a key of their patterns. */
 void sigma_hscache_key(const char *const *exprs, const unsigned *flags,

@@ -545,11 +545,18 @@ void sigma_ctx_put(struct sigma_ruleset *rs, struct sigma_ctx *c)
 
 /* ---- matching ---- */
 
+#define SCAN_MAX_TESTED 8u
+
 struct scan_cb {
 	const struct sigma_ruleset *rs;
 	struct sigma_ctx *c;
 	const struct sigma_fdb *fdb;
-	unsigned long long len;   /* of the value scanned */
+	const char *val;          /* the value scanned */
+	unsigned long long len;   /* its length */
+	/* Gated ids tested on the value, and how (gate_pass). */
+	uint32_t tested[SCAN_MAX_TESTED];
+	uint8_t passed[SCAN_MAX_TESTED];
+	uint32_t n_tested;
 };
 
 static void queue_rule(struct sigma_ctx *c, uint32_t rule)
@@ -609,15 +616,40 @@ static inline void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32
 	}
 }
 
+/* A hit of the gate of id (sigma_re_gate): whether its expression holds
+ * on the value, tested once a value (a gate may occur several times). */
+static int gate_pass(struct scan_cb *s, uint32_t id)
+{
+	const struct sigma_pred *p = &s->rs->preds[s->fdb->rec[id].pred];
+	int ok;
+
+	for (uint32_t i = 0; i < s->n_tested; i++)
+		if (s->tested[i] == id)
+			return s->passed[i];
+	if (p->lit)
+		ok = sigma_lit_match(p, s->val, s->len);
+	else
+		ok = str_match_pc(p, str_make(s->val, s->len), s->c->md);
+	if (s->n_tested < SCAN_MAX_TESTED) {
+		s->tested[s->n_tested] = id;
+		s->passed[s->n_tested++] = (uint8_t)ok;
+	}
+	return ok;
+}
+
 static int on_hit(unsigned int id, unsigned long long from,
 		  unsigned long long to, unsigned int flags, void *ctx)
 {
 	struct scan_cb *s = ctx;
+	const struct sigma_fdb *f = s->fdb;
 
 	(void)from;
 	(void)flags;
-	if (id < s->fdb->n && (!s->fdb->at_end || !s->fdb->at_end[id] || to == s->len))
-		hit_id(s->c, s->fdb, id);
+	if (id >= f->n || (f->at_end && f->at_end[id] && to != s->len))
+		return 0;
+	if (f->gated && f->gated[id] && !gate_pass(s, id))
+		return 0;
+	hit_id(s->c, f, id);
 	return 0;
 }
 
@@ -638,6 +670,11 @@ static int on_hit_rec(unsigned int id, unsigned long long from,
 	(void)flags;
 	if (id >= r->s.fdb->n || (r->s.fdb->at_end && r->s.fdb->at_end[id] && to != r->s.len))
 		return 0;
+	if (r->s.fdb->gated && r->s.fdb->gated[id]) {
+		/* Kept with the value only once it passed on it. */
+		if (!gate_pass(&r->s, id))
+			return 0;
+	}
 	hit_id(r->s.c, r->s.fdb, id);
 	if (e->n_hits > SIGMA_VC_MAX_HITS)
 		return 0;
@@ -732,7 +769,9 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 
 	if (!p)
 		p = "";
+	s->val = p;
 	s->len = n;
+	s->n_tested = 0;
 	if (f->n < SIGMA_VC_MIN_PATTERNS || n > SIGMA_VC_MAX_VALUE) {
 		fdb_scan(f, p, n, c->scratch, on_hit, s);
 		return;
@@ -1108,7 +1147,7 @@ static void match_planned(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 			  const struct event *ev, const struct sigma_ls_ent *le)
 {
 	const struct sigma_plan *pl = le->plan;
-	struct scan_cb s = { rs, c, NULL, 0 };
+	struct scan_cb s = { .rs = rs, .c = c };
 
 	c->n_todo = 0;
 	for (uint32_t k = 0; k < pl->n_known; k++) {
@@ -1183,7 +1222,7 @@ int sigma_match(const struct sigma_ruleset *rs, struct sigma_ctx *c,
 		const struct event *ev, uint32_t *out, size_t cap, size_t *n)
 {
 	struct sigma_logsource ls;
-	struct scan_cb s = { rs, c, NULL, 0 };
+	struct scan_cb s = { .rs = rs, .c = c };
 	const struct sigma_ls_ent *le;
 	uint32_t n_b;
 

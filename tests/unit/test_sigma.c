@@ -27,6 +27,7 @@
 #include "core/pipeline.h"
 #include "detect/sigma.h"
 #include "detect/sigma_corr.h"
+#include "detect/sigma_int.h"
 
 struct mcase {
 	const char *detection;   /* YAML under `detection:` (2-space indent) */
@@ -316,6 +317,96 @@ static void test_value_cache(void **state)
 			}
 		sigma_ruleset_unref(rs);
 	}
+	buf_fini(&why);
+	buf_fini(&err);
+}
+
+/* Expressions tested through a gate (sigma_re_gate): a field with enough
+ * plain strings to have its database split, and on it a regex, a wildcard
+ * value, a startswith and an equals whose gates join the strings, and a
+ * regex without a gate. Each gate hit is a candidate only: values that
+ * hold the gate but do not match, hold it twice, hold it in another case,
+ * or in one element of an array; each answer three times (the value cache
+ * records on the second sighting and answers the third), Hyperscan and
+ * PCRE2 alike. */
+static void test_gated_expressions(void **state)
+{
+	static const char tail[] =
+		"---\ntitle: gated re\nid: 44444444-4444-4444-8444-444444444441\n"
+		"detection:\n  sel:\n    cmd|re: 'cmd\\.exe /c .*>\\s*\\\\\\\\'\n  condition: sel\n"
+		"---\ntitle: gated wildcard\nid: 44444444-4444-4444-8444-444444444442\n"
+		"detection:\n  sel:\n    cmd: '*powershell* -enc *'\n  condition: sel\n"
+		"---\ntitle: gated startswith\nid: 44444444-4444-4444-8444-444444444443\n"
+		"detection:\n  sel:\n    cmd|startswith: 'rundll32.exe '\n  condition: sel\n"
+		"---\ntitle: gated equals\nid: 44444444-4444-4444-8444-444444444444\n"
+		"detection:\n  sel:\n    cmd: 'net user guest /active:yes'\n  condition: sel\n"
+		"---\ntitle: no gate\nid: 44444444-4444-4444-8444-444444444445\n"
+		"detection:\n  sel:\n    cmd|re: '\\s-[xyz]\\s'\n  condition: sel\n";
+	static const struct { const char *json; size_t want; } ev[] = {
+		/* the regex is case-sensitive, its gate is not */
+		{ "{\"cmd\":\"C:\\\\Windows\\\\CMD.EXE /C dir > \\\\\\\\host\\\\share\"}", 0 },
+		{ "{\"cmd\":\"cmd.exe /c dir >  \\\\\\\\host\\\\share\"}", 1 },
+		{ "{\"cmd\":\"cmd.exe /c dir > out.txt\"}", 0 },
+		{ "{\"cmd\":\"cmd.exe /c a > b; cmd.exe /c c > \\\\\\\\h\\\\s\"}", 1 },
+		{ "{\"cmd\":\"x PowerShell.exe -enc AAAA\"}", 1 },
+		{ "{\"cmd\":\"powershell -noenc x\"}", 0 },
+		{ "{\"cmd\":\"RUNDLL32.EXE shell32.dll\"}", 1 },
+		{ "{\"cmd\":\"x rundll32.exe shell32.dll\"}", 0 },
+		{ "{\"cmd\":\"net user guest /active:yes\"}", 1 },
+		{ "{\"cmd\":\"net user guest /active:yes \"}", 0 },
+		{ "{\"cmd\":\"run -y now\"}", 1 },
+		{ "{\"cmd\":\"filler0007x and rundll32.exe \"}", 1 },
+		{ "{\"cmd\":\"rundll32.exe cmd.exe /c x > \\\\\\\\s\\\\t\"}", 2 },
+		{ "{\"cmd\":[\"cmd.exe /c x > y\",\"cmd.exe /c x > \\\\\\\\a\\\\b\"]}", 1 },
+		{ "{\"cmd\":[\"cmd.exe /c x > \\\\\\\\a\\\\b\",\"zzz\"]}", 1 },
+		{ "{\"cmd\":[\"cmd.exe /c x > y\",\"zzz\"]}", 0 },
+	};
+	struct buf rules, why, err;
+
+	(void)state;
+	buf_init(&rules, 0);
+	buf_init(&why, 256);
+	buf_init(&err, 256);
+	assert_int_equal(buf_puts(&rules, "title: filler\nid: 44444444-4444-4444-8444-444444444440\n"
+					  "detection:\n  sel:\n    cmd|contains:\n"), 0);
+	for (int i = 0; i < 600; i++)
+		assert_int_equal(buf_printf(&rules, "      - 'filler%04dx'\n", i), 0);
+	assert_int_equal(buf_puts(&rules, "  condition: sel\n"), 0);
+	assert_int_equal(buf_puts(&rules, tail), 0);
+	for (int pcre = 0; pcre <= 1; pcre++) {
+		struct sigma_builder *b = sigma_builder_new();
+		struct sigma_ruleset *rs;
+
+		assert_non_null(b);
+		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules.p, rules.len, &why),
+				 SIGMA_LOADED);
+		rs = sigma_builder_finish(b, pcre, &err);
+		if (!rs)
+			fail_msg("%s", err.p);
+		if (!pcre) {
+			/* The field's database is split, and gates are in it. */
+			const struct sigma_fdb *f = NULL;
+			uint32_t n_gated = 0;
+
+			for (uint32_t i = 0; i < rs->n_buckets; i++)
+				for (uint32_t k = 0; k < rs->buckets[i].n_fdbs; k++)
+					if (!strcmp(rs->fields[rs->buckets[i].fdbs[k].field].name, "cmd"))
+						f = &rs->buckets[i].fdbs[k];
+			assert_non_null(f);
+			assert_non_null(f->db2);
+			assert_non_null(f->gated);
+			for (uint32_t i = 0; i < f->n; i++)
+				n_gated += f->gated[i];
+			assert_int_equal(n_gated, 4);
+		}
+		for (int pass = 0; pass < 3; pass++)
+			for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+				if (match_json(rs, ev[i].json) != ev[i].want)
+					fail_msg("pass %d pcre %d: %s: want %zu", pass, pcre, ev[i].json,
+						 ev[i].want);
+		sigma_ruleset_unref(rs);
+	}
+	buf_fini(&rules);
 	buf_fini(&why);
 	buf_fini(&err);
 }
@@ -1359,6 +1450,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),
+		cmocka_unit_test(test_gated_expressions),
 		cmocka_unit_test(test_stamp_wrap),
 		cmocka_unit_test(test_hs_cache),
 		cmocka_unit_test(test_hs_compiler_child),

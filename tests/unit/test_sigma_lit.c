@@ -3,7 +3,9 @@
  * the engine they stand in for: fixed cases for each anchor and case
  * mode, expressions that are not plain strings, and a randomised
  * comparison over a small alphabet (so that matches, near misses and
- * overlaps are frequent).
+ * overlaps are frequent). Then the gates of expressions (sigma_re_gate):
+ * fixed cases, and random expressions whose every PCRE2 match must hold
+ * the gate.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "detect/sigma_int.h"
 
@@ -164,12 +167,130 @@ static void test_random(void **state)
 	}
 }
 
+/* ---- gates ---- */
+
+static void gate_is(const char *re, const char *want)
+{
+	char g[256];
+	size_t n = sigma_re_gate(re, g, sizeof(g));
+
+	if (n != strlen(want) || memcmp(g, want, n) != 0)
+		fail_msg("%s: gate \"%.*s\", want \"%s\"", re, (int)n, g, want);
+}
+
+static void test_gate_fixed(void **state)
+{
+	(void)state;
+	/* What sigma_value.c writes for wildcards and anchors. */
+	gate_is("cmd\\x2eexe \\x2fC .* \\x3e \\x5c\\x5c.*\\x5c.* 2\\x3e\\x261", "cmd.exe /C ");
+	gate_is("\\Acmd\\x2eexe\\z", "cmd.exe");
+	gate_is(" \\x2de.* SQBFAFgA", " SQBFAFgA");
+	gate_is("ms\\x2dappinstaller\\x3a\\x2f\\x2f.source\\x3d", "ms-appinstaller://");
+	/* |re: classes, groups, escapes, quantifiers. */
+	gate_is("\\s['\"]?C:\\\\Windows\\\\(?:System32|SysWOW64)", "C:\\Windows\\");
+	gate_is("(?i)echo.*clip.*&&", "echo");   /* the first of the longest */
+	gate_is("net\\s+user\\s+", "user");
+	gate_is("abc?de", "ab");             /* c may be absent: "ab", "de" */
+	gate_is("abcd?efgh", "efgh");
+	gate_is("xab+cdef", "cdef");         /* b repeated: "xab", then "cdef" */
+	gate_is("abc{2}defg", "defg");
+	gate_is("abcd{0,3}xy", "abc");
+	gate_is("abc{,3}", "");              /* PCRE2 reads {,3} as bytes: no gate */
+	gate_is("abcd+?e", "abcd");
+	gate_is("[a-z]{3}\\.exe", ".exe");
+	gate_is("a[]x]bcd", "bcd");          /* ] first in a class */
+	gate_is("a[[:alpha:]]bcde", "bcde");
+	gate_is("(abc|def)ghij", "ghij");
+	gate_is("(a(b)c)d", "d");
+	gate_is("\\x41\\x42C", "ABC");
+	gate_is("a\\.b\\\\c", "a.b\\c");
+	/* No gate: alternation at the top, what the reading gives up on. */
+	gate_is("abcd|efgh", "");
+	gate_is("(?x)abcd", "");
+	gate_is("(?#c)abcd", "");
+	gate_is("(abc)\\1defg", "");
+	gate_is("\\Qabcd\\E", "");
+	gate_is("\\p{L}abcd", "");
+	gate_is("abcd\\x{41}", "");
+	gate_is("abcd(efg", "");
+	gate_is("abcd)", "");
+	gate_is("*abcd", "");
+	gate_is("abcd[ef", "");
+	gate_is("abcd\\", "");
+	gate_is("", "");
+}
+
+/* Random expressions over a few bytes, classes, groups and quantifiers:
+ * wherever PCRE2 finds a match, the gate is in the value (caselessly). */
+static void test_gate_random(void **state)
+{
+	static const char *const atoms[] = {
+		"a", "b", "A", "\\.", "\\x41", ".", "[ab]", "[^a]", "\\s", "\\d",
+		"(a|b)", "(?:ab)", "\\b", "^", "$", " ", "c", "(?i)",
+	};
+	static const char *const quants[] = { "", "", "", "*", "+", "?", "{2}", "{0,2}", "{1,3}", "+?" };
+	static const char alpha[] = { 'a', 'A', 'b', 'B', 'c', ' ', '.', '1' };
+	char re[256], val[32], g[64];
+	int ec, checked = 0;
+	PCRE2_SIZE eo;
+
+	(void)state;
+	srand(20261127);
+	for (int it = 0; it < 30000; it++) {
+		size_t k = 0, vn = rnd(24), gn;
+		pcre2_code *pc;
+		pcre2_match_data *md;
+		int cl = (int)rnd(2), hit;
+
+		for (uint32_t na = 1 + rnd(8); na > 0; na--) {
+			const char *a = atoms[rnd(sizeof(atoms) / sizeof(atoms[0]))];
+			const char *q = quants[rnd(sizeof(quants) / sizeof(quants[0]))];
+
+			if (a[0] == '^' || a[0] == '$' || a[0] == '(' || (a[0] == '\\' && a[1] == 'b'))
+				q = "";
+			k += (size_t)snprintf(re + k, sizeof(re) - k, "%s%s", a, q);
+		}
+		if (rnd(8) == 0)
+			k += (size_t)snprintf(re + k, sizeof(re) - k, "|ab");
+		gn = sigma_re_gate(re, g, sizeof(g));
+		pc = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, cl ? PCRE2_CASELESS : 0,
+				   &ec, &eo, NULL);
+		if (!pc)
+			continue;
+		md = pcre2_match_data_create_from_pattern(pc, NULL);
+		for (int t = 0; t < 8; t++) {
+			for (size_t i = 0; i < vn; i++)
+				val[i] = alpha[rnd(sizeof(alpha))];
+			/* Often plant the gate, so that it is not always absent. */
+			if (gn && gn <= vn && rnd(2))
+				memcpy(val + rnd((uint32_t)(vn - gn + 1)), g, gn);
+			hit = pcre2_match(pc, (PCRE2_SPTR)val, vn, 0, 0, md, NULL) >= 0;
+			if (hit && gn) {
+				int found = 0;
+
+				for (size_t at = 0; !found && at + gn <= vn; at++)
+					found = strncasecmp(val + at, g, gn) == 0;
+				if (!found)
+					fail_msg("iteration %d: %s matches \"%.*s\" without its gate \"%.*s\"",
+						 it, re, (int)vn, val, (int)gn, g);
+				checked++;
+			}
+		}
+		pcre2_match_data_free(md);
+		pcre2_code_free(pc);
+	}
+	/* The test saw gated expressions match, not only misses. */
+	assert_true(checked > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixed),
 		cmocka_unit_test(test_not_plain),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_gate_fixed),
+		cmocka_unit_test(test_gate_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -664,6 +664,9 @@ out:
  * ones are in most values, and each hit runs the expression. */
 #define GATE_MIN 4u
 
+/* Fewer plain strings than this on a field are tested one by one. */
+#define DIRECT_MAX_PATTERNS 4u
+
 /* Whether the expression of p is tested through a gate when its field's
  * database is split (see sigma_re_gate): a regular expression (or an
  * anchored string, which Hyperscan runs apart from its literal matcher)
@@ -763,6 +766,17 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 	free(pl.gated);
 	if (r < 0)
 		return r;
+	/* A database of a few plain strings costs a scan's set-up on every
+	 * value (Hyperscan's entry, its state) and cannot be cached
+	 * (SIGMA_VC_MIN_PATTERNS): a byte loop per string costs less (a
+	 * Windows event's one-string winlog.provider_name, every event). */
+	out->direct = n > 0 && n < DIRECT_MAX_PATTERNS && out->db && !out->db2 &&
+		      !out->gated;
+	for (uint32_t i = 0; out->direct && i < n; i++) {
+		const struct sigma_pred *p = &rs->preds[fb->preds[i]];
+
+		out->direct = p->in_hs && p->lit;
+	}
 	out->field = fb->field;
 	out->n = n;
 	out->pred_ids = fb->preds;

@@ -149,6 +149,8 @@ struct sigma_fdb {
 	uint32_t *pred_ids;       /* hs id -> predicate */
 	uint8_t *at_end;          /* hs id -> matches only ending the value
 				   * (compiled without its \z; NULL: none) */
+	uint8_t direct;           /* a few plain strings, all in db: tested
+				   * one by one (sigma_lit.c), not scanned */
 	uint8_t *gated;           /* hs id -> compiled as its gate, a string
 				   * its matches hold: a hit is a candidate,
 				   * tested on the value (sigma_re_gate;

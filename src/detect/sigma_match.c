@@ -772,6 +772,12 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	s->val = p;
 	s->len = n;
 	s->n_tested = 0;
+	if (f->direct) {
+		for (uint32_t id = 0; id < f->n; id++)
+			if (sigma_lit_match(&s->rs->preds[f->rec[id].pred], p, n))
+				hit_id(c, f, id);
+		return;
+	}
 	if (f->n < SIGMA_VC_MIN_PATTERNS || n > SIGMA_VC_MAX_VALUE) {
 		fdb_scan(f, p, n, c->scratch, on_hit, s);
 		return;

@@ -411,6 +411,64 @@ static void test_gated_expressions(void **state)
 	buf_fini(&err);
 }
 
+/* A field with fewer than four plain strings is tested string by string,
+ * not scanned (sigma_fdb.direct): ends with (also occurring before the
+ * end), starts with, equals, contains, cased and not, as both engines
+ * answer them. */
+static void test_direct_strings(void **state)
+{
+	static const char rules[] =
+		"title: ends\nid: 55555555-5555-4555-8555-555555555551\n"
+		"detection:\n  sel:\n    img|endswith: '\\cmd.exe'\n  condition: sel\n"
+		"---\ntitle: starts or equals\nid: 55555555-5555-4555-8555-555555555552\n"
+		"detection:\n  sel:\n    dir|startswith: 'C:\\Temp\\'\n  sel2:\n    dir: 'D:\\x'\n"
+		"  condition: sel or sel2\n"
+		"---\ntitle: cased contains\nid: 55555555-5555-4555-8555-555555555553\n"
+		"detection:\n  sel:\n    msg|contains|cased: 'Foo'\n  condition: sel\n";
+	static const struct { const char *json; size_t want; } ev[] = {
+		{ "{\"img\":\"C:\\\\Windows\\\\CMD.EXE\"}", 1 },
+		{ "{\"img\":\"C:\\\\Windows\\\\cmd.exe\\\\x.txt\"}", 0 },
+		{ "{\"img\":\"cmd.exe\"}", 0 },
+		{ "{\"dir\":\"c:\\\\temp\\\\a\"}", 1 },
+		{ "{\"dir\":\"x c:\\\\temp\\\\a\"}", 0 },
+		{ "{\"dir\":\"d:\\\\X\"}", 1 },
+		{ "{\"dir\":\"d:\\\\X \"}", 0 },
+		{ "{\"msg\":\"a Foo b\"}", 1 },
+		{ "{\"msg\":\"a foo b\"}", 0 },
+		{ "{\"msg\":\"\"}", 0 },
+		{ "{\"img\":[\"a\",\"b\\\\cmd.exe\"]}", 1 },
+	};
+	struct buf why, err;
+
+	(void)state;
+	buf_init(&why, 256);
+	buf_init(&err, 256);
+	for (int pcre = 0; pcre <= 1; pcre++) {
+		struct sigma_builder *b = sigma_builder_new();
+		struct sigma_ruleset *rs;
+
+		assert_non_null(b);
+		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, sizeof(rules) - 1, &why),
+				 SIGMA_LOADED);
+		rs = sigma_builder_finish(b, pcre, &err);
+		assert_non_null(rs);
+		if (!pcre) {
+			uint32_t n_direct = 0;
+
+			for (uint32_t i = 0; i < rs->n_buckets; i++)
+				for (uint32_t k = 0; k < rs->buckets[i].n_fdbs; k++)
+					n_direct += rs->buckets[i].fdbs[k].direct;
+			assert_int_equal(n_direct, 3);
+		}
+		for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+			if (match_json(rs, ev[i].json) != ev[i].want)
+				fail_msg("pcre %d: %s: want %zu", pcre, ev[i].json, ev[i].want);
+		sigma_ruleset_unref(rs);
+	}
+	buf_fini(&why);
+	buf_fini(&err);
+}
+
 /* Per-event marks are 16-bit generations: past 65,535 events on one
  * context they start again from cleared arrays. A predicate hit only in
  * the first 65,535 events keeps the last generation it was marked with;
@@ -1451,6 +1509,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_modifiers),
 		cmocka_unit_test(test_value_cache),
 		cmocka_unit_test(test_gated_expressions),
+		cmocka_unit_test(test_direct_strings),
 		cmocka_unit_test(test_stamp_wrap),
 		cmocka_unit_test(test_hs_cache),
 		cmocka_unit_test(test_hs_compiler_child),

@@ -150,7 +150,8 @@ struct sigma_fdb {
 	uint8_t *at_end;          /* hs id -> matches only ending the value
 				   * (compiled without its \z; NULL: none) */
 	uint8_t direct;           /* a few plain strings, all in db: tested
-				   * one by one (sigma_lit.c), not scanned */
+				   * one by one (sigma_lit.c) on values of
+				   * up to SIGMA_DIRECT_MAX_VALUE bytes */
 	uint8_t *gated;           /* hs id -> compiled as its gate, a string
 				   * its matches hold: a hit is a candidate,
 				   * tested on the value (sigma_re_gate;
@@ -160,6 +161,10 @@ struct sigma_fdb {
 	uint32_t *rule_list;      /* rule << TRIG_SHIFT | TRIG_A/TRIG_B bits */
 	struct sigma_hitrec *rec; /* per hs id (sigma_fdb_recs) */
 };
+
+/* Longer values are scanned even by a direct database: a byte loop per
+ * string costs more there than Hyperscan's set-up. */
+#define SIGMA_DIRECT_MAX_VALUE 64u
 
 /* A rule_list entry: the rule, and which of its two trigger sets the
  * predicate belongs to (sigma_compile.c); no bits: the rule has one set

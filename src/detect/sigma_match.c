@@ -772,7 +772,7 @@ static void scan_one(struct scan_cb *s, const char *p, size_t n)
 	s->val = p;
 	s->len = n;
 	s->n_tested = 0;
-	if (f->direct) {
+	if (f->direct && n <= SIGMA_DIRECT_MAX_VALUE) {
 		for (uint32_t id = 0; id < f->n; id++)
 			if (sigma_lit_match(&s->rs->preds[f->rec[id].pred], p, n))
 				hit_id(c, f, id);

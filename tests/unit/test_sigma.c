@@ -414,7 +414,7 @@ static void test_gated_expressions(void **state)
 /* A field with fewer than four plain strings is tested string by string,
  * not scanned (sigma_fdb.direct): ends with (also occurring before the
  * end), starts with, equals, contains, cased and not, as both engines
- * answer them. */
+ * answer them; a long value is scanned still. */
 static void test_direct_strings(void **state)
 {
 	static const char rules[] =
@@ -437,6 +437,9 @@ static void test_direct_strings(void **state)
 		{ "{\"msg\":\"a foo b\"}", 0 },
 		{ "{\"msg\":\"\"}", 0 },
 		{ "{\"img\":[\"a\",\"b\\\\cmd.exe\"]}", 1 },
+		/* longer than SIGMA_DIRECT_MAX_VALUE: scanned after all */
+		{ "{\"img\":\"C:\\\\Program Files\\\\Some Vendor Incorporated\\\\Some Product Suite\\\\bin\\\\x64\\\\CMD.EXE\"}", 1 },
+		{ "{\"img\":\"C:\\\\Program Files\\\\Some Vendor Incorporated\\\\Some Product Suite\\\\bin\\\\cmd.exe\\\\x64\"}", 0 },
 	};
 	struct buf why, err;
 

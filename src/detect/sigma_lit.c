@@ -149,12 +149,38 @@ int sigma_lit_match(const struct sigma_pred *p, const char *v, size_t n)
  * does not know (back references, \Q, \p, extended mode, a `{` that is no
  * quantifier) gives no gate, which only costs speed. */
 
+/* The closing ']' of the class opening at re[i] ('['), or 0 when it is
+ * not closed. A ']' first (after a '^') is a member, as is a POSIX
+ * class ([:alpha:]). */
+static size_t gate_skip_class(const char *re, size_t i)
+{
+	i++;
+	if (re[i] == '^')
+		i++;
+	if (re[i] == ']')
+		i++;
+	for (; re[i] && re[i] != ']'; i++) {
+		if (re[i] == '\\' && !re[++i])
+			return 0;
+		if (re[i] == '[' && re[i + 1] == ':') {
+			const char *e = strstr(re + i + 2, ":]");
+
+			if (!e)
+				return 0;
+			i = (size_t)(e - re) + 1;
+		}
+	}
+	return re[i] ? i : 0;
+}
+
 /* The end of the group opening at re[i] ('('), or 0 when it is not
  * closed or holds what the reading gives up on. */
 static size_t gate_skip_group(const char *re, size_t i)
 {
 	int depth = 0;
 
+	if (re[i + 1] == '*')
+		return 0;   /* (*UTF) and other verbs: another mode */
 	if (re[i + 1] == '?') {
 		/* Options (?i) (?s-m) (?i:...) are fine but extended mode
 		 * changes what every byte means; (?# is a comment. */
@@ -171,15 +197,7 @@ static size_t gate_skip_group(const char *re, size_t i)
 			if (!re[++i])
 				return 0;
 		} else if (re[i] == '[') {
-			i++;
-			if (re[i] == '^')
-				i++;
-			if (re[i] == ']')
-				i++;
-			for (; re[i] && re[i] != ']'; i++)
-				if (re[i] == '\\' && !re[++i])
-					return 0;
-			if (!re[i])
+			if (!(i = gate_skip_class(re, i)))
 				return 0;
 		} else if (re[i] == '(') {
 			depth++;
@@ -269,24 +287,9 @@ size_t sigma_re_gate(const char *re, char *out, size_t cap)
 				return 0;
 			}
 		} else if (c == '[') {
-			size_t k = i + 1;
+			size_t k = gate_skip_class(re, i);
 
-			if (re[k] == '^')
-				k++;
-			if (re[k] == ']')
-				k++;
-			for (; re[k] && re[k] != ']'; k++) {
-				if (re[k] == '\\' && !re[++k])
-					return 0;
-				if (re[k] == '[' && re[k + 1] == ':') {
-					const char *e = strstr(re + k + 2, ":]");
-
-					if (!e)
-						return 0;
-					k = (size_t)(e - re) + 1;
-				}
-			}
-			if (!re[k])
+			if (!k)
 				return 0;
 			next = k + 1;
 		} else if (c == '(') {

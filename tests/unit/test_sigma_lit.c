@@ -201,6 +201,8 @@ static void test_gate_fixed(void **state)
 	gate_is("a[]x]bcd", "bcd");          /* ] first in a class */
 	gate_is("a[[:alpha:]]bcde", "bcde");
 	gate_is("(abc|def)ghij", "ghij");
+	gate_is("([[:alpha:])x]|wxyz)abcd", "abcd");   /* ) in a group's class */
+	gate_is("(*UTF)abcd", "");
 	gate_is("(a(b)c)d", "d");
 	gate_is("\\x41\\x42C", "ABC");
 	gate_is("a\\.b\\\\c", "a.b\\c");

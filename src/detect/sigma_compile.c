@@ -667,18 +667,19 @@ out:
 /* Fewer plain strings than this on a field are tested one by one. */
 #define DIRECT_MAX_PATTERNS 4u
 
-/* Whether the expression of p is tested through a gate when its field's
- * database is split (see sigma_re_gate): a regular expression (or an
- * anchored string, which Hyperscan runs apart from its literal matcher)
- * with a gate of GATE_MIN bytes, testable on its own (sigma_lit.c or
- * PCRE2). The gate as a Hyperscan expression into *expr (NULL: none). */
+/* Whether the expression of p, not a plain string for Hyperscan (a
+ * regular expression, or an anchored string, which Hyperscan runs apart
+ * from its literal matcher), is tested through a gate when its field's
+ * database is split (see sigma_re_gate): one of GATE_MIN bytes, and the
+ * expression testable on its own (sigma_lit.c or PCRE2). The gate as a
+ * Hyperscan expression into *expr (NULL: none). */
 static int gate_of(struct sigma_ruleset *rs, struct sigma_pred *p, char **expr)
 {
 	char g[256];
 	size_t n;
 
 	*expr = NULL;
-	if (!p->in_hs || re_is_literal(p->re))
+	if (!p->in_hs)
 		return 0;
 	if (!p->lit) {
 		/* At load the expression is compiled here; a merge (another
@@ -689,9 +690,7 @@ static int gate_of(struct sigma_ruleset *rs, struct sigma_pred *p, char **expr)
 		if (!p->pc)
 			return 0;
 	}
-	n = p->lit ? (p->lit_len < sizeof(g) ? p->lit_len : sizeof(g)) : sigma_re_gate(p->re, g, sizeof(g));
-	if (p->lit)
-		memcpy(g, p->lit_s, n);
+	n = sigma_re_gate(p->re, g, sizeof(g));
 	if (n < GATE_MIN)
 		return 0;
 	*expr = malloc(4 * n + 1);
@@ -770,8 +769,7 @@ static int compile_fdb(struct sigma_ruleset *rs, struct fbuild *fb,
 	 * value (Hyperscan's entry, its state) and cannot be cached
 	 * (SIGMA_VC_MIN_PATTERNS): a byte loop per string costs less (a
 	 * Windows event's one-string winlog.provider_name, every event). */
-	out->direct = n > 0 && n < DIRECT_MAX_PATTERNS && out->db && !out->db2 &&
-		      !out->gated;
+	out->direct = n > 0 && n < DIRECT_MAX_PATTERNS;
 	for (uint32_t i = 0; out->direct && i < n; i++) {
 		const struct sigma_pred *p = &rs->preds[fb->preds[i]];
 

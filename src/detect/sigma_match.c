@@ -620,16 +620,13 @@ static inline void hit_id(struct sigma_ctx *c, const struct sigma_fdb *f, uint32
  * on the value, tested once a value (a gate may occur several times). */
 static int gate_pass(struct scan_cb *s, uint32_t id)
 {
-	const struct sigma_pred *p = &s->rs->preds[s->fdb->rec[id].pred];
 	int ok;
 
 	for (uint32_t i = 0; i < s->n_tested; i++)
 		if (s->tested[i] == id)
 			return s->passed[i];
-	if (p->lit)
-		ok = sigma_lit_match(p, s->val, s->len);
-	else
-		ok = str_match_pc(p, str_make(s->val, s->len), s->c->md);
+	ok = pred_test(s->rs, &s->rs->preds[s->fdb->rec[id].pred], str_make(s->val, s->len),
+		       s->c->ev, s->c->md);
 	if (s->n_tested < SCAN_MAX_TESTED) {
 		s->tested[s->n_tested] = id;
 		s->passed[s->n_tested++] = (uint8_t)ok;

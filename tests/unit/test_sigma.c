@@ -321,6 +321,43 @@ static void test_value_cache(void **state)
 	buf_fini(&err);
 }
 
+/* An event and how many rules it must meet. */
+struct jcase {
+	const char *json;
+	size_t want;
+};
+
+/* The rules (n bytes of YAML) as a set: Hyperscan, or PCRE2 only. */
+static struct sigma_ruleset *set_of(const char *rules, size_t n, int pcre)
+{
+	struct sigma_builder *b = sigma_builder_new();
+	struct sigma_ruleset *rs;
+	struct buf why, err;
+
+	buf_init(&why, 256);
+	buf_init(&err, 256);
+	assert_non_null(b);
+	assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, n, &why), SIGMA_LOADED);
+	rs = sigma_builder_finish(b, pcre, &err);
+	if (!rs)
+		fail_msg("%s", err.p);
+	buf_fini(&why);
+	buf_fini(&err);
+	return rs;
+}
+
+/* Each case against rs, passes times over (the value cache records a
+ * value on its second sighting and answers from the third). */
+static void check_cases(struct sigma_ruleset *rs, const struct jcase *ev, size_t n,
+			int passes, int pcre)
+{
+	for (int pass = 0; pass < passes; pass++)
+		for (size_t i = 0; i < n; i++)
+			if (match_json(rs, ev[i].json) != ev[i].want)
+				fail_msg("pass %d pcre %d: %s: want %zu", pass, pcre, ev[i].json,
+					 ev[i].want);
+}
+
 /* Expressions tested through a gate (sigma_re_gate): a field with enough
  * plain strings to have its database split, and on it a regex, a wildcard
  * value, a startswith and an equals whose gates join the strings, and a
@@ -342,7 +379,7 @@ static void test_gated_expressions(void **state)
 		"detection:\n  sel:\n    cmd: 'net user guest /active:yes'\n  condition: sel\n"
 		"---\ntitle: no gate\nid: 44444444-4444-4444-8444-444444444445\n"
 		"detection:\n  sel:\n    cmd|re: '\\s-[xyz]\\s'\n  condition: sel\n";
-	static const struct { const char *json; size_t want; } ev[] = {
+	static const struct jcase ev[] = {
 		/* the regex is case-sensitive, its gate is not */
 		{ "{\"cmd\":\"C:\\\\Windows\\\\CMD.EXE /C dir > \\\\\\\\host\\\\share\"}", 0 },
 		{ "{\"cmd\":\"cmd.exe /c dir >  \\\\\\\\host\\\\share\"}", 1 },
@@ -361,12 +398,10 @@ static void test_gated_expressions(void **state)
 		{ "{\"cmd\":[\"cmd.exe /c x > \\\\\\\\a\\\\b\",\"zzz\"]}", 1 },
 		{ "{\"cmd\":[\"cmd.exe /c x > y\",\"zzz\"]}", 0 },
 	};
-	struct buf rules, why, err;
+	struct buf rules;
 
 	(void)state;
 	buf_init(&rules, 0);
-	buf_init(&why, 256);
-	buf_init(&err, 256);
 	assert_int_equal(buf_puts(&rules, "title: filler\nid: 44444444-4444-4444-8444-444444444440\n"
 					  "detection:\n  sel:\n    cmd|contains:\n"), 0);
 	for (int i = 0; i < 600; i++)
@@ -374,15 +409,8 @@ static void test_gated_expressions(void **state)
 	assert_int_equal(buf_puts(&rules, "  condition: sel\n"), 0);
 	assert_int_equal(buf_puts(&rules, tail), 0);
 	for (int pcre = 0; pcre <= 1; pcre++) {
-		struct sigma_builder *b = sigma_builder_new();
-		struct sigma_ruleset *rs;
+		struct sigma_ruleset *rs = set_of(rules.p, rules.len, pcre);
 
-		assert_non_null(b);
-		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules.p, rules.len, &why),
-				 SIGMA_LOADED);
-		rs = sigma_builder_finish(b, pcre, &err);
-		if (!rs)
-			fail_msg("%s", err.p);
 		if (!pcre) {
 			/* The field's database is split, and gates are in it. */
 			const struct sigma_fdb *f = NULL;
@@ -399,16 +427,10 @@ static void test_gated_expressions(void **state)
 				n_gated += f->gated[i];
 			assert_int_equal(n_gated, 4);
 		}
-		for (int pass = 0; pass < 3; pass++)
-			for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
-				if (match_json(rs, ev[i].json) != ev[i].want)
-					fail_msg("pass %d pcre %d: %s: want %zu", pass, pcre, ev[i].json,
-						 ev[i].want);
+		check_cases(rs, ev, sizeof(ev) / sizeof(ev[0]), 3, pcre);
 		sigma_ruleset_unref(rs);
 	}
 	buf_fini(&rules);
-	buf_fini(&why);
-	buf_fini(&err);
 }
 
 /* A field with fewer than four plain strings is tested string by string,
@@ -425,7 +447,7 @@ static void test_direct_strings(void **state)
 		"  condition: sel or sel2\n"
 		"---\ntitle: cased contains\nid: 55555555-5555-4555-8555-555555555553\n"
 		"detection:\n  sel:\n    msg|contains|cased: 'Foo'\n  condition: sel\n";
-	static const struct { const char *json; size_t want; } ev[] = {
+	static const struct jcase ev[] = {
 		{ "{\"img\":\"C:\\\\Windows\\\\CMD.EXE\"}", 1 },
 		{ "{\"img\":\"C:\\\\Windows\\\\cmd.exe\\\\x.txt\"}", 0 },
 		{ "{\"img\":\"cmd.exe\"}", 0 },
@@ -441,20 +463,11 @@ static void test_direct_strings(void **state)
 		{ "{\"img\":\"C:\\\\Program Files\\\\Some Vendor Incorporated\\\\Some Product Suite\\\\bin\\\\x64\\\\CMD.EXE\"}", 1 },
 		{ "{\"img\":\"C:\\\\Program Files\\\\Some Vendor Incorporated\\\\Some Product Suite\\\\bin\\\\cmd.exe\\\\x64\"}", 0 },
 	};
-	struct buf why, err;
 
 	(void)state;
-	buf_init(&why, 256);
-	buf_init(&err, 256);
 	for (int pcre = 0; pcre <= 1; pcre++) {
-		struct sigma_builder *b = sigma_builder_new();
-		struct sigma_ruleset *rs;
+		struct sigma_ruleset *rs = set_of(rules, sizeof(rules) - 1, pcre);
 
-		assert_non_null(b);
-		assert_int_equal(sigma_builder_add_text(b, "t.yml", rules, sizeof(rules) - 1, &why),
-				 SIGMA_LOADED);
-		rs = sigma_builder_finish(b, pcre, &err);
-		assert_non_null(rs);
 		if (!pcre) {
 			uint32_t n_direct = 0;
 
@@ -463,13 +476,9 @@ static void test_direct_strings(void **state)
 					n_direct += rs->buckets[i].fdbs[k].direct;
 			assert_int_equal(n_direct, 3);
 		}
-		for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
-			if (match_json(rs, ev[i].json) != ev[i].want)
-				fail_msg("pcre %d: %s: want %zu", pcre, ev[i].json, ev[i].want);
+		check_cases(rs, ev, sizeof(ev) / sizeof(ev[0]), 1, pcre);
 		sigma_ruleset_unref(rs);
 	}
-	buf_fini(&why);
-	buf_fini(&err);
 }
 
 /* Per-event marks are 16-bit generations: past 65,535 events on one
